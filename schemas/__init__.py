@@ -1,0 +1,43 @@
+"""The wire contract v1 as pydantic models (the only place the wire models live)."""
+
+from schemas.common import (
+    AgencyId,
+    Category,
+    Channel,
+    ClockName,
+    ComplaintType,
+    EscalationKind,
+    EscalationTarget,
+    Privacy,
+    Role,
+    SlaTier,
+    Status,
+    WireModel,
+    WirePart,
+)
+from schemas.events import (
+    AcceptedComplaint,
+    AgencyComplaint,
+    Attachment,
+    ComplianceStats,
+    Escalation,
+    FieldDecision,
+    Location,
+    RejectedEvent,
+    Reporter,
+    RoutedEvent,
+    RoutingInfo,
+    SmsMessage,
+    StatusEvent,
+    Submission,
+    Tick,
+    ValidationErrorItem,
+)
+
+__all__ = [
+    "AcceptedComplaint", "AgencyComplaint", "AgencyId", "Attachment", "Category", "Channel",
+    "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
+    "EscalationTarget", "FieldDecision", "Location", "Privacy", "RejectedEvent", "Reporter",
+    "Role", "RoutedEvent", "RoutingInfo", "SlaTier", "SmsMessage", "Status", "StatusEvent",
+    "Submission", "Tick", "ValidationErrorItem", "WireModel", "WirePart",
+]

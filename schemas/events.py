@@ -1,0 +1,250 @@
+"""Every event of contract v1. Field rules follow docs/contract.md."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, StrictBool, StringConstraints, field_validator
+
+from schemas.common import (
+    AgencyId,
+    Category,
+    Channel,
+    ClockName,
+    ComplaintId,
+    ComplaintType,
+    EscalationKind,
+    EscalationTarget,
+    EventId,
+    Nik,
+    Privacy,
+    Role,
+    SlaTier,
+    Status,
+    Text,
+    Timestamp,
+    WireModel,
+    WirePart,
+)
+
+RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")]
+Body = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20_000)]
+ShortText = Annotated[str, StringConstraints(strict=True, max_length=500)]
+
+
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be empty or whitespace only")
+    return value
+
+
+class Reporter(WirePart):
+    name: ShortText | None = None
+    phone: Annotated[str, StringConstraints(strict=True, max_length=32)] | None = None
+    email: Annotated[str, StringConstraints(strict=True, max_length=254)] | None = None
+    nik: Nik | None = None
+
+
+class Location(WirePart):
+    region_code: RegionCode | None = None
+    address: ShortText | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class Attachment(WirePart):
+    url: Annotated[str, StringConstraints(strict=True, pattern=r"^https?://\S+$", max_length=2048)]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class _ComplaintFields(WireModel):
+    """Fields shared by a submission and the canonical complaint."""
+
+    submission_id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+    channel: Channel
+    submitted_at: Timestamp
+    body: Body
+    title: ShortText | None = None
+    privacy: Privacy = Privacy.public
+    reporter: Reporter | None = None
+    type: ComplaintType | None = None
+    category: Category | None = None
+    location: Location | None = None
+    agency_hint: AgencyId | None = None
+    field_inspection: StrictBool | None = None
+    attachments: list[Attachment] | None = Field(None, max_length=50)
+
+    _body_not_blank = field_validator("body", "submission_id")(_not_blank)
+
+
+class Submission(_ComplaintFields):
+    """complaints.submitted.v1, key submission_id: a complaint from a structured channel."""
+
+    topic_name: ClassVar[str] = "complaints.submitted.v1"
+    schema_name: ClassVar[str] = "submission"
+
+
+class SmsMessage(WireModel):
+    """channels.sms.v1, key msisdn: a raw SMS from the 1708 gateway."""
+
+    topic_name: ClassVar[str] = "channels.sms.v1"
+    schema_name: ClassVar[str] = "sms"
+    message_id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+    msisdn: Annotated[str, StringConstraints(strict=True, min_length=3, max_length=32)]
+    text: Body
+    received_at: Timestamp
+
+    _text_not_blank = field_validator("text", "message_id")(_not_blank)
+
+
+class FieldDecision(WirePart):
+    """How one field of the canonical complaint was decided."""
+
+    source: Literal["channel", "inferred", "default"]
+    rule: str | None = None
+
+
+class AcceptedComplaint(_ComplaintFields):
+    """complaints.accepted.v1, key complaint_id: the canonical complaint."""
+
+    topic_name: ClassVar[str] = "complaints.accepted.v1"
+    schema_name: ClassVar[str] = "accepted"
+    event_id: EventId
+    complaint_id: ComplaintId
+    accepted_at: Timestamp
+    type: ComplaintType
+    category: Category
+    sla_tier: SlaTier
+    field_inspection: StrictBool = False
+    classification: dict[str, FieldDecision]
+    processed_at: Timestamp | None = None
+
+
+class ValidationErrorItem(WirePart):
+    loc: str
+    msg: str
+
+
+class RejectedEvent(WireModel):
+    """complaints.rejected.v1, key: the input's key. A dead letter: nothing is lost."""
+
+    topic_name: ClassVar[str] = "complaints.rejected.v1"
+    schema_name: ClassVar[str] = "rejected"
+    event_id: EventId
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    received_at: Timestamp
+    reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]+$")]
+    errors: list[ValidationErrorItem] = Field(default_factory=list)
+    raw: str
+    raw_encoding: Literal["utf-8", "base64"] = "utf-8"
+    source_key: str | None = None
+    rejected_by: str | None = None
+
+
+class RoutingInfo(WirePart):
+    role: Role
+    rule_id: str
+    routed_at: Timestamp
+    attempt: int = Field(ge=1)
+    reason: str | None = None
+
+
+class AgencyComplaint(_ComplaintFields):
+    """agency.<agency_id>.complaints.v1, key complaint_id: what an agency receives."""
+
+    topic_name: ClassVar[str] = "agency.{agency_id}.complaints.v1"
+    schema_name: ClassVar[str] = "agency_complaint"
+    event_id: EventId
+    complaint_id: ComplaintId
+    accepted_at: Timestamp
+    type: ComplaintType
+    category: Category
+    sla_tier: SlaTier
+    agency_id: AgencyId
+    routing: RoutingInfo
+    deadlines: dict[ClockName, Timestamp] = Field(default_factory=dict)
+    confidential: StrictBool = False
+
+
+class RoutedEvent(WireModel):
+    """complaints.routed.v1, key complaint_id: one routing decision (per delivery)."""
+
+    topic_name: ClassVar[str] = "complaints.routed.v1"
+    schema_name: ClassVar[str] = "routed"
+    event_id: EventId
+    complaint_id: ComplaintId
+    agency_id: AgencyId | None
+    role: Role
+    rule_id: str
+    reason: str
+    attempt: int = Field(ge=1)
+    routed_at: Timestamp
+    timezone: str | None = None
+    processed_at: Timestamp | None = None
+
+
+class StatusEvent(WireModel):
+    """complaints.status.v1, key complaint_id: lifecycle events from agencies and admins."""
+
+    topic_name: ClassVar[str] = "complaints.status.v1"
+    schema_name: ClassVar[str] = "status"
+    event_id: EventId
+    complaint_id: ComplaintId
+    status: Status
+    agency_id: AgencyId | None = None
+    at: Timestamp
+    note: Annotated[str, StringConstraints(strict=True, max_length=5000)] | None = None
+    target_agency_id: AgencyId | None = None
+
+
+class Tick(WireModel):
+    """sla.ticks.v1, no key, one per partition: the SLA monitor's clock."""
+
+    topic_name: ClassVar[str] = "sla.ticks.v1"
+    schema_name: ClassVar[str] = "tick"
+    as_of: Timestamp
+
+
+class Escalation(WireModel):
+    """sla.escalations.v1, key complaint_id."""
+
+    topic_name: ClassVar[str] = "sla.escalations.v1"
+    schema_name: ClassVar[str] = "escalation"
+    escalation_id: EventId
+    complaint_id: ComplaintId
+    agency_id: AgencyId
+    clock: ClockName
+    kind: EscalationKind
+    level: int = Field(ge=0, le=3)
+    target: EscalationTarget
+    started_at: Timestamp
+    due_at: Timestamp
+    fire_at: Timestamp
+    as_of: Timestamp
+    attempt: int | None = Field(None, ge=1)
+
+
+class ComplianceStats(WireModel):
+    """sla.compliance.v1, key agency_id: one agency's day (in its own time zone)."""
+
+    topic_name: ClassVar[str] = "sla.compliance.v1"
+    schema_name: ClassVar[str] = "compliance"
+    event_id: EventId
+    agency_id: AgencyId
+    day: date
+    timezone: str
+    received: int = Field(ge=0)
+    first_response_on_time: int = Field(ge=0)
+    first_response_late: int = Field(ge=0)
+    breaches: dict[ClockName, int] = Field(default_factory=dict)
+    open_overdue_end_of_day: int = Field(ge=0)
+    as_of: Timestamp
+
+
+ALL_EVENTS: tuple[type[WireModel], ...] = (
+    Submission, SmsMessage, AcceptedComplaint, RejectedEvent, AgencyComplaint, RoutedEvent,
+    StatusEvent, Tick, Escalation, ComplianceStats,
+)

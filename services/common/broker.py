@@ -1,0 +1,248 @@
+"""The embedded single-node Apache Kafka (KRaft) broker for tests, the demo and a laptop.
+
+Its jars are fetched from Maven Central with Maven (Java 17 is enough for Kafka 4.x), cached
+outside git, and it runs from them as a plain ``java`` process on 127.0.0.1. Production uses
+an existing cluster instead: only ``LAPOR_BOOTSTRAP_SERVERS`` changes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from services.common.settings import Settings
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker could not be fetched or started; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BrokerPaths:
+    lib: Path
+    state: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state / "broker.pid"
+
+    @property
+    def port_file(self) -> Path:
+        return self.state / "broker.port"
+
+    @property
+    def data(self) -> Path:
+        return self.state / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.state / "server.log"
+
+
+def paths(settings: Settings) -> BrokerPaths:
+    lib = settings.broker_cache / f"kafka-{settings.kafka_version}" / "lib"
+    return BrokerPaths(lib=lib, state=settings.broker_dir.resolve())
+
+
+def fetch(settings: Settings) -> Path:
+    """Download the broker's jars once; later calls return the cached folder."""
+    p = paths(settings)
+    marker = p.lib / ".complete"
+    if marker.exists():
+        return p.lib
+    for tool in ("mvn", "java"):
+        if shutil.which(tool) is None:
+            raise BrokerError(
+                f"'{tool}' is not on PATH: the embedded Kafka broker needs Java 17+ and Maven "
+                "(apt-get install openjdk-17-jre-headless maven), or point LAPOR_BOOTSTRAP_SERVERS "
+                "at an existing cluster."
+            )
+    p.lib.mkdir(parents=True, exist_ok=True)
+    pom_text = resources.files("services.common").joinpath("data/broker-pom.xml").read_text()
+    pom = p.lib.parent / "pom.xml"
+    pom.write_text(pom_text.replace("@KAFKA_VERSION@", settings.kafka_version))
+    cmd = ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+           f"-DoutputDirectory={p.lib}", "-DincludeScope=runtime"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise BrokerError(
+            f"Maven could not fetch org.apache.kafka:kafka_2.13:{settings.kafka_version} "
+            f"(exit {proc.returncode}). Is Maven Central reachable? Output:\n"
+            + (proc.stdout + proc.stderr)[-3000:]
+        )
+    marker.write_text(settings.kafka_version)
+    return p.lib
+
+
+def _java(lib: Path, *args: str) -> list[str]:
+    return ["java", "-cp", f"{lib}/*", *args]
+
+
+def _properties(settings: Settings, port: int, controller_port: int, data: Path) -> str:
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+        f"log.dirs={data}",
+        # Topics come from the catalogue; an auto-created topic would have the wrong
+        # partition count and break co-partitioning.
+        "auto.create.topics.enable=false",
+        f"num.partitions={settings.partitions}",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=8",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "share.coordinator.state.topic.replication.factor=1",
+        "",
+    ])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def running_pid(settings: Settings) -> int | None:
+    p = paths(settings)
+    try:
+        pid = int(p.pid_file.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def running_port(settings: Settings) -> int | None:
+    p = paths(settings)
+    if running_pid(settings) is None:
+        return None
+    try:
+        return int(p.port_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def start(settings: Settings, port: int | None = None, timeout_s: float = 90.0) -> str:
+    """Start the broker (or find it running); returns its bootstrap address."""
+    existing = running_port(settings)
+    if existing is not None:
+        return f"127.0.0.1:{existing}"
+    lib = fetch(settings)
+    p = paths(settings)
+    port = port or settings.broker_port
+    if _port_open(port):
+        raise BrokerError(f"port {port} on 127.0.0.1 is taken; set LAPOR_BROKER_PORT to a free port")
+    controller_port = free_port()
+    p.state.mkdir(parents=True, exist_ok=True)
+    props = p.state / "server.properties"
+    props.write_text(_properties(settings, port, controller_port, p.data))
+    if not (p.data / "meta.properties").exists():
+        cluster_id = subprocess.run(
+            _java(lib, "kafka.tools.StorageTool", "random-uuid"),
+            capture_output=True, text=True, check=True,
+        ).stdout.strip().splitlines()[-1]
+        fmt = subprocess.run(
+            _java(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+            capture_output=True, text=True,
+        )
+        if fmt.returncode != 0:
+            raise BrokerError(f"formatting broker storage in {p.data} failed:\n{fmt.stderr[-2000:]}")
+    log4j = p.state / "log4j2.properties"
+    log4j.write_text(
+        resources.files("services.common").joinpath("data/broker-log4j2.properties").read_text()
+    )
+    cmd = ["java", "-Xms256m", "-Xmx1g", f"-Dlog4j2.configurationFile={log4j}",
+           f"-Dkafka.logs.dir={p.state}", "-cp", f"{lib}/*", "kafka.Kafka", str(props)]
+    with open(p.state / "stdout.log", "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    p.pid_file.write_text(str(proc.pid))
+    p.port_file.write_text(str(port))
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        wait_ready(bootstrap, timeout_s, proc)
+    except BrokerError:
+        stop(settings)
+        raise
+    return bootstrap
+
+
+def wait_ready(bootstrap: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until the broker answers a metadata request (an open port is not enough)."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def answers() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return True
+        except Exception:
+            return False
+        finally:
+            await admin.close()
+
+    import logging
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refused connects are expected
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise BrokerError(f"the broker exited with code {proc.returncode} while starting; "
+                              "see server.log and stdout.log in LAPOR_BROKER_DIR")
+        if asyncio.run(answers()):
+            return
+        time.sleep(0.5)
+    raise BrokerError(f"the broker at {bootstrap} did not answer within {timeout_s:.0f}s")
+
+
+def stop(settings: Settings, timeout_s: float = 30.0) -> bool:
+    """Stop the broker cleanly (SIGTERM, then SIGKILL); True if one was running."""
+    p = paths(settings)
+    pid = running_pid(settings)
+    if pid is None:
+        p.pid_file.unlink(missing_ok=True)
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        _reap(pid)
+        time.sleep(0.2)
+    else:
+        os.killpg(pid, signal.SIGKILL)
+        _reap(pid)
+    p.pid_file.unlink(missing_ok=True)
+    p.port_file.unlink(missing_ok=True)
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

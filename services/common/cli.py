@@ -1,0 +1,112 @@
+"""The ``lapor`` command: broker, topics, schemas, workers and operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+
+from services.common.settings import Settings, get_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _broker(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common import broker
+
+    if args.action == "start":
+        bootstrap = broker.start(settings, port=args.port)
+        print(f"broker running at {bootstrap} (state in {broker.paths(settings).state})")
+        print(f"export LAPOR_BOOTSTRAP_SERVERS={bootstrap}")
+    elif args.action == "stop":
+        print("broker stopped" if broker.stop(settings) else "no broker was running")
+    elif args.action == "fetch":
+        print(f"broker jars in {broker.fetch(settings)}")
+    else:
+        port = broker.running_port(settings)
+        print(f"running at 127.0.0.1:{port}" if port else "not running")
+        return 0 if port else 3
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common.admin import create_topics, existing_partitions
+    from services.common.topics import agency_topic, catalogue
+
+    specs = catalogue(settings)
+    if args.action == "create":
+        if args.agencies:
+            from services.common.registry import load_registry
+
+            specs += [agency_topic(settings, a) for a in sorted(load_registry(settings).ids())]
+        report = asyncio.run(create_topics(settings, specs))
+        for name in report.created:
+            print(f"created {name}")
+        print(report.summary())
+    else:
+        have = asyncio.run(existing_partitions(settings, [settings.topic(s.name) for s in specs]))
+        for s in specs:
+            name = settings.topic(s.name)
+            state = f"{have[name]} partitions" if name in have else "missing"
+            print(f"{name:40} key={s.key:28} {state}")
+    return 0
+
+
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.export import export_schemas, stale_schemas
+
+    if args.action == "export":
+        for path in export_schemas():
+            print(f"wrote {path}")
+        return 0
+    stale = stale_schemas()
+    for name in stale:
+        print(f"stale: {name}")
+    return 1 if stale else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lapor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("broker", help="the embedded single-node Kafka broker")
+    b.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    b.add_argument("--port", type=int, default=None, help="client port (default LAPOR_BROKER_PORT)")
+    b.set_defaults(handler=_broker)
+
+    t = sub.add_parser("topics", help="create or list the contract topics")
+    t.add_argument("action", choices=["create", "list"], nargs="?", default="list")
+    t.add_argument("--agencies", action="store_true",
+                   help="also create every registered agency's topic up front")
+    t.set_defaults(handler=_topics)
+
+    s = sub.add_parser("schemas", help="export or check the JSON Schema files")
+    s.add_argument("action", choices=["export", "check"])
+    s.set_defaults(handler=_schemas)
+
+    from services.common import cli_tools
+
+    cli_tools.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args, get_settings())
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear message and a script-friendly exit code, no traceback
+        from services.common.admin import TopicMismatchError
+        from services.common.broker import BrokerError
+
+        if isinstance(exc, (BrokerError, TopicMismatchError, FileNotFoundError, ValueError)):
+            print(f"lapor {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

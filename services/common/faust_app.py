@@ -1,0 +1,49 @@
+"""The faust app factory shared by the services: one place for Kafka and store settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from services.common.settings import Settings
+
+
+def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
+    """A faust app with a fixed id per service.
+
+    The id (with the deployment prefix) and version name the changelog topics and the
+    consumer group: they are chosen once and must not change, or state is lost.
+    Processing is at-least-once; every produced event carries a deterministic id instead.
+    """
+    options: dict[str, Any] = dict(
+        version=1,
+        broker=[f"kafka://{h.strip()}" for h in settings.bootstrap_servers.split(",")],
+        store=settings.store,
+        datadir=str(settings.data_dir / service),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        table_standby_replicas=0,
+        logging_config=None,
+    )
+    options.update(overrides)
+    return faust.App(f"{settings.topic_prefix}lapor-{service}", **options)
+
+
+def raw_topic(app: faust.App, settings: Settings, name: str) -> Any:
+    """A contract topic read and written as raw bytes: parsing is ours, so that bad input
+    becomes a dead letter instead of a faust deserialisation crash."""
+    return app.topic(
+        settings.topic(name),
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        partitions=settings.partitions, acks=True,
+    )

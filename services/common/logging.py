@@ -1,0 +1,55 @@
+"""structlog JSON logging with ids only.
+
+Logs carry ids (service, complaint_id, event_id, topic offsets), never complaint text or
+personal data. A last processor drops any key that names personal data, so a mistaken
+``log.info(..., body=...)`` cannot leak it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+# Keys that may hold complaint text or reporter identity; never logged.
+FORBIDDEN_KEYS = frozenset(
+    {
+        "body", "title", "text", "note", "reporter", "name", "phone", "msisdn", "email",
+        "nik", "address", "raw", "value", "lat", "lon",
+    }
+)
+
+
+def drop_personal_data(
+    _logger: Any, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    for key in FORBIDDEN_KEYS.intersection(event_dict):
+        event_dict[key] = "[dropped]"
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper(), force=True)
+    # faust and aiokafka log through stdlib; keep them at warning so our JSON stays readable.
+    for noisy in ("faust", "mode", "aiokafka", "kafka"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            drop_personal_data,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def get_logger(**ids: Any) -> Any:
+    return structlog.get_logger().bind(**ids)

@@ -1,0 +1,90 @@
+"""One settings object for every service, read from ``LAPOR_*`` environment variables.
+
+Everything a deployment changes lives here, so the same code runs against the embedded
+test broker and against a multi-broker production cluster.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LAPOR_", extra="ignore")
+
+    # --- Kafka ----------------------------------------------------------------------
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of the Kafka cluster."
+    )
+    topic_prefix: str = Field("", description="Prepended to every topic name, e.g. 'staging.'.")
+    partitions: int = Field(
+        4, ge=1, description="Partitions of every contract topic (co-partitioned ones alike)."
+    )
+    replication_factor: int = Field(1, ge=1, description="Replication factor of created topics.")
+    input_retention_days: int = Field(
+        400,
+        ge=1,
+        description="Retention of input and event topics; well past 60 working days so that "
+        "state can be rebuilt by replay.",
+    )
+
+    # --- faust ----------------------------------------------------------------------
+    store: str = Field(
+        "memory://", description="faust table store: 'memory://' or 'rocksdb://' (production)."
+    )
+    data_dir: Path = Field(Path(".lapor/data"), description="faust data directory (RocksDB).")
+    web_enabled: bool = Field(True, description="Serve the faust web view and /metrics.")
+    web_port: int = Field(6066, description="Port of the faust web view of a worker.")
+    web_host: str = Field("127.0.0.1", description="Bind address of the faust web view.")
+
+    # --- intake ---------------------------------------------------------------------
+    max_message_bytes: int = Field(
+        256 * 1024, ge=1024, description="Inputs larger than this are dead-lettered."
+    )
+    dedup_retention_days: int = Field(
+        400, ge=1, description="How long a submission is remembered for duplicate detection."
+    )
+    classification_file: Path | None = Field(
+        None, description="Replace the shipped keyword rules of classification (YAML)."
+    )
+
+    # --- router ---------------------------------------------------------------------
+    routes_file: Path | None = Field(None, description="Replace the shipped routing rules.")
+    agencies_file: Path | None = Field(
+        None, description="Extra national agencies (YAML) added to the shipped registry."
+    )
+    max_refusals: int = Field(
+        3, ge=1, description="After this many 'not_our_authority' the complaint is triaged."
+    )
+
+    # --- SLA ------------------------------------------------------------------------
+    calendar_file: Path | None = Field(
+        None, description="YAML with dates added to or removed from the holiday calendar."
+    )
+    sla_policy_file: Path | None = Field(
+        None, description="YAML overriding clock limits per agency."
+    )
+    tick_interval_s: float = Field(5.0, gt=0, description="Seconds between live ticks.")
+
+    # --- embedded broker ------------------------------------------------------------
+    kafka_version: str = Field("4.1.1", description="Apache Kafka version of the embedded broker.")
+    broker_cache: Path = Field(
+        Path.home() / ".cache" / "lapor-router",
+        description="Where the broker's jars are cached (outside git).",
+    )
+    broker_dir: Path = Field(Path(".lapor/broker"), description="Embedded broker state/logs.")
+    broker_port: int = Field(9092, description="Embedded broker's client port on 127.0.0.1.")
+
+    log_level: str = Field("INFO", description="Log level of the services.")
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

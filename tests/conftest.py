@@ -1,0 +1,52 @@
+"""Test session wiring: the real Kafka broker for integration and e2e tests.
+
+The session starts the embedded broker itself (or uses LAPOR_TEST_BOOTSTRAP when a cluster
+is given). If it cannot, every test that needs it *fails* with the reason: a missing broker
+never turns into a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.common import broker
+from services.common.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("LAPOR_TEST_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    # Under scripts/test the state lives below LAPOR_TEST_STATE, so its cleanup trap can
+    # find (and end) the broker even if pytest itself is killed.
+    base = os.environ.get("LAPOR_TEST_STATE")
+    state: Path = Path(base) / f"broker-{os.getpid()}" if base else tmp_path_factory.mktemp("broker")
+    shutil.rmtree(state, ignore_errors=True)
+    settings = Settings(broker_dir=state, partitions=2)
+    try:
+        bootstrap = broker.start(settings, port=broker.free_port(), timeout_s=120)
+    except Exception as exc:  # fail loudly: the tests that need Kafka must not pass or skip
+        pytest.fail(f"the embedded Kafka broker could not be started: {exc}", pytrace=False)
+    try:
+        yield bootstrap
+    finally:
+        broker.stop(settings)
+
+
+@pytest.fixture(scope="session")
+def broker_settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for tests on the real broker: 2 partitions, memory stores, no web view."""
+    return Settings(
+        bootstrap_servers=kafka_bootstrap,
+        partitions=2,
+        store="memory://",
+        web_enabled=False,
+        data_dir=tmp_path_factory.mktemp("faust-data"),
+    )

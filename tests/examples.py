@@ -1,0 +1,74 @@
+"""One valid and one invalid example of every contract event, shared by tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas import (
+    AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, RejectedEvent, RoutedEvent,
+    SmsMessage, StatusEvent, Submission, Tick, WireModel,
+)
+
+T = "2026-03-02T09:15:00+07:00"
+CID = "LPR-7K2QX9M4TD"
+
+VALID: dict[type[WireModel], dict[str, Any]] = {
+    Submission: {
+        "submission_id": "web-0001", "channel": "web", "submitted_at": T,
+        "body": "KTP-el saya belum jadi sejak 3 bulan", "privacy": "anonymous",
+        "reporter": {"name": "Siti", "phone": "+6281234567890", "nik": "3273014506900002"},
+        "location": {"region_code": "32.73"}, "attachments": [{"url": "https://x.id/a.jpg"}],
+    },
+    SmsMessage: {"message_id": "m-1", "msisdn": "+6281234567890", "text": "ANONIM jalan rusak",
+                 "received_at": T},
+    AcceptedComplaint: {
+        "event_id": "acc-1", "submission_id": "web-0001", "channel": "web", "submitted_at": T,
+        "body": "KTP-el belum jadi", "complaint_id": CID, "accepted_at": T,
+        "type": "complaint", "category": "population_documents", "sla_tier": "standard_5d",
+        "classification": {"type": {"source": "inferred", "rule": "type.default"}},
+    },
+    RejectedEvent: {
+        "event_id": "rej-1", "source_topic": "complaints.submitted.v1", "source_partition": 0,
+        "source_offset": 7, "received_at": T, "reason": "invalid_json",
+        "errors": [{"loc": "$", "msg": "Expecting value"}], "raw": "{not json",
+    },
+    AgencyComplaint: {
+        "event_id": "ag-1", "submission_id": "web-0001", "channel": "web", "submitted_at": T,
+        "body": "KTP-el belum jadi", "complaint_id": CID, "accepted_at": T, "type": "complaint",
+        "category": "population_documents", "sla_tier": "standard_5d",
+        "agency_id": "kemendagri-dukcapil",
+        "routing": {"role": "primary", "rule_id": "dukcapil", "routed_at": T, "attempt": 1},
+        "deadlines": {"first_response": "2026-03-06T00:00:00+07:00"},
+    },
+    RoutedEvent: {
+        "event_id": "r-1", "complaint_id": CID, "agency_id": None, "role": "primary",
+        "rule_id": "triage", "reason": "triage", "attempt": 1, "routed_at": T,
+    },
+    StatusEvent: {"event_id": "s-1", "complaint_id": CID, "status": "acknowledged",
+                  "agency_id": "pln", "at": T},
+    Tick: {"as_of": T},
+    Escalation: {
+        "escalation_id": "e-1", "complaint_id": CID, "agency_id": "pln",
+        "clock": "first_response", "kind": "breach", "level": 1, "target": "agency_supervisor",
+        "started_at": T, "due_at": T, "fire_at": T, "as_of": T,
+    },
+    ComplianceStats: {
+        "event_id": "c-1", "agency_id": "pln", "day": "2026-03-02", "timezone": "Asia/Jakarta",
+        "received": 3, "first_response_on_time": 2, "first_response_late": 1,
+        "breaches": {"first_response": 1}, "open_overdue_end_of_day": 1, "as_of": T,
+    },
+}
+
+# Each invalid example breaks one rule of the contract; the expected error location.
+INVALID: dict[type[WireModel], tuple[dict[str, Any], str]] = {
+    Submission: ({**VALID[Submission], "submitted_at": "2026-03-02T09:15:00"}, "submitted_at"),
+    SmsMessage: ({**VALID[SmsMessage], "text": "   "}, "text"),
+    AcceptedComplaint: ({**VALID[AcceptedComplaint], "sla_tier": "fast"}, "sla_tier"),
+    RejectedEvent: ({**VALID[RejectedEvent], "raw_encoding": "latin1"}, "raw_encoding"),
+    AgencyComplaint: ({**VALID[AgencyComplaint], "agency_id": "PLN Persero"}, "agency_id"),
+    RoutedEvent: ({**VALID[RoutedEvent], "attempt": 0}, "attempt"),
+    StatusEvent: ({**VALID[StatusEvent], "status": "done"}, "status"),
+    Tick: ({"as_of": 1767225600}, "as_of"),
+    Escalation: ({**VALID[Escalation], "level": 4}, "level"),
+    ComplianceStats: ({**VALID[ComplianceStats], "received": -1}, "received"),
+}

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+
+from services.common.admin import (
+    TopicMismatchError, create_topics, describe_configs, existing_partitions,
+)
+from services.common.settings import Settings
+from services.common.topics import catalogue
+from tests.kafka_helpers import isolated
+
+
+async def test_topics_create_builds_the_catalogue_and_is_idempotent(
+    broker_settings: Settings,
+) -> None:
+    settings = isolated(broker_settings)
+    specs = catalogue(settings)
+    first = await create_topics(settings, specs)
+    assert sorted(first.created) == sorted(settings.topic(s.name) for s in specs)
+
+    have = await existing_partitions(settings, [settings.topic(s.name) for s in specs])
+    assert have == {settings.topic(s.name): s.partitions for s in specs}
+    for spec in specs:
+        configs = await describe_configs(settings, settings.topic(spec.name))
+        assert configs["cleanup.policy"] == spec.cleanup_policy
+        assert configs["retention.ms"] == str(spec.retention_ms)
+        assert int(configs["retention.ms"]) > 120 * 24 * 3600 * 1000  # > 60 working days
+
+    second = await create_topics(settings, specs)
+    assert second.created == []
+    assert "nothing changed" in second.summary()
+
+
+async def test_topics_create_refuses_a_partition_mismatch(broker_settings: Settings) -> None:
+    settings = isolated(broker_settings)
+    await create_topics(settings, catalogue(settings))
+    other = settings.model_copy(update={"partitions": settings.partitions + 1})
+    with pytest.raises(TopicMismatchError, match="complaints.accepted.v1 has 2 partitions"):
+        await create_topics(other, catalogue(other))

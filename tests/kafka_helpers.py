@@ -1,0 +1,73 @@
+"""Small helpers for tests that talk to the real broker with aiokafka."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from services.common.admin import create_topics
+from services.common.settings import Settings
+from services.common.topics import catalogue
+
+
+def isolated(settings: Settings) -> Settings:
+    """The same settings with a fresh topic prefix, so tests never see each other's data."""
+    return settings.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:8]}."})
+
+
+async def create_contract_topics(settings: Settings) -> None:
+    await create_topics(settings, catalogue(settings))
+
+
+async def produce(settings: Settings, topic: str, records: list[tuple[bytes | None, bytes]],
+                  partition: int | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(settings.topic(topic), value=value, key=key,
+                                         partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def consume(settings: Settings, topic: str, expected: int | None = None,
+                  timeout_s: float = 30.0, quiet_s: float = 3.0,
+                  full_name: bool = False) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read a topic from the beginning until `expected` records arrived (then `quiet_s` more
+    to catch extras), or until timeout/quiet when `expected` is None."""
+    name = topic if full_name else settings.topic(topic)
+    consumer = AIOKafkaConsumer(
+        name, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
+        enable_auto_commit=False, group_id=None,
+    )
+    await consumer.start()
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        last_new = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                out.extend(records)
+                last_new = time.monotonic()
+            if expected is not None and len(out) >= expected and time.monotonic() - last_new > quiet_s:
+                break
+            if expected is None and out and time.monotonic() - last_new > quiet_s:
+                break
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def eventually(predicate, timeout_s: float = 30.0, every_s: float = 0.3) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(every_s)
+    raise AssertionError("condition not met in time")
