@@ -61,7 +61,7 @@ Timestamp = Annotated[
 ]
 
 AgencyId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$", min_length=1, max_length=64)]
-ComplaintId = Annotated[str, StringConstraints(pattern=r"^LPR-[0-9A-Z]{10}$")]
+ComplaintId = Annotated[str, StringConstraints(pattern=r"^LPR-[0-9A-HJKMNP-TV-Z]{12}$")]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Text = Annotated[str, StringConstraints(strict=True)]
 

@@ -28,7 +28,10 @@ from schemas.common import (
     WirePart,
 )
 
-RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")]
+# Kemendagri kode wilayah: dotted ("32.73") or plain digits ("3273"); intake writes it dotted.
+RegionCode = Annotated[
+    str, StringConstraints(pattern=r"^\d{2}(\.?\d{2}(\.?\d{2}(\.?\d{4})?)?)?$")
+]
 Body = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=20_000)]
 ShortText = Annotated[str, StringConstraints(strict=True, max_length=500)]
 
@@ -136,7 +139,7 @@ class RejectedEvent(WireModel):
     source_partition: int
     source_offset: int
     received_at: Timestamp
-    reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]+$")]
+    reason: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
     errors: list[ValidationErrorItem] = Field(default_factory=list)
     raw: str
     raw_encoding: Literal["utf-8", "base64"] = "utf-8"

@@ -48,5 +48,6 @@ def broker_settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFacto
         partitions=2,
         store="memory://",
         web_enabled=False,
+        session_timeout_s=10.0,
         data_dir=tmp_path_factory.mktemp("faust-data"),
     )

@@ -10,7 +10,7 @@ from schemas import (
 )
 
 T = "2026-03-02T09:15:00+07:00"
-CID = "LPR-7K2QX9M4TD"
+CID = "LPR-7K2QX9M4TD5W"
 
 VALID: dict[type[WireModel], dict[str, Any]] = {
     Submission: {

@@ -6,6 +6,7 @@ from typing import Any
 
 import faust
 
+from services.common.faust_recovery import SeekFirstTableManager
 from services.common.settings import Settings
 
 
@@ -16,11 +17,13 @@ def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
     consumer group: they are chosen once and must not change, or state is lost.
     Processing is at-least-once; every produced event carries a deterministic id instead.
     """
+    datadir = settings.data_dir / service
+    datadir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = dict(
         version=1,
         broker=[f"kafka://{h.strip()}" for h in settings.bootstrap_servers.split(",")],
         store=settings.store,
-        datadir=str(settings.data_dir / service),
+        datadir=str(datadir),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         processing_guarantee="at_least_once",
@@ -30,10 +33,13 @@ def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_host=settings.web_host,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
         broker_commit_every=100,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
         logging_config=None,
+        TableManager=SeekFirstTableManager,
     )
     options.update(overrides)
     return faust.App(f"{settings.topic_prefix}lapor-{service}", **options)

@@ -32,9 +32,11 @@ def drop_personal_data(
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper(), force=True)
-    # faust and aiokafka log through stdlib; keep them at warning so our JSON stays readable.
+    # faust and aiokafka log through stdlib; keep them at warning so our JSON stays readable
+    # (LAPOR_LOG_LEVEL=DEBUG shows their INFO lines too, for debugging rebalances).
+    library_level = logging.INFO if level.upper() == "DEBUG" else logging.WARNING
     for noisy in ("faust", "mode", "aiokafka", "kafka"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+        logging.getLogger(noisy).setLevel(library_level)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

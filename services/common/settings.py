@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         "memory://", description="faust table store: 'memory://' or 'rocksdb://' (production)."
     )
     data_dir: Path = Field(Path(".lapor/data"), description="faust data directory (RocksDB).")
+    session_timeout_s: float = Field(
+        30.0, gt=1, description="Consumer session timeout: how soon a dead worker's partitions "
+        "move to the others.",
+    )
     web_enabled: bool = Field(True, description="Serve the faust web view and /metrics.")
     web_port: int = Field(6066, description="Port of the faust web view of a worker.")
     web_host: str = Field("127.0.0.1", description="Bind address of the faust web view.")

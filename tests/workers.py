@@ -1,0 +1,58 @@
+"""Run a service as a real worker process (`lapor worker …`) for integration and e2e tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from services.common.settings import Settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAPOR_")}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"LAPOR_{name.upper()}"] = str(value)
+    return env
+
+
+class WorkerProcess:
+    def __init__(self, service: str, settings: Settings, log: Path, web_port: int | None = None):
+        self.service, self.settings, self.log_path = service, settings, log
+        cmd = [sys.executable, "-m", "services.common.cli", "worker", service]
+        if web_port is not None:
+            cmd += ["--web-port", str(web_port)]
+        self._log = open(log, "ab")
+        self.proc = subprocess.Popen(cmd, env=settings_env(settings), stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running(service: str, settings: Settings, log_dir: Path, name: str | None = None,
+            web_port: int | None = None) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(service, settings, log_dir / f"{name or service}.log", web_port)
+    try:
+        yield worker
+    finally:
+        worker.stop()
