@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from services.common.settings import Settings
@@ -44,9 +45,42 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _routes(args: argparse.Namespace, settings: Settings) -> int:
+    """Dry-run a routing decision and show which rules matched and why."""
+    from services.common.registry import load_registry
+    from services.common.words import normalise_words
+    from services.router.engine import Facts, Router
+    from services.router.rules import load_rules
+
+    registry = load_registry(settings)
+    router = Router(load_rules(registry, args.file or settings.routes_file), registry)
+    if args.action == "check":
+        print(f"{len(router.rules)} rules valid against {len(registry.agencies)} agencies")
+        return 0
+    region = args.region.replace(" ", "") if args.region else None
+    facts = Facts(normalise_words(args.text), args.text, args.category, args.type, region, args.hint)
+    decision = router.decide_facts(facts)
+    print(f"agency:  {decision.agency_id or '(triage)'}")
+    print(f"rule:    {decision.rule_id}")
+    print(f"why:     {decision.reason}")
+    print(f"copies:  {', '.join(decision.copies) or '-'}")
+    print(f"matched: {', '.join(decision.matched) or '-'} (by priority)")
+    return 0
+
+
 def register(sub: Any) -> None:
     d = sub.add_parser("demo", help="run the whole pipeline on the embedded broker")
     d.set_defaults(handler=_demo)
+
+    r = sub.add_parser("routes", help="check the routing rules or explain a decision")
+    r.add_argument("action", choices=["explain", "check"])
+    r.add_argument("--text", default="", help="title and body of the complaint")
+    r.add_argument("--category", default="other", help="category code (see docs)")
+    r.add_argument("--type", default="complaint", help="complaint type")
+    r.add_argument("--region", default=None, help="Kemendagri region code, e.g. 32.73")
+    r.add_argument("--hint", default=None, help="agency_hint")
+    r.add_argument("--file", type=Path, default=None, help="a rules file to use instead")
+    r.set_defaults(handler=_routes)
 
     w = sub.add_parser("worker", help="run a service as a faust worker")
     w.add_argument("service", choices=SERVICES)

@@ -6,8 +6,6 @@ its source and the rule that made it.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,16 +14,7 @@ import yaml
 
 from schemas import Category, ComplaintType, SlaTier
 from schemas.events import FieldDecision
-
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def normalise_words(text: str) -> str:
-    """Lower case, accents folded, anything but letters and digits as one space, padded with
-    spaces so that ' kw ' finds whole words and phrases."""
-    folded = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
-    return " " + _NON_WORD.sub(" ", folded).strip() + " "
-
+from services.common.words import normalise_words
 
 @dataclass(frozen=True)
 class Decision:

@@ -1,0 +1,124 @@
+"""The router worker on the real broker: agency topics, copies, triage, the re-route chain
+up to ping_pong, admin assignment, and redaction read back from the agency topics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from schemas import AgencyComplaint, RoutedEvent
+from services.common.settings import Settings
+from services.common.topics import agency_topic_name
+from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
+from tests.workers import running
+
+T = "2026-03-02T09:15:00+07:00"
+STATUS_AT = "2026-03-03T10:00:00+07:00"
+
+
+def accepted(cid: str, body: str, region: str | None = None, **extra: Any) -> dict[str, Any]:
+    from services.intake.classify import Classifier, load_rules
+
+    c = Classifier(load_rules())
+    return {"event_id": f"acc-{cid}", "complaint_id": cid, "submission_id": cid, "channel": "web",
+            "submitted_at": T, "accepted_at": T, "body": body, "title": body[:30],
+            "type": c.type(body, None).value, "category": c.category(body, None).value,
+            "sla_tier": c.sla_tier(body, None).value, "classification": {},
+            "location": {"region_code": region} if region else None, **extra}
+
+
+ANON, KORUPSI, TRIAGE, BANSOS = ("LPR-AAAAAAAAAAA1", "LPR-BBBBBBBBBBB2", "LPR-CCCCCCCCCCC3",
+                                 "LPR-DDDDDDDDDDD4")
+SECRETS = ["Budi Santoso", "3273011201900001", "081234567890", "+6281234567890", "budi@mail.id"]
+
+
+def status(cid: str, kind: str, agency: str | None, target: str | None = None, n: int = 0) -> bytes:
+    return json.dumps({"event_id": f"st-{cid}-{kind}-{n}", "complaint_id": cid, "status": kind,
+                       "agency_id": agency, "at": STATUS_AT, "target_agency_id": target}).encode()
+
+
+async def read_agency(settings: Settings, agency: str, expected: int) -> list[AgencyComplaint]:
+    records = await consume(settings, settings.topic(agency_topic_name(agency)), expected=expected,
+                            timeout_s=45, full_name=True)
+    return [AgencyComplaint.model_validate_json(r.value) for r in records]
+
+
+async def test_routing_copies_triage_reroutes_and_redaction(broker_settings: Settings, tmp_path: Path) -> None:
+    settings = isolated(broker_settings)
+    await create_contract_topics(settings)
+    anonymous = accepted(
+        ANON, "BPJS Kesehatan saya (NIK 3273011201900001, hp 081234567890, budi@mail.id) dinonaktifkan",
+        privacy="anonymous", reporter={"name": "Budi Santoso", "phone": "+6281234567890",
+                                       "nik": "3273011201900001", "email": "budi@mail.id"})
+    complaints = [
+        anonymous,
+        accepted(KORUPSI, "Dana desa dikorupsi kepala desa", "32.05", privacy="confidential"),
+        accepted(TRIAGE, "Terima kasih atas pelayanannya"),
+        accepted(BANSOS, "Bansos PKH tidak cair sejak tahun lalu", "32.01"),
+    ]
+    await produce(settings, "complaints.accepted.v1",
+                  [(c["complaint_id"].encode(), json.dumps(c).encode()) for c in complaints])
+    await produce(settings, "complaints.accepted.v1",  # a repeated accepted event changes nothing
+                  [(ANON.encode(), json.dumps(anonymous).encode())])
+
+    with running("router", settings, tmp_path) as worker:
+        routed = await consume(settings, "complaints.routed.v1", expected=5, timeout_s=60)
+        decisions = {(e.complaint_id, e.agency_id, e.role.value, e.rule_id, e.attempt)
+                     for e in (RoutedEvent.model_validate_json(r.value) for r in routed)}
+        assert decisions == {
+            (ANON, "bpjs-kesehatan", "primary", "bpjs-kesehatan", 1),
+            (KORUPSI, "kpk", "primary", "korupsi", 1),
+            (KORUPSI, "ombudsman", "copy", "korupsi", 1),
+            (TRIAGE, None, "primary", "triage", 1),
+            (BANSOS, "kemensos", "primary", "kemensos", 1),
+        }
+        triage = await consume(settings, "complaints.triage.v1", expected=1)
+        assert [json.loads(r.value)["complaint_id"] for r in triage] == [TRIAGE]
+
+        # Re-route chain: kpk refuses -> kemendes; a non-holder's status is ignored;
+        # kemendes names pemda-32-05; it refuses too -> triage with reason ping_pong.
+        await produce(settings, "complaints.status.v1", [
+            (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "kpk")),
+            (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "pln", n=1)),
+            (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "kemendes", "pemda-32-05")),
+            (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "pemda-32-05")),
+            (TRIAGE.encode(), status(TRIAGE, "assigned", None, "kemensos")),
+            (BANSOS.encode(), b"{not a status"),
+        ])
+        routed = await consume(settings, "complaints.routed.v1", expected=9, timeout_s=60)
+        later = [RoutedEvent.model_validate_json(r.value) for r in routed][5:]
+        def chain(cid: str) -> list[tuple[str | None, str, str, int]]:  # in order, per complaint
+            return [(e.agency_id, e.rule_id, e.reason, e.attempt) for e in later if e.complaint_id == cid]
+
+        assert len(later) == 4
+        assert chain(KORUPSI) == [
+            ("kemendes", "dana-desa", "not_our_authority from kpk; category village_funds", 2),
+            ("pemda-32-05", "not_our_authority.target", "named by kemendes as responsible", 3),
+            (None, "ping_pong", "ping_pong", 4),
+        ]
+        assert chain(TRIAGE) == [("kemensos", "assigned", "assigned by the national admin", 2)]
+        assert all(e.routed_at.isoformat() == STATUS_AT for e in later)
+        rejected = await consume(settings, "complaints.rejected.v1", expected=1)
+        assert json.loads(rejected[0].value)["reason"] == "invalid_status"
+
+        bpjs = await read_agency(settings, "bpjs-kesehatan", 1)
+        kemensos = await read_agency(settings, "kemensos", 2)
+        kpk = await read_agency(settings, "kpk", 1)
+        pemda = await read_agency(settings, "pemda-32-05", 1)
+        log = worker.log_text()
+
+    # Anonymous: no reporter at all, identity masked in the text, across every agency topic.
+    assert len(bpjs) == 1 and bpjs[0].reporter is None
+    raw = json.dumps([m.model_dump(mode="json") for m in bpjs + kemensos + kpk + pemda])
+    for secret in SECRETS:
+        assert secret not in raw
+        assert secret not in log
+    assert bpjs[0].routing.role.value == "primary" and bpjs[0].routing.attempt == 1
+    assert set(bpjs[0].deadlines) == {"first_response", "follow_up"}
+    assert bpjs[0].deadlines["first_response"].isoformat() == "2026-03-06T00:00:00+07:00"
+    assert kpk[0].confidential and kpk[0].deadlines.get("resolution") is not None
+    assert pemda[0].routing.attempt == 3
+    # A re-route starts the new agency's clocks afresh: first response counts from the re-route.
+    assert pemda[0].deadlines["first_response"].isoformat() == "2026-03-07T00:00:00+07:00"
+    assert {m.complaint_id for m in kemensos} == {BANSOS, TRIAGE}
