@@ -245,6 +245,9 @@ class ComplianceStats(WireModel):
     breaches: dict[ClockName, int] = Field(default_factory=dict)
     open_overdue_end_of_day: int = Field(ge=0)
     as_of: Timestamp
+    #: The source partition these counts cover: each SLA worker reports its partitions'
+    #: share of an agency's day; a dashboard sums the records of one (agency_id, day).
+    partition: int | None = Field(None, ge=0)
 
 
 ALL_EVENTS: tuple[type[WireModel], ...] = (

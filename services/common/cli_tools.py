@@ -68,6 +68,41 @@ def _routes(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ticker(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from services.common.ticker import accelerated_clock, run_ticker
+
+    if args.interval is not None:
+        settings = settings.model_copy(update={"tick_interval_s": args.interval})
+    clock = None
+    if args.speed != 1.0 or args.start:
+        start = datetime.fromisoformat(args.start) if args.start else datetime.now(UTC)
+        clock = accelerated_clock(start, args.speed)
+    asyncio.run(run_ticker(settings, clock, args.count, args.lag))
+    return 0
+
+
+def _tick(args: argparse.Namespace, settings: Settings) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    from schemas import Tick
+    from services.common.ticker import publish_tick
+
+    as_of = Tick.model_validate({"as_of": args.as_of}).as_of
+
+    async def once() -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            return await publish_tick(producer, settings.topic("sla.ticks.v1"), as_of)
+        finally:
+            await producer.stop()
+
+    print(f"tick {as_of.isoformat()} sent to {asyncio.run(once())} partitions")
+    return 0
+
+
 def register(sub: Any) -> None:
     d = sub.add_parser("demo", help="run the whole pipeline on the embedded broker")
     d.set_defaults(handler=_demo)
@@ -81,6 +116,18 @@ def register(sub: Any) -> None:
     r.add_argument("--hint", default=None, help="agency_hint")
     r.add_argument("--file", type=Path, default=None, help="a rules file to use instead")
     r.set_defaults(handler=_routes)
+
+    tk = sub.add_parser("ticker", help="publish SLA ticks to every partition, every few seconds")
+    tk.add_argument("--interval", type=float, default=None, help="seconds between ticks")
+    tk.add_argument("--speed", type=float, default=1.0, help="event-time speed-up (demo)")
+    tk.add_argument("--start", default=None, help="event time of the first tick (RFC 3339)")
+    tk.add_argument("--count", type=int, default=None, help="stop after this many ticks")
+    tk.add_argument("--lag", type=float, default=0.0, help="hold ticks back by seconds")
+    tk.set_defaults(handler=_ticker)
+
+    t1 = sub.add_parser("tick", help="publish one tick")
+    t1.add_argument("as_of", help="RFC 3339 time with offset")
+    t1.set_defaults(handler=_tick)
 
     w = sub.add_parser("worker", help="run a service as a faust worker")
     w.add_argument("service", choices=SERVICES)

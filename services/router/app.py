@@ -3,6 +3,7 @@ decisions and triage out. Decisions live in the pure modules; this file only wir
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,43 +77,55 @@ def create_app(settings: Settings) -> faust.App:
         await (await rejected_topic.send(key=msg.key, value=letter.to_bytes()))
         get_logger(topic=msg.topic, offset=msg.offset).warning("rejected", reason=reason)
 
+    # Both agents share the holdings table; serialise so that one complaint's
+    # read-deliver-write never interleaves with the other agent's at an await.
+    lock = asyncio.Lock()
+
     @app.agent(raw_topic(app, settings, ACCEPTED))
     async def on_accepted(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
-            msg = event.message
-            try:
-                c = AcceptedComplaint.model_validate_json(msg.value or b"")
-            except ValidationError as exc:
-                await reject(msg, "invalid_accepted", exc)
-                continue
-            if holdings.get(c.complaint_id) is not None:
-                get_logger(complaint_id=c.complaint_id).info("duplicate_accepted")
-                continue
-            holding, deliveries = first_route(c, router)
-            await deliver(c, deliveries)
-            holdings[c.complaint_id] = {**holding.to_dict(), "complaint": c.model_dump(mode="json")}
+            async with lock:
+                await accepted_one(event)
+
+    async def accepted_one(event: Any) -> None:
+        msg = event.message
+        try:
+            c = AcceptedComplaint.model_validate_json(msg.value or b"")
+        except ValidationError as exc:
+            await reject(msg, "invalid_accepted", exc)
+            return
+        if holdings.get(c.complaint_id) is not None:
+            get_logger(complaint_id=c.complaint_id).info("duplicate_accepted")
+            return
+        holding, deliveries = first_route(c, router)
+        await deliver(c, deliveries)
+        holdings[c.complaint_id] = {**holding.to_dict(), "complaint": c.model_dump(mode="json")}
 
     @app.agent(raw_topic(app, settings, STATUS))
     async def on_status_event(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
-            msg = event.message
-            try:
-                s = StatusEvent.model_validate_json(msg.value or b"")
-            except ValidationError as exc:
-                await reject(msg, "invalid_status", exc)
-                continue
-            log = get_logger(complaint_id=s.complaint_id, event_id=s.event_id)
-            stored = holdings.get(s.complaint_id)
-            if stored is None:
-                log.warning("status_for_unknown_complaint", status=s.status.value)
-                continue
-            at = min(s.at, datetime.fromtimestamp(msg.timestamp, UTC).astimezone(s.at.tzinfo))
-            outcome = on_status(Holding.from_dict(stored), s, at, router, registry, settings.max_refusals)
-            log.info("status", status=s.status.value, agency_id=s.agency_id, outcome=outcome.note)
-            if not outcome.deliveries:
-                continue
-            c = AcceptedComplaint.model_validate(stored["complaint"])
-            await deliver(c, outcome.deliveries)
-            holdings[s.complaint_id] = {**outcome.holding.to_dict(), "complaint": stored["complaint"]}
+            async with lock:
+                await status_one(event)
+
+    async def status_one(event: Any) -> None:
+        msg = event.message
+        try:
+            s = StatusEvent.model_validate_json(msg.value or b"")
+        except ValidationError as exc:
+            await reject(msg, "invalid_status", exc)
+            return
+        log = get_logger(complaint_id=s.complaint_id, event_id=s.event_id)
+        stored = holdings.get(s.complaint_id)
+        if stored is None:
+            log.warning("status_for_unknown_complaint", status=s.status.value)
+            return
+        at = min(s.at, datetime.fromtimestamp(msg.timestamp, UTC).astimezone(s.at.tzinfo))
+        outcome = on_status(Holding.from_dict(stored), s, at, router, registry, settings.max_refusals)
+        log.info("status", status=s.status.value, agency_id=s.agency_id, outcome=outcome.note)
+        if not outcome.deliveries:
+            return
+        c = AcceptedComplaint.model_validate(stored["complaint"])
+        await deliver(c, outcome.deliveries)
+        holdings[s.complaint_id] = {**outcome.holding.to_dict(), "complaint": stored["complaint"]}
 
     return app

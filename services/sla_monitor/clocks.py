@@ -1,0 +1,153 @@
+"""A complaint's SLA clocks and the escalation moments they produce. Pure: time comes from
+the events and ticks given, the calendar from the shared package.
+
+Each moment is the contract's deadline rule with another number of working days, same start
+and same pauses: warning N-1 (level 0, agency), breach N (level 1, agency_supervisor, the
+due_at), N+3 (level 2, national_admin), N+10 (level 3, ombudsman).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from schemas import ClockName, EscalationKind, EscalationTarget, SlaTier
+from services.common.calendar import WorkingCalendar
+
+TRIAGE_AGENCY = "triage"  # escalations of a complaint waiting in triage name this agency
+
+LADDER: tuple[tuple[EscalationKind, int, EscalationTarget, int], ...] = (
+    (EscalationKind.warning, 0, EscalationTarget.agency, -1),
+    (EscalationKind.breach, 1, EscalationTarget.agency_supervisor, 0),
+    (EscalationKind.breach, 2, EscalationTarget.national_admin, 3),
+    (EscalationKind.breach, 3, EscalationTarget.ombudsman, 10),
+)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass
+class Clock:
+    name: ClockName
+    agency_id: str
+    attempt: int
+    tz: str
+    started_at: datetime
+    limit: int
+    pauses: list[tuple[datetime, datetime]] = field(default_factory=list)
+    paused_since: datetime | None = None
+    stopped_at: datetime | None = None
+    fired: list[int] = field(default_factory=list)  # levels already emitted
+
+    @property
+    def running(self) -> bool:
+        return self.stopped_at is None
+
+    def moment(self, calendar: WorkingCalendar, days: int) -> datetime:
+        return calendar.deadline(self.started_at, days, self.tz, self.pauses)
+
+    def due_at(self, calendar: WorkingCalendar) -> datetime:
+        return self.moment(calendar, self.limit)
+
+    def ladder(self) -> list[tuple[EscalationKind, int, EscalationTarget, int]]:
+        """(kind, level, target, working days) of every moment this clock can fire."""
+        if self.name is ClockName.auto_close:  # lapsing closes the complaint, nobody is escalated
+            return [(EscalationKind.breach, 1, EscalationTarget.agency_supervisor, self.limit)]
+        return [(k, lvl, t, self.limit + d) for k, lvl, t, d in LADDER if self.limit + d >= 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(name=self.name.value, started_at=_ts(self.started_at), paused_since=_ts(self.paused_since),
+                 stopped_at=_ts(self.stopped_at), pauses=[[_ts(p), _ts(r)] for p, r in self.pauses])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Clock:
+        return cls(ClockName(d["name"]), d["agency_id"], d["attempt"], d["tz"],
+                   datetime.fromisoformat(d["started_at"]), d["limit"],
+                   [(datetime.fromisoformat(p), datetime.fromisoformat(r)) for p, r in d["pauses"]],
+                   _dt(d["paused_since"]), _dt(d["stopped_at"]), list(d["fired"]))
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One escalation (or auto-close) that is due."""
+
+    clock: Clock
+    kind: EscalationKind
+    level: int
+    target: EscalationTarget
+    started_at: datetime
+    due_at: datetime
+    fire_at: datetime
+
+
+@dataclass
+class ComplaintClocks:
+    complaint_id: str
+    accepted_at: datetime
+    sla_tier: SlaTier
+    field_inspection: bool = False
+    agency_id: str | None = None  # the responsible agency (TRIAGE_AGENCY while in triage)
+    attempt: int = 0
+    tz: str = "Asia/Jakarta"
+    clocks: list[Clock] = field(default_factory=list)
+    first_response_done: bool = False
+    closed: bool = False
+    flagged_statuses: int = 0  # statuses from agencies that are not responsible
+
+    def running(self, name: ClockName | None = None) -> list[Clock]:
+        return [c for c in self.clocks if c.running and (name is None or c.name is name)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"complaint_id": self.complaint_id, "accepted_at": self.accepted_at.isoformat(),
+                "sla_tier": self.sla_tier.value, "field_inspection": self.field_inspection,
+                "agency_id": self.agency_id, "attempt": self.attempt, "tz": self.tz,
+                "clocks": [c.to_dict() for c in self.clocks],
+                "first_response_done": self.first_response_done, "closed": self.closed,
+                "flagged_statuses": self.flagged_statuses}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ComplaintClocks:
+        return cls(d["complaint_id"], datetime.fromisoformat(d["accepted_at"]), SlaTier(d["sla_tier"]),
+                   d["field_inspection"], d["agency_id"], d["attempt"], d["tz"],
+                   [Clock.from_dict(c) for c in d["clocks"]], d["first_response_done"], d["closed"],
+                   d["flagged_statuses"])
+
+    def due(self, calendar: WorkingCalendar, as_of: datetime) -> list[Moment]:
+        """Moments whose fire_at has been reached, of clocks neither stopped nor paused before."""
+        out = []
+        for clock in self.clocks:
+            for kind, level, target, days in clock.ladder():
+                if level in clock.fired:
+                    continue
+                fire_at = clock.moment(calendar, days)
+                if fire_at > as_of:
+                    break  # later moments of this clock fire later still
+                if clock.stopped_at is not None and clock.stopped_at <= fire_at:
+                    break
+                if clock.paused_since is not None and clock.paused_since <= fire_at:
+                    break  # paused before it came: its moment moves when the clock resumes
+                out.append(Moment(clock, kind, level, target, clock.started_at,
+                                  clock.due_at(calendar), fire_at))
+        return out
+
+    def next_fire_at(self, calendar: WorkingCalendar) -> datetime | None:
+        """When the next moment may fire (None: nothing pending), for the due index."""
+        best: datetime | None = None
+        for clock in self.running():
+            if clock.paused_since is not None:
+                continue
+            for _kind, level, _target, days in clock.ladder():
+                if level not in clock.fired:
+                    at = clock.moment(calendar, days)
+                    best = at if best is None or at < best else best
+                    break
+        return best

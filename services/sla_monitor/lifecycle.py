@@ -1,0 +1,111 @@
+"""How accepted, routed and status events move a complaint's clocks (contract's clock rules)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from schemas import AcceptedComplaint, ClockName, Role, RoutedEvent, SlaTier, Status, StatusEvent
+from services.common.sla_policy import Limits, Policy
+from services.sla_monitor.clocks import TRIAGE_AGENCY, Clock, ComplaintClocks
+
+
+def on_accepted(c: AcceptedComplaint) -> ComplaintClocks:
+    return ComplaintClocks(c.complaint_id, c.accepted_at, c.sla_tier,
+                           c.field_inspection or c.sla_tier is SlaTier.field_60d)
+
+
+def _stop_all(state: ComplaintClocks, at: datetime) -> None:
+    for clock in state.running():
+        if clock.paused_since is not None:  # a stop while paused ends the pause too
+            clock.pauses.append((clock.paused_since, at))
+            clock.paused_since = None
+        clock.stopped_at = at
+
+
+def on_routed(state: ComplaintClocks, r: RoutedEvent, tz: str, policy: Policy) -> bool:
+    """A primary routing decision starts the (new) responsible agency's clocks; returns True
+    when something changed. Copies (tembusan) carry no clocks."""
+    if r.role is not Role.primary or r.attempt <= state.attempt or state.closed:
+        return False
+    _stop_all(state, r.routed_at)  # a re-route stops the old agency's clocks
+    agency = r.agency_id or TRIAGE_AGENCY
+    limits = policy.limits(r.agency_id)
+    state.agency_id, state.attempt, state.tz = agency, r.attempt, tz
+    # first_response counts from acceptance for the first agency, afresh after a re-route.
+    first_start = state.accepted_at if r.attempt == 1 else r.routed_at
+    state.first_response_done = False
+    state.clocks.append(Clock(ClockName.first_response, agency, r.attempt, tz, first_start,
+                              limits.first_response))
+    if r.agency_id is None:  # triage: only the first response (the admin's assignment) runs
+        return True
+    state.clocks.append(_work_clock(state, limits, agency, r.attempt, tz, r.routed_at))
+    return True
+
+
+def _work_clock(state: ComplaintClocks, limits: Limits, agency: str, attempt: int, tz: str,
+                start: datetime) -> Clock:
+    if state.sla_tier is SlaTier.standard_5d and not state.field_inspection:
+        return Clock(ClockName.follow_up, agency, attempt, tz, start, limits.follow_up)
+    return Clock(ClockName.resolution, agency, attempt, tz, start,
+                 limits.resolution(state.field_inspection))
+
+
+def _stop(state: ComplaintClocks, at: datetime, *names: ClockName) -> None:
+    for clock in state.running():
+        if clock.name in names:
+            if clock.paused_since is not None:
+                clock.pauses.append((clock.paused_since, at))
+                clock.paused_since = None
+            clock.stopped_at = at
+
+
+def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Policy) -> str:
+    """Apply a status at `at` (its time capped by its record's timestamp); returns a note."""
+    if state.closed:
+        return "ignored_closed"
+    responsible = s.agency_id == state.agency_id or (
+        state.agency_id == TRIAGE_AGENCY and s.status is Status.assigned)
+    if s.status is Status.reporter_replied or (s.status is Status.closed and s.agency_id is None):
+        responsible = True  # the reporter's reply; the monitor's auto-close or an admin's close
+    if not responsible:
+        state.flagged_statuses += 1
+        return "flagged_non_responsible"
+    if not state.first_response_done and s.status is not Status.reporter_replied:
+        _stop(state, at, ClockName.first_response)
+        state.first_response_done = True
+    limits = policy.limits(state.agency_id)
+    match s.status:
+        case Status.info_requested:
+            for clock in state.running():
+                if clock.paused_since is None:
+                    clock.paused_since = at
+        case Status.info_received:
+            for clock in state.running():
+                if clock.paused_since is not None:
+                    clock.pauses.append((clock.paused_since, at))
+                    clock.paused_since = None
+        case Status.field_inspection_required:
+            state.field_inspection = True
+            for clock in state.running():
+                if clock.name is ClockName.resolution:
+                    clock.limit = limits.resolution_field
+                elif clock.name is ClockName.follow_up:  # the limit becomes 60 days from routing
+                    _stop(state, at, ClockName.follow_up)
+                    state.clocks.append(Clock(ClockName.resolution, clock.agency_id, clock.attempt,
+                                              clock.tz, clock.started_at, limits.resolution_field,
+                                              list(clock.pauses)))
+        case Status.responded:
+            _stop(state, at, ClockName.follow_up)
+            if not state.running(ClockName.auto_close) and state.agency_id is not None:
+                state.clocks.append(Clock(ClockName.auto_close, state.agency_id, state.attempt,
+                                          state.tz, at, limits.auto_close))
+        case Status.resolved:
+            _stop(state, at, ClockName.follow_up, ClockName.resolution)
+        case Status.reporter_replied:
+            _stop(state, at, ClockName.auto_close)
+        case Status.archived | Status.closed:
+            _stop_all(state, at)
+            state.closed = True
+        case _:
+            pass
+    return f"applied_{s.status.value}"

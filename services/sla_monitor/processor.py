@@ -1,0 +1,259 @@
+"""The SLA monitor's processing over key-value stores (faust tables in production, dicts in
+unit tests): events update clocks and a due index; a tick emits what is due.
+
+Nothing is written to the stores directly: changes are staged and applied by the caller
+after the produced events are acknowledged, so a crash repeats an escalation (same id) and
+never loses one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schemas import (
+    AcceptedComplaint, ClockName, ComplianceStats, Escalation, EscalationKind, RoutedEvent, Role,
+    Status, StatusEvent, WireModel,
+)
+from services.common.calendar import WorkingCalendar, zone
+from services.common.ids import deterministic_id
+from services.common.registry import Registry
+from services.common.sla_policy import Policy
+from services.sla_monitor.clocks import ComplaintClocks, Moment
+from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status
+
+BUCKET_S = 3600  # due index granularity: one bucket per hour of fire_at
+WORK_CLOCKS = (ClockName.first_response, ClockName.follow_up, ClockName.resolution)
+Store = MutableMapping[str, Any]
+
+
+def bucket_of(at: datetime) -> int:
+    return int(at.timestamp()) // BUCKET_S
+
+
+@dataclass
+class Output:
+    topic: str  # contract topic name
+    key: str
+    event: WireModel
+
+
+@dataclass
+class Result:
+    outputs: list[Output] = field(default_factory=list)
+    writes: dict[tuple[str, str], Any] = field(default_factory=dict)  # (store, key) -> value|None
+    note: str = ""
+
+
+class SlaProcessor:
+    """`stores`: clocks (complaint_id -> state), due ("p:bucket" -> ids), marks (partition ->
+    watermark), stats ("p|agency|day" -> counters), overdue ("p|agency" -> n)."""
+
+    def __init__(self, stores: dict[str, Store], calendar: WorkingCalendar, policy: Policy,
+                 registry: Registry):
+        self.stores, self.calendar, self.policy, self.registry = stores, calendar, policy, registry
+
+    # --- reading through the staged writes -------------------------------------------------
+    def _get(self, res: Result, store: str, key: str, default: Any = None) -> Any:
+        if (store, key) in res.writes:
+            value = res.writes[(store, key)]
+            return default if value is None else value
+        value = self.stores[store].get(key)
+        return default if value is None else value
+
+    def _put(self, res: Result, store: str, key: str, value: Any) -> None:
+        res.writes[(store, key)] = value
+
+    def _index(self, res: Result, partition: int, state: ComplaintClocks) -> None:
+        at = state.next_fire_at(self.calendar)
+        if at is None:
+            return
+        key = f"{partition}:{bucket_of(at)}"
+        ids = list(self._get(res, "due", key, []))
+        if state.complaint_id not in ids:
+            self._put(res, "due", key, [*ids, state.complaint_id])
+
+    def _save(self, res: Result, partition: int, state: ComplaintClocks) -> None:
+        self._put(res, "clocks", state.complaint_id, state.to_dict())
+        self._index(res, partition, state)
+
+    def _load(self, res: Result, cid: str) -> ComplaintClocks | None:
+        raw = self._get(res, "clocks", cid)
+        return ComplaintClocks.from_dict(raw) if raw else None
+
+    # --- statistics (per partition partials; see docs) -------------------------------------
+    def _count(self, res: Result, partition: int, agency: str, at: datetime, tz: str, field_: str,
+               clock: ClockName | None = None) -> None:
+        day = at.astimezone(zone(tz)).date().isoformat()
+        key = f"{partition}|{agency}|{day}"
+        stats = dict(self._get(res, "stats", key, {"tz": tz, "received": 0, "on_time": 0, "late": 0,
+                                                   "breaches": {}}))
+        if clock is not None:
+            stats["breaches"] = {**stats["breaches"], clock.value: stats["breaches"].get(clock.value, 0) + 1}
+        else:
+            stats[field_] += 1
+        self._put(res, "stats", key, stats)
+
+    def _overdue(self, res: Result, partition: int, agency: str, delta: int) -> None:
+        key = f"{partition}|{agency}"
+        self._put(res, "overdue", key, max(0, self._get(res, "overdue", key, 0) + delta))
+
+    def _settle_overdue(self, res: Result, partition: int, state: ComplaintClocks, before: set[str]) -> None:
+        """Keep the open-overdue count: an agency's complaint is overdue while one of its work
+        clocks runs past its due_at (counted at breach time, released when the clocks stop)."""
+        after = {c.agency_id for c in state.running() if c.name in WORK_CLOCKS and 1 in c.fired}
+        for agency in before - after:
+            self._overdue(res, partition, agency, -1)
+        for agency in after - before:
+            self._overdue(res, partition, agency, +1)
+
+    @staticmethod
+    def _overdue_agencies(state: ComplaintClocks) -> set[str]:
+        return {c.agency_id for c in state.running() if c.name in WORK_CLOCKS and 1 in c.fired}
+
+    # --- events ----------------------------------------------------------------------------
+    def accepted(self, partition: int, c: AcceptedComplaint) -> Result:
+        res = Result()
+        if self._load(res, c.complaint_id) is not None:
+            res.note = "duplicate"
+            return res
+        self._save(res, partition, on_accepted(c))
+        res.note = "tracked"
+        return res
+
+    def routed(self, partition: int, r: RoutedEvent) -> Result:
+        res = Result()
+        state = self._load(res, r.complaint_id)
+        if state is None:
+            res.note = "routed_before_accepted"
+            return res
+        before = self._overdue_agencies(state)
+        tz = r.timezone or self.registry.timezone(r.agency_id)
+        if not on_routed(state, r, tz, self.policy):
+            res.note = "unchanged"
+            return res
+        if r.agency_id and r.role is Role.primary:
+            self._count(res, partition, r.agency_id, r.routed_at, tz, "received")
+        self._settle_overdue(res, partition, state, before)
+        self._save(res, partition, state)
+        res.note = "clocks_started"
+        return res
+
+    def status(self, partition: int, s: StatusEvent, record_time: datetime) -> Result:
+        res = Result()
+        state = self._load(res, s.complaint_id)
+        if state is None:
+            res.note = "status_before_accepted"
+            return res
+        at = min(s.at, record_time)
+        before = self._overdue_agencies(state)
+        first = [c for c in state.running(ClockName.first_response)]
+        res.note = on_status(state, s, at, self.policy)
+        for clock in first:
+            if clock.stopped_at is not None and clock.agency_id != "triage":
+                late = clock.stopped_at >= clock.due_at(self.calendar)
+                self._count(res, partition, clock.agency_id, at, clock.tz, "late" if late else "on_time")
+        self._settle_overdue(res, partition, state, before)
+        self._save(res, partition, state)
+        return res
+
+    # --- ticks -------------------------------------------------------------------------------
+    def tick(self, partition: int, as_of: datetime) -> Result:
+        res = Result()
+        mark = self._get(res, "marks", str(partition))
+        if mark is not None and datetime.fromisoformat(mark["as_of"]) >= as_of:
+            res.note = "stale_tick"
+            return res
+        first_bucket = mark["bucket"] if mark else None
+        last_bucket = bucket_of(as_of)
+        for bucket in self._buckets(partition, first_bucket, last_bucket):
+            key = f"{partition}:{bucket}"
+            keep: list[str] = []
+            for cid in self._get(res, "due", key, []):
+                if self._fire(res, partition, cid, as_of) and bucket == last_bucket:
+                    keep.append(cid)
+            self._put(res, "due", key, keep or None)
+        self._close_days(res, partition, as_of)
+        self._put(res, "marks", str(partition), {"as_of": as_of.isoformat(), "bucket": last_bucket})
+        res.note = "ticked"
+        return res
+
+    def _buckets(self, partition: int, first: int | None, last: int) -> list[int]:
+        if first is not None:
+            return list(range(first, last + 1))
+        # First tick of a partition: every indexed bucket up to now.
+        prefix = f"{partition}:"
+        return sorted(b for k in list(self.stores["due"].keys()) if k.startswith(prefix)
+                      and (b := int(k[len(prefix):])) <= last)
+
+    def _fire(self, res: Result, partition: int, cid: str, as_of: datetime) -> bool:
+        """Emit what is due for one complaint; True if it still has something pending in the
+        current bucket."""
+        state = self._load(res, cid)
+        if state is None:
+            return False
+        before = self._overdue_agencies(state)
+        for m in state.due(self.calendar, as_of):
+            self._emit(res, partition, state, m, as_of)
+            m.clock.fired.append(m.level)
+        self._settle_overdue(res, partition, state, before)
+        self._put(res, "clocks", cid, state.to_dict())
+        nxt = state.next_fire_at(self.calendar)
+        if nxt is not None and bucket_of(nxt) > bucket_of(as_of):
+            self._index(res, partition, state)
+            return False
+        return nxt is not None
+
+    def _emit(self, res: Result, partition: int, state: ComplaintClocks, m: Moment, as_of: datetime) -> None:
+        c = m.clock
+        if c.name is ClockName.auto_close:
+            status = StatusEvent(
+                event_id=deterministic_id("auto_close", state.complaint_id, c.agency_id, c.attempt),
+                complaint_id=state.complaint_id, status=Status.closed, agency_id=None, at=m.fire_at,
+                note=f"closed automatically: no reply from the reporter within {c.limit} working days",
+            )
+            res.outputs.append(Output("complaints.status.v1", state.complaint_id, status))
+            return
+        esc = Escalation(
+            escalation_id=deterministic_id("escalation", state.complaint_id, c.agency_id, c.name.value,
+                                           m.kind.value, m.level, c.attempt),
+            complaint_id=state.complaint_id, agency_id=c.agency_id, clock=c.name, kind=m.kind,
+            level=m.level, target=m.target, started_at=m.started_at, due_at=m.due_at,
+            fire_at=m.fire_at, as_of=as_of, attempt=c.attempt,
+        )
+        res.outputs.append(Output("sla.escalations.v1", state.complaint_id, esc))
+        if m.kind is EscalationKind.breach and m.level == 1 and c.agency_id != "triage":
+            self._count(res, partition, c.agency_id, m.fire_at, c.tz, "", clock=c.name)
+
+    def _close_days(self, res: Result, partition: int, as_of: datetime) -> None:
+        """Emit the day's statistics of every agency whose local day ended by `as_of`."""
+        prefix = f"{partition}|"
+        for key in [k for k in list(self.stores["stats"].keys()) if k.startswith(prefix)] + [
+                k for (s, k) in res.writes if s == "stats" and k.startswith(prefix)]:
+            stats = self._get(res, "stats", key)
+            if stats is None:
+                continue
+            _, agency, day = key.split("|")
+            end = datetime.fromisoformat(day).replace(tzinfo=zone(stats["tz"])) + timedelta(days=1)
+            if end > as_of:
+                continue
+            res.outputs.append(Output("sla.compliance.v1", agency, ComplianceStats(
+                # A late event can reopen a closed day: its second report gets another id.
+                event_id=deterministic_id("compliance", agency, day, partition, sorted(stats.items())),
+                agency_id=agency, day=datetime.fromisoformat(day).date(), timezone=stats["tz"],
+                received=stats["received"], first_response_on_time=stats["on_time"],
+                first_response_late=stats["late"], breaches=stats["breaches"],
+                open_overdue_end_of_day=self._get(res, "overdue", f"{partition}|{agency}", 0),
+                as_of=end.astimezone(UTC), partition=partition,
+            )))
+            self._put(res, "stats", key, None)
+
+
+def apply_writes(stores: dict[str, Store], res: Result) -> None:
+    for (store, key), value in res.writes.items():
+        if value is None:
+            stores[store].pop(key, None)
+        else:
+            stores[store][key] = value

@@ -1,0 +1,76 @@
+"""The SLA monitor's processing on the in-memory double (dict stores)."""
+
+from __future__ import annotations
+
+from schemas import ComplianceStats, Escalation, StatusEvent
+from services.common.ids import deterministic_id
+from tests.sla_scenario import (
+    LIFE, LIFE_CLOSED_AT, LIFE_ESCALATIONS, LIFE_LOG, REROUTE, REROUTE_ESCALATIONS, REROUTE_LOG,
+    run_in_memory, tick,
+)
+
+
+def escalations(outputs: list) -> list[Escalation]:  # type: ignore[type-arg]
+    return [o.event for o in outputs if isinstance(o.event, Escalation)]
+
+
+def test_a_complaints_whole_life() -> None:
+    outputs = run_in_memory(LIFE_LOG)
+    got = [(e.clock.value, e.kind.value, e.level, e.due_at.isoformat(), e.fire_at.isoformat())
+           for e in escalations(outputs)]
+    assert got == LIFE_ESCALATIONS
+    first = escalations(outputs)[0]
+    assert first.escalation_id == deterministic_id("escalation", LIFE, "pln", "first_response",
+                                                   "warning", 0, 1)
+    assert first.target.value == "agency" and escalations(outputs)[1].target.value == "agency_supervisor"
+    assert first.as_of.isoformat() == "2026-03-05T00:00:00+07:00"
+    closed = [o.event for o in outputs if isinstance(o.event, StatusEvent)]
+    assert [(s.complaint_id, s.status.value, s.at.isoformat()) for s in closed] == [
+        (LIFE, "closed", LIFE_CLOSED_AT)]
+
+
+def test_compliance_statistics_per_agency_day() -> None:
+    outputs = run_in_memory(LIFE_LOG)
+    stats = {(s.agency_id, s.day.isoformat()): s for s in (o.event for o in outputs)
+             if isinstance(s, ComplianceStats)}
+    received = stats[("pln", "2026-03-02")]
+    assert received.received == 1 and received.timezone == "Asia/Jakarta"
+    late_day = stats[("pln", "2026-03-06")]
+    assert late_day.first_response_late == 1 and late_day.breaches == {"first_response": 1}
+    assert late_day.open_overdue_end_of_day == 0  # the late acknowledgement stopped the clock
+
+
+def test_a_reroute_starts_new_clocks_and_stops_the_old() -> None:
+    got = [(e.agency_id, e.clock.value, e.kind.value, e.level, e.attempt, e.fire_at.isoformat())
+           for e in escalations(run_in_memory(REROUTE_LOG))]
+    assert got == REROUTE_ESCALATIONS
+
+
+def test_stopping_before_a_moment_means_nothing_is_emitted() -> None:
+    log = LIFE_LOG[:2] + [
+        ("complaints.status.v1", LIFE, {"event_id": "s", "complaint_id": LIFE, "status": "resolved",
+                                        "agency_id": "pln", "at": "2026-03-03T10:00:00+07:00"}),
+        tick("2026-06-01T00:00:00+07:00"),
+    ]
+    assert escalations(run_in_memory(log)) == []
+
+
+def test_replaying_the_log_gives_identical_output() -> None:
+    first = [o.event.to_bytes() for o in run_in_memory(LIFE_LOG + REROUTE_LOG)]
+    second = [o.event.to_bytes() for o in run_in_memory(LIFE_LOG + REROUTE_LOG)]
+    assert first == second and first
+
+
+def test_repeated_ticks_and_events_emit_nothing_new() -> None:
+    once = run_in_memory(LIFE_LOG)
+    twice = run_in_memory([step for step in LIFE_LOG for _ in (0, 1)])
+    assert [o.event.to_bytes() for o in once] == [o.event.to_bytes() for o in twice]
+
+
+def test_a_late_tick_fires_every_level_once() -> None:
+    log = LIFE_LOG[:2] + [tick("2026-06-01T00:00:00+07:00"), tick("2026-06-02T00:00:00+07:00")]
+    got = [(e.clock.value, e.level) for e in escalations(run_in_memory(log))]
+    assert got == [("first_response", 0), ("first_response", 1), ("first_response", 2),
+                   ("first_response", 3), ("follow_up", 0), ("follow_up", 1), ("follow_up", 2),
+                   ("follow_up", 3)]
+    assert REROUTE  # the module's second complaint is used by the re-route test
