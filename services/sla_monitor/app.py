@@ -83,6 +83,8 @@ def create_app(settings: Settings) -> faust.App:
         else:
             res = processor.tick(p, parsed.as_of)
         await commit(res)
+        get_logger(topic=msg.topic, partition=p, offset=msg.offset).debug(
+            "handled", outcome=res.note, outputs=len(res.outputs))
 
     def agent(topic: str, model: type[WireModel]) -> None:
         @app.agent(raw_topic(app, settings, topic), name=f"sla-{topic}")

@@ -70,7 +70,11 @@ class SlaProcessor:
         at = state.next_fire_at(self.calendar)
         if at is None:
             return
-        key = f"{partition}:{bucket_of(at)}"
+        bucket = bucket_of(at)
+        mark = self._get(res, "marks", str(partition))
+        if mark is not None and bucket < mark["bucket"]:
+            bucket = mark["bucket"]  # already past the watermark: the next tick fires it
+        key = f"{partition}:{bucket}"
         ids = list(self._get(res, "due", key, []))
         if state.complaint_id not in ids:
             self._put(res, "due", key, [*ids, state.complaint_id])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -148,6 +149,7 @@ async def test_crash_mid_batch_loses_nothing_and_accepts_nothing_twice(
         seen = await consume(settings, "complaints.accepted.v1", expected=50, timeout_s=60, quiet_s=0)
         assert 0 < len(seen) < len(subs) or len(seen) >= 50
         first.kill()
+    await asyncio.sleep(settings.session_timeout_s + 2)  # restart after the session expired
     with running("intake", settings, tmp_path, name="intake-2"):
         records = await consume(settings, "complaints.accepted.v1", expected=len(subs),
                                 timeout_s=150, quiet_s=8)

@@ -74,3 +74,11 @@ def test_a_late_tick_fires_every_level_once() -> None:
                    ("first_response", 3), ("follow_up", 0), ("follow_up", 1), ("follow_up", 2),
                    ("follow_up", 3)]
     assert REROUTE  # the module's second complaint is used by the re-route test
+
+
+def test_a_moment_already_past_the_watermark_fires_at_the_next_tick() -> None:
+    log = [tick("2026-03-20T00:00:00+07:00")] + REROUTE_LOG[:2] + [tick("2026-03-20T01:00:00+07:00")]
+    got = [(e.agency_id, e.clock.value, e.level) for e in escalations(run_in_memory(log))]
+    assert got == [("kpk", "first_response", 0), ("kpk", "first_response", 1),
+                   ("kpk", "first_response", 2), ("kpk", "first_response", 3),
+                   ("kpk", "resolution", 0), ("kpk", "resolution", 1)]
