@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,23 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from services.common.admin import create_topics
     from services.common.topics import catalogue
 
-    bootstrap = broker.start(settings)
-    settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
+    from services.common.demo import run_demo
+
+    # The embedded broker, unless a cluster is configured through LAPOR_BOOTSTRAP_SERVERS.
+    embedded = "LAPOR_BOOTSTRAP_SERVERS" not in os.environ
+    if embedded:
+        bootstrap = broker.start(settings)
+        settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
+    # Each demo run gets its own topic prefix, so runs never mix and every run starts clean.
+    settings = settings.model_copy(update={"topic_prefix": f"demo{int(time.time())}."})
     report = asyncio.run(create_topics(settings, catalogue(settings)))
-    print(f"broker at {bootstrap}; {report.summary()}")
-    return 0
+    print(f"broker at {settings.bootstrap_servers}; {report.summary()}", flush=True)
+    try:
+        return run_demo(settings, args.seconds, args.rate, Path(".lapor/demo"))
+    finally:
+        if embedded and not args.keep_broker:
+            broker.stop(settings)
+            print("broker stopped")
 
 
 SERVICES = ("intake", "router", "sla_monitor")
@@ -105,6 +119,9 @@ def _tick(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: Any) -> None:
     d = sub.add_parser("demo", help="run the whole pipeline on the embedded broker")
+    d.add_argument("--seconds", type=float, default=90.0, help="length of the run (a week of event time)")
+    d.add_argument("--rate", type=float, default=5.0, help="complaints per second")
+    d.add_argument("--keep-broker", action="store_true", help="leave the embedded broker running")
     d.set_defaults(handler=_demo)
 
     r = sub.add_parser("routes", help="check the routing rules or explain a decision")

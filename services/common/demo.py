@@ -1,0 +1,178 @@
+"""The demo: embedded broker, topics, three workers, an accelerated ticker, a complaint stream,
+simulated agencies, and a live view of what happens. Ctrl-C stops everything cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.common.generator import stream
+from services.common.settings import Settings
+from services.common.ticker import publish_tick
+
+SERVICES = ("intake", "router", "sla_monitor")
+WEEK_S = 7 * 86400
+
+
+def _spawn(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAPOR_")}
+    env.update({f"LAPOR_{k.upper()}": str(v) for k, v in settings.model_dump().items() if v is not None})
+    return subprocess.Popen([sys.executable, "-m", "services.common.cli", *argv], env=env,
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+class Simulation:
+    def __init__(self, settings: Settings, seconds: float, rate: float):
+        self.settings, self.seconds, self.rate = settings, seconds, rate
+        self.speed = WEEK_S / seconds  # one calendar week of event time in the run
+        self.start = datetime.now(UTC).astimezone()
+        self.t0 = time.monotonic()
+        self.counts: dict[str, Counter[str]] = {k: Counter() for k in
+                                                ("in", "accepted", "rejected", "routed", "escalations")}
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=(time.monotonic() - self.t0) * self.speed)
+
+    async def publish(self, producer: AIOKafkaProducer) -> None:
+        n = 0
+        while time.monotonic() - self.t0 < self.seconds * 0.6:
+            at = self.now()
+            for rec in stream(seed=n, at=at, n=max(1, int(self.rate))):
+                await producer.send(self.settings.topic(rec.topic), rec.value, key=rec.key,
+                                    timestamp_ms=int(at.timestamp() * 1000))
+                self.counts["in"][rec.topic] += 1
+            n += 1
+            await asyncio.sleep(1)
+
+    async def tick(self, producer: AIOKafkaProducer) -> None:
+        while True:
+            await publish_tick(producer, self.settings.topic("sla.ticks.v1"), self.now())
+            await asyncio.sleep(1)
+
+    async def agencies(self, producer: AIOKafkaProducer) -> None:
+        """Agencies answer on time, late, never, or refuse (bukan wewenang)."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
+                                    group_id=f"{self.settings.topic_prefix}demo-agencies",
+                                    auto_offset_reset="earliest", metadata_max_age_ms=2000)
+        consumer.subscribe(pattern=rf"^{self.settings.topic_prefix.replace('.', '[.]')}agency[.].*[.]complaints[.]v1$")
+        await consumer.start()
+        pending: list[tuple[datetime, dict[str, object]]] = []
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for r in records:
+                        msg = json.loads(r.value)
+                        if msg["routing"]["role"] != "primary":
+                            continue
+                        rnd = random.Random(msg["event_id"])
+                        routed = datetime.fromisoformat(msg["routing"]["routed_at"])
+                        choice = rnd.random()
+                        kind, delay = ("acknowledged", 1) if choice < 0.5 else ("acknowledged", 6) \
+                            if choice < 0.7 else ("not_our_authority", 1) if choice < 0.85 else (None, 0)
+                        if kind:
+                            pending.append((routed + timedelta(days=delay), {
+                                "event_id": f"demo-{msg['event_id']}", "complaint_id": msg["complaint_id"],
+                                "status": kind, "agency_id": msg["agency_id"]}))
+                now = self.now()
+                due = [p for p in pending if p[0] <= now]
+                pending = [p for p in pending if p[0] > now]
+                for at, status in due:
+                    status["at"] = at.isoformat()
+                    await producer.send(self.settings.topic("complaints.status.v1"), json.dumps(status).encode(),
+                                        key=str(status["complaint_id"]).encode(),
+                                        timestamp_ms=int(now.timestamp() * 1000))
+        finally:
+            await consumer.stop()
+
+    async def watch(self) -> None:
+        topics = {"complaints.accepted.v1": "accepted", "complaints.rejected.v1": "rejected",
+                  "complaints.routed.v1": "routed", "sla.escalations.v1": "escalations"}
+        consumer = AIOKafkaConsumer(*[self.settings.topic(t) for t in topics],
+                                    bootstrap_servers=self.settings.bootstrap_servers,
+                                    auto_offset_reset="earliest", group_id=None)
+        await consumer.start()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500)
+                for tp, records in batch.items():
+                    kind = topics[tp.topic[len(self.settings.topic_prefix):]]
+                    for r in records:
+                        v = json.loads(r.value)
+                        self.counts[kind][self._label(kind, v)] += 1
+        finally:
+            await consumer.stop()
+
+    @staticmethod
+    def _label(kind: str, v: dict[str, object]) -> str:
+        if kind == "accepted":
+            return str(v["channel"])
+        if kind == "rejected":
+            return str(v["reason"])
+        if kind == "routed":
+            return str(v["agency_id"] or "(triage)")
+        return f"{v['kind']} L{v['level']} {v['clock']}"
+
+    def line(self) -> str:
+        c = self.counts
+        return (f"[{time.monotonic() - self.t0:5.0f}s | event time {self.now():%a %d %b %H:%M}] "
+                f"in {sum(c['in'].values())}  accepted {sum(c['accepted'].values())}  "
+                f"rejected {sum(c['rejected'].values())}  routed {sum(c['routed'].values())}  "
+                f"triaged {c['routed']['(triage)']}  escalations {sum(c['escalations'].values())}")
+
+    def summary(self) -> str:
+        rows = ["", "== Summary =="]
+        for kind in ("accepted", "rejected", "routed", "escalations"):
+            rows.append(f"{kind}:")
+            rows += [f"  {label:32} {n:6}" for label, n in self.counts[kind].most_common(12)]
+        return "\n".join(rows)
+
+
+async def _run(sim: Simulation) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=sim.settings.bootstrap_servers, acks="all")
+    await producer.start()
+    tasks = [asyncio.create_task(t) for t in (sim.publish(producer), sim.tick(producer),
+                                              sim.agencies(producer), sim.watch())]
+    try:
+        while time.monotonic() - sim.t0 < sim.seconds:
+            await asyncio.sleep(3)
+            print(sim.line(), flush=True)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+
+
+def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> int:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    workers = [_spawn(["worker", s, "--web-port", str(settings.web_port + i)], settings,
+                      log_dir / f"{s}.log") for i, s in enumerate(SERVICES)]
+    sim = Simulation(settings, seconds, rate)
+    print(f"workers started (logs in {log_dir}); a week of event time in {seconds:.0f}s", flush=True)
+    try:
+        asyncio.run(_run(sim))
+    except KeyboardInterrupt:
+        print("\ninterrupted", flush=True)
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                os.killpg(w.pid, signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(w.pid, signal.SIGKILL)
+        print(sim.summary(), flush=True)
+    return 0
