@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> faust.App:
             if o.topic == "sla.escalations.v1":
                 esc: Any = o.event
                 get_logger(complaint_id=o.key, event_id=esc.escalation_id).info(
-                    "escalation", clock=esc.clock.value, kind=esc.kind.value, level=esc.level)
+                    "escalation", clock=esc.clock.value, kind=esc.kind.value, escalation_level=esc.level)
         apply_writes(tables, res)  # type: ignore[arg-type]
 
     async def reject(msg: Any, model: type[WireModel], exc: ValidationError) -> None:

@@ -118,6 +118,14 @@ class SlaProcessor:
         return {c.agency_id for c in state.running() if c.name in WORK_CLOCKS and 1 in c.fired}
 
     # --- events ----------------------------------------------------------------------------
+    # The four input topics are read independently, so a routed or status event can be read
+    # before the accepted complaint it belongs to. It waits under "pending:<id>" and is
+    # applied, in arrival order, right after the complaint is known.
+    def _park(self, res: Result, cid: str, kind: str, payload: str, record_time: datetime | None) -> None:
+        key = f"pending:{cid}"
+        parked = list(self._get(res, "clocks", key, []))
+        self._put(res, "clocks", key, [*parked, [kind, payload, record_time.isoformat() if record_time else None]])
+
     def accepted(self, partition: int, c: AcceptedComplaint) -> Result:
         res = Result()
         if self._load(res, c.complaint_id) is not None:
@@ -125,32 +133,52 @@ class SlaProcessor:
             return res
         self._save(res, partition, on_accepted(c))
         res.note = "tracked"
+        parked = self._get(res, "clocks", f"pending:{c.complaint_id}", [])
+        if parked:
+            self._put(res, "clocks", f"pending:{c.complaint_id}", None)
+            # Routing decisions first: a status can only speak for an agency already routed to.
+            for kind, payload, record_time in sorted(parked, key=lambda item: item[0] != "routed"):
+                if kind == "routed":
+                    self._routed(res, partition, RoutedEvent.model_validate_json(payload))
+                else:
+                    self._status(res, partition, StatusEvent.model_validate_json(payload),
+                                 datetime.fromisoformat(record_time))
+            res.note = f"tracked_with_{len(parked)}_parked"
         return res
 
     def routed(self, partition: int, r: RoutedEvent) -> Result:
         res = Result()
+        self._routed(res, partition, r)
+        return res
+
+    def _routed(self, res: Result, partition: int, r: RoutedEvent) -> None:
         state = self._load(res, r.complaint_id)
         if state is None:
-            res.note = "routed_before_accepted"
-            return res
+            self._park(res, r.complaint_id, "routed", r.model_dump_json(), None)
+            res.note = "parked_before_accepted"
+            return
         before = self._overdue_agencies(state)
         tz = r.timezone or self.registry.timezone(r.agency_id)
         if not on_routed(state, r, tz, self.policy):
             res.note = "unchanged"
-            return res
+            return
         if r.agency_id and r.role is Role.primary:
             self._count(res, partition, r.agency_id, r.routed_at, tz, "received")
         self._settle_overdue(res, partition, state, before)
         self._save(res, partition, state)
         res.note = "clocks_started"
-        return res
 
     def status(self, partition: int, s: StatusEvent, record_time: datetime) -> Result:
         res = Result()
+        self._status(res, partition, s, record_time)
+        return res
+
+    def _status(self, res: Result, partition: int, s: StatusEvent, record_time: datetime) -> None:
         state = self._load(res, s.complaint_id)
         if state is None:
-            res.note = "status_before_accepted"
-            return res
+            self._park(res, s.complaint_id, "status", s.model_dump_json(), record_time)
+            res.note = "parked_before_accepted"
+            return
         at = min(s.at, record_time)
         before = self._overdue_agencies(state)
         first = [c for c in state.running(ClockName.first_response)]
@@ -161,7 +189,6 @@ class SlaProcessor:
                 self._count(res, partition, clock.agency_id, at, clock.tz, "late" if late else "on_time")
         self._settle_overdue(res, partition, state, before)
         self._save(res, partition, state)
-        return res
 
     # --- ticks -------------------------------------------------------------------------------
     def tick(self, partition: int, as_of: datetime) -> Result:

@@ -79,6 +79,17 @@ def test_a_late_tick_fires_every_level_once() -> None:
 def test_a_moment_already_past_the_watermark_fires_at_the_next_tick() -> None:
     log = [tick("2026-03-20T00:00:00+07:00")] + REROUTE_LOG[:2] + [tick("2026-03-20T01:00:00+07:00")]
     got = [(e.agency_id, e.clock.value, e.level) for e in escalations(run_in_memory(log))]
+    # first_response (3 days from 2 March): 5, 6 and 11 March are past; level 3 (27 March) and
+    # the 14-day resolution warning (27 March) are not yet.
     assert got == [("kpk", "first_response", 0), ("kpk", "first_response", 1),
-                   ("kpk", "first_response", 2), ("kpk", "first_response", 3),
-                   ("kpk", "resolution", 0), ("kpk", "resolution", 1)]
+                   ("kpk", "first_response", 2)]
+
+
+def test_routed_and_status_read_before_their_complaint_wait_for_it() -> None:
+    acc, rte, *rest = LIFE_LOG
+    in_order = run_in_memory(LIFE_LOG)
+    out_of_order = run_in_memory([rest[3], rte, acc] + [s for s in rest if s is not rest[3]])
+    assert rest[3][0] == "complaints.status.v1"  # the late acknowledgement, read first
+    # Event time decides, not reading order: the same escalations, the same ids.
+    assert [e.escalation_id for e in escalations(out_of_order)] == [
+        e.escalation_id for e in escalations(in_order)]
