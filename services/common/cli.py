@@ -102,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.common.admin import TopicMismatchError
         from services.common.broker import BrokerError
 
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError):
+            print(f"lapor {args.command}: invalid input:\n{exc}", file=sys.stderr)
+            return 2
         if isinstance(exc, (BrokerError, TopicMismatchError, FileNotFoundError, ValueError)):
             print(f"lapor {args.command}: error: {exc}", file=sys.stderr)
             return 2

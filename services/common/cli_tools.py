@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -117,6 +118,51 @@ def _tick(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _load_json(args: argparse.Namespace) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(args.file).read_text()) if args.file else {}
+    for pair in args.set or []:
+        name, _, value = pair.partition("=")
+        data[name] = value
+    return data
+
+
+def _submit(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common.operator import submit
+
+    data = _load_json(args)
+    if args.body is not None:
+        data["body"] = args.body
+    sub = asyncio.run(submit(settings, data))
+    print(f"submitted {sub.submission_id} on channel {sub.channel.value}")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common.operator import status
+
+    data = _load_json(args)
+    data.update({k: v for k, v in (("complaint_id", args.complaint_id), ("status", args.status),
+                                   ("agency_id", args.agency), ("target_agency_id", args.target))
+                 if v is not None})
+    event = asyncio.run(status(settings, data))
+    print(f"status {event.status.value} for {event.complaint_id} sent ({event.event_id})")
+    return 0
+
+
+def _tail(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common.operator import tail
+
+    asyncio.run(tail(settings, args.topic, args.follow, args.limit))
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common.operator import replay
+
+    print(f"replayed {asyncio.run(replay(settings, Path(args.file)))} records")
+    return 0
+
+
 def register(sub: Any) -> None:
     d = sub.add_parser("demo", help="run the whole pipeline on the embedded broker")
     d.add_argument("--seconds", type=float, default=90.0, help="length of the run (a week of event time)")
@@ -145,6 +191,31 @@ def register(sub: Any) -> None:
     t1 = sub.add_parser("tick", help="publish one tick")
     t1.add_argument("as_of", help="RFC 3339 time with offset")
     t1.set_defaults(handler=_tick)
+
+    sb = sub.add_parser("submit", help="submit a complaint (complaints.submitted.v1)")
+    sb.add_argument("--body", default=None, help="complaint text")
+    sb.add_argument("--file", default=None, help="a JSON file with the submission's fields")
+    sb.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a text field")
+    sb.set_defaults(handler=_submit)
+
+    st = sub.add_parser("status", help="send an agency's status event (complaints.status.v1)")
+    st.add_argument("complaint_id", nargs="?")
+    st.add_argument("status", nargs="?", help="acknowledged, responded, not_our_authority, …")
+    st.add_argument("--agency", default=None, help="the agency sending it")
+    st.add_argument("--target", default=None, help="target_agency_id (re-route, assigned)")
+    st.add_argument("--file", default=None, help="a JSON file with the event's fields")
+    st.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a text field")
+    st.set_defaults(handler=_status)
+
+    tl = sub.add_parser("tail", help="print a topic, one JSON line per record")
+    tl.add_argument("topic", help="contract topic name, e.g. sla.escalations.v1")
+    tl.add_argument("-f", "--follow", action="store_true", help="keep waiting for new records")
+    tl.add_argument("-n", "--limit", type=int, default=None, help="stop after this many")
+    tl.set_defaults(handler=_tail)
+
+    rp = sub.add_parser("replay", help="publish a JSONL log ({topic, key?, value} per line)")
+    rp.add_argument("file")
+    rp.set_defaults(handler=_replay)
 
     w = sub.add_parser("worker", help="run a service as a faust worker")
     w.add_argument("service", choices=SERVICES)

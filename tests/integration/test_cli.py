@@ -1,0 +1,39 @@
+"""The operator's CLI against the real broker: exit codes a script can rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from services.common.settings import Settings
+from tests.kafka_helpers import create_contract_topics, isolated
+from tests.workers import settings_env
+
+
+def lapor(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "services.common.cli", *args], env=settings_env(settings),
+                          capture_output=True, text=True, timeout=60)
+
+
+async def test_submit_status_tail_replay_and_errors(broker_settings: Settings, tmp_path: Path) -> None:
+    settings = isolated(broker_settings)
+    await create_contract_topics(settings)
+    ok = lapor(settings, "submit", "--body", "KTP saya belum jadi", "--set", "channel=web",
+               "--set", "submission_id=cli-1")
+    assert ok.returncode == 0, ok.stderr
+    bad = lapor(settings, "submit", "--body", " ")
+    assert bad.returncode == 2 and "invalid input" in bad.stderr and "body" in bad.stderr
+    status = lapor(settings, "status", "LPR-7K2QX9M4TD5W", "acknowledged", "--agency", "pln")
+    assert status.returncode == 0, status.stderr
+    assert lapor(settings, "status", "LPR-7K2QX9M4TD5W", "done").returncode == 2
+    log = tmp_path / "log.jsonl"
+    log.write_text(json.dumps({"topic": "sla.ticks.v1", "value": {"as_of": "2026-03-02T00:00:00+07:00"}}) + "\n")
+    assert lapor(settings, "replay", str(log)).returncode == 0
+    tailed = lapor(settings, "tail", "complaints.submitted.v1", "-n", "1")
+    lines = [json.loads(line) for line in tailed.stdout.splitlines()]
+    assert len(lines) == 1 and lines[0]["value"]["submission_id"] == "cli-1"
+    ticks = [json.loads(line) for line in lapor(settings, "tail", "sla.ticks.v1").stdout.splitlines()]
+    assert [t["value"]["as_of"] for t in ticks] == ["2026-03-02T00:00:00+07:00"]
+    assert lapor(settings, "topics", "create").stdout.strip().endswith("nothing changed")
