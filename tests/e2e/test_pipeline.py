@@ -1,0 +1,93 @@
+"""The whole pipeline as separate worker processes on the real broker: complaints in, agency
+topics, triage and escalations out. The client on the channel and agency side is
+confluent-kafka (librdkafka, not our Python stack) to prove the wire format."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+
+from schemas import AgencyComplaint, Escalation
+from services.common.settings import Settings
+from services.intake.complaint_id import make_complaint_id
+from tests.kafka_helpers import consume, create_contract_topics, isolated
+from tests.workers import running
+
+SUBMITTED_AT = "2026-03-02T09:15:00+07:00"  # Monday
+
+
+def librdkafka_publish(settings: Settings, topic: str, records: list[tuple[str, dict[str, object]]]) -> None:
+    # murmur2_random is Kafka's default partitioner (librdkafka's own default is CRC32): the
+    # contract asks keyed producers to use it, so keys land where the services expect them.
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "partitioner": "murmur2_random"})
+    for key, value in records:
+        producer.produce(settings.topic(topic), json.dumps(value).encode(), key=key.encode())
+    assert producer.flush(30) == 0
+
+
+def librdkafka_read(settings: Settings, topic: str, expected: int, timeout_s: float = 60) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"e2e-{time.time()}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([settings.topic(topic)])
+    out: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                out.append(msg.value())
+        return out
+    finally:
+        consumer.close()
+
+
+async def test_complaints_flow_to_agencies_triage_and_escalations(
+    broker_settings: Settings, tmp_path: Path,
+) -> None:
+    settings = isolated(broker_settings)
+    await create_contract_topics(settings)
+    subs = {
+        "e2e-bpjs": "BPJS Kesehatan saya dinonaktifkan padahal iuran lancar",
+        "e2e-listrik": "Token listrik tidak masuk ke meteran",
+        "e2e-triage": "Terima kasih atas pelayanannya",
+    }
+    records = [(sid, {"submission_id": sid, "channel": "web", "submitted_at": SUBMITTED_AT, "body": body,
+                      "privacy": "anonymous" if sid == "e2e-bpjs" else "public",
+                      "reporter": {"name": "Siti Aminah", "phone": "081234567890"}})
+               for sid, body in subs.items()]
+    with running("intake", settings, tmp_path), running("router", settings, tmp_path), \
+            running("sla_monitor", settings, tmp_path):
+        await asyncio.to_thread(librdkafka_publish, settings, "complaints.submitted.v1", records)
+        raw = await asyncio.to_thread(librdkafka_read, settings, "agency.bpjs-kesehatan.complaints.v1", 1, 90)
+        bpjs = AgencyComplaint.model_validate_json(raw[0])
+        assert bpjs.complaint_id == make_complaint_id("web", "e2e-bpjs")
+        assert bpjs.reporter is None and "Siti" not in raw[0].decode()
+        assert bpjs.deadlines["first_response"].isoformat() == "2026-03-06T00:00:00+07:00"
+        pln = await asyncio.to_thread(librdkafka_read, settings, "agency.pln.complaints.v1", 1)
+        assert json.loads(pln[0])["reporter"]["phone"] == "+6281234567890"
+        triage = await consume(settings, "complaints.triage.v1", expected=1)
+        assert json.loads(triage[0].value)["complaint_id"] == make_complaint_id("web", "e2e-triage")
+
+        # pln acknowledges in time; bpjs never answers. Then time passes to Friday 00:00 WIB.
+        await asyncio.to_thread(librdkafka_publish, settings, "complaints.status.v1", [
+            (make_complaint_id("web", "e2e-listrik"),
+             {"event_id": "e2e-ack", "complaint_id": make_complaint_id("web", "e2e-listrik"),
+              "status": "acknowledged", "agency_id": "pln", "at": "2026-03-03T09:00:00+07:00"})])
+        await asyncio.sleep(3)
+        from tests.integration.test_sla_monitor import play
+        from tests.sla_scenario import tick
+
+        await play(settings, [tick("2026-03-06T00:00:00+07:00")], pause_s=0)
+        escalations = [Escalation.model_validate_json(r.value)
+                       for r in await consume(settings, "sla.escalations.v1", expected=4, timeout_s=60)]
+    got = sorted((e.agency_id, e.clock.value, e.kind.value, e.level, e.fire_at.isoformat()) for e in escalations)
+    assert got == sorted([
+        ("bpjs-kesehatan", "first_response", "warning", 0, "2026-03-05T00:00:00+07:00"),
+        ("bpjs-kesehatan", "first_response", "breach", 1, "2026-03-06T00:00:00+07:00"),
+        ("triage", "first_response", "warning", 0, "2026-03-05T00:00:00+07:00"),
+        ("triage", "first_response", "breach", 1, "2026-03-06T00:00:00+07:00"),
+    ])
