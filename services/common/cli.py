@@ -102,7 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.common.admin import TopicMismatchError
         from services.common.broker import BrokerError
 
+        from aiokafka.errors import KafkaError
         from pydantic import ValidationError
+
+        if isinstance(exc, KafkaError):
+            print(f"lapor {args.command}: Kafka error: {exc!r} (is the broker up, the topic created?)",
+                  file=sys.stderr)
+            return 2
 
         if isinstance(exc, ValidationError):
             print(f"lapor {args.command}: invalid input:\n{exc}", file=sys.stderr)

@@ -37,8 +37,11 @@ class SeekFirstRecovery(Recovery):
         finally:
             consumer.resume_partitions = original  # type: ignore[method-assign]
             assignment = consumer.assignment()
-            if held:
-                original({tp for tp in held if tp in assignment})
+            resumed = {tp for tp in held if tp in assignment}
+            if resumed:
+                original(resumed)
+            self.log.info("Resumed %d of %d held source partitions after the seek",
+                          len(resumed), len(held))
 
     async def _resume_streams(self, generation_id: int = 0) -> None:
         with self._sources_held():
