@@ -6,11 +6,19 @@ import base64
 import re
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
+
 from schemas import RejectedEvent
 from schemas.events import ValidationErrorItem
 from services.common.ids import deterministic_id
 
 _REASON = re.compile(r"^[a-z0-9_]+$")
+
+
+def validation_items(exc: ValidationError) -> list[ValidationErrorItem]:
+    """pydantic's errors as the dead letter's [{loc, msg}] (loc dotted, '$' for the whole)."""
+    return [ValidationErrorItem(loc=".".join(map(str, e["loc"])) or "$", msg=e["msg"])
+            for e in exc.errors(include_url=False)]
 
 
 def dead_letter(*, topic: str, partition: int, offset: int, timestamp_s: float, key: bytes | None,

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from schemas import SmsMessage, Submission, WireModel
 from schemas.events import ValidationErrorItem
+from services.common.dead_letter import validation_items
 
 M = TypeVar("M", bound=WireModel)
 
@@ -42,11 +43,6 @@ def _reason(exc: ValidationError) -> str:
     return "invalid_fields"
 
 
-def _items(exc: ValidationError) -> list[ValidationErrorItem]:
-    return [ValidationErrorItem(loc=".".join(map(str, e["loc"])) or "$", msg=e["msg"])
-            for e in exc.errors(include_url=False)]
-
-
 def decode(raw: bytes | None, model: type[M], max_bytes: int) -> M | Rejection:
     if raw is None or raw == b"":
         return Rejection.single("empty_message", "$", "the record has no value")
@@ -65,7 +61,7 @@ def decode(raw: bytes | None, model: type[M], max_bytes: int) -> M | Rejection:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        return Rejection(_reason(exc), _items(exc))
+        return Rejection(_reason(exc), validation_items(exc))
 
 
 def decode_submission(raw: bytes | None, max_bytes: int) -> Submission | Rejection:

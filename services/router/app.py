@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from schemas import AcceptedComplaint, StatusEvent
 from services.common.admin import create_topics
 from services.common.calendar import load_calendar
-from services.common.dead_letter import dead_letter
+from services.common.dead_letter import dead_letter, validation_items
 from services.common.faust_app import make_app, raw_topic
 from services.common.logging import configure_logging, get_logger
 from services.common.registry import load_registry
@@ -67,10 +67,7 @@ def create_app(settings: Settings) -> faust.App:
                 "routed", agency_id=d.agency_id, role=d.role.value, rule_id=d.rule_id, attempt=d.attempt)
 
     async def reject(msg: Any, reason: str, exc: ValidationError | None) -> None:
-        from schemas.events import ValidationErrorItem
-
-        errors = [ValidationErrorItem(loc=".".join(map(str, e["loc"])) or "$", msg=e["msg"])
-                  for e in (exc.errors(include_url=False) if exc else [])]
+        errors = validation_items(exc) if exc else []
         letter = dead_letter(topic=msg.topic, partition=msg.partition, offset=msg.offset,
                              timestamp_s=msg.timestamp, key=msg.key, raw=msg.value, reason=reason,
                              errors=errors, rejected_by="router")

@@ -11,9 +11,8 @@ import faust
 from pydantic import ValidationError
 
 from schemas import AcceptedComplaint, RoutedEvent, StatusEvent, Tick, WireModel
-from schemas.events import ValidationErrorItem
 from services.common.calendar import load_calendar
-from services.common.dead_letter import dead_letter
+from services.common.dead_letter import dead_letter, validation_items
 from services.common.faust_app import make_app, raw_topic
 from services.common.logging import configure_logging, get_logger
 from services.common.registry import load_registry
@@ -46,8 +45,7 @@ def create_app(settings: Settings) -> faust.App:
         apply_writes(tables, res)  # type: ignore[arg-type]
 
     async def reject(msg: Any, model: type[WireModel], exc: ValidationError) -> None:
-        errors = [ValidationErrorItem(loc=".".join(map(str, e["loc"])) or "$", msg=e["msg"])
-                  for e in exc.errors(include_url=False)]
+        errors = validation_items(exc)
         letter = dead_letter(topic=msg.topic, partition=msg.partition, offset=msg.offset,
                              timestamp_s=msg.timestamp, key=msg.key, raw=msg.value,
                              reason=f"invalid_{model.schema_name}", errors=errors,
