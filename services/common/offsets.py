@@ -11,6 +11,7 @@ harmless. So before a worker starts, a partition without a commit gets its log-s
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -21,14 +22,21 @@ async def ensure_committed_offsets(bootstrap: str, group_id: str, topics: list[s
     """Commit the beginning offset for each partition of `topics` that has no commit in
     `group_id`; returns how many were committed. A group that is already running (and so
     refuses an outside commit) is left alone."""
+    # The consumer's own metadata only covers assigned topics: ask the admin client.
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    tps = [TopicPartition(d["topic"], p["partition"]) for d in described
+           if d.get("error_code", 0) == 0 for p in d["partitions"]]
+    if not tps:
+        return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # load metadata
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        if not tps:
-            return 0
         consumer.assign(tps)
         missing = [tp for tp in tps if await consumer.committed(tp) is None]
         if not missing:
