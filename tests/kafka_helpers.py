@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
@@ -62,12 +61,3 @@ async def consume(settings: Settings, topic: str, expected: int | None = None,
         return out
     finally:
         await consumer.stop()
-
-
-async def eventually(predicate, timeout_s: float = 30.0, every_s: float = 0.3) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(every_s)
-    raise AssertionError("condition not met in time")

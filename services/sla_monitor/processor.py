@@ -107,7 +107,7 @@ class SlaProcessor:
     def _settle_overdue(self, res: Result, partition: int, state: ComplaintClocks, before: set[str]) -> None:
         """Keep the open-overdue count: an agency's complaint is overdue while one of its work
         clocks runs past its due_at (counted at breach time, released when the clocks stop)."""
-        after = {c.agency_id for c in state.running() if c.name in WORK_CLOCKS and 1 in c.fired}
+        after = self._overdue_agencies(state)
         for agency in before - after:
             self._overdue(res, partition, agency, -1)
         for agency in after - before:
