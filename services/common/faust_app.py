@@ -6,8 +6,25 @@ from typing import Any
 
 import faust
 
+from faust.types import ConsumerT
+
+from services.common.faust_consumer import GuardedConsumer
 from services.common.faust_recovery import SeekFirstTableManager
 from services.common.settings import Settings
+
+
+class LaporApp(faust.App):
+    """faust.App with the consumer fixes of `faust_consumer` (restarts must not skip input)."""
+
+    def _new_consumer(self) -> ConsumerT:
+        return GuardedConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.transport.loop,
+        )
 
 
 def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
@@ -42,7 +59,7 @@ def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
         TableManager=SeekFirstTableManager,
     )
     options.update(overrides)
-    return faust.App(f"{settings.topic_prefix}lapor-{service}", **options)
+    return LaporApp(f"{settings.topic_prefix}lapor-{service}", **options)
 
 
 def raw_topic(app: faust.App, settings: Settings, name: str) -> Any:

@@ -134,7 +134,6 @@ async def test_mixed_batch_replay_and_dead_letters(broker_settings: Settings, tm
     assert '"event": "accepted"' in log
 
 
-@pytest.mark.known_faust_issue
 async def test_crash_mid_batch_loses_nothing_and_accepts_nothing_twice(
     broker_settings: Settings, tmp_path: Path,
 ) -> None:
