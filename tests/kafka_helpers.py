@@ -34,14 +34,15 @@ async def produce(settings: Settings, topic: str, records: list[tuple[bytes | No
         await producer.stop()
 
 
-async def consume(settings: Settings, topic: str, expected: int | None = None,
+async def consume(settings: Settings, topic: str | list[str], expected: int | None = None,
                   timeout_s: float = 30.0, quiet_s: float = 3.0,
                   full_name: bool = False) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read a topic from the beginning until `expected` records arrived (then `quiet_s` more
-    to catch extras), or until timeout/quiet when `expected` is None."""
-    name = topic if full_name else settings.topic(topic)
+    """Read a topic (or several) from the beginning until `expected` records arrived (then
+    `quiet_s` more to catch extras), or until timeout/quiet when `expected` is None."""
+    topics = [topic] if isinstance(topic, str) else topic
+    names = topics if full_name else [settings.topic(t) for t in topics]
     consumer = AIOKafkaConsumer(
-        name, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
+        *names, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
         enable_auto_commit=False, group_id=None,
     )
     await consumer.start()

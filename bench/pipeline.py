@@ -1,0 +1,268 @@
+"""The whole pipeline's benchmark, in one run on one broker, printed as a table:
+
+1. a bare aiokafka consume-parse-produce loop (awaiting each ack): the limit for a Python
+   service here;
+2. each stage alone (intake, router, SLA monitor), as a real worker process draining a backlog;
+3. the whole pipeline (three worker processes): events/s and the latency from publish to the
+   agency topic (p50, p99) at fixed offered rates (100/s, 1,000/s) and at the maximum (the
+   whole batch published at once).
+
+Usage: .venv/bin/python bench/pipeline.py [N]      (N = backlog size, default 3000)
+Starts the embedded broker unless LAPOR_BOOTSTRAP_SERVERS is set.
+
+Latency is measured on Kafka record timestamps (CreateTime, one machine clock): the
+submission's, set when the channel published it, and the agency record's, set when the router
+produced it. The SLA monitor alone is timed by its consumer group's committed offsets (it
+commits every second), so that row is accurate to about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.common import broker  # noqa: E402
+from services.common.admin import create_topics  # noqa: E402
+from services.common.generator import TEXTS  # noqa: E402
+from services.common.settings import Settings  # noqa: E402
+from services.common.topics import catalogue  # noqa: E402
+from services.intake.complaint_id import make_complaint_id  # noqa: E402
+from tests.workers import WorkerProcess  # noqa: E402
+
+SUBMITTED_AT = "2026-03-02T09:15:00+07:00"
+
+
+def submission(tag: str, i: int) -> tuple[bytes, bytes]:
+    text, region = TEXTS[i % len(TEXTS)]
+    body: dict[str, object] = {"submission_id": f"{tag}-{i}", "channel": "web",
+                               "submitted_at": SUBMITTED_AT, "body": text}
+    if region:
+        body["location"] = {"region_code": region}
+    return f"{tag}-{i}".encode(), json.dumps(body).encode()
+
+
+async def produce_all(s: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=5)
+    await p.start()
+    try:
+        for k, v in records:
+            await p.send(s.topic(topic), v, key=k)
+        await p.flush()
+    finally:
+        await p.stop()
+
+
+async def bare_loop(s: Settings, n: int) -> float:
+    """Consume, parse JSON, produce and await each ack: what any Python service here pays."""
+    c = AIOKafkaConsumer(s.topic("complaints.submitted.v1"), bootstrap_servers=s.bootstrap_servers,
+                         auto_offset_reset="earliest", group_id=f"bare-{uuid.uuid4().hex[:6]}")
+    p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+    await c.start()
+    await p.start()
+    done, t0 = 0, time.monotonic()
+    try:
+        while done < n:
+            for recs in (await c.getmany(timeout_ms=200)).values():
+                for r in recs:
+                    json.loads(r.value)
+                    await (await p.send(s.topic("complaints.triage.v1"), r.value, key=r.key))
+                    done += 1
+        return n / (time.monotonic() - t0)
+    finally:
+        await c.stop()
+        await p.stop()
+
+
+async def output_rate(s: Settings, topic: str, n: int, timeout: float = 900) -> float:
+    """events/s of a stage draining a backlog: n over first-to-last output record."""
+    c = AIOKafkaConsumer(s.topic(topic), bootstrap_servers=s.bootstrap_servers,
+                         auto_offset_reset="earliest", group_id=None)
+    await c.start()
+    got, first, end = 0, 0.0, time.monotonic() + timeout
+    try:
+        while got < n and time.monotonic() < end:
+            for recs in (await c.getmany(timeout_ms=200)).values():
+                if recs and not first:
+                    first = time.monotonic()
+                got += len(recs)
+        if got < n:
+            raise RuntimeError(f"{topic}: {got} of {n} records within {timeout} s")
+        return n / max(time.monotonic() - first, 1e-9)
+    finally:
+        await c.stop()
+
+
+async def committed_rate(s: Settings, group: str, topics: list[str], timeout: float = 900) -> float:
+    """events/s of a stage with no per-event output: the group's commits over the backlog."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
+    probe = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None)
+    await admin.start()
+    await probe.start()
+    try:
+        parts = [tp for t in topics for tp in _partitions(probe, s.topic(t))]
+        ends = await probe.end_offsets(parts)
+        total = sum(ends.values())
+        first, deadline = 0.0, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            offsets = await admin.list_consumer_group_offsets(group)
+            done = sum(offsets[tp].offset for tp in parts if tp in offsets)
+            if done and not first:
+                first = time.monotonic()
+            if done >= total:
+                return total / max(time.monotonic() - first, 1e-9)
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"group {group} did not commit {total} offsets within {timeout} s")
+    finally:
+        await probe.stop()
+        await admin.close()
+
+
+def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list:  # type: ignore[type-arg]
+    from aiokafka.structs import TopicPartition
+
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+
+
+@dataclass
+class Phase:
+    name: str
+    offered: float | None  # events/s, None = everything at once
+    count: int
+
+
+class AgencyReader:
+    """Reads every agency topic and triage (pattern subscription: agency topics appear when
+    the router first routes to them) and keeps each complaint's record timestamp."""
+
+    def __init__(self, s: Settings) -> None:
+        prefix = re.escape(s.topic_prefix)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.bootstrap_servers, auto_offset_reset="earliest", group_id=None,
+            metadata_max_age_ms=500)
+        self.pattern = f"^{prefix}(agency\\..+\\.complaints\\.v1|complaints\\.triage\\.v1)$"
+        self.arrived: dict[str, int] = {}
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe(pattern=self.pattern)
+
+    async def wait_for(self, ids: set[str], timeout: float = 900) -> None:
+        deadline = time.monotonic() + timeout
+        while not ids <= self.arrived.keys():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(ids - self.arrived.keys())} complaints never reached an agency topic")
+            for recs in (await self.consumer.getmany(timeout_ms=200)).values():
+                for r in recs:
+                    if r.key:
+                        self.arrived.setdefault(r.key.decode(), r.timestamp)
+
+
+async def run_phase(s: Settings, reader: AgencyReader, phase: Phase) -> tuple[float, float, float]:
+    """(achieved events/s, p50 ms, p99 ms) for one offered rate."""
+    p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=1)
+    await p.start()
+    sent: dict[str, int] = {}
+    topic = s.topic("complaints.submitted.v1")
+    try:
+        t0 = time.monotonic()
+        for i in range(phase.count):
+            key, value = submission(phase.name, i)
+            now_ms = int(time.time() * 1000)
+            await p.send(topic, value, key=key, timestamp_ms=now_ms)
+            sent[make_complaint_id("web", key.decode())] = now_ms
+            if phase.offered is not None:  # pace: sleep until this record's slot
+                ahead = t0 + (i + 1) / phase.offered - time.monotonic()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        await p.flush()
+    finally:
+        await p.stop()
+    await reader.wait_for(set(sent))
+    latencies = sorted(reader.arrived[cid] - at for cid, at in sent.items())
+    span_ms = max(reader.arrived[cid] for cid in sent) - min(sent.values())
+    q = statistics.quantiles(latencies, n=100)
+    return phase.count / max(span_ms / 1000, 1e-9), q[49], q[98]
+
+
+async def whole_pipeline(s: Settings, phases: list[Phase]) -> list[tuple[Phase, float, float, float]]:
+    reader = AgencyReader(s)
+    await reader.start()
+    try:
+        await run_phase(s, reader, Phase("warmup", 50.0, 100))  # workers assigned and warm
+        return [(ph, *await run_phase(s, reader, ph)) for ph in phases]
+    finally:
+        await reader.consumer.stop()
+
+
+def fresh(base: Settings) -> Settings:
+    s = base.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:6]}."})
+    asyncio.run(create_topics(s, catalogue(s)))
+    return s
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+    base = Settings(partitions=2, web_enabled=False, data_dir=Path(tempfile.mkdtemp()))
+    started = None
+    if "LAPOR_BOOTSTRAP_SERVERS" not in os.environ:
+        started = base.model_copy(update={"broker_dir": Path(tempfile.mkdtemp())})
+        base = base.model_copy(update={"bootstrap_servers": broker.start(started, port=broker.free_port())})
+    logs = Path(tempfile.mkdtemp())
+    try:
+        # Stages alone, each draining the backlog the previous stage left on the broker.
+        s = fresh(base)
+        asyncio.run(produce_all(s, "complaints.submitted.v1", [submission("b", i) for i in range(n)]))
+        bare = asyncio.run(bare_loop(s, n))
+        rows = [("bare aiokafka loop (consume, parse, produce+ack)", bare)]
+        for service, measure in (
+            ("intake", lambda: output_rate(s, "complaints.accepted.v1", n)),
+            ("router", lambda: output_rate(s, "complaints.routed.v1", n)),
+            ("sla_monitor", lambda: committed_rate(s, f"{s.topic_prefix}lapor-sla_monitor",
+                                                   ["complaints.accepted.v1", "complaints.routed.v1"])),
+        ):
+            worker = WorkerProcess(service, s, logs / f"{service}.log")
+            try:
+                rows.append((f"{service} alone (events/s)", asyncio.run(measure())))
+            finally:
+                worker.stop()
+
+        # The whole pipeline: three workers, fresh topics, fixed offered rates.
+        s = fresh(base)
+        workers = [WorkerProcess(svc, s, logs / f"pipeline-{svc}.log")
+                   for svc in ("intake", "router", "sla_monitor")]
+        try:
+            phases = [Phase("r100", 100.0, 1500), Phase("r1000", 1000.0, 3000), Phase("max", None, n)]
+            results = asyncio.run(whole_pipeline(s, phases))
+        finally:
+            for w in workers:
+                w.stop()
+        print(f"\n{n} complaints backlog, 2 partitions, one worker per stage, broker on 127.0.0.1")
+        print(f"{'stage':52} {'events/s':>10} {'vs bare':>8}")
+        for name, rate in rows:
+            print(f"{name:52} {rate:10.0f} {rate / bare:8.2f}")
+        print(f"\n{'whole pipeline, offered rate':30} {'count':>6} {'events/s':>9} {'vs bare':>8} "
+              f"{'p50 ms':>8} {'p99 ms':>8}")
+        for ph, rate, p50, p99 in results:
+            offered = "max (all at once)" if ph.offered is None else f"{ph.offered:.0f}/s"
+            print(f"{offered:30} {ph.count:6d} {rate:9.0f} {rate / bare:8.2f} {p50:8.0f} {p99:8.0f}")
+    finally:
+        if started is not None:
+            broker.stop(started)
+
+
+if __name__ == "__main__":
+    main()
