@@ -1,9 +1,17 @@
-"""Time for a restarted SLA worker to rebuild its tables from the changelogs.
+"""Time and memory for a restarted SLA worker to rebuild N open complaints from its changelogs.
 
-Usage: LAPOR_BOOTSTRAP_SERVERS=host:port .venv/bin/python bench/sla_recovery.py [N]
-(or without the variable: starts the embedded broker). N open complaints (default 20,000) go
-through a real worker; it is stopped and started again, and the time from the second start
-to "Worker ready" (recovery complete, streams resumed) is printed with the changelog sizes.
+Usage: .venv/bin/python bench/sla_recovery.py [N]     (default 1,000,000)
+Starts the embedded broker unless LAPOR_BOOTSTRAP_SERVERS is set.
+
+Driving a million complaints through a real worker would take hours here (about 800 events/s),
+so the changelogs are written the way the worker writes them: the processor's own event
+handlers run in this process, partition by partition as the producer's key hash places each
+complaint, and every table write of every event becomes one changelog record, in order,
+on the partition of the event that made it (what faust does). A real worker is then started on
+those changelogs; the script prints the time to "Worker ready" (state recovered, streams
+resumed) beside the same worker's start-up with empty changelogs, its resident memory, and
+then proves the state is live: two ticks must yield exactly the escalations the processor
+predicts (100 complaints due, then 10,000).
 """
 
 from __future__ import annotations
@@ -16,31 +24,116 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+from aiokafka.structs import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.sla_state import STORES, TICKS, WATERMARK_TICK, build, new_processor, rss_mib  # noqa: E402
 from services.common import broker  # noqa: E402
 from services.common.admin import create_topics  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
-from services.common.topics import catalogue  # noqa: E402
-from tests.kafka_helpers import produce  # noqa: E402
-from tests.sla_scenario import accepted, routed  # noqa: E402
+from services.common.ticker import publish_tick  # noqa: E402
+from services.common.topics import TopicSpec, catalogue  # noqa: E402
+from schemas import Escalation  # noqa: E402
+from services.sla_monitor.processor import Result, apply_writes  # noqa: E402
 from tests.workers import WorkerProcess  # noqa: E402
 
 
-async def changelog_size(s: Settings, table: str) -> int:
-    topic = f"{s.topic_prefix}lapor-sla_monitor-{table}-changelog"
-    c = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None)
-    await c.start()
-    try:
-        from aiokafka.structs import TopicPartition
+def changelog(s: Settings, store: str) -> str:
+    return f"{s.topic_prefix}lapor-sla_monitor-{store}-changelog"
 
-        ends = await c.end_offsets([TopicPartition(topic, p) for p in range(s.partitions)])
-        return sum(ends.values())
+
+class ChangelogWriter:
+    """Writes each staged table write as faust would: json key and value, None = delete."""
+
+    def __init__(self, s: Settings, producer: AIOKafkaProducer, loop: asyncio.AbstractEventLoop):
+        self.s, self.producer, self.loop = s, producer, loop
+        self.records, self.bytes = 0, 0
+        self.pending: list[Any] = []
+
+    def __call__(self, partition: int, res: Result) -> None:
+        for (store, key), value in res.writes.items():
+            k = json.dumps(key).encode()
+            v = None if value is None else json.dumps(value).encode()
+            self.pending.append((changelog(self.s, store), k, v, partition))
+            self.records += 1
+            self.bytes += len(k) + (len(v) if v else 0)
+        if len(self.pending) >= 5000:
+            self.loop.run_until_complete(self.flush())
+
+    async def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        for topic, k, v, p in batch:
+            await self.producer.send(topic, v, key=k, partition=p)
+        await self.producer.flush()
+
+
+def partition_of(partitions: int) -> Any:
+    # aiokafka's (and the Java client's) default partitioner: murmur2 of the key, positive.
+    return lambda cid: (murmur2(cid.encode()) & 0x7FFFFFFF) % partitions
+
+
+def seed_changelogs(s: Settings, n: int) -> tuple[int, int, float, list[int]]:
+    """Build n complaints and write their changelogs: (records, bytes, seconds, and for each
+    of TICKS the escalations the processor emits for it, all partitions together)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # the producer binds to it; the build itself is synchronous
+
+    async def start() -> AIOKafkaProducer:  # aiokafka wants to be created inside the loop
+        p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=20,
+                             max_batch_size=1 << 20)
+        await p.start()
+        return p
+
+    producer = loop.run_until_complete(start())
+    writer = ChangelogWriter(s, producer, loop)
+    processor, stores = new_processor()
+    t0 = time.monotonic()
+    try:
+        build(processor, stores, n, partition_of=partition_of(s.partitions), on_result=writer)
+        loop.run_until_complete(writer.flush())
+    finally:
+        loop.run_until_complete(producer.stop())
+        loop.close()
+        asyncio.set_event_loop(None)
+    seconds = time.monotonic() - t0
+    expected = []  # the worker gets the same ticks; the writes stay here (not in the changelog)
+    for as_of in (WATERMARK_TICK, *(t[1] for t in TICKS)):
+        results = [processor.tick(p, as_of) for p in range(s.partitions)]
+        for res in results:
+            apply_writes(stores, res)
+        expected.append(sum(isinstance(o.event, Escalation) for r in results for o in r.outputs))
+    return writer.records, writer.bytes, seconds, expected[1:]
+
+
+async def escalations_until(s: Settings, expected: int, timeout: float = 600) -> tuple[int, float]:
+    """(records on sla.escalations.v1, seconds until `expected` had arrived)."""
+    c = AIOKafkaConsumer(s.topic("sla.escalations.v1"), bootstrap_servers=s.bootstrap_servers,
+                         auto_offset_reset="earliest", group_id=None)
+    await c.start()
+    got, t0 = 0, time.monotonic()
+    try:
+        while got < expected and time.monotonic() - t0 < timeout:
+            got += sum(len(r) for r in (await c.getmany(timeout_ms=200)).values())
+        took = time.monotonic() - t0
+        await asyncio.sleep(3)  # catch extras
+        got += sum(len(r) for r in (await c.getmany(timeout_ms=500)).values())
+        return got, took
     finally:
         await c.stop()
+
+
+async def tick(s: Settings, as_of: Any) -> None:
+    p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+    await p.start()
+    try:
+        await publish_tick(p, s.topic("sla.ticks.v1"), as_of)
+    finally:
+        await p.stop()
 
 
 def wait_for(log: Path, text: str, timeout: float) -> float:
@@ -48,48 +141,65 @@ def wait_for(log: Path, text: str, timeout: float) -> float:
     while time.monotonic() - start < timeout:
         if log.exists() and text in log.read_text(errors="replace"):
             return time.monotonic() - start
-        time.sleep(0.05)
-    raise TimeoutError(text)
+        time.sleep(0.1)
+    raise TimeoutError(f"{text!r} not in {log} after {timeout} s")
+
+
+def fresh(base: Settings) -> Settings:
+    s = base.model_copy(update={"topic_prefix": f"rec{uuid.uuid4().hex[:6]}."})
+    specs = [*catalogue(s), *(TopicSpec(f"lapor-sla_monitor-{t}-changelog", "table key", s.partitions,
+                                         s.replication_factor, cleanup_policy="compact") for t in STORES)]
+    asyncio.run(create_topics(s, specs))
+    return s
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-    base = Settings(partitions=2, web_enabled=False, data_dir=Path(tempfile.mkdtemp()),
-                    log_level="DEBUG", session_timeout_s=10)
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    base = Settings(partitions=2, web_enabled=False, data_dir=Path(tempfile.mkdtemp()))
     started = None
     if "LAPOR_BOOTSTRAP_SERVERS" not in os.environ:
         started = base.model_copy(update={"broker_dir": Path(tempfile.mkdtemp())})
         base = base.model_copy(update={"bootstrap_servers": broker.start(started, port=broker.free_port())})
-    s = base.model_copy(update={"topic_prefix": f"rec{uuid.uuid4().hex[:6]}."})
     logs = Path(tempfile.mkdtemp())
     try:
-        asyncio.run(create_topics(s, catalogue(s)))
-        ids = [f"LPR-{i:012d}" for i in range(n)]
-        asyncio.run(produce(s, "complaints.accepted.v1", [
-            (c.encode(), json.dumps(accepted(c, "2026-03-02T09:00:00+07:00")[2]).encode()) for c in ids]))
-        asyncio.run(produce(s, "complaints.routed.v1", [
-            (c.encode(), json.dumps(routed(c, "pln", "2026-03-02T09:00:00+07:00")[2]).encode()) for c in ids]))
-        first = WorkerProcess("sla_monitor", s, logs / "first.log")
-        t0 = time.monotonic()
-        log = logs / "first.log"
-        while time.monotonic() - t0 < 1800 and (
-                not log.exists() or log.read_text(errors="replace").count('"handled"') < 2 * n):
-            time.sleep(1)
-        build_s = time.monotonic() - t0
-        first.stop()
-        sizes = {t: asyncio.run(changelog_size(s, t)) for t in ("clocks", "due")}
-        second = WorkerProcess("sla_monitor", s, logs / "second.log")
+        empty = fresh(base)
+        worker = WorkerProcess("sla_monitor", empty, logs / "empty.log")
         try:
-            ready = wait_for(logs / "second.log", "Worker ready", 1800)
+            empty_ready = wait_for(logs / "empty.log", "Worker ready", 300)
+            empty_rss = rss_mib(worker.proc.pid)
         finally:
-            second.stop()
-        print(f"\n{n:,} open complaints processed by the worker in {build_s:.0f} s "
-              f"({2 * n / build_s:.0f} events/s)")
-        print(f"changelog records: clocks {sizes['clocks']:,}, due {sizes['due']:,}")
-        print(f"restart to 'Worker ready' (state recovered, memory store): {ready:.1f} s")
+            worker.stop()
+
+        s = fresh(base)
+        records, size, seed_s, expected = seed_changelogs(s, n)
+        worker = WorkerProcess("sla_monitor", s, logs / "worker.log")
+        try:
+            ready = wait_for(logs / "worker.log", "Worker ready", 3600)
+            rss = rss_mib(worker.proc.pid)
+            asyncio.run(tick(s, WATERMARK_TICK))
+            checks, total = [], 0
+            for (label, as_of, _due), want in zip(TICKS, expected, strict=True):
+                total += want
+                asyncio.run(tick(s, as_of))
+                got, took = asyncio.run(escalations_until(s, total))
+                checks.append((label, want, got - (total - want), took))
+                if got != total:
+                    raise SystemExit(f"{label}: {got} escalations in all, the processor predicts {total}")
+        finally:
+            worker.stop()
+        print(f"\n{n:,} open complaints, {s.partitions} partitions, memory store")
+        print(f"changelogs written: {records:,} records, {size / 2**20:,.0f} MiB, in {seed_s:.0f} s")
+        print(f"{'worker start':34} {'to Worker ready':>16} {'resident memory':>16}")
+        print(f"{'empty changelogs':34} {empty_ready:15.1f}s {empty_rss:14,.0f} MiB")
+        print(f"{f'{n:,} open complaints':34} {ready:15.1f}s {rss:14,.0f} MiB")
+        print(f"recovery: {records / max(ready - empty_ready, 1e-9):,.0f} changelog records/s")
+        print(f"\n{'ticks after recovery':34} {'predicted':>10} {'escalations':>12} {'seconds':>8}")
+        for label, want, got, took in checks:
+            print(f"{label:34} {want:10,} {got:12,} {took:8.1f}")
     finally:
         if started is not None:
             broker.stop(started)
+
 
 
 if __name__ == "__main__":

@@ -82,9 +82,12 @@ REROUTE_ESCALATIONS = [  # (agency, clock, kind, level, attempt, fire_at)
 ]
 
 
-def run_in_memory(log: list[Step], partitions: int = 1) -> list[Output]:
-    """The in-memory double: the processor over dicts, fed the log in order."""
-    stores: dict[str, MutableMapping[str, Any]] = {n: {} for n in ("clocks", "due", "marks", "stats", "overdue")}
+def run_in_memory(log: list[Step], partitions: int = 1,
+                  stores: dict[str, MutableMapping[str, Any]] | None = None) -> list[Output]:
+    """The in-memory double: the processor over dicts (`stores`, or fresh ones), fed the log
+    in order."""
+    if stores is None:
+        stores = {n: {} for n in ("clocks", "due", "marks", "stats", "overdue")}
     settings = Settings()
     processor = SlaProcessor(stores, WorkingCalendar(), load_policy(None), load_registry(settings))
     outputs: list[Output] = []

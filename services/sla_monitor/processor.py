@@ -25,6 +25,7 @@ from services.sla_monitor.clocks import ComplaintClocks, Moment
 from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status
 
 BUCKET_S = 3600  # due index granularity: one bucket per hour of fire_at
+DUE_CHUNK = 100  # complaint ids per due-index record
 WORK_CLOCKS = (ClockName.first_response, ClockName.follow_up, ClockName.resolution)
 Store = MutableMapping[str, Any]
 
@@ -48,7 +49,8 @@ class Result:
 
 
 class SlaProcessor:
-    """`stores`: clocks (complaint_id -> state), due ("p:bucket" -> ids), marks (partition ->
+    """`stores`: clocks (complaint_id -> state), due ("p:bucket" -> chunk count, "p:bucket#k" ->
+    ids, see `_append_due`), marks (partition ->
     watermark), stats ("p|agency|day" -> counters), overdue ("p|agency" -> n)."""
 
     def __init__(self, stores: dict[str, Store], calendar: WorkingCalendar, policy: Policy,
@@ -67,21 +69,52 @@ class SlaProcessor:
         res.writes[(store, key)] = value
 
     def _index(self, res: Result, partition: int, state: ComplaintClocks) -> None:
+        """List the complaint under the bucket of its next moment (the caller saves `state`)."""
         at = state.next_fire_at(self.calendar)
         if at is None:
+            state.due_bucket = None  # a stale listing elsewhere is dropped when its tick comes
             return
         bucket = bucket_of(at)
         mark = self._get(res, "marks", str(partition))
         if mark is not None and bucket < mark["bucket"]:
             bucket = mark["bucket"]  # already past the watermark: the next tick fires it
-        key = f"{partition}:{bucket}"
-        ids = list(self._get(res, "due", key, []))
-        if state.complaint_id not in ids:
-            self._put(res, "due", key, [*ids, state.complaint_id])
+        if state.due_bucket == bucket:
+            return  # listed there already: no scan of the bucket needed
+        self._append_due(res, partition, bucket, state.complaint_id)
+        state.due_bucket = bucket
+
+    # The due index: "p:bucket" holds the number of chunks, "p:bucket#k" up to DUE_CHUNK ids.
+    # Deadlines all fall at 00:00 local time, so one bucket can list every complaint due that
+    # day; chunks keep each changelog record small and an addition O(DUE_CHUNK), where a
+    # single list per bucket grows without bound (a record over the broker's message limit,
+    # and quadratic bytes in the changelog).
+    def _append_due(self, res: Result, partition: int, bucket: int, cid: str) -> None:
+        head = f"{partition}:{bucket}"
+        chunks = self._get(res, "due", head, 0)
+        if chunks:
+            last = self._get(res, "due", f"{head}#{chunks - 1}", [])
+            if len(last) < DUE_CHUNK:
+                self._put(res, "due", f"{head}#{chunks - 1}", [*last, cid])
+                return
+        self._put(res, "due", f"{head}#{chunks}", [cid])
+        self._put(res, "due", head, chunks + 1)
+
+    def _due_ids(self, res: Result, partition: int, bucket: int) -> list[str]:
+        head = f"{partition}:{bucket}"
+        ids: list[str] = []
+        for k in range(self._get(res, "due", head, 0)):
+            ids.extend(self._get(res, "due", f"{head}#{k}", []))
+        return list(dict.fromkeys(ids))
+
+    def _clear_due(self, res: Result, partition: int, bucket: int) -> None:
+        head = f"{partition}:{bucket}"
+        for k in range(self._get(res, "due", head, 0)):
+            self._put(res, "due", f"{head}#{k}", None)
+        self._put(res, "due", head, None)
 
     def _save(self, res: Result, partition: int, state: ComplaintClocks) -> None:
-        self._put(res, "clocks", state.complaint_id, state.to_dict())
         self._index(res, partition, state)
+        self._put(res, "clocks", state.complaint_id, state.to_dict())
 
     def _load(self, res: Result, cid: str) -> ComplaintClocks | None:
         raw = self._get(res, "clocks", cid)
@@ -199,13 +232,14 @@ class SlaProcessor:
             return res
         first_bucket = mark["bucket"] if mark else None
         last_bucket = bucket_of(as_of)
+        keep: list[str] = []
         for bucket in self._buckets(partition, first_bucket, last_bucket):
-            key = f"{partition}:{bucket}"
-            keep: list[str] = []
-            for cid in self._get(res, "due", key, []):
-                if self._fire(res, partition, cid, as_of) and bucket == last_bucket:
+            for cid in self._due_ids(res, partition, bucket):
+                if self._fire(res, partition, cid, as_of, last_bucket):
                     keep.append(cid)
-            self._put(res, "due", key, keep or None)
+            self._clear_due(res, partition, bucket)
+        for cid in dict.fromkeys(keep):  # still pending later in the current bucket
+            self._append_due(res, partition, last_bucket, cid)
         self._close_days(res, partition, as_of)
         self._put(res, "marks", str(partition), {"as_of": as_of.isoformat(), "bucket": last_bucket})
         res.note = "ticked"
@@ -216,12 +250,12 @@ class SlaProcessor:
             return list(range(first, last + 1))
         # First tick of a partition: every indexed bucket up to now.
         prefix = f"{partition}:"
-        return sorted(b for k in list(self.stores["due"].keys()) if k.startswith(prefix)
+        return sorted(b for k in list(self.stores["due"].keys()) if k.startswith(prefix) and "#" not in k
                       and (b := int(k[len(prefix):])) <= last)
 
-    def _fire(self, res: Result, partition: int, cid: str, as_of: datetime) -> bool:
-        """Emit what is due for one complaint; True if it still has something pending in the
-        current bucket."""
+    def _fire(self, res: Result, partition: int, cid: str, as_of: datetime, current: int) -> bool:
+        """Emit what is due for one complaint listed in a bucket being cleared; True if it
+        must stay listed in the current bucket (a moment later in it is still pending)."""
         state = self._load(res, cid)
         if state is None:
             return False
@@ -230,12 +264,17 @@ class SlaProcessor:
             self._emit(res, partition, state, m, as_of)
             m.clock.fired.append(m.level)
         self._settle_overdue(res, partition, state, before)
-        self._put(res, "clocks", cid, state.to_dict())
         nxt = state.next_fire_at(self.calendar)
-        if nxt is not None and bucket_of(nxt) > bucket_of(as_of):
+        keep = nxt is not None and bucket_of(nxt) <= current
+        if keep:
+            state.due_bucket = current
+        elif state.due_bucket is not None and state.due_bucket <= current:
+            state.due_bucket = None  # its listing is being cleared by this tick
             self._index(res, partition, state)
-            return False
-        return nxt is not None
+        else:
+            self._index(res, partition, state)  # listed in a later bucket already, or now
+        self._put(res, "clocks", cid, state.to_dict())
+        return keep
 
     def _emit(self, res: Result, partition: int, state: ComplaintClocks, m: Moment, as_of: datetime) -> None:
         c = m.clock

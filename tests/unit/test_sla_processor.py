@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from schemas import ComplianceStats, Escalation, StatusEvent
 from services.common.ids import deterministic_id
+from services.sla_monitor.processor import DUE_CHUNK
 from tests.sla_scenario import (
     LIFE, LIFE_CLOSED_AT, LIFE_ESCALATIONS, LIFE_LOG, REROUTE, REROUTE_ESCALATIONS, REROUTE_LOG,
-    run_in_memory, tick,
+    accepted, routed, run_in_memory, tick,
 )
 
 
@@ -93,3 +94,32 @@ def test_routed_and_status_read_before_their_complaint_wait_for_it() -> None:
     # Event time decides, not reading order: the same escalations, the same ids.
     assert [e.escalation_id for e in escalations(out_of_order)] == [
         e.escalation_id for e in escalations(in_order)]
+
+
+def test_a_crowded_due_bucket_is_chunked_and_fires_each_complaint_once() -> None:
+    # Deadlines fall at 00:00, so every complaint accepted the same day shares one bucket.
+    ids = [f"LPR-{i:012d}" for i in range(2 * DUE_CHUNK + 50)]
+    log: list = [step for cid in ids for step in (  # type: ignore[type-arg]
+        accepted(cid, "2026-03-02T09:00:00+07:00"), routed(cid, "pln", "2026-03-02T09:00:00+07:00"),
+        routed(cid, "pln", "2026-03-02T09:00:00+07:00"))]  # a redelivered decision: no second listing
+    stores: dict = {n: {} for n in ("clocks", "due", "marks", "stats", "overdue")}  # type: ignore[type-arg]
+    run_in_memory([tick("2026-03-01T00:00:00+07:00"), *log], stores=stores)
+    chunks = {k: v for k, v in stores["due"].items() if "#" in k}
+    assert sorted(len(v) for v in chunks.values()) == [50, DUE_CHUNK, DUE_CHUNK]
+    assert sorted(cid for v in chunks.values() for cid in v) == ids
+
+    outputs = run_in_memory([tick("2026-03-05T00:00:00+07:00"), tick("2026-03-06T00:00:00+07:00"),
+                             tick("2026-03-06T00:00:00+07:00")], stores=stores)
+    fired = [(e.complaint_id, e.kind.value) for e in escalations(outputs)]
+    assert sorted(fired) == sorted((cid, kind) for cid in ids for kind in ("warning", "breach"))
+    # What is left is each complaint listed once, under its next moment's bucket.
+    left = [cid for k, v in stores["due"].items() if "#" in k for cid in v]
+    assert sorted(left) == ids
+    assert all(len(v) <= DUE_CHUNK for k, v in stores["due"].items() if "#" in k)
+
+
+def test_a_complaint_with_nothing_pending_leaves_the_index() -> None:
+    stores: dict = {n: {} for n in ("clocks", "due", "marks", "stats", "overdue")}  # type: ignore[type-arg]
+    run_in_memory(LIFE_LOG, stores=stores)  # ends auto-closed: no clock left running
+    assert stores["due"] == {}
+    assert stores["clocks"][LIFE]["due_bucket"] is None
