@@ -24,6 +24,8 @@ TICKS = (("idle tick (nothing due)", datetime(2026, 1, 7, 16, 0, tzinfo=UTC), 0)
          ("tick: 100 complaints due", datetime(2026, 1, 7, 17, 0, tzinfo=UTC), 100),
          ("tick: later levels of the 100", datetime(2026, 1, 14, 16, 0, tzinfo=UTC), 100),
          ("tick: 10,000 complaints due", datetime(2026, 1, 14, 17, 0, tzinfo=UTC), 10_000))
+# The 10,000's first-response breaches (00:00 WIB on Friday 16 Jan): a tick for a restarted worker.
+LATER_TICK = ("tick: the 10,000 breach", datetime(2026, 1, 15, 17, 0, tzinfo=UTC), 10_000)
 
 
 def rss_mib(pid: int | str = "self") -> float:
