@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import statistics
 import sys
@@ -32,12 +31,13 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.common import broker  # noqa: E402
+from bench.broker_session import bench_broker  # noqa: E402
 from services.common.admin import create_topics  # noqa: E402
-from services.common.generator import TEXTS  # noqa: E402
+from services.common.generator import web_submission  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.common.topics import catalogue  # noqa: E402
 from services.intake.complaint_id import make_complaint_id  # noqa: E402
@@ -47,12 +47,7 @@ SUBMITTED_AT = "2026-03-02T09:15:00+07:00"
 
 
 def submission(tag: str, i: int) -> tuple[bytes, bytes]:
-    text, region = TEXTS[i % len(TEXTS)]
-    body: dict[str, object] = {"submission_id": f"{tag}-{i}", "channel": "web",
-                               "submitted_at": SUBMITTED_AT, "body": text}
-    if region:
-        body["location"] = {"region_code": region}
-    return f"{tag}-{i}".encode(), json.dumps(body).encode()
+    return web_submission(f"{tag}-{i}", i, SUBMITTED_AT)
 
 
 async def produce_all(s: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -113,28 +108,22 @@ async def committed_rate(s: Settings, group: str, topics: list[str], timeout: fl
     await admin.start()
     await probe.start()
     try:
-        parts = [tp for t in topics for tp in _partitions(probe, s.topic(t))]
+        parts = [TopicPartition(s.topic(t), p) for t in topics for p in range(s.partitions)]
         ends = await probe.end_offsets(parts)
         total = sum(ends.values())
-        first, deadline = 0.0, time.monotonic() + timeout
+        first, at_first, deadline = 0.0, 0, time.monotonic() + timeout
         while time.monotonic() < deadline:
             offsets = await admin.list_consumer_group_offsets(group)
             done = sum(offsets[tp].offset for tp in parts if tp in offsets)
-            if done and not first:
-                first = time.monotonic()
+            if done and not first:  # rate between the first commit and the last
+                first, at_first = time.monotonic(), done
             if done >= total:
-                return total / max(time.monotonic() - first, 1e-9)
+                return (total - at_first) / max(time.monotonic() - first, 1e-9)
             await asyncio.sleep(0.2)
         raise RuntimeError(f"group {group} did not commit {total} offsets within {timeout} s")
     finally:
         await probe.stop()
         await admin.close()
-
-
-def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list:  # type: ignore[type-arg]
-    from aiokafka.structs import TopicPartition
-
-    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
 
 
 @dataclass
@@ -216,52 +205,48 @@ def fresh(base: Settings) -> Settings:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-    base = Settings(partitions=2, web_enabled=False, data_dir=Path(tempfile.mkdtemp()))
-    started = None
-    if "LAPOR_BOOTSTRAP_SERVERS" not in os.environ:
-        started = base.model_copy(update={"broker_dir": Path(tempfile.mkdtemp())})
-        base = base.model_copy(update={"bootstrap_servers": broker.start(started, port=broker.free_port())})
-    logs = Path(tempfile.mkdtemp())
-    try:
-        # Stages alone, each draining the backlog the previous stage left on the broker.
-        s = fresh(base)
-        asyncio.run(produce_all(s, "complaints.submitted.v1", [submission("b", i) for i in range(n)]))
-        bare = asyncio.run(bare_loop(s, n))
-        rows = [("bare aiokafka loop (consume, parse, produce+ack)", bare)]
-        for service, measure in (
-            ("intake", lambda: output_rate(s, "complaints.accepted.v1", n)),
-            ("router", lambda: output_rate(s, "complaints.routed.v1", n)),
-            ("sla_monitor", lambda: committed_rate(s, f"{s.topic_prefix}lapor-sla_monitor",
-                                                   ["complaints.accepted.v1", "complaints.routed.v1"])),
-        ):
-            worker = WorkerProcess(service, s, logs / f"{service}.log")
-            try:
-                rows.append((f"{service} alone (events/s)", asyncio.run(measure())))
-            finally:
-                worker.stop()
+    with bench_broker() as base:
+        run(base, n)
 
-        # The whole pipeline: three workers, fresh topics, fixed offered rates.
-        s = fresh(base)
-        workers = [WorkerProcess(svc, s, logs / f"pipeline-{svc}.log")
-                   for svc in ("intake", "router", "sla_monitor")]
+
+def run(base: Settings, n: int) -> None:
+    logs = Path(tempfile.mkdtemp())
+    # Stages alone, each draining the backlog the previous stage left on the broker.
+    s = fresh(base)
+    asyncio.run(produce_all(s, "complaints.submitted.v1", [submission("b", i) for i in range(n)]))
+    bare = asyncio.run(bare_loop(s, n))
+    rows = [("bare aiokafka loop (consume, parse, produce+ack)", bare)]
+    for service, measure in (
+        ("intake", lambda: output_rate(s, "complaints.accepted.v1", n)),
+        ("router", lambda: output_rate(s, "complaints.routed.v1", n)),
+        ("sla_monitor", lambda: committed_rate(s, f"{s.topic_prefix}lapor-sla_monitor",
+                                               ["complaints.accepted.v1", "complaints.routed.v1"])),
+    ):
+        worker = WorkerProcess(service, s, logs / f"{service}.log")
         try:
-            phases = [Phase("r100", 100.0, 1500), Phase("r1000", 1000.0, 3000), Phase("max", None, n)]
-            results = asyncio.run(whole_pipeline(s, phases))
+            rows.append((f"{service} alone (events/s)", asyncio.run(measure())))
         finally:
-            for w in workers:
-                w.stop()
-        print(f"\n{n} complaints backlog, 2 partitions, one worker per stage, broker on 127.0.0.1")
-        print(f"{'stage':52} {'events/s':>10} {'vs bare':>8}")
-        for name, rate in rows:
-            print(f"{name:52} {rate:10.0f} {rate / bare:8.2f}")
-        print(f"\n{'whole pipeline, offered rate':30} {'count':>6} {'events/s':>9} {'vs bare':>8} "
-              f"{'p50 ms':>8} {'p99 ms':>8}")
-        for ph, rate, p50, p99 in results:
-            offered = "max (all at once)" if ph.offered is None else f"{ph.offered:.0f}/s"
-            print(f"{offered:30} {ph.count:6d} {rate:9.0f} {rate / bare:8.2f} {p50:8.0f} {p99:8.0f}")
+            worker.stop()
+
+    # The whole pipeline: three workers, fresh topics, fixed offered rates.
+    s = fresh(base)
+    workers = [WorkerProcess(svc, s, logs / f"pipeline-{svc}.log")
+               for svc in ("intake", "router", "sla_monitor")]
+    try:
+        phases = [Phase("r100", 100.0, 1500), Phase("r1000", 1000.0, 3000), Phase("max", None, n)]
+        results = asyncio.run(whole_pipeline(s, phases))
     finally:
-        if started is not None:
-            broker.stop(started)
+        for w in workers:
+            w.stop()
+    print(f"\n{n} complaints backlog, 2 partitions, one worker per stage, broker on 127.0.0.1")
+    print(f"{'stage':52} {'events/s':>10} {'vs bare':>8}")
+    for name, rate in rows:
+        print(f"{name:52} {rate:10.0f} {rate / bare:8.2f}")
+    print(f"\n{'whole pipeline, offered rate':30} {'count':>6} {'events/s':>9} {'vs bare':>8} "
+          f"{'p50 ms':>8} {'p99 ms':>8}")
+    for ph, rate, p50, p99 in results:
+        offered = "max (all at once)" if ph.offered is None else f"{ph.offered:.0f}/s"
+        print(f"{offered:30} {ph.count:6d} {rate:9.0f} {rate / bare:8.2f} {p50:8.0f} {p99:8.0f}")
 
 
 if __name__ == "__main__":

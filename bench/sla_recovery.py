@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import tempfile
 import time
@@ -29,12 +28,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import murmur2
-from aiokafka.structs import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.broker_session import bench_broker  # noqa: E402
 from bench.sla_state import LATER_TICK, STORES, TICKS, WATERMARK_TICK, build, new_processor, rss_mib  # noqa: E402
-from services.common import broker  # noqa: E402
 from services.common.admin import create_topics  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.common.ticker import publish_tick  # noqa: E402
@@ -186,65 +184,61 @@ def main() -> None:
                       help="which stores to time, comma-separated (default: both)")
     opts = args.parse_args()
     n, stores = opts.n, opts.stores.split(",")
-    base = Settings(partitions=2, web_enabled=False, data_dir=Path(tempfile.mkdtemp()))
-    started = None
-    if "LAPOR_BOOTSTRAP_SERVERS" not in os.environ:
-        started = base.model_copy(update={"broker_dir": Path(tempfile.mkdtemp())})
-        base = base.model_copy(update={"bootstrap_servers": broker.start(started, port=broker.free_port())})
+    with bench_broker() as base:
+        run(base, n, stores)
+
+
+def run(base: Settings, n: int, stores: list[str]) -> None:
     logs = Path(tempfile.mkdtemp())
     rows: list[tuple[str, float, float]] = []
     checks: list[tuple[str, int, int, float]] = []
-    try:
-        worker, empty_ready, rss = start(fresh(base), logs / "empty.log", 300)
-        worker.stop()
-        rows.append(("empty changelogs", empty_ready, rss))
+    worker, empty_ready, rss = start(fresh(base), logs / "empty.log", 300)
+    worker.stop()
+    rows.append(("empty changelogs", empty_ready, rss))
 
-        s = fresh(base)
-        records, size, seed_s, expected = seed_changelogs(s, n)
-        if "memory" in stores:
-            worker, ready, rss = start(s, logs / "memory.log")
-            try:
-                checks = check_ticks(s, expected)
-            finally:
-                worker.stop()
-            rows.append((f"memory store, {n:,} open", ready, rss))
-        if "rocksdb" in stores:
-            # Production's store: the first start fills the local RocksDB from the changelogs;
-            # a restart on the same disk reads only what the changelogs gained since.
-            rocks = s.model_copy(update={"store": "rocksdb://", "data_dir": Path(tempfile.mkdtemp())})
-            worker, ready, rss = start(rocks, logs / "rocks1.log")
-            try:
-                if not checks:
-                    checks = check_ticks(rocks, expected)
-            finally:
-                worker.stop()
-            rows.append((f"rocksdb store, {n:,} open, empty disk", ready, rss))
-            worker, ready, rss = start(rocks, logs / "rocks2.log")
-            try:  # the state on disk is live: the next tick's escalations are all there
-                label, as_of, _ = LATER_TICK
-                asyncio.run(tick(s, as_of))
-                want, total = expected[-1], sum(expected)
-                got, took = asyncio.run(escalations_until(s, total))
-                checks.append((f"{label} (after the restart)", want, got - (total - want), took))
-                if got != total:
-                    raise SystemExit(f"{label}: {got} escalations in all, the processor predicts {total}")
-            finally:
-                worker.stop()
-            rows.append((f"rocksdb store, {n:,} open, restart", ready, rss))
-        first_full = rows[1][1] if len(rows) > 1 else float("nan")
+    s = fresh(base)
+    records, size, seed_s, expected = seed_changelogs(s, n)
+    if "memory" in stores:
+        worker, ready, rss = start(s, logs / "memory.log")
+        try:
+            checks = check_ticks(s, expected)
+        finally:
+            worker.stop()
+        rows.append((f"memory store, {n:,} open", ready, rss))
+    if "rocksdb" in stores:
+        # Production's store: the first start fills the local RocksDB from the changelogs;
+        # a restart on the same disk reads only what the changelogs gained since.
+        rocks = s.model_copy(update={"store": "rocksdb://", "data_dir": Path(tempfile.mkdtemp())})
+        worker, ready, rss = start(rocks, logs / "rocks1.log")
+        try:
+            if not checks:
+                checks = check_ticks(rocks, expected)
+        finally:
+            worker.stop()
+        rows.append((f"rocksdb store, {n:,} open, empty disk", ready, rss))
+        worker, ready, rss = start(rocks, logs / "rocks2.log")
+        try:  # the state on disk is live: the next tick's escalations are all there
+            label, as_of, _ = LATER_TICK
+            asyncio.run(tick(s, as_of))
+            want, total = expected[-1], sum(expected)
+            got, took = asyncio.run(escalations_until(s, total))
+            checks.append((f"{label} (after the restart)", want, got - (total - want), took))
+            if got != total:
+                raise SystemExit(f"{label}: {got} escalations in all, the processor predicts {total}")
+        finally:
+            worker.stop()
+        rows.append((f"rocksdb store, {n:,} open, restart", ready, rss))
+    first_full = rows[1][1] if len(rows) > 1 else float("nan")
 
-        print(f"\n{n:,} open complaints, {s.partitions} partitions; worker logs in {logs}")
-        print(f"changelogs written: {records:,} records, {size / 2**20:,.0f} MiB, in {seed_s:.0f} s")
-        print(f"{'worker start':42} {'to Worker ready':>16} {'resident memory':>16}")
-        for label, ready, rss in rows:
-            print(f"{label:42} {ready:15.1f}s {rss:12,.0f} MiB")
-        print(f"recovery from the changelogs: {records / max(first_full - empty_ready, 1e-9):,.0f} records/s")
-        print(f"\n{'ticks after the first recovery':42} {'predicted':>10} {'escalations':>12} {'seconds':>8}")
-        for label, want, got, took in checks:
-            print(f"{label:42} {want:10,} {got:12,} {took:8.1f}")
-    finally:
-        if started is not None:
-            broker.stop(started)
+    print(f"\n{n:,} open complaints, {s.partitions} partitions; worker logs in {logs}")
+    print(f"changelogs written: {records:,} records, {size / 2**20:,.0f} MiB, in {seed_s:.0f} s")
+    print(f"{'worker start':42} {'to Worker ready':>16} {'resident memory':>16}")
+    for label, ready, rss in rows:
+        print(f"{label:42} {ready:15.1f}s {rss:12,.0f} MiB")
+    print(f"recovery from the changelogs: {records / max(first_full - empty_ready, 1e-9):,.0f} records/s")
+    print(f"\n{'ticks after the first recovery':42} {'predicted':>10} {'escalations':>12} {'seconds':>8}")
+    for label, want, got, took in checks:
+        print(f"{label:42} {want:10,} {got:12,} {took:8.1f}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from schemas.common import (
     Role,
     SlaTier,
     Status,
-    Text,
     Timestamp,
     WireModel,
     WirePart,

@@ -39,6 +39,17 @@ class Record:
     value: bytes
 
 
+def web_submission(submission_id: str, i: int, submitted_at: str) -> tuple[bytes, bytes]:
+    """(key, value) of a valid web submission with the i-th text of TEXTS: steady load for
+    benchmarks and scale tests, where every record must be accepted and routed."""
+    text, region = TEXTS[i % len(TEXTS)]
+    body: dict[str, object] = {"submission_id": submission_id, "channel": "web",
+                               "submitted_at": submitted_at, "body": text}
+    if region:
+        body["location"] = {"region_code": region}
+    return submission_id.encode(), json.dumps(body).encode()
+
+
 def stream(seed: int, at: datetime, n: int) -> Iterator[Record]:
     """`n` input records submitted at event time `at` (deterministic for a seed)."""
     rnd = random.Random(seed)

@@ -40,29 +40,35 @@ def create_app(settings: Settings) -> faust.App:
     rejected_topic = raw_topic(app, settings, REJECTED)
     # complaint_id -> Holding.to_dict() + the complaint itself (needed to deliver on re-route).
     holdings = app.Table("holdings", default=None, partitions=settings.partitions)
-    declared: set[str] = set()
+    agency_topics: dict[str, Any] = {}
 
     async def agency_topic_for(agency_id: str) -> Any:
         # Agency topics are created on first use (or up front by `lapor topics create --agencies`).
-        spec = agency_topic(settings, agency_id)
-        if agency_id not in declared:
+        if agency_id not in agency_topics:
+            spec = agency_topic(settings, agency_id)
             await create_topics(settings, [spec])
-            declared.add(agency_id)
-        return raw_topic(app, settings, spec.name)
+            agency_topics[agency_id] = raw_topic(app, settings, spec.name)
+        return agency_topics[agency_id]
 
     async def deliver(c: AcceptedComplaint, deliveries: list[Delivery]) -> None:
-        # Every send is awaited before the table changes: a crash repeats events (same ids)
-        # rather than losing them.
+        # Every send is acknowledged before the table changes: a crash repeats events (same
+        # ids) rather than losing them. A complaint's sends go out together and their acks are
+        # awaited together; the producer keeps one batch in flight per partition, so the order
+        # of one complaint's events on a topic holds.
+        key = c.complaint_id.encode()
+        acks, sent = [], []
         for d in deliveries:
-            key = c.complaint_id.encode()
             if d.agency_id is None:
-                await (await triage_topic.send(key=key, value=for_agency(c).to_bytes()))
+                acks.append(await triage_topic.send(key=key, value=for_agency(c).to_bytes()))
             else:
                 topic = await agency_topic_for(d.agency_id)
                 message = agency_message(c, d, registry, calendar, policy)
-                await (await topic.send(key=key, value=message.to_bytes()))
+                acks.append(await topic.send(key=key, value=message.to_bytes()))
             event = routed_event(c.complaint_id, d, registry)
-            await (await routed_topic.send(key=key, value=event.to_bytes()))
+            acks.append(await routed_topic.send(key=key, value=event.to_bytes()))
+            sent.append((d, event))
+        await asyncio.gather(*acks)
+        for d, event in sent:
             get_logger(complaint_id=c.complaint_id, event_id=event.event_id).info(
                 "routed", agency_id=d.agency_id, role=d.role.value, rule_id=d.rule_id, attempt=d.attempt)
 

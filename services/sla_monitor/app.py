@@ -36,8 +36,12 @@ def create_app(settings: Settings) -> faust.App:
 
     async def commit(res: Result) -> None:
         # Produced events are acknowledged before the state that records them is written.
+        # All of a tick's outputs are sent first and their acks awaited together: the
+        # producer keeps one batch in flight per partition, so order per complaint holds.
+        acks = [await out[o.topic].send(key=o.key.encode(), value=o.event.to_bytes())
+                for o in res.outputs]
+        await asyncio.gather(*acks)
         for o in res.outputs:
-            await (await out[o.topic].send(key=o.key.encode(), value=o.event.to_bytes()))
             if o.topic == "sla.escalations.v1":
                 esc: Any = o.event
                 get_logger(complaint_id=o.key, event_id=esc.escalation_id).info(

@@ -4,7 +4,6 @@ partitions between them; no complaint or escalation is lost or delivered under t
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from schemas import AcceptedComplaint, AgencyComplaint, Escalation, RoutedEvent
-from services.common.generator import TEXTS
+from services.common.generator import web_submission
 from services.common.settings import Settings
 from services.intake.complaint_id import make_complaint_id
 from tests.integration.test_sla_monitor import tick_until
@@ -27,12 +26,7 @@ SERVICES = ("intake", "router", "sla_monitor")
 
 
 def submission(i: int) -> tuple[bytes, bytes]:
-    text, region = TEXTS[i % len(TEXTS)]
-    body: dict[str, object] = {"submission_id": f"scale-{i}", "channel": "web",
-                               "submitted_at": SUBMITTED_AT, "body": text}
-    if region:
-        body["location"] = {"region_code": region}
-    return f"scale-{i}".encode(), json.dumps(body).encode()
+    return web_submission(f"scale-{i}", i, SUBMITTED_AT)
 
 
 async def publish_paced(settings: Settings, joined: asyncio.Event, stack: ExitStack,

@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from schemas import AcceptedComplaint, RejectedEvent
 from services.common.settings import Settings

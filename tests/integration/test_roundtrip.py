@@ -8,7 +8,6 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from schemas import WireModel
 from schemas.events import ALL_EVENTS
 from services.common.settings import Settings
 from tests.examples import INVALID, VALID
