@@ -214,6 +214,7 @@ def run(base: Settings, n: int) -> None:
     # Stages alone, each draining the backlog the previous stage left on the broker.
     s = fresh(base)
     asyncio.run(produce_all(s, "complaints.submitted.v1", [submission("b", i) for i in range(n)]))
+    asyncio.run(bare_loop(s, n))  # warm-up: a fresh broker's JIT and page cache, not measured
     bare = asyncio.run(bare_loop(s, n))
     rows = [("bare aiokafka loop (consume, parse, produce+ack)", bare)]
     for service, measure in (
