@@ -49,9 +49,9 @@ class Result:
 
 
 class SlaProcessor:
-    """`stores`: clocks (complaint_id -> state), due ("p:bucket" -> chunk count, "p:bucket#k" ->
-    ids, see `_append_due`), marks (partition ->
-    watermark), stats ("p|agency|day" -> counters), overdue ("p|agency" -> n)."""
+    """`stores`: clocks (complaint_id -> state), due ("p:bucket" -> chunk count and
+    "p:bucket#k" -> ids, see `_append_due`), marks (partition -> watermark), stats
+    ("p|agency|day" -> counters), overdue ("p|agency" -> n)."""
 
     def __init__(self, stores: dict[str, Store], calendar: WorkingCalendar, policy: Policy,
                  registry: Registry):
@@ -268,11 +268,10 @@ class SlaProcessor:
         keep = nxt is not None and bucket_of(nxt) <= current
         if keep:
             state.due_bucket = current
-        elif state.due_bucket is not None and state.due_bucket <= current:
-            state.due_bucket = None  # its listing is being cleared by this tick
-            self._index(res, partition, state)
         else:
-            self._index(res, partition, state)  # listed in a later bucket already, or now
+            if state.due_bucket is not None and state.due_bucket <= current:
+                state.due_bucket = None  # that listing is being cleared by this tick
+            self._index(res, partition, state)  # a later bucket (unless listed there already)
         self._put(res, "clocks", cid, state.to_dict())
         return keep
 

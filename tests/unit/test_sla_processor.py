@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from unittest.mock import patch
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from schemas import ComplianceStats, Escalation, StatusEvent
 from services.common.ids import deterministic_id
 from services.sla_monitor.processor import DUE_CHUNK
 from tests.sla_scenario import (
     LIFE, LIFE_CLOSED_AT, LIFE_ESCALATIONS, LIFE_LOG, REROUTE, REROUTE_ESCALATIONS, REROUTE_LOG,
-    accepted, routed, run_in_memory, tick,
+    accepted, routed, run_in_memory, status, tick,
 )
 
 
@@ -123,3 +129,34 @@ def test_a_complaint_with_nothing_pending_leaves_the_index() -> None:
     run_in_memory(LIFE_LOG, stores=stores)  # ends auto-closed: no clock left running
     assert stores["due"] == {}
     assert stores["clocks"][LIFE]["due_bucket"] is None
+
+
+START = datetime(2026, 3, 2, tzinfo=timezone(timedelta(hours=7)))  # Monday 00:00 WIB
+complaint_plans = st.lists(st.tuples(
+    st.integers(0, 21 * 24 * 60),                                   # accepted, minutes after START
+    st.sampled_from(["standard_5d", "dispute_14d", "field_60d"]),
+    st.sampled_from(["pln", "pemda-51-71", "pemda-94-01"]),          # WIB, WITA, WIT
+    st.one_of(st.none(), st.integers(0, 30 * 24 * 60)),              # acknowledged, minutes later
+), min_size=1, max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(complaint_plans, st.lists(st.integers(0, 100 * 24), min_size=1, max_size=15))
+def test_what_fires_does_not_depend_on_how_often_ticks_come(plans, tick_hours) -> None:  # type: ignore[no-untyped-def]
+    """Events first, then ticks: one final tick and any sequence of ticks ending at it emit
+    the same escalation ids (the due index loses nothing and fires nothing twice). Chunks of
+    3 ids make the index's chunk boundaries part of every example."""
+    events: list = []  # type: ignore[type-arg]
+    for i, (accepted_min, tier, agency, ack_after) in enumerate(plans):
+        cid, at = f"LPR-{i:012d}", START + timedelta(minutes=accepted_min)
+        events += [accepted(cid, at.isoformat(), tier=tier), routed(cid, agency, at.isoformat())]
+        if ack_after is not None:
+            events.append(status(cid, "acknowledged", agency,
+                                 (at + timedelta(minutes=ack_after)).isoformat()))
+    ticks = [tick((START + timedelta(hours=h)).isoformat()) for h in sorted(set(tick_hours))]
+    with patch("services.sla_monitor.processor.DUE_CHUNK", 3):
+        many = escalations(run_in_memory(events + ticks))
+        once = escalations(run_in_memory(events + ticks[-1:]))
+    ids = [e.escalation_id for e in many]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(e.escalation_id for e in once)
