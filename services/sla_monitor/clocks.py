@@ -8,6 +8,7 @@ due_at), N+3 (level 2, national_admin), N+10 (level 3, ombudsman).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,19 @@ class Clock:
         if self.name is ClockName.auto_close:  # lapsing closes the complaint, nobody is escalated
             return [(EscalationKind.breach, 1, EscalationTarget.agency_supervisor, self.limit)]
         return [(k, lvl, t, self.limit + d) for k, lvl, t, d in LADDER if self.limit + d >= 1]
+
+    def pending(self, calendar: WorkingCalendar) -> Iterator[tuple[EscalationKind, int, EscalationTarget, datetime]]:
+        """(kind, level, target, fire_at) of the moments not yet emitted, in order, up to the
+        first one that the clock's stop or pause came before (event time decides)."""
+        for kind, level, target, days in self.ladder():
+            if level in self.fired:
+                continue
+            fire_at = self.moment(calendar, days)
+            if self.stopped_at is not None and self.stopped_at <= fire_at:
+                return
+            if self.paused_since is not None and self.paused_since <= fire_at:
+                return  # paused before it came: its moment moves when the clock resumes
+            yield kind, level, target, fire_at
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -126,29 +140,19 @@ class ComplaintClocks:
         """Moments whose fire_at has been reached, of clocks neither stopped nor paused before."""
         out = []
         for clock in self.clocks:
-            for kind, level, target, days in clock.ladder():
-                if level in clock.fired:
-                    continue
-                fire_at = clock.moment(calendar, days)
+            for kind, level, target, fire_at in clock.pending(calendar):
                 if fire_at > as_of:
                     break  # later moments of this clock fire later still
-                if clock.stopped_at is not None and clock.stopped_at <= fire_at:
-                    break
-                if clock.paused_since is not None and clock.paused_since <= fire_at:
-                    break  # paused before it came: its moment moves when the clock resumes
                 out.append(Moment(clock, kind, level, target, clock.started_at,
                                   clock.due_at(calendar), fire_at))
         return out
 
     def next_fire_at(self, calendar: WorkingCalendar) -> datetime | None:
-        """When the next moment may fire (None: nothing pending), for the due index."""
+        """When the next moment may fire (None: nothing pending), for the due index. A clock
+        stopped or paused *after* a moment still owes it, whatever the order events were read."""
         best: datetime | None = None
-        for clock in self.running():
-            if clock.paused_since is not None:
-                continue
-            for _kind, level, _target, days in clock.ladder():
-                if level not in clock.fired:
-                    at = clock.moment(calendar, days)
-                    best = at if best is None or at < best else best
-                    break
+        for clock in self.clocks:
+            for _kind, _level, _target, at in clock.pending(calendar):
+                best = at if best is None or at < best else best
+                break
         return best

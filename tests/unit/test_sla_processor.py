@@ -137,22 +137,29 @@ complaint_plans = st.lists(st.tuples(
     st.sampled_from(["standard_5d", "dispute_14d", "field_60d"]),
     st.sampled_from(["pln", "pemda-51-71", "pemda-94-01"]),          # WIB, WITA, WIT
     st.one_of(st.none(), st.integers(0, 30 * 24 * 60)),              # acknowledged, minutes later
+    st.one_of(st.none(), st.tuples(st.integers(0, 20 * 24 * 60),     # then info requested and,
+                                   st.integers(0, 10 * 24 * 60))),   # later, received (a pause)
 ), min_size=1, max_size=20)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(complaint_plans, st.lists(st.integers(0, 100 * 24), min_size=1, max_size=15))
 def test_what_fires_does_not_depend_on_how_often_ticks_come(plans, tick_hours) -> None:  # type: ignore[no-untyped-def]
     """Events first, then ticks: one final tick and any sequence of ticks ending at it emit
     the same escalation ids (the due index loses nothing and fires nothing twice). Chunks of
     3 ids make the index's chunk boundaries part of every example."""
     events: list = []  # type: ignore[type-arg]
-    for i, (accepted_min, tier, agency, ack_after) in enumerate(plans):
+    for i, (accepted_min, tier, agency, ack_after, pause) in enumerate(plans):
         cid, at = f"LPR-{i:012d}", START + timedelta(minutes=accepted_min)
         events += [accepted(cid, at.isoformat(), tier=tier), routed(cid, agency, at.isoformat())]
-        if ack_after is not None:
-            events.append(status(cid, "acknowledged", agency,
-                                 (at + timedelta(minutes=ack_after)).isoformat()))
+        if ack_after is None:
+            continue
+        at += timedelta(minutes=ack_after)
+        events.append(status(cid, "acknowledged", agency, at.isoformat()))
+        if pause is not None:
+            asked, received = at + timedelta(minutes=pause[0]), at + timedelta(minutes=sum(pause))
+            events += [status(cid, "info_requested", agency, asked.isoformat()),
+                       status(cid, "info_received", agency, received.isoformat())]
     ticks = [tick((START + timedelta(hours=h)).isoformat()) for h in sorted(set(tick_hours))]
     with patch("services.sla_monitor.processor.DUE_CHUNK", 3):
         many = escalations(run_in_memory(events + ticks))
