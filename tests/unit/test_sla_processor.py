@@ -167,3 +167,14 @@ def test_what_fires_does_not_depend_on_how_often_ticks_come(plans, tick_hours) -
     ids = [e.escalation_id for e in many]
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(e.escalation_id for e in once)
+
+
+def test_an_acknowledgement_read_before_the_ticks_still_owes_the_breach_before_it() -> None:
+    # Accepted Monday 00:00, acknowledged Friday 00:01 (after the 00:00 breach), but read
+    # before the Thursday and Friday ticks: both moments fire, as with the Friday tick alone.
+    cid, at = "LPR-000000000001", "2026-03-02T00:00:00+07:00"
+    log = [accepted(cid, at), routed(cid, "pln", at),
+           status(cid, "acknowledged", "pln", "2026-03-06T00:01:00+07:00"),
+           tick("2026-03-05T00:00:00+07:00"), tick("2026-03-06T00:00:00+07:00")]
+    got = [(e.kind.value, e.level, e.fire_at.isoformat()) for e in escalations(run_in_memory(log))]
+    assert got == [("warning", 0, "2026-03-05T00:00:00+07:00"), ("breach", 1, "2026-03-06T00:00:00+07:00")]
