@@ -26,8 +26,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -118,7 +120,7 @@ async def committed_rate(s: Settings, group: str, topics: list[str], timeout: fl
             if done and not first:  # rate between the first commit and the last
                 first, at_first = time.monotonic(), done
             if done >= total:
-                return (total - at_first) / max(time.monotonic() - first, 1e-9)
+                return float(total - at_first) / max(time.monotonic() - first, 1e-9)
             await asyncio.sleep(0.2)
         raise RuntimeError(f"group {group} did not commit {total} offsets within {timeout} s")
     finally:
@@ -217,12 +219,13 @@ def run(base: Settings, n: int) -> None:
     asyncio.run(bare_loop(s, n))  # warm-up: a fresh broker's JIT and page cache, not measured
     bare = asyncio.run(bare_loop(s, n))
     rows = [("bare aiokafka loop (consume, parse, produce+ack)", bare)]
-    for service, measure in (
+    stages: list[tuple[str, Callable[[], Coroutine[Any, Any, float]]]] = [
         ("intake", lambda: output_rate(s, "complaints.accepted.v1", n)),
         ("router", lambda: output_rate(s, "complaints.routed.v1", n)),
         ("sla_monitor", lambda: committed_rate(s, f"{s.topic_prefix}lapor-sla_monitor",
                                                ["complaints.accepted.v1", "complaints.routed.v1"])),
-    ):
+    ]
+    for service, measure in stages:
         worker = WorkerProcess(service, s, logs / f"{service}.log")
         try:
             rows.append((f"{service} alone (events/s)", asyncio.run(measure())))

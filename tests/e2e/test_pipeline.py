@@ -11,7 +11,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 
-from schemas import AgencyComplaint, Escalation
+from schemas import AgencyComplaint, ClockName, Escalation
 from services.common.settings import Settings
 from services.intake.complaint_id import make_complaint_id
 from tests.kafka_helpers import consume, create_contract_topics, isolated
@@ -38,8 +38,8 @@ def librdkafka_read(settings: Settings, topic: str, expected: int, timeout_s: fl
     try:
         while len(out) < expected and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                out.append(msg.value())
+            if msg is not None and msg.error() is None and (value := msg.value()) is not None:
+                out.append(value)
         return out
     finally:
         consumer.close()
@@ -55,7 +55,7 @@ async def test_complaints_flow_to_agencies_triage_and_escalations(
         "e2e-listrik": "Token listrik tidak masuk ke meteran",
         "e2e-triage": "Terima kasih atas pelayanannya",
     }
-    records = [(sid, {"submission_id": sid, "channel": "web", "submitted_at": SUBMITTED_AT, "body": body,
+    records: list[tuple[str, dict[str, object]]] = [(sid, {"submission_id": sid, "channel": "web", "submitted_at": SUBMITTED_AT, "body": body,
                       "privacy": "anonymous" if sid == "e2e-bpjs" else "public",
                       "reporter": {"name": "Siti Aminah", "phone": "081234567890"}})
                for sid, body in subs.items()]
@@ -66,7 +66,7 @@ async def test_complaints_flow_to_agencies_triage_and_escalations(
         bpjs = AgencyComplaint.model_validate_json(raw[0])
         assert bpjs.complaint_id == make_complaint_id("web", "e2e-bpjs")
         assert bpjs.reporter is None and "Siti" not in raw[0].decode()
-        assert bpjs.deadlines["first_response"].isoformat() == "2026-03-06T00:00:00+07:00"
+        assert bpjs.deadlines[ClockName.first_response].isoformat() == "2026-03-06T00:00:00+07:00"
         pln = await asyncio.to_thread(librdkafka_read, settings, "agency.pln.complaints.v1", 1)
         assert json.loads(pln[0])["reporter"]["phone"] == "+6281234567890"
         triage = await consume(settings, "complaints.triage.v1", expected=1)

@@ -71,11 +71,14 @@ BAD_SMS: list[tuple[bytes | None, str]] = [
 ]
 
 
-def batch() -> tuple[list[tuple[bytes | None, bytes | None]], list[tuple[bytes | None, bytes | None]]]:
-    submitted = [(s["submission_id"].encode(), enc(s)) for s in VALID_SUBMISSIONS]
+Records = list[tuple[bytes | None, bytes | None]]
+
+
+def batch() -> tuple[Records, Records]:
+    submitted: Records = [(s["submission_id"].encode(), enc(s)) for s in VALID_SUBMISSIONS]
     submitted += [(b"dup", enc(VALID_SUBMISSIONS[0]))]  # the same submission again
     submitted += [(f"bad-{i}".encode(), raw) for i, (raw, _) in enumerate(BAD_SUBMITTED)]
-    sms = [(m["msisdn"].encode(), enc(m)) for m in VALID_SMS]
+    sms: Records = [(m["msisdn"].encode(), enc(m)) for m in VALID_SMS]
     sms += [(VALID_SMS[0]["msisdn"].encode(), enc(VALID_SMS[0]))]  # gateway retry
     sms += [(f"bad-{i}".encode(), raw) for i, (raw, _) in enumerate(BAD_SMS)]
     return submitted, sms

@@ -18,7 +18,7 @@ async def test_every_event_type_round_trips_through_kafka(broker_settings: Setti
     settings = isolated(broker_settings)
     await create_contract_topics(settings)
     topic = "complaints.status.v1"  # any contract topic carries bytes; one keeps it quick
-    records = []
+    records: list[tuple[bytes | None, bytes]] = []
     for model in ALL_EVENTS:
         records.append((model.schema_name.encode(), model.model_validate(VALID[model]).to_bytes()))
         records.append((model.schema_name.encode(), json.dumps(INVALID[model][0]).encode()))

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas import AgencyComplaint, RoutedEvent
+from schemas import AgencyComplaint, ClockName, RoutedEvent
 from services.common.settings import Settings
 from services.common.topics import agency_topic_name
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
@@ -116,9 +116,9 @@ async def test_routing_copies_triage_reroutes_and_redaction(broker_settings: Set
         assert secret not in log
     assert bpjs[0].routing.role.value == "primary" and bpjs[0].routing.attempt == 1
     assert set(bpjs[0].deadlines) == {"first_response", "follow_up"}
-    assert bpjs[0].deadlines["first_response"].isoformat() == "2026-03-06T00:00:00+07:00"
-    assert kpk[0].confidential and kpk[0].deadlines.get("resolution") is not None
+    assert bpjs[0].deadlines[ClockName.first_response].isoformat() == "2026-03-06T00:00:00+07:00"
+    assert kpk[0].confidential and kpk[0].deadlines.get(ClockName.resolution) is not None
     assert pemda[0].routing.attempt == 3
     # A re-route starts the new agency's clocks afresh: first response counts from the re-route.
-    assert pemda[0].deadlines["first_response"].isoformat() == "2026-03-07T00:00:00+07:00"
+    assert pemda[0].deadlines[ClockName.first_response].isoformat() == "2026-03-07T00:00:00+07:00"
     assert {m.complaint_id for m in kemensos} == {BANSOS, TRIAGE}

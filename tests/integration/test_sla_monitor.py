@@ -100,7 +100,7 @@ async def test_whole_life_on_the_broker(broker_settings: Settings, tmp_path: Pat
     closed = [s for s in closed if s.status.value == "closed"]
     assert [(s.complaint_id, s.at.isoformat(), s.agency_id) for s in closed] == [(LIFE, LIFE_CLOSED_AT, None)]
     # The worker's output equals the in-memory double's on the same log.
-    expected_ids = [o.event.escalation_id for o in run_in_memory(LIFE_LOG)  # type: ignore[attr-defined]
+    expected_ids = [o.event.escalation_id for o in run_in_memory(LIFE_LOG)
                     if isinstance(o.event, Escalation)]
     assert [e.escalation_id for e in got] == expected_ids
 
@@ -126,7 +126,7 @@ async def test_sigkill_mid_escalations_loses_none_and_invents_none(
     for cid in complaints:
         log += [accepted(cid, "2026-03-02T09:00:00+07:00"), routed(cid, "pln", "2026-03-02T09:00:00+07:00")]
     late_tick = tick("2026-06-01T00:00:00+07:00")  # every level of both clocks is due: 8 each
-    expected = {o.event.escalation_id for o in run_in_memory(log + [late_tick])  # type: ignore[attr-defined]
+    expected = {o.event.escalation_id for o in run_in_memory(log + [late_tick])
                 if isinstance(o.event, Escalation)}
     assert len(expected) == 8 * len(complaints)
 
