@@ -42,8 +42,9 @@ from services.sla_monitor.processor import Result, apply_writes  # noqa: E402
 from tests.workers import WorkerProcess  # noqa: E402
 
 
-def changelog(s: Settings, store: str) -> str:
-    return f"{s.topic_prefix}lapor-sla_monitor-{store}-changelog"
+def changelog(store: str) -> str:
+    """faust's name for a table's changelog (app id + table), without the deployment prefix."""
+    return f"lapor-sla_monitor-{store}-changelog"
 
 
 class ChangelogWriter:
@@ -58,7 +59,7 @@ class ChangelogWriter:
         for (store, key), value in res.writes.items():
             k = json.dumps(key).encode()
             v = None if value is None else json.dumps(value).encode()
-            self.pending.append((changelog(self.s, store), k, v, partition))
+            self.pending.append((self.s.topic(changelog(store)), k, v, partition))
             self.records += 1
             self.bytes += len(k) + (len(v) if v else 0)
         if len(self.pending) >= 5000:
@@ -146,7 +147,7 @@ def wait_for(log: Path, text: str, timeout: float) -> float:
 
 def fresh(base: Settings) -> Settings:
     s = base.model_copy(update={"topic_prefix": f"rec{uuid.uuid4().hex[:6]}."})
-    specs = [*catalogue(s), *(TopicSpec(f"lapor-sla_monitor-{t}-changelog", "table key", s.partitions,
+    specs = [*catalogue(s), *(TopicSpec(changelog(t), "table key", s.partitions,
                                          s.replication_factor, cleanup_policy="compact") for t in STORES)]
     asyncio.run(create_topics(s, specs))
     return s
