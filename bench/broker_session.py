@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from services.common import broker
-from services.common.settings import Settings
+from services.tools import broker
+from services.runtime.settings import Settings
 
 
 @contextmanager

@@ -38,10 +38,10 @@ from aiokafka.structs import TopicPartition
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.broker_session import bench_broker  # noqa: E402
-from services.common.admin import create_topics  # noqa: E402
-from services.common.generator import web_submission  # noqa: E402
-from services.common.settings import Settings  # noqa: E402
-from services.common.topics import catalogue  # noqa: E402
+from services.runtime.admin import create_topics  # noqa: E402
+from services.tools.generator import web_submission  # noqa: E402
+from services.runtime.settings import Settings  # noqa: E402
+from services.runtime.topics import catalogue  # noqa: E402
 from services.intake.complaint_id import make_complaint_id  # noqa: E402
 from tests.workers import WorkerProcess  # noqa: E402
 

@@ -33,12 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.broker_session import bench_broker  # noqa: E402
 from bench.sla_state import LATER_TICK, STORES, TICKS, WATERMARK_TICK, build, new_processor, rss_mib  # noqa: E402
-from services.common.admin import create_topics  # noqa: E402
-from services.common.settings import Settings  # noqa: E402
-from services.common.ticker import publish_tick  # noqa: E402
-from services.common.topics import TopicSpec, catalogue  # noqa: E402
+from services.runtime.admin import create_topics  # noqa: E402
+from services.runtime.settings import Settings  # noqa: E402
+from services.ticker.ticker import publish_tick  # noqa: E402
+from services.runtime.topics import TopicSpec, catalogue  # noqa: E402
 from schemas import Escalation  # noqa: E402
-from services.sla_monitor.processor import Result, apply_writes  # noqa: E402
+from services.runtime.stage import StagedStores  # noqa: E402
+from services.sla_monitor.processor import Result  # noqa: E402
 from tests.workers import WorkerProcess  # noqa: E402
 
 
@@ -56,7 +57,7 @@ class ChangelogWriter:
         self.pending: list[Any] = []
 
     def __call__(self, partition: int, res: Result) -> None:
-        for (store, key), value in res.writes.items():
+        for (store, key), (value, _) in res.view.writes.items():
             k = json.dumps(key).encode()
             v = None if value is None else json.dumps(value).encode()
             self.pending.append((self.s.topic(changelog(store)), k, v, partition))
@@ -103,9 +104,9 @@ def seed_changelogs(s: Settings, n: int) -> tuple[int, int, float, list[int]]:
     seconds = time.monotonic() - t0
     expected = []  # the worker gets the same ticks; the writes stay here (not in the changelog)
     for as_of in (WATERMARK_TICK, *(t[1] for t in TICKS), LATER_TICK[1]):
-        results = [processor.tick(p, as_of) for p in range(s.partitions)]
+        results = [processor.tick(StagedStores(stores), p, as_of) for p in range(s.partitions)]
         for res in results:
-            apply_writes(stores, res)
+            res.view.commit()
         expected.append(sum(isinstance(o.event, Escalation) for r in results for o in r.outputs))
     return writer.records, writer.bytes, seconds, expected[1:]
 

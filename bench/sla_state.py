@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from schemas import AcceptedComplaint, RoutedEvent
-from services.common.calendar import WorkingCalendar
-from services.common.registry import load_registry
-from services.common.settings import Settings
-from services.common.sla_policy import load_policy
-from services.sla_monitor.processor import Result, SlaProcessor, apply_writes
+from services.domain.calendar import WorkingCalendar
+from services.domain.registry import load_registry
+from services.runtime.settings import Settings
+from services.domain.sla_policy import load_policy
+from services.runtime.stage import StagedStores
+from services.sla_monitor.processor import Result, SlaProcessor
 
 STORES = ("clocks", "due", "marks", "stats", "overdue")
 # 100 complaints accepted on Monday 5 Jan, 10,000 on Monday 12 Jan (both in the working day,
@@ -37,7 +38,7 @@ def rss_mib(pid: int | str = "self") -> float:
 
 def new_processor() -> tuple[SlaProcessor, dict[str, Any]]:
     stores: dict[str, Any] = {k: {} for k in STORES}
-    return SlaProcessor(stores, WorkingCalendar(), load_policy(None), load_registry(Settings())), stores
+    return SlaProcessor(WorkingCalendar(), load_policy(None), load_registry()), stores
 
 
 def batches(n: int) -> list[tuple[datetime, int, float]]:
@@ -64,7 +65,7 @@ def build(processor: SlaProcessor, stores: dict[str, Any], n: int,
     def step(partition: int, res: Result) -> None:
         if on_result is not None:
             on_result(partition, res)
-        apply_writes(stores, res)
+        res.view.commit()
 
     i = 0
     for first, count, spacing in batches(n):
@@ -73,6 +74,6 @@ def build(processor: SlaProcessor, stores: dict[str, Any], n: int,
             cid = f"LPR-{i:012d}"
             i += 1
             p = partition_of(cid)
-            step(p, processor.accepted(p, template.model_copy(update={"complaint_id": cid, "accepted_at": at})))
+            step(p, processor.accepted(StagedStores(stores), p, template.model_copy(update={"complaint_id": cid, "accepted_at": at})))
             # The routed event is handled after the acceptance was written, as in a worker.
-            step(p, processor.routed(p, routed.model_copy(update={"complaint_id": cid, "routed_at": at})))
+            step(p, processor.routed(StagedStores(stores), p, routed.model_copy(update={"complaint_id": cid, "routed_at": at})))

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sla_state import TICKS, WATERMARK_TICK, build, new_processor, rss_mib  # noqa: E402
-from services.sla_monitor.processor import apply_writes  # noqa: E402
+from services.runtime.stage import StagedStores  # noqa: E402
 
 
 def main() -> None:
@@ -31,13 +31,13 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     gc.collect()
     rss_after = rss_mib()
-    apply_writes(stores, processor.tick(0, WATERMARK_TICK))
+    processor.tick(StagedStores(stores), 0, WATERMARK_TICK).view.commit()
     rows = []
     for label, as_of, _due in TICKS:
         t = time.perf_counter()
-        res = processor.tick(0, as_of)
+        res = processor.tick(StagedStores(stores), 0, as_of)
         elapsed = time.perf_counter() - t
-        apply_writes(stores, res)
+        res.view.commit()
         rows.append((label, len(res.outputs), elapsed))
     print(f"\n{n:,} open complaints (built in {build_s:.0f} s through the event handlers)")
     print(f"resident memory: {rss_before:,.0f} MiB before, {rss_after:,.0f} MiB after "

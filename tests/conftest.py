@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common import broker
-from services.common.settings import Settings
+from services.tools import broker
+from services.runtime.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
-from services.common.admin import create_topics
-from services.common.settings import Settings
-from services.common.topics import catalogue
+from services.runtime.admin import create_topics
+from services.runtime.settings import Settings
+from services.runtime.topics import catalogue
 
 
 def isolated(settings: Settings) -> Settings:

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
-from schemas import AcceptedComplaint, RoutedEvent, StatusEvent, Tick
-from services.common.calendar import WorkingCalendar
-from services.common.registry import load_registry
-from services.common.settings import Settings
-from services.common.sla_policy import load_policy
-from services.sla_monitor.processor import Output, SlaProcessor, apply_writes
+from schemas import ComplianceStats, Escalation, RejectedEvent, StatusEvent, WireModel
+from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
+from services.runtime.settings import Settings
+from services.runtime.topics import COMPLIANCE, ESCALATIONS, REJECTED, STATUS, TICKS
+from services.sla_monitor.compose import build as sla_stage
+
+RECORD_TIME = 1_893_456_000.0  # 2030-01-01: statuses are capped at their record time
 
 LIFE, REROUTE = "LPR-AAAAAAAAAAA1", "LPR-BBBBBBBBBBB2"
 Step = tuple[str, str | None, dict[str, Any]]  # (topic, key, value)
@@ -82,27 +82,39 @@ REROUTE_ESCALATIONS = [  # (agency, clock, kind, level, attempt, fire_at)
 ]
 
 
+@dataclass(frozen=True)
+class Produced:
+    topic: str
+    key: str | None
+    event: WireModel
+
+
+OUTPUT_MODELS: dict[str, type[WireModel]] = {
+    ESCALATIONS: Escalation, COMPLIANCE: ComplianceStats, STATUS: StatusEvent,
+    REJECTED: RejectedEvent}
+
+
 def run_in_memory(log: list[Step], partitions: int = 1,
-                  stores: dict[str, MutableMapping[str, Any]] | None = None) -> list[Output]:
-    """The in-memory double: the processor over dicts (`stores`, or fresh ones), fed the log
-    in order."""
-    if stores is None:
-        stores = {n: {} for n in ("clocks", "due", "marks", "stats", "overdue")}
-    settings = Settings()
-    processor = SlaProcessor(stores, WorkingCalendar(), load_policy(None), load_registry(settings))
-    outputs: list[Output] = []
-    record_time = datetime(2030, 1, 1, tzinfo=UTC)
-    for topic, _key, value in log:
-        raw = json.dumps(value)
-        if topic == "sla.ticks.v1":
-            results = [processor.tick(p, Tick.model_validate_json(raw).as_of) for p in range(partitions)]
-        elif topic == "complaints.accepted.v1":
-            results = [processor.accepted(0, AcceptedComplaint.model_validate_json(raw))]
-        elif topic == "complaints.routed.v1":
-            results = [processor.routed(0, RoutedEvent.model_validate_json(raw))]
-        else:
-            results = [processor.status(0, StatusEvent.model_validate_json(raw), record_time)]
-        for res in results:
-            outputs.extend(res.outputs)
-            apply_writes(stores, res)
-    return outputs
+                  stores: dict[str, dict[str, Any]] | None = None,
+                  one_batch: bool = False) -> list[Produced]:
+    """The SLA stage on the in-memory runtime (the real handlers), fed the log in order: one
+    record per batch, or the whole log as one batch (`one_batch`). A tick goes to every
+    partition. `stores` (the worker's dicts) carries state from one run to the next."""
+    topics = MemoryTopics(partitions)
+    worker = MemoryWorker(sla_stage(Settings(partitions=partitions)), topics,
+                          batch_max=len(log) * partitions + 1 if one_batch else 1)
+    if stores is not None:
+        for name in worker.stores:
+            stores.setdefault(name, {})
+        worker.stores = stores
+    for topic, key, value in log:
+        raw = json.dumps(value).encode()
+        for p in range(partitions) if topic == TICKS else [None]:
+            topics.publish(topic, key.encode() if key else None, raw, partition=p,
+                           timestamp=RECORD_TIME)
+        if not one_batch:
+            run_until_idle([worker])
+    run_until_idle([worker])
+    return [Produced(r.topic, r.key.decode() if r.key else None,
+                     OUTPUT_MODELS[r.topic].model_validate_json(r.value or b""))
+            for result in worker.results for r in result.outputs]

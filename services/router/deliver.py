@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from schemas import AcceptedComplaint, AgencyComplaint, Privacy, RoutedEvent
 from schemas.events import RoutingInfo
-from services.common.calendar import WorkingCalendar
-from services.common.ids import deterministic_id
-from services.common.registry import Registry
-from services.common.sla_policy import Policy, routing_deadlines
+from services.domain.calendar import WorkingCalendar
+from services.domain.ids import deterministic_id
+from services.domain.registry import Registry
+from services.domain.sla_policy import Policy, routing_deadlines
 from services.router.holdings import Delivery
 from services.router.redact import for_agency
 

@@ -6,8 +6,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from schemas import AcceptedComplaint
-from services.common.registry import Registry
-from services.common.words import contains_phrase, normalise_words
+from services.domain.registry import Registry
+from services.domain.words import contains_phrase, normalise_words
 from services.router.rules import Rule
 
 HINT_RULE, REGION_RULE, TRIAGE_RULE = "agency_hint", "region", "triage"

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from schemas import AcceptedComplaint, Role, Status, StatusEvent
-from services.common.registry import Registry
-from services.common.words import normalise_words
+from services.domain.registry import Registry
+from services.domain.words import normalise_words
 from services.router.engine import TRIAGE_RULE, Decision, Facts, Router
 
 PING_PONG = "ping_pong"

@@ -12,8 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas import Category, ComplaintType
-from services.common.registry import Registry, known_region
-from services.common.words import normalise_words
+from services.domain.registry import Registry, known_region
+from services.domain.words import normalise_words
 
 
 class RuleFileError(ValueError):

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas import ClockName, EscalationKind, EscalationTarget, SlaTier
-from services.common.calendar import WorkingCalendar
+from services.domain.calendar import WorkingCalendar
 
 TRIAGE_AGENCY = "triage"  # escalations of a complaint waiting in triage name this agency
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from schemas import AcceptedComplaint, ClockName, Role, RoutedEvent, SlaTier, Status, StatusEvent
-from services.common.sla_policy import Limits, Policy
+from services.domain.sla_policy import Limits, Policy
 from services.sla_monitor.clocks import TRIAGE_AGENCY, Clock, ComplaintClocks
 
 

@@ -1,14 +1,13 @@
 """The SLA monitor's processing over key-value stores (faust tables in production, dicts in
 unit tests): events update clocks and a due index; a tick emits what is due.
 
-Nothing is written to the stores directly: changes are staged and applied by the caller
-after the produced events are acknowledged, so a crash repeats an escalation (same id) and
-never loses one.
+Nothing is written to the stores directly: changes are staged in the runtime's
+`StagedStores` and applied after the produced events are acknowledged, so a crash repeats an
+escalation (same id) and never loses one.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,17 +16,18 @@ from schemas import (
     AcceptedComplaint, ClockName, ComplianceStats, Escalation, EscalationKind, RoutedEvent, Role,
     Status, StatusEvent, WireModel,
 )
-from services.common.calendar import WorkingCalendar, zone
-from services.common.ids import deterministic_id
-from services.common.registry import Registry
-from services.common.sla_policy import Policy
+from services.domain.calendar import WorkingCalendar, zone
+from services.domain.ids import deterministic_id
+from services.domain.registry import Registry
+from services.domain.sla_policy import Policy
 from services.sla_monitor.clocks import ComplaintClocks, Moment
 from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status
+from services.runtime.stage import StagedStores, StoreName
+from services.runtime.topics import COMPLIANCE, ESCALATIONS, STATUS
 
 BUCKET_S = 3600  # due index granularity: one bucket per hour of fire_at
 DUE_CHUNK = 100  # complaint ids per due-index record
 WORK_CLOCKS = (ClockName.first_response, ClockName.follow_up, ClockName.resolution)
-Store = MutableMapping[str, Any]
 
 
 def bucket_of(at: datetime) -> int:
@@ -35,7 +35,7 @@ def bucket_of(at: datetime) -> int:
 
 
 @dataclass
-class Output:
+class Emitted:
     topic: str  # contract topic name
     key: str
     event: WireModel
@@ -43,8 +43,8 @@ class Output:
 
 @dataclass
 class Result:
-    outputs: list[Output] = field(default_factory=list)
-    writes: dict[tuple[str, str], Any] = field(default_factory=dict)  # (store, key) -> value|None
+    view: StagedStores  # reads through, and stages, this event's store writes
+    outputs: list[Emitted] = field(default_factory=list)
     note: str = ""
 
 
@@ -53,20 +53,17 @@ class SlaProcessor:
     "p:bucket#k" -> ids, see `_append_due`), marks (partition -> watermark), stats
     ("p|agency|day" -> counters), overdue ("p|agency" -> n)."""
 
-    def __init__(self, stores: dict[str, Store], calendar: WorkingCalendar, policy: Policy,
-                 registry: Registry):
-        self.stores, self.calendar, self.policy, self.registry = stores, calendar, policy, registry
+    def __init__(self, calendar: WorkingCalendar, policy: Policy, registry: Registry):
+        self.calendar, self.policy, self.registry = calendar, policy, registry
 
     # --- reading through the staged writes -------------------------------------------------
-    def _get(self, res: Result, store: str, key: str, default: Any = None) -> Any:
-        if (store, key) in res.writes:
-            value = res.writes[(store, key)]
-            return default if value is None else value
-        value = self.stores[store].get(key)
-        return default if value is None else value
+    @staticmethod
+    def _get(res: Result, store: str, key: str, default: Any = None) -> Any:
+        return res.view.get(store, key, default)
 
-    def _put(self, res: Result, store: str, key: str, value: Any) -> None:
-        res.writes[(store, key)] = value
+    @staticmethod
+    def _put(res: Result, store: str, key: str, value: Any) -> None:
+        res.view.put(store, key, value)
 
     def _index(self, res: Result, partition: int, state: ComplaintClocks) -> None:
         """List the complaint under the bucket of its next moment (the caller saves `state`)."""
@@ -159,8 +156,8 @@ class SlaProcessor:
         parked = list(self._get(res, "clocks", key, []))
         self._put(res, "clocks", key, [*parked, [kind, payload, record_time.isoformat() if record_time else None]])
 
-    def accepted(self, partition: int, c: AcceptedComplaint) -> Result:
-        res = Result()
+    def accepted(self, stores: StagedStores, partition: int, c: AcceptedComplaint) -> Result:
+        res = Result(stores)
         if self._load(res, c.complaint_id) is not None:
             res.note = "duplicate"
             return res
@@ -179,8 +176,8 @@ class SlaProcessor:
             res.note = f"tracked_with_{len(parked)}_parked"
         return res
 
-    def routed(self, partition: int, r: RoutedEvent) -> Result:
-        res = Result()
+    def routed(self, stores: StagedStores, partition: int, r: RoutedEvent) -> Result:
+        res = Result(stores)
         self._routed(res, partition, r)
         return res
 
@@ -201,8 +198,9 @@ class SlaProcessor:
         self._save(res, partition, state)
         res.note = "clocks_started"
 
-    def status(self, partition: int, s: StatusEvent, record_time: datetime) -> Result:
-        res = Result()
+    def status(self, stores: StagedStores, partition: int, s: StatusEvent,
+               record_time: datetime) -> Result:
+        res = Result(stores)
         self._status(res, partition, s, record_time)
         return res
 
@@ -224,8 +222,8 @@ class SlaProcessor:
         self._save(res, partition, state)
 
     # --- ticks -------------------------------------------------------------------------------
-    def tick(self, partition: int, as_of: datetime) -> Result:
-        res = Result()
+    def tick(self, stores: StagedStores, partition: int, as_of: datetime) -> Result:
+        res = Result(stores)
         mark = self._get(res, "marks", str(partition))
         if mark is not None and datetime.fromisoformat(mark["as_of"]) >= as_of:
             res.note = "stale_tick"
@@ -233,7 +231,7 @@ class SlaProcessor:
         first_bucket = mark["bucket"] if mark else None
         last_bucket = bucket_of(as_of)
         keep: list[str] = []
-        for bucket in self._buckets(partition, first_bucket, last_bucket):
+        for bucket in self._buckets(res, partition, first_bucket, last_bucket):
             for cid in self._due_ids(res, partition, bucket):
                 if self._fire(res, partition, cid, as_of, last_bucket):
                     keep.append(cid)
@@ -245,12 +243,12 @@ class SlaProcessor:
         res.note = "ticked"
         return res
 
-    def _buckets(self, partition: int, first: int | None, last: int) -> list[int]:
+    def _buckets(self, res: Result, partition: int, first: int | None, last: int) -> list[int]:
         if first is not None:
             return list(range(first, last + 1))
         # First tick of a partition: every indexed bucket up to now.
         prefix = f"{partition}:"
-        return sorted(b for k in list(self.stores["due"].keys()) if k.startswith(prefix) and "#" not in k
+        return sorted(b for k in res.view.keys(StoreName.due) if k.startswith(prefix) and "#" not in k
                       and (b := int(k[len(prefix):])) <= last)
 
     def _fire(self, res: Result, partition: int, cid: str, as_of: datetime, current: int) -> bool:
@@ -283,7 +281,7 @@ class SlaProcessor:
                 complaint_id=state.complaint_id, status=Status.closed, agency_id=None, at=m.fire_at,
                 note=f"closed automatically: no reply from the reporter within {c.limit} working days",
             )
-            res.outputs.append(Output("complaints.status.v1", state.complaint_id, status))
+            res.outputs.append(Emitted(STATUS, state.complaint_id, status))
             return
         esc = Escalation(
             escalation_id=deterministic_id("escalation", state.complaint_id, c.agency_id, c.name.value,
@@ -292,15 +290,14 @@ class SlaProcessor:
             level=m.level, target=m.target, started_at=m.started_at, due_at=m.due_at,
             fire_at=m.fire_at, as_of=as_of, attempt=c.attempt,
         )
-        res.outputs.append(Output("sla.escalations.v1", state.complaint_id, esc))
+        res.outputs.append(Emitted(ESCALATIONS, state.complaint_id, esc))
         if m.kind is EscalationKind.breach and m.level == 1 and c.agency_id != "triage":
             self._count(res, partition, c.agency_id, m.fire_at, c.tz, "", clock=c.name)
 
     def _close_days(self, res: Result, partition: int, as_of: datetime) -> None:
         """Emit the day's statistics of every agency whose local day ended by `as_of`."""
         prefix = f"{partition}|"
-        for key in [k for k in list(self.stores["stats"].keys()) if k.startswith(prefix)] + [
-                k for (s, k) in res.writes if s == "stats" and k.startswith(prefix)]:
+        for key in [k for k in res.view.keys(StoreName.stats) if k.startswith(prefix)]:
             stats = self._get(res, "stats", key)
             if stats is None:
                 continue
@@ -308,7 +305,7 @@ class SlaProcessor:
             end = datetime.fromisoformat(day).replace(tzinfo=zone(stats["tz"])) + timedelta(days=1)
             if end > as_of:
                 continue
-            res.outputs.append(Output("sla.compliance.v1", agency, ComplianceStats(
+            res.outputs.append(Emitted(COMPLIANCE, agency, ComplianceStats(
                 # A late event can reopen a closed day: its second report gets another id.
                 event_id=deterministic_id("compliance", agency, day, partition, sorted(stats.items())),
                 agency_id=agency, day=datetime.fromisoformat(day).date(), timezone=stats["tz"],
@@ -319,10 +316,3 @@ class SlaProcessor:
             )))
             self._put(res, "stats", key, None)
 
-
-def apply_writes(stores: dict[str, Store], res: Result) -> None:
-    for (store, key), value in res.writes.items():
-        if value is None:
-            stores[store].pop(key, None)
-        else:
-            stores[store][key] = value

@@ -12,7 +12,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 
 from schemas import AgencyComplaint, ClockName, Escalation
-from services.common.settings import Settings
+from services.runtime.settings import Settings
 from services.intake.complaint_id import make_complaint_id
 from tests.kafka_helpers import consume, create_contract_topics, isolated
 from tests.workers import running

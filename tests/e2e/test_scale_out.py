@@ -11,8 +11,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from schemas import AcceptedComplaint, AgencyComplaint, Escalation, RoutedEvent
-from services.common.generator import web_submission
-from services.common.settings import Settings
+from services.tools.generator import web_submission
+from services.runtime.settings import Settings
 from services.intake.complaint_id import make_complaint_id
 from tests.integration.test_sla_monitor import tick_until
 from tests.kafka_helpers import consume, create_contract_topics, isolated

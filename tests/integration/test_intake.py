@@ -9,7 +9,7 @@ from typing import Any
 
 
 from schemas import AcceptedComplaint, RejectedEvent
-from services.common.settings import Settings
+from services.runtime.settings import Settings
 from services.intake.complaint_id import make_complaint_id
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import running

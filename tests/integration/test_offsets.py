@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.common.offsets import ensure_committed_offsets
-from services.common.settings import Settings
+from services.runtime.faust_patches import ensure_committed_offsets
+from services.runtime.settings import Settings
 from tests.kafka_helpers import create_contract_topics, isolated, produce
 
 

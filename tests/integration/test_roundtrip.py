@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.events import ALL_EVENTS
-from services.common.settings import Settings
+from services.runtime.settings import Settings
 from tests.examples import INVALID, VALID
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas import AgencyComplaint, ClockName, RoutedEvent
-from services.common.settings import Settings
-from services.common.topics import agency_topic_name
+from services.runtime.settings import Settings
+from services.runtime.topics import agency_topic_name
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import running
 

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from schemas import Escalation, StatusEvent
-from services.common.settings import Settings
-from services.common.ticker import publish_tick
+from services.runtime.settings import Settings
+from services.ticker.ticker import publish_tick
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.sla_scenario import (
     LIFE, LIFE_CLOSED_AT, LIFE_ESCALATIONS, LIFE_LOG, REROUTE_ESCALATIONS, REROUTE_LOG, Step,

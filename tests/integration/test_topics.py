@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.admin import (
+from services.runtime.admin import (
     TopicMismatchError, create_topics, describe_configs, existing_partitions,
 )
-from services.common.settings import Settings
-from services.common.topics import catalogue
+from services.runtime.settings import Settings
+from services.runtime.topics import catalogue
 from tests.kafka_helpers import isolated
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.common.calendar import WorkingCalendar
+from services.domain.calendar import WorkingCalendar
 
 CAL = WorkingCalendar()
 WIB, WITA, WIT = "Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"

@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 
 from schemas import AcceptedComplaint
-from services.common.registry import load_registry
-from services.common.settings import Settings
+from services.domain.registry import load_registry
+from services.runtime.settings import Settings
 from services.intake.classify import Classifier, load_rules as load_classification
 from services.router.engine import Router
 from services.router.redact import EMAIL_MASK, NIK_MASK, PHONE_MASK, for_agency, mask_identity
 from services.router.rules import RuleFileError, load_rules, parse_rules
 
-REGISTRY = load_registry(Settings())
+REGISTRY = load_registry(Settings().agencies_file)
 ROUTER = Router(load_rules(REGISTRY), REGISTRY)
 CLASSIFIER = Classifier(load_classification())
 T = "2026-03-02T09:15:00+07:00"

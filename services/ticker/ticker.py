@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaProducer
 
 from schemas import Tick
-from services.common.settings import Settings
+from services.runtime.settings import Settings
+from services.runtime.topics import TICKS
 
 
 async def publish_tick(producer: AIOKafkaProducer, topic: str, as_of: datetime) -> int:
@@ -37,7 +38,7 @@ async def run_ticker(settings: Settings, clock: Callable[[], datetime] | None = 
     try:
         sent = 0
         while count is None or sent < count:
-            await publish_tick(producer, settings.topic("sla.ticks.v1"), now() - timedelta(seconds=lag_s))
+            await publish_tick(producer, settings.topic(TICKS), now() - timedelta(seconds=lag_s))
             sent += 1
             await asyncio.sleep(settings.tick_interval_s)
     finally:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from services.common.settings import Settings
+from services.runtime.settings import Settings
 
 
 class BrokerError(RuntimeError):
@@ -65,7 +65,7 @@ def fetch(settings: Settings) -> Path:
                 "at an existing cluster."
             )
     p.lib.mkdir(parents=True, exist_ok=True)
-    pom_text = resources.files("services.common").joinpath("data/broker-pom.xml").read_text()
+    pom_text = resources.files("services.tools").joinpath("data/broker-pom.xml").read_text()
     pom = p.lib.parent / "pom.xml"
     pom.write_text(pom_text.replace("@KAFKA_VERSION@", settings.kafka_version))
     cmd = ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
@@ -171,7 +171,7 @@ def start(settings: Settings, port: int | None = None, timeout_s: float = 90.0) 
             raise BrokerError(f"formatting broker storage in {p.data} failed:\n{fmt.stderr[-2000:]}")
     log4j = p.state / "log4j2.properties"
     log4j.write_text(
-        resources.files("services.common").joinpath("data/broker-log4j2.properties").read_text()
+        resources.files("services.tools").joinpath("data/broker-log4j2.properties").read_text()
     )
     cmd = ["java", "-Xms256m", "-Xmx1g", f"-Dlog4j2.configurationFile={log4j}",
            f"-Dkafka.logs.dir={p.state}", "-cp", f"{lib}/*", "kafka.Kafka", str(props)]

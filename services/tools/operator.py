@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import StatusEvent, Submission
-from services.common.settings import Settings
+from services.runtime.settings import Settings
 
 
 async def _send(settings: Settings, topic: str, key: str | None, value: bytes) -> None:

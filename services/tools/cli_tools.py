@@ -7,18 +7,20 @@ import asyncio
 import json
 import os
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from services.common.settings import Settings
+from services.runtime.settings import Settings
+from services.runtime.topics import TICKS
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from services.common import broker
-    from services.common.admin import create_topics
-    from services.common.topics import catalogue
+    from services.tools import broker
+    from services.runtime.admin import create_topics
+    from services.runtime.topics import catalogue
 
-    from services.common.demo import run_demo
+    from services.tools.demo import run_demo
 
     # The embedded broker, unless a cluster is configured through LAPOR_BOOTSTRAP_SERVERS.
     embedded = "LAPOR_BOOTSTRAP_SERVERS" not in os.environ
@@ -37,56 +39,26 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             print("broker stopped")
 
 
-SERVICES = ("intake", "router", "sla_monitor")
-
-
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run one service as a faust worker (scale out by starting more of them)."""
-    import importlib
-
-    from faust.worker import Worker
+    from services.runtime.faust_runtime import run_worker
 
     if args.web_port is not None:
         settings = settings.model_copy(update={"web_port": args.web_port})
-    from services.common.offsets import ensure_committed_offsets
-
-    module = importlib.import_module(f"services.{args.service}.app")
-    app = module.create_app(settings)
-    sources = [name for agent in app.agents.values() for name in agent.channel.topics]
-    asyncio.run(ensure_committed_offsets(settings.bootstrap_servers, app.conf.id, sources))
-    worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True,
-                    override_logging=False)
-    worker.execute_from_commandline()
+    create_app = service_entry_points()[args.service].load()
+    run_worker(create_app(settings), settings)
     return 0
 
 
-def _routes(args: argparse.Namespace, settings: Settings) -> int:
-    """Dry-run a routing decision and show which rules matched and why."""
-    from services.common.registry import load_registry
-    from services.common.words import normalise_words
-    from services.router.engine import Facts, Router
-    from services.router.rules import load_rules
-
-    registry = load_registry(settings)
-    router = Router(load_rules(registry, args.file or settings.routes_file), registry)
-    if args.action == "check":
-        print(f"{len(router.rules)} rules valid against {len(registry.agencies)} agencies")
-        return 0
-    region = args.region.replace(" ", "") if args.region else None
-    facts = Facts(normalise_words(args.text), args.text, args.category, args.type, region, args.hint)
-    decision = router.decide_facts(facts)
-    print(f"agency:  {decision.agency_id or '(triage)'}")
-    print(f"rule:    {decision.rule_id}")
-    print(f"why:     {decision.reason}")
-    print(f"copies:  {', '.join(decision.copies) or '-'}")
-    print(f"matched: {', '.join(decision.matched) or '-'} (by priority)")
-    return 0
+def service_entry_points() -> dict[str, Any]:
+    """The services, found through their entry points (the tools never import a service)."""
+    return {ep.name: ep for ep in entry_points(group="lapor.services")}
 
 
 def _ticker(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from services.common.ticker import accelerated_clock, run_ticker
+    from services.ticker.ticker import accelerated_clock, run_ticker
 
     if args.interval is not None:
         settings = settings.model_copy(update={"tick_interval_s": args.interval})
@@ -102,7 +74,7 @@ def _tick(args: argparse.Namespace, settings: Settings) -> int:
     from aiokafka import AIOKafkaProducer
 
     from schemas import Tick
-    from services.common.ticker import publish_tick
+    from services.ticker.ticker import publish_tick
 
     as_of = Tick.model_validate({"as_of": args.as_of}).as_of
 
@@ -110,7 +82,7 @@ def _tick(args: argparse.Namespace, settings: Settings) -> int:
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
         await producer.start()
         try:
-            return await publish_tick(producer, settings.topic("sla.ticks.v1"), as_of)
+            return await publish_tick(producer, settings.topic(TICKS), as_of)
         finally:
             await producer.stop()
 
@@ -127,7 +99,7 @@ def _load_json(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
-    from services.common.operator import submit
+    from services.tools.operator import submit
 
     data = _load_json(args)
     if args.body is not None:
@@ -138,7 +110,7 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from services.common.operator import status
+    from services.tools.operator import status
 
     data = _load_json(args)
     data.update({k: v for k, v in (("complaint_id", args.complaint_id), ("status", args.status),
@@ -150,14 +122,14 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
-    from services.common.operator import tail
+    from services.tools.operator import tail
 
     asyncio.run(tail(settings, args.topic, args.follow, args.limit))
     return 0
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from services.common.operator import replay
+    from services.tools.operator import replay
 
     print(f"replayed {asyncio.run(replay(settings, Path(args.file)))} records")
     return 0
@@ -169,16 +141,6 @@ def register(sub: Any) -> None:
     d.add_argument("--rate", type=float, default=5.0, help="complaints per second")
     d.add_argument("--keep-broker", action="store_true", help="leave the embedded broker running")
     d.set_defaults(handler=_demo)
-
-    r = sub.add_parser("routes", help="check the routing rules or explain a decision")
-    r.add_argument("action", choices=["explain", "check"])
-    r.add_argument("--text", default="", help="title and body of the complaint")
-    r.add_argument("--category", default="other", help="category code (see docs)")
-    r.add_argument("--type", default="complaint", help="complaint type")
-    r.add_argument("--region", default=None, help="Kemendagri region code, e.g. 32.73")
-    r.add_argument("--hint", default=None, help="agency_hint")
-    r.add_argument("--file", type=Path, default=None, help="a rules file to use instead")
-    r.set_defaults(handler=_routes)
 
     tk = sub.add_parser("ticker", help="publish SLA ticks to every partition, every few seconds")
     tk.add_argument("--interval", type=float, default=None, help="seconds between ticks")
@@ -218,6 +180,6 @@ def register(sub: Any) -> None:
     rp.set_defaults(handler=_replay)
 
     w = sub.add_parser("worker", help="run a service as a faust worker")
-    w.add_argument("service", choices=SERVICES)
+    w.add_argument("service", choices=sorted(service_entry_points()))
     w.add_argument("--web-port", type=int, default=None, help="port of this worker's web view")
     w.set_defaults(handler=_worker)

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
         30.0, gt=1, description="Consumer session timeout: how soon a dead worker's partitions "
         "move to the others.",
     )
+    batch_max: int = Field(
+        500, ge=1, description="Most input records a worker handles in one batch (one ack wait)."
+    )
+    batch_within_ms: float = Field(
+        10.0, gt=0, description="How long a batch waits to fill: small, so that a lone complaint "
+        "is not held back at low load.",
+    )
     web_enabled: bool = Field(True, description="Serve the faust web view and /metrics.")
     web_port: int = Field(6066, description="Port of the faust web view of a worker.")
     web_host: str = Field("127.0.0.1", description="Bind address of the faust web view.")

@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from services.runtime.topics import SMS, SUBMITTED
 
 TEXTS = [
     ("KTP-el saya sudah 3 bulan belum jadi, katanya blangko habis", "32.73"),
@@ -33,7 +34,7 @@ BAD = [b"{not json", b"[]", b'{"submission_id": "x", "channel": "fax"}', b"\xff\
 
 
 @dataclass(frozen=True)
-class Record:
+class Publication:
     topic: str
     key: bytes | None
     value: bytes
@@ -50,20 +51,20 @@ def web_submission(submission_id: str, i: int, submitted_at: str) -> tuple[bytes
     return submission_id.encode(), json.dumps(body).encode()
 
 
-def stream(seed: int, at: datetime, n: int) -> Iterator[Record]:
+def stream(seed: int, at: datetime, n: int) -> Iterator[Publication]:
     """`n` input records submitted at event time `at` (deterministic for a seed)."""
     rnd = random.Random(seed)
     for i in range(n):
         roll = rnd.random()
         text, region = rnd.choice(TEXTS)
         if roll < 0.05:
-            yield Record("complaints.submitted.v1", f"bad-{seed}-{i}".encode(), rnd.choice(BAD))
+            yield Publication(SUBMITTED, f"bad-{seed}-{i}".encode(), rnd.choice(BAD))
             continue
         if roll < 0.25:
             prefix = rnd.choice(["", "", "RAHASIA ", "ANONIM: "])
             msg = {"message_id": f"sms-{seed}-{i}", "msisdn": f"08{rnd.randint(1000000000, 9999999999)}",
                    "text": prefix + text, "received_at": at.isoformat()}
-            yield Record("channels.sms.v1", msg["msisdn"].encode(), json.dumps(msg).encode())
+            yield Publication(SMS, msg["msisdn"].encode(), json.dumps(msg).encode())
             continue
         sub: dict[str, object] = {
             "submission_id": f"{seed}-{i}", "channel": rnd.choice(CHANNELS),
@@ -74,6 +75,6 @@ def stream(seed: int, at: datetime, n: int) -> Iterator[Record]:
         if region:
             sub["location"] = {"region_code": region}
         value = json.dumps(sub).encode()
-        yield Record("complaints.submitted.v1", str(sub["submission_id"]).encode(), value)
+        yield Publication(SUBMITTED, str(sub["submission_id"]).encode(), value)
         if roll > 0.95:  # a channel retry: the same submission again
-            yield Record("complaints.submitted.v1", str(sub["submission_id"]).encode(), value)
+            yield Publication(SUBMITTED, str(sub["submission_id"]).encode(), value)

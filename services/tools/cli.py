@@ -6,14 +6,15 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 
-from services.common.settings import Settings, get_settings
+from services.runtime.settings import Settings, get_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
-    from services.common import broker
+    from services.tools import broker
 
     if args.action == "start":
         bootstrap = broker.start(settings, port=args.port)
@@ -31,15 +32,15 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
-    from services.common.admin import create_topics, existing_partitions
-    from services.common.topics import agency_topic, catalogue
+    from services.runtime.admin import create_topics, existing_partitions
+    from services.runtime.topics import agency_topic, catalogue
 
     specs = catalogue(settings)
     if args.action == "create":
         if args.agencies:
-            from services.common.registry import load_registry
+            from services.domain.registry import load_registry
 
-            specs += [agency_topic(settings, a) for a in sorted(load_registry(settings).ids())]
+            specs += [agency_topic(settings, a) for a in sorted(load_registry(settings.agencies_file).ids())]
         report = asyncio.run(create_topics(settings, specs))
         for name in report.created:
             print(f"created {name}")
@@ -85,9 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["export", "check"])
     s.set_defaults(handler=_schemas)
 
-    from services.common import cli_tools
+    from services.tools import cli_tools
 
     cli_tools.register(sub)
+    # Commands a service brings along (e.g. the router's `routes`), through entry points.
+    for command in entry_points(group="lapor.commands"):
+        command.load()(sub)
     return parser
 
 
@@ -99,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a clear message and a script-friendly exit code, no traceback
-        from services.common.admin import TopicMismatchError
-        from services.common.broker import BrokerError
+        from services.runtime.admin import TopicMismatchError
+        from services.tools.broker import BrokerError
 
         from aiokafka.errors import KafkaError
         from pydantic import ValidationError

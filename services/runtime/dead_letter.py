@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from schemas import RejectedEvent
 from schemas.events import ValidationErrorItem
-from services.common.ids import deterministic_id
+from services.domain.ids import deterministic_id
 
 _REASON = re.compile(r"^[a-z0-9_]+$")
 

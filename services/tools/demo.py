@@ -17,9 +17,10 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.common.generator import stream
-from services.common.settings import Settings
-from services.common.ticker import publish_tick
+from services.tools.generator import stream
+from services.runtime.settings import Settings
+from services.runtime.topics import ACCEPTED, ESCALATIONS, REJECTED, ROUTED, STATUS, TICKS
+from services.ticker.ticker import publish_tick
 
 SERVICES = ("intake", "router", "sla_monitor")
 WEEK_S = 7 * 86400
@@ -28,7 +29,7 @@ WEEK_S = 7 * 86400
 def _spawn(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAPOR_")}
     env.update({f"LAPOR_{k.upper()}": str(v) for k, v in settings.model_dump().items() if v is not None})
-    return subprocess.Popen([sys.executable, "-m", "services.common.cli", *argv], env=env,
+    return subprocess.Popen([sys.executable, "-m", "services.tools.cli", *argv], env=env,
                             stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -57,7 +58,7 @@ class Simulation:
 
     async def tick(self, producer: AIOKafkaProducer) -> None:
         while True:
-            await publish_tick(producer, self.settings.topic("sla.ticks.v1"), self.now())
+            await publish_tick(producer, self.settings.topic(TICKS), self.now())
             await asyncio.sleep(1)
 
     async def agencies(self, producer: AIOKafkaProducer) -> None:
@@ -90,15 +91,15 @@ class Simulation:
                 pending = [p for p in pending if p[0] > now]
                 for at, status in due:
                     status["at"] = at.isoformat()
-                    await producer.send(self.settings.topic("complaints.status.v1"), json.dumps(status).encode(),
+                    await producer.send(self.settings.topic(STATUS), json.dumps(status).encode(),
                                         key=str(status["complaint_id"]).encode(),
                                         timestamp_ms=int(now.timestamp() * 1000))
         finally:
             await consumer.stop()
 
     async def watch(self) -> None:
-        topics = {"complaints.accepted.v1": "accepted", "complaints.rejected.v1": "rejected",
-                  "complaints.routed.v1": "routed", "sla.escalations.v1": "escalations"}
+        topics = {ACCEPTED: "accepted", REJECTED: "rejected",
+                  ROUTED: "routed", ESCALATIONS: "escalations"}
         consumer = AIOKafkaConsumer(*[self.settings.topic(t) for t in topics],
                                     bootstrap_servers=self.settings.bootstrap_servers,
                                     auto_offset_reset="earliest", group_id=None)

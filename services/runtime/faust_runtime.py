@@ -1,0 +1,171 @@
+"""The faust runtime: runs any `Stage` as a faust worker, in batches.
+
+One agent reads all of a stage's input topics (so no two agents of a service ever interleave
+a read-compute-write of the same store), takes up to `LAPOR_BATCH_MAX` records or waits at
+most `LAPOR_BATCH_WITHIN_MS`, runs the pure handlers over the batch, sends every output
+through the app's producer, awaits all the acks together, then applies the staged writes
+(each in the context of the record that made it, so that a table's changelog partition is
+that record's partition) and lets faust ack the records. faust commits offsets only after
+flushing the producer, changelogs included. A crash anywhere repeats the batch under the
+same deterministic ids. aiokafka keeps one batch in flight per partition, and the outputs are
+sent in input order, so per-key order holds on every output topic.
+
+faust itself is touched here and in `faust_patches` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+from faust.types import EventT
+
+from services.runtime.admin import create_topics
+from services.runtime.counters import StageCounters
+from services.runtime.faust_patches import (
+    PatchedApp, SeekFirstTableManager, check_versions, ensure_committed_offsets,
+)
+from services.runtime.logging import configure_logging, get_logger
+from services.runtime.settings import Settings
+from services.runtime.stage import BatchResult, Record, Stage, StagedStores, run_batch
+from services.runtime.topics import agency_of_topic, agency_topic, catalogue
+
+
+def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
+    """A patched faust app with a fixed id per service.
+
+    The id (with the deployment prefix) and version name the changelog topics and the
+    consumer group: they are chosen once and must not change, or state is lost.
+    Processing is at-least-once; every produced event carries a deterministic id instead
+    (faust's exactly_once has open duplicate bugs)."""
+    check_versions()
+    datadir = settings.data_dir / service
+    datadir.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = dict(
+        version=1,
+        broker=[f"kafka://{h.strip()}" for h in settings.bootstrap_servers.split(",")],
+        store=settings.store,
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_max_request_size=8 * 1024 * 1024,
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        table_standby_replicas=0,
+        logging_config=None,
+        TableManager=SeekFirstTableManager,
+    )
+    options.update(overrides)
+    return PatchedApp(f"{settings.topic_prefix}lapor-{service}", **options)
+
+
+class BatchRunner:
+    """One batch of faust events through a stage: compute, send, await acks, write."""
+
+    def __init__(self, app: faust.App, stage: Stage, tables: dict[str, Any], settings: Settings):
+        self.app, self.stage, self.tables, self.settings = app, stage, tables, settings
+        self.counters = StageCounters()
+        self._prefix = settings.topic_prefix
+        self._topics_ready = {s.name for s in catalogue(settings)}
+        self._log = get_logger()
+
+    def _record(self, event: EventT[Any]) -> Record:
+        m = event.message
+        return Record(m.topic[len(self._prefix):], m.partition, m.offset, m.timestamp, m.key, m.value)
+
+    async def process(self, events: Sequence[EventT[Any]]) -> None:
+        records = [self._record(e) for e in events]
+        stores = StagedStores(self.tables)
+        started = time.perf_counter()
+        result = run_batch(self.stage, records, stores)
+        await self._ensure_topics(result)
+        send = self.app.producer.send
+        prefix = self._prefix
+        acks = [await send(prefix + o.topic, o.key, o.value, None, None, None) for o in result.outputs]
+        await asyncio.gather(*acks)
+        self._apply(events, stores)
+        self.counters.count(records, result)
+        self._log_notes(result)
+        self._log.debug("batch", records=len(records), outputs=len(result.outputs),
+                        ms=round((time.perf_counter() - started) * 1000, 1))
+
+    def _apply(self, events: Sequence[EventT[Any]], stores: StagedStores) -> None:
+        # A table write goes to the changelog partition (and RocksDB partition) of the
+        # current event; set it to the event whose handler staged the write.
+        token = _current_event.set(None)
+        try:
+            for (store, key), (value, index) in stores.writes.items():
+                _current_event.set(weakref.ref(events[index]))
+                table = self.tables[store]
+                if value is not None:
+                    table[key] = value
+                elif key in table:
+                    del table[key]
+        finally:
+            _current_event.reset(token)
+
+    async def _ensure_topics(self, result: BatchResult) -> None:
+        """Agency topics are created on first use (or up front: `lapor topics create --agencies`)."""
+        new = {o.topic for o in result.outputs} - self._topics_ready
+        specs = [agency_topic(self.settings, agency) for name in sorted(new)
+                 if (agency := agency_of_topic(name)) is not None]
+        if specs:
+            await create_topics(self.settings, specs)
+        self._topics_ready |= new
+
+    def _log_notes(self, result: BatchResult) -> None:
+        log = self._log
+        for record, note in result.notes:
+            getattr(log, note.level)(note.event, topic=record.topic, partition=record.partition,
+                                     offset=record.offset, **note.fields)
+
+
+def create_app(stage: Stage, settings: Settings) -> faust.App:
+    """The faust app of a stage: its tables, one batching agent over its inputs, /metrics/."""
+    configure_logging(stage.name, settings.log_level)
+    app = make_app(stage.name, settings)
+    tables = {s.value: app.Table(s.value, default=None, partitions=settings.partitions)
+              for s in stage.stores}
+    runner = BatchRunner(app, stage, tables, settings)
+    source = app.topic(*[settings.topic(t) for t in stage.inputs], key_type=bytes,
+                       value_type=bytes, key_serializer="raw", value_serializer="raw",
+                       partitions=settings.partitions)
+    # Bytes in, bytes out: parsing is the handlers', so bad input becomes a dead letter
+    # rather than a faust deserialisation crash.
+
+    @app.agent(source, name=f"{stage.name}-batches")
+    async def batches(stream: faust.StreamT[Any]) -> None:
+        assert isinstance(stream, faust.Stream)  # StreamT does not declare take_events
+        async for events in stream.take_events(settings.batch_max,
+                                               within=settings.batch_within_ms / 1000):
+            await runner.process(events)
+
+    @app.page("/metrics/")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.json(runner.counters.snapshot())
+
+    return app
+
+
+def run_worker(app: faust.App, settings: Settings) -> None:
+    """Run the app as a worker until stopped, after the offsets guard (faust_patches 4.)."""
+    from faust.worker import Worker
+
+    sources = [name for agent in app.agents.values() for name in agent.channel.topics]
+    asyncio.run(ensure_committed_offsets(settings.bootstrap_servers, app.conf.id, sources))
+    Worker(app, loglevel=settings.log_level.lower(), quiet=True,
+           override_logging=False).execute_from_commandline()

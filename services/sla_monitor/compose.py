@@ -1,0 +1,18 @@
+"""Composition root of the SLA monitor: the stage built from settings (in memory and on faust)."""
+
+from __future__ import annotations
+
+from services.domain.calendar import load_calendar
+from services.domain.registry import load_registry
+from services.domain.sla_policy import load_policy
+from services.runtime.settings import Settings
+from services.runtime.stage import Stage
+from services.sla_monitor.handlers import MODELS, STAGE, STORES, SlaHandlers
+from services.sla_monitor.processor import SlaProcessor
+
+
+def build(settings: Settings) -> Stage:
+    processor = SlaProcessor(load_calendar(settings.calendar_file),
+                             load_policy(settings.sla_policy_file),
+                             load_registry(settings.agencies_file))
+    return Stage(STAGE, tuple(MODELS), STORES, SlaHandlers(processor).handle)

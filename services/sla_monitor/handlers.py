@@ -1,0 +1,54 @@
+"""Every decision of the SLA monitor, as a pure handler: an accepted, routed, status or tick
+record (co-partitioned by complaint id) and the clock stores in; escalations, compliance
+statistics and auto-close statuses out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from schemas import AcceptedComplaint, Escalation, RoutedEvent, StatusEvent, Tick, WireModel
+from services.runtime.dead_letter import validation_items
+from services.runtime.stage import Outcome, Output, Record, StagedStores, StoreName, reject
+from services.runtime.topics import ACCEPTED, ROUTED, STATUS, TICKS
+from services.sla_monitor.processor import Result, SlaProcessor
+
+STAGE = "sla_monitor"
+STORES = (StoreName.clocks, StoreName.due, StoreName.marks, StoreName.stats, StoreName.overdue)
+MODELS: dict[str, type[WireModel]] = {
+    ACCEPTED: AcceptedComplaint, ROUTED: RoutedEvent, STATUS: StatusEvent, TICKS: Tick}
+
+
+@dataclass(frozen=True)
+class SlaHandlers:
+    processor: SlaProcessor
+
+    def handle(self, record: Record, stores: StagedStores) -> Outcome:
+        model = MODELS[record.topic]
+        try:
+            event = model.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            return reject(STAGE, record, f"invalid_{model.schema_name}", validation_items(exc))
+        p, proc = record.partition, self.processor
+        if isinstance(event, AcceptedComplaint):
+            res = proc.accepted(stores, p, event)
+        elif isinstance(event, RoutedEvent):
+            res = proc.routed(stores, p, event)
+        elif isinstance(event, StatusEvent):
+            res = proc.status(stores, p, event, record.time)
+        else:
+            assert isinstance(event, Tick)
+            res = proc.tick(stores, p, event.as_of)
+        return outcome_of(res)
+
+
+def outcome_of(res: Result) -> Outcome:
+    out = Outcome([Output(e.topic, e.key.encode(), e.event.to_bytes()) for e in res.outputs])
+    for e in res.outputs:
+        if isinstance(e.event, Escalation):
+            esc = e.event
+            out.note("escalation", complaint_id=e.key, event_id=esc.escalation_id,
+                     clock=esc.clock.value, kind=esc.kind.value, escalation_level=esc.level)
+    out.note("handled", level="debug", outcome=res.note, outputs=len(res.outputs))
+    return out

@@ -1,0 +1,67 @@
+"""The faust patches (services/runtime/faust_patches.py), each pinned by a test that fails
+when the patch stops doing its job. The recovery ordering (patch 1) and the offsets guard
+(patch 4) need a broker: the crash tests and tests/integration/test_offsets.py pin them."""
+
+from __future__ import annotations
+
+from unittest.mock import AsyncMock, patch
+
+import pytest
+from faust.transport.drivers.aiokafka import Consumer
+from faust.types import TP
+
+from services.runtime.faust_patches import (
+    VERIFIED, ActiveView, GuardedConsumer, UnverifiedVersionError, check_versions,
+)
+
+SOURCE, CHANGELOG = TP("complaints.submitted.v1", 0), TP("lapor-intake-seen-changelog", 0)
+
+
+def test_an_empty_active_set_is_never_read_as_every_partition() -> None:
+    live: set[TP] = set()
+    view = ActiveView(live)
+    # aiokafka's fetched_records drains every partition when `partitions` is falsy.
+    assert bool(view) is True
+    assert SOURCE not in view and len(view) == 0
+
+
+def test_the_view_follows_the_live_set_while_a_fetch_waits() -> None:
+    live = {CHANGELOG}
+    view = ActiveView(live)
+    assert CHANGELOG in view and SOURCE not in view
+    live.discard(CHANGELOG)          # recovery pauses the changelog
+    assert CHANGELOG not in view
+    live.add(SOURCE)                 # the sources are resumed after the seek
+    assert SOURCE in view and list(view) == [SOURCE]
+
+
+async def test_getmany_hands_aiokafka_the_never_empty_view() -> None:
+    consumer = GuardedConsumer.__new__(GuardedConsumer)
+    with patch.object(Consumer, "_getmany", AsyncMock(return_value={})) as parent:
+        await consumer._getmany(set(), 1.0)
+    assert parent.await_args is not None
+    handed = parent.await_args.args[0]
+    assert isinstance(handed, ActiveView) and bool(handed)
+
+
+async def test_a_partition_committed_at_offset_zero_is_sought_too() -> None:
+    consumer = GuardedConsumer.__new__(GuardedConsumer)
+    other = TP("complaints.submitted.v1", 1)
+    seek = AsyncMock()
+    with patch.object(Consumer, "seek_to_committed", AsyncMock(return_value={SOURCE: 0, other: 7})), \
+            patch.object(GuardedConsumer, "_seek", seek, create=True):
+        assert await consumer.seek_to_committed() == {SOURCE: 0, other: 7}
+    # aiokafka itself sought `other` (offset 7 is truthy); offset 0 it skips, so we seek it.
+    seek.assert_awaited_once_with(SOURCE, 0)
+
+
+def test_the_runtime_refuses_unverified_versions() -> None:
+    check_versions(dict(VERIFIED))  # the verified pair passes
+    with pytest.raises(UnverifiedVersionError, match="aiokafka 0.13.0"):
+        check_versions({**VERIFIED, "aiokafka": "0.13.0"})
+    with pytest.raises(UnverifiedVersionError, match="faust-streaming"):
+        check_versions({"aiokafka": VERIFIED["aiokafka"]})
+
+
+def test_the_installed_versions_are_the_verified_ones() -> None:
+    check_versions()  # what pyproject pins is what the patches were verified for
