@@ -1,13 +1,15 @@
 """The whole pipeline's benchmark, in one run on one broker, printed as a table:
 
-1. a bare aiokafka consume-parse-produce loop (awaiting each ack): the limit for a Python
-   service here;
+1. the limits: a batched aiokafka loop (getmany, parse, send all, await the acks together,
+   commit), the same loop one message at a time (awaiting each ack), and a faust-only
+   passthrough worker (take_events(500, 0.01), parse, app.producer.send; no tables):
+   what a faust stage can reach at most here;
 2. each stage alone (intake, router, SLA monitor), as a real worker process draining a backlog;
 3. the whole pipeline (three worker processes): events/s and the latency from publish to the
    agency topic (p50, p99) at fixed offered rates (100/s, 1,000/s) and at the maximum (the
    whole batch published at once).
 
-Usage: .venv/bin/python bench/pipeline.py [N]      (N = backlog size, default 3000)
+Usage: .venv/bin/python bench/pipeline.py [N]      (N = backlog size, default 20000)
 Starts the embedded broker unless LAPOR_BOOTSTRAP_SERVERS is set.
 
 Latency is measured on Kafka record timestamps (CreateTime, one machine clock): the
@@ -20,8 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,11 +46,14 @@ from bench.broker_session import bench_broker  # noqa: E402
 from services.runtime.admin import create_topics  # noqa: E402
 from services.tools.generator import web_submission  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
-from services.runtime.topics import catalogue  # noqa: E402
+from services.runtime.topics import (  # noqa: E402
+    ACCEPTED, ROUTED, SUBMITTED, TopicSpec, catalogue,
+)
 from services.intake.complaint_id import make_complaint_id  # noqa: E402
-from tests.workers import WorkerProcess  # noqa: E402
+from tests.workers import WorkerProcess, settings_env  # noqa: E402
 
 SUBMITTED_AT = "2026-03-02T09:15:00+07:00"
+SINK = "bench.sink.v1"  # where the passthrough rows write
 
 
 def submission(tag: str, i: int) -> tuple[bytes, bytes]:
@@ -63,39 +71,51 @@ async def produce_all(s: Settings, topic: str, records: list[tuple[bytes, bytes]
         await p.stop()
 
 
-async def bare_loop(s: Settings, n: int) -> float:
-    """Consume, parse JSON, produce and await each ack: what any Python service here pays."""
-    c = AIOKafkaConsumer(s.topic("complaints.submitted.v1"), bootstrap_servers=s.bootstrap_servers,
-                         auto_offset_reset="earliest", group_id=f"bare-{uuid.uuid4().hex[:6]}")
+async def bare_loop(s: Settings, n: int, batched: bool) -> float:
+    """Consume, parse JSON, produce: awaiting the acks of a whole fetched batch together and
+    committing after them (`batched`), or awaiting each ack in turn."""
+    c = AIOKafkaConsumer(s.topic(SUBMITTED), bootstrap_servers=s.bootstrap_servers,
+                         auto_offset_reset="earliest", group_id=f"bare-{uuid.uuid4().hex[:6]}",
+                         enable_auto_commit=False, max_poll_records=500)
     p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
     await c.start()
     await p.start()
-    done, t0 = 0, time.monotonic()
+    done, t0, sink = 0, time.monotonic(), s.topic(SINK)
     try:
         while done < n:
-            for recs in (await c.getmany(timeout_ms=200)).values():
+            batch = await c.getmany(timeout_ms=200, max_records=500)
+            acks = []
+            for recs in batch.values():
                 for r in recs:
                     json.loads(r.value)
-                    await (await p.send(s.topic("complaints.triage.v1"), r.value, key=r.key))
+                    ack = await p.send(sink, r.value, key=r.key)
+                    if batched:
+                        acks.append(ack)
+                    else:
+                        await ack
                     done += 1
+            await asyncio.gather(*acks)
+            if batch:
+                await c.commit()
         return n / (time.monotonic() - t0)
     finally:
         await c.stop()
         await p.stop()
 
 
-async def output_rate(s: Settings, topic: str, n: int, timeout: float = 900) -> float:
-    """events/s of a stage draining a backlog: n over first-to-last output record."""
+async def output_rate(s: Settings, topic: str, n: int, timeout: float = 900, skip: int = 0) -> float:
+    """events/s of a stage draining a backlog: n over first-to-last output record (after
+    `skip` records already on the topic)."""
     c = AIOKafkaConsumer(s.topic(topic), bootstrap_servers=s.bootstrap_servers,
                          auto_offset_reset="earliest", group_id=None)
     await c.start()
-    got, first, end = 0, 0.0, time.monotonic() + timeout
+    got, first, end = -skip, 0.0, time.monotonic() + timeout
     try:
         while got < n and time.monotonic() < end:
             for recs in (await c.getmany(timeout_ms=200)).values():
-                if recs and not first:
-                    first = time.monotonic()
                 got += len(recs)
+                if got > 0 and not first:
+                    first = time.monotonic()
         if got < n:
             raise RuntimeError(f"{topic}: {got} of {n} records within {timeout} s")
         return n / max(time.monotonic() - first, 1e-9)
@@ -167,7 +187,7 @@ async def run_phase(s: Settings, reader: AgencyReader, phase: Phase) -> tuple[fl
     p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=1)
     await p.start()
     sent: dict[str, int] = {}
-    topic = s.topic("complaints.submitted.v1")
+    topic = s.topic(SUBMITTED)
     try:
         t0 = time.monotonic()
         for i in range(phase.count):
@@ -201,13 +221,30 @@ async def whole_pipeline(s: Settings, phases: list[Phase]) -> list[tuple[Phase, 
 
 def fresh(base: Settings) -> Settings:
     s = base.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:6]}."})
-    asyncio.run(create_topics(s, catalogue(s)))
+    sink = TopicSpec(SINK, "as input", s.partitions, s.replication_factor)
+    asyncio.run(create_topics(s, [*catalogue(s), sink]))
     return s
 
 
+class FaustPassthrough:
+    """bench/faust_passthrough.py as a worker process (the same process handling as a stage)."""
+
+    def __init__(self, s: Settings, log: Path) -> None:
+        self._log = open(log, "ab")
+        script = Path(__file__).resolve().parent / "faust_passthrough.py"
+        self.proc = subprocess.Popen([sys.executable, str(script), SUBMITTED, SINK],
+                                     env=settings_env(s), stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+        self._log.close()
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-    with bench_broker() as base:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    with bench_broker(partitions=4) as base:
         run(base, n)
 
 
@@ -215,15 +252,22 @@ def run(base: Settings, n: int) -> None:
     logs = Path(tempfile.mkdtemp())
     # Stages alone, each draining the backlog the previous stage left on the broker.
     s = fresh(base)
-    asyncio.run(produce_all(s, "complaints.submitted.v1", [submission("b", i) for i in range(n)]))
-    asyncio.run(bare_loop(s, n))  # warm-up: a fresh broker's JIT and page cache, not measured
-    bare = asyncio.run(bare_loop(s, n))
-    rows = [("bare aiokafka loop (consume, parse, produce+ack)", bare)]
+    asyncio.run(produce_all(s, SUBMITTED, [submission("b", i) for i in range(n)]))
+    asyncio.run(bare_loop(s, n, batched=True))  # warm-up: the broker's JIT and page cache
+    bare = asyncio.run(bare_loop(s, n, batched=True))
+    rows = [("batched aiokafka loop (getmany, send all, acks together)", bare),
+            ("per-message aiokafka loop (await each ack)", asyncio.run(bare_loop(s, n, batched=False)))]
+    passthrough = FaustPassthrough(s, logs / "faust-passthrough.log")
+    try:
+        faust_rate = asyncio.run(output_rate(s, SINK, n, skip=3 * n))  # after the bare loops' 3n
+    finally:
+        passthrough.stop()
+    rows.append(("faust passthrough (take_events 500/10 ms, producer.send)", faust_rate))
     stages: list[tuple[str, Callable[[], Coroutine[Any, Any, float]]]] = [
-        ("intake", lambda: output_rate(s, "complaints.accepted.v1", n)),
-        ("router", lambda: output_rate(s, "complaints.routed.v1", n)),
+        ("intake", lambda: output_rate(s, ACCEPTED, n)),
+        ("router", lambda: output_rate(s, ROUTED, n)),
         ("sla_monitor", lambda: committed_rate(s, f"{s.topic_prefix}lapor-sla_monitor",
-                                               ["complaints.accepted.v1", "complaints.routed.v1"])),
+                                               [ACCEPTED, ROUTED])),
     ]
     for service, measure in stages:
         worker = WorkerProcess(service, s, logs / f"{service}.log")
@@ -243,9 +287,9 @@ def run(base: Settings, n: int) -> None:
         for w in workers:
             w.stop()
     print(f"\n{n} complaints backlog, 2 partitions, one worker per stage, broker on 127.0.0.1")
-    print(f"{'stage':52} {'events/s':>10} {'vs bare':>8}")
+    print(f"{'stage':58} {'events/s':>9} {'vs batched':>10} {'vs faust':>9}")
     for name, rate in rows:
-        print(f"{name:52} {rate:10.0f} {rate / bare:8.2f}")
+        print(f"{name:58} {rate:9.0f} {rate / bare:10.2f} {rate / faust_rate:9.2f}")
     print(f"\n{'whole pipeline, offered rate':30} {'count':>6} {'events/s':>9} {'vs bare':>8} "
           f"{'p50 ms':>8} {'p99 ms':>8}")
     for ph, rate, p50, p99 in results:

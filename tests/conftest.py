@@ -51,3 +51,9 @@ def broker_settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFacto
         session_timeout_s=10.0,
         data_dir=tmp_path_factory.mktemp("faust-data"),
     )
+
+
+@pytest.fixture(params=["memory", pytest.param("broker", marks=pytest.mark.broker)])
+def runtime(request: pytest.FixtureRequest) -> str:
+    """Which runtime a harness test body runs on (tests/harness.py): each body runs on both."""
+    return str(request.param)

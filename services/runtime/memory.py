@@ -33,7 +33,7 @@ class MemoryTopics:
     partitions: int
     logs: dict[str, list[list[Record]]] = field(default_factory=dict)
     order: list[Record] = field(default_factory=list)
-    clock: float = 1_767_225_600.0  # record timestamps: advanced by `at`, never the machine's
+    clock: float = 1_893_456_000.0  # record time (2030-01-01): settable, never the machine's
     _round_robin: Iterator[int] = field(default_factory=itertools.count)
 
     def _log(self, topic: str) -> list[list[Record]]:

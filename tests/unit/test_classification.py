@@ -94,9 +94,6 @@ def test_realistic_complaints(classifier: Classifier, text: str, category: str, 
     assert classifier.sla_tier(text, None).value == tier
 
 
-def test_at_least_sixty_cases() -> None:
-    assert len(CASES) >= 60
-
 
 def test_every_shipped_category_is_covered() -> None:
     assert {c for _, c, _, _ in CASES} == {c.value for c in Category}
