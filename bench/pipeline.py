@@ -286,7 +286,7 @@ def run(base: Settings, n: int) -> None:
     finally:
         for w in workers:
             w.stop()
-    print(f"\n{n} complaints backlog, 2 partitions, one worker per stage, broker on 127.0.0.1")
+    print(f"\n{n} complaints backlog, {s.partitions} partitions, one worker per stage, broker on 127.0.0.1")
     print(f"{'stage':58} {'events/s':>9} {'vs batched':>10} {'vs faust':>9}")
     for name, rate in rows:
         print(f"{name:58} {rate:9.0f} {rate / bare:10.2f} {rate / faust_rate:9.2f}")
