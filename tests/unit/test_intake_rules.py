@@ -191,7 +191,7 @@ def handle(topic: str, raw: bytes, max_bytes: int) -> list[tuple[str, bytes]]:
     return [(o.topic, o.value) for o in result.outputs]
 
 
-def assert_accepted_or_rejected_for_a_reason(outputs: list[tuple[str, bytes]]) -> None:
+def check_accepted_or_rejected_for_a_reason(outputs: list[tuple[str, bytes]]) -> None:
     assert len(outputs) == 1
     topic, value = outputs[0]
     if topic == ACCEPTED:
@@ -205,7 +205,7 @@ def assert_accepted_or_rejected_for_a_reason(outputs: list[tuple[str, bytes]]) -
 @settings(max_examples=300, deadline=None)
 def test_hostile_bytes_are_accepted_or_rejected_never_an_internal_error(raw: bytes) -> None:
     for source in (SUBMITTED, SMS):
-        assert_accepted_or_rejected_for_a_reason(handle(source, raw, max_bytes=1024))
+        check_accepted_or_rejected_for_a_reason(handle(source, raw, max_bytes=1024))
 
 
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -215,5 +215,5 @@ def test_hostile_bytes_are_accepted_or_rejected_never_an_internal_error(raw: byt
 @settings(max_examples=300, deadline=None)
 def test_hostile_json_is_accepted_or_rejected_never_an_internal_error(value: object) -> None:
     raw = json.dumps(value).encode()
-    assert_accepted_or_rejected_for_a_reason(handle(SUBMITTED, raw, max_bytes=100_000))
+    check_accepted_or_rejected_for_a_reason(handle(SUBMITTED, raw, max_bytes=100_000))
     assert isinstance(decode_sms(raw, 100_000), (Rejection, SmsMessage))
