@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from schemas import AcceptedComplaint, StatusEvent
 from services.domain.calendar import WorkingCalendar
 from services.domain.registry import Registry
@@ -15,8 +13,9 @@ from services.router.deliver import agency_message, routed_event
 from services.router.engine import Router
 from services.router.holdings import Delivery, Holding, first_route, on_status
 from services.router.redact import for_agency
-from services.runtime.dead_letter import validation_items
-from services.runtime.stage import Outcome, Output, Record, StagedStores, StoreName, reject
+from services.runtime.stage import (
+    Outcome, Output, Record, StagedStores, StoreName, parse_or_reject,
+)
 from services.runtime.topics import ACCEPTED, ROUTED, TRIAGE, agency_topic_name
 
 STAGE = "router"
@@ -37,10 +36,9 @@ class RouterHandlers:
         return self.status(record, stores)
 
     def accepted(self, record: Record, stores: StagedStores) -> Outcome:
-        try:
-            c = AcceptedComplaint.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            return reject(STAGE, record, "invalid_accepted", validation_items(exc))
+        c = parse_or_reject(STAGE, AcceptedComplaint, record, "invalid_accepted")
+        if isinstance(c, Outcome):
+            return c
         if stores.get(HOLDINGS, c.complaint_id) is not None:
             return Outcome().note("duplicate_accepted", complaint_id=c.complaint_id)
         holding, deliveries = first_route(c, self.router)
@@ -49,10 +47,9 @@ class RouterHandlers:
         return self._deliver(c, deliveries)
 
     def status(self, record: Record, stores: StagedStores) -> Outcome:
-        try:
-            s = StatusEvent.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            return reject(STAGE, record, "invalid_status", validation_items(exc))
+        s = parse_or_reject(STAGE, StatusEvent, record, "invalid_status")
+        if isinstance(s, Outcome):
+            return s
         stored = stores.get(HOLDINGS, s.complaint_id)
         if stored is None:
             return Outcome().note("status_for_unknown_complaint", level="warning",

@@ -15,9 +15,12 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from services.runtime.dead_letter import dead_letter
+from pydantic import ValidationError
+
+from schemas import WireModel
+from services.runtime.dead_letter import dead_letter, validation_items
 from services.runtime.topics import REJECTED
 from schemas.events import ValidationErrorItem
 
@@ -80,6 +83,7 @@ class Outcome:
 
 
 _ABSENT = object()
+M = TypeVar("M", bound=WireModel)
 
 
 class StagedStores:
@@ -180,6 +184,15 @@ def reject(stage_name: str, record: Record, reason: str,
                          reason=reason, errors=list(errors), rejected_by=stage_name)
     outcome = Outcome([Output(REJECTED, record.key, letter.to_bytes())])
     return outcome.note("rejected", level="warning", reason=letter.reason, event_id=letter.event_id)
+
+
+def parse_or_reject(stage_name: str, model: type[M], record: Record,
+                    reason: str) -> M | Outcome:
+    """The record's value as `model`, or the dead letter that says why not."""
+    try:
+        return model.model_validate_json(record.value or b"")
+    except ValidationError as exc:
+        return reject(stage_name, record, reason, validation_items(exc))
 
 
 def internal_error(stage_name: str, record: Record, exc: Exception) -> Outcome:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from schemas import AcceptedComplaint, Escalation, RoutedEvent, StatusEvent, Tick, WireModel
-from services.runtime.dead_letter import validation_items
-from services.runtime.stage import Outcome, Output, Record, StagedStores, StoreName, reject
+from services.runtime.stage import (
+    Outcome, Output, Record, StagedStores, StoreName, parse_or_reject,
+)
 from services.runtime.topics import ACCEPTED, ROUTED, STATUS, TICKS
 from services.sla_monitor.processor import Result, SlaProcessor
 
@@ -26,10 +25,9 @@ class SlaHandlers:
 
     def handle(self, record: Record, stores: StagedStores) -> Outcome:
         model = MODELS[record.topic]
-        try:
-            event = model.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            return reject(STAGE, record, f"invalid_{model.schema_name}", validation_items(exc))
+        event = parse_or_reject(STAGE, model, record, f"invalid_{model.schema_name}")
+        if isinstance(event, Outcome):
+            return event
         p, proc = record.partition, self.processor
         if isinstance(event, AcceptedComplaint):
             res = proc.accepted(stores, p, event)
