@@ -1,8 +1,8 @@
 """structlog JSON logging with ids only.
 
 Logs carry ids (service, complaint_id, event_id, topic offsets), never complaint text or
-personal data. A last processor drops any key that names personal data, so a mistaken
-``log.info(..., body=...)`` cannot leak it.
+personal data. A last processor drops any key that names personal data, so a complaint's
+text passed to a log call by mistake cannot leak.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from services.runtime.settings import Settings
-from services.runtime.topics import TICKS
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -53,41 +52,6 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def service_entry_points() -> dict[str, Any]:
     """The services, found through their entry points (the tools never import a service)."""
     return {ep.name: ep for ep in entry_points(group="lapor.services")}
-
-
-def _ticker(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import UTC, datetime
-
-    from services.ticker.ticker import accelerated_clock, run_ticker
-
-    if args.interval is not None:
-        settings = settings.model_copy(update={"tick_interval_s": args.interval})
-    clock = None
-    if args.speed != 1.0 or args.start:
-        start = datetime.fromisoformat(args.start) if args.start else datetime.now(UTC)
-        clock = accelerated_clock(start, args.speed)
-    asyncio.run(run_ticker(settings, clock, args.count, args.lag))
-    return 0
-
-
-def _tick(args: argparse.Namespace, settings: Settings) -> int:
-    from aiokafka import AIOKafkaProducer
-
-    from schemas import Tick
-    from services.ticker.ticker import publish_tick
-
-    as_of = Tick.model_validate({"as_of": args.as_of}).as_of
-
-    async def once() -> int:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
-        await producer.start()
-        try:
-            return await publish_tick(producer, settings.topic(TICKS), as_of)
-        finally:
-            await producer.stop()
-
-    print(f"tick {as_of.isoformat()} sent to {asyncio.run(once())} partitions")
-    return 0
 
 
 def _load_json(args: argparse.Namespace) -> dict[str, Any]:
@@ -141,18 +105,6 @@ def register(sub: Any) -> None:
     d.add_argument("--rate", type=float, default=5.0, help="complaints per second")
     d.add_argument("--keep-broker", action="store_true", help="leave the embedded broker running")
     d.set_defaults(handler=_demo)
-
-    tk = sub.add_parser("ticker", help="publish SLA ticks to every partition, every few seconds")
-    tk.add_argument("--interval", type=float, default=None, help="seconds between ticks")
-    tk.add_argument("--speed", type=float, default=1.0, help="event-time speed-up (demo)")
-    tk.add_argument("--start", default=None, help="event time of the first tick (RFC 3339)")
-    tk.add_argument("--count", type=int, default=None, help="stop after this many ticks")
-    tk.add_argument("--lag", type=float, default=0.0, help="hold ticks back by seconds")
-    tk.set_defaults(handler=_ticker)
-
-    t1 = sub.add_parser("tick", help="publish one tick")
-    t1.add_argument("as_of", help="RFC 3339 time with offset")
-    t1.set_defaults(handler=_tick)
 
     sb = sub.add_parser("submit", help="submit a complaint (complaints.submitted.v1)")
     sb.add_argument("--body", default=None, help="complaint text")

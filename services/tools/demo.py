@@ -1,4 +1,4 @@
-"""The demo: embedded broker, topics, three workers, an accelerated ticker, a complaint stream,
+"""The demo: embedded broker, topics, three workers, an accelerated ticker process, a complaint stream,
 simulated agencies, and a live view of what happens. Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.tools.generator import stream
 from services.runtime.settings import Settings
-from services.runtime.topics import ACCEPTED, ESCALATIONS, REJECTED, ROUTED, STATUS, TICKS
-from services.ticker.ticker import publish_tick
+from services.runtime.topics import ACCEPTED, ESCALATIONS, REJECTED, ROUTED, STATUS
 
 SERVICES = ("intake", "router", "sla_monitor")
 WEEK_S = 7 * 86400
@@ -54,11 +53,6 @@ class Simulation:
                                     timestamp_ms=int(at.timestamp() * 1000))
                 self.counts["in"][rec.topic] += 1
             n += 1
-            await asyncio.sleep(1)
-
-    async def tick(self, producer: AIOKafkaProducer) -> None:
-        while True:
-            await publish_tick(producer, self.settings.topic(TICKS), self.now())
             await asyncio.sleep(1)
 
     async def agencies(self, producer: AIOKafkaProducer) -> None:
@@ -143,7 +137,7 @@ class Simulation:
 async def _run(sim: Simulation) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=sim.settings.bootstrap_servers, acks="all")
     await producer.start()
-    tasks = [asyncio.create_task(t) for t in (sim.publish(producer), sim.tick(producer),
+    tasks = [asyncio.create_task(t) for t in (sim.publish(producer),
                                               sim.agencies(producer), sim.watch())]
     try:
         while time.monotonic() - sim.t0 < sim.seconds:
@@ -161,6 +155,11 @@ def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> 
     workers = [_spawn(["worker", s, "--web-port", str(settings.web_port + i)], settings,
                       log_dir / f"{s}.log") for i, s in enumerate(SERVICES)]
     sim = Simulation(settings, seconds, rate)
+    # The ticker is a process of its own, as in production. It starts from the simulation's
+    # event time at its launch and so runs a little behind it: ticks are watermarks, and a
+    # tick behind the events only fires their moments a little later, never too early.
+    workers.append(_spawn(["ticker", "--interval", "1", "--speed", str(sim.speed),
+                           "--start", sim.now().isoformat()], settings, log_dir / "ticker.log"))
     print(f"workers started (logs in {log_dir}); a week of event time in {seconds:.0f}s", flush=True)
     try:
         asyncio.run(_run(sim))

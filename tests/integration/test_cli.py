@@ -37,3 +37,23 @@ async def test_submit_status_tail_replay_and_errors(broker_settings: Settings, t
     ticks = [json.loads(line) for line in lapor(settings, "tail", "sla.ticks.v1").stdout.splitlines()]
     assert [t["value"]["as_of"] for t in ticks] == ["2026-03-02T00:00:00+07:00"]
     assert lapor(settings, "topics", "create").stdout.strip().endswith("nothing changed")
+
+
+async def test_commands_a_service_brings_work_through_its_entry_point(
+    broker_settings: Settings,
+) -> None:
+    # `tick`/`ticker` come from services/ticker, `routes` from services/router (entry points).
+    settings = isolated(broker_settings)
+    await create_contract_topics(settings)
+    sent = lapor(settings, "tick", "2026-03-02T00:00:00+07:00")
+    assert sent.returncode == 0 and f"sent to {settings.partitions} partitions" in sent.stdout
+    counted = lapor(settings, "ticker", "--interval", "0.1", "--count", "2",
+                    "--start", "2026-03-03T00:00:00+07:00", "--speed", "60")
+    assert counted.returncode == 0, counted.stderr
+    ticks = [json.loads(line) for line in lapor(settings, "tail", "sla.ticks.v1").stdout.splitlines()]
+    assert sorted({t["partition"] for t in ticks}) == list(range(settings.partitions))
+    assert len(ticks) == 3 * settings.partitions
+    assert [t["value"]["as_of"] for t in ticks].count("2026-03-02T00:00:00+07:00") == settings.partitions
+    assert lapor(settings, "tick", "yesterday").returncode == 2
+    explained = lapor(settings, "routes", "explain", "--text", "Token listrik tidak masuk")
+    assert explained.returncode == 0 and "agency:  pln" in explained.stdout
