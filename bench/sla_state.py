@@ -11,7 +11,6 @@ from typing import Any
 from schemas import AcceptedComplaint, RoutedEvent
 from services.domain.calendar import WorkingCalendar
 from services.domain.registry import load_registry
-from services.runtime.settings import Settings
 from services.domain.sla_policy import load_policy
 from services.runtime.stage import StagedStores
 from services.sla_monitor.processor import Result, SlaProcessor

@@ -56,6 +56,8 @@ def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # A dead letter carries its input (up to LAPOR_MAX_MESSAGE_BYTES, base64 when not
+        # UTF-8) plus its errors: more than the 1 MiB default must fit in one request.
         producer_max_request_size=8 * 1024 * 1024,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,

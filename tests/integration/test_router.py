@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from schemas import AgencyComplaint, ClockName, RoutedEvent
-from services.runtime.settings import Settings
 from services.runtime.topics import agency_topic_name
 from tests.harness import Harness, harness
 
