@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from functools import lru_cache
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
@@ -196,8 +197,15 @@ class WireModel(WirePart):
     def to_bytes(self) -> bytes:
         """Compact JSON; optional fields that are unset are left out, but a required field
         whose value is null (e.g. ``agency_id`` of a triage decision) stays as ``null``."""
+        nulls = [name for name in _required_fields(type(self)) if getattr(self, name) is None]
+        if not nulls:  # pydantic's own serialiser: several times faster than dump + json.dumps
+            return self.model_dump_json(exclude_none=True).encode("utf-8")
         data = self.model_dump(mode="json", exclude_none=True)
-        for name, info in type(self).model_fields.items():
-            if info.is_required() and getattr(self, name) is None:
-                data[name] = None
+        for name in nulls:
+            data[name] = None
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@lru_cache(maxsize=None)
+def _required_fields(model: type[WireModel]) -> tuple[str, ...]:
+    return tuple(name for name, info in model.model_fields.items() if info.is_required())

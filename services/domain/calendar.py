@@ -31,6 +31,9 @@ class WorkingCalendar:
         self._extra_holidays = frozenset(extra_holidays)
         self._extra_working = frozenset(extra_working_days)
         self._by_year: dict[int, frozenset[date]] = {}
+        # Every complaint of a day asks for the same few deadlines; a walk over the calendar
+        # for each was a sixth of the router's time. Bounded by days seen x limits in use.
+        self._nth_after: dict[tuple[date, int], date] = {}
 
     @classmethod
     def from_file(cls, path: Path | None) -> WorkingCalendar:
@@ -70,11 +73,15 @@ class WorkingCalendar:
         """The n-th working day strictly after `day` (n >= 1); `day` itself is not counted."""
         if n < 1:
             raise ValueError("n must be at least 1")
+        found = self._nth_after.get((day, n))
+        if found is not None:
+            return found
         current, counted = day, 0
         while counted < n:
             current += timedelta(days=1)
             if self.is_working_day(current):
                 counted += 1
+        self._nth_after[(day, n)] = current
         return current
 
     def working_days_between(self, after: date, until: date) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
+@lru_cache(maxsize=16)  # intake normalises one text for type, category and tier in turn
 def normalise_words(text: str) -> str:
     """Lower case, accents folded, anything but letters and digits as one space, padded with
     spaces so that ' kw ' finds whole words and phrases."""

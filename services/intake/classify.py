@@ -83,16 +83,27 @@ def _first_match(words: str, keywords: tuple[str, ...]) -> str | None:
 class Classifier:
     def __init__(self, rules: Rules):
         self.rules = rules
+        # Which categories each keyword belongs to: a text is scored against the few
+        # categories it names instead of every keyword of every category.
+        self._categories_of: dict[str, list[Category]] = {}
+        for code, keywords in rules.categories.items():
+            for kw in keywords:
+                self._categories_of.setdefault(kw, []).append(code)
+        self._single = {kw for kw in self._categories_of if " " not in kw}
+        self._phrases = [kw for kw in self._categories_of if " " in kw]
 
     def category(self, text: str, given: Category | None) -> Decision:
         if given is not None:
             return Decision(given.value, FieldDecision(source="channel"))
         words = normalise_words(text)
+        present = self._single.intersection(words.split())
+        present.update(kw for kw in self._phrases if f" {kw} " in words)
+        named = {code for kw in present for code in self._categories_of[kw]}
         best: tuple[int, Category, str] | None = None
-        for code, keywords in self.rules.categories.items():
-            hits = [kw for kw in keywords if f" {kw} " in words]
-            if not hits:
+        for code, keywords in self.rules.categories.items():  # file order breaks ties
+            if code not in named:
                 continue
+            hits = [kw for kw in keywords if kw in present]
             score = sum(keywords[kw] for kw in hits)
             if best is None or score > best[0]:
                 best = (score, code, max(hits, key=keywords.__getitem__))

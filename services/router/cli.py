@@ -23,7 +23,7 @@ def _routes(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     region = args.region.replace(" ", "") if args.region else None
     facts = Facts(normalise_words(args.text), args.text, args.category, args.type, region, args.hint)
-    decision = router.decide_facts(facts)
+    decision = router.decide_facts(facts, explain=True)
     print(f"agency:  {decision.agency_id or '(triage)'}")
     print(f"rule:    {decision.rule_id}")
     print(f"why:     {decision.reason}")

@@ -21,6 +21,11 @@ def routed_event(cid: str, d: Delivery, registry: Registry) -> RoutedEvent:
     )
 
 
+# What an agency's copy carries of the accepted complaint (intake's bookkeeping stays behind).
+_CARRIED = tuple(name for name in AcceptedComplaint.model_fields
+                 if name not in {"event_id", "classification", "processed_at", "schema_version"})
+
+
 def agency_message(c: AcceptedComplaint, d: Delivery, registry: Registry,
                    calendar: WorkingCalendar, policy: Policy) -> AgencyComplaint:
     assert d.agency_id is not None
@@ -29,7 +34,9 @@ def agency_message(c: AcceptedComplaint, d: Delivery, registry: Registry,
     first_start = c.accepted_at if d.attempt == 1 else d.routed_at
     deadlines = routing_deadlines(calendar, policy.limits(d.agency_id), registry.timezone(d.agency_id),
                                   c.sla_tier, c.field_inspection, first_start, d.routed_at)
-    data = visible.model_dump(exclude={"event_id", "classification", "processed_at", "schema_version"})
+    # The complaint's own fields as they are (already validated models): dumping them to
+    # dicts and validating them again cost a third of the router's time.
+    data = {name: getattr(visible, name) for name in _CARRIED}
     return AgencyComplaint(
         **data,
         event_id=deterministic_id("delivery", c.complaint_id, d.agency_id, d.role.value, d.attempt),

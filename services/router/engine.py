@@ -73,19 +73,31 @@ class Router:
     def decide(self, complaint: AcceptedComplaint, exclude: Collection[str] = ()) -> Decision:
         return self.decide_facts(Facts.of(complaint), exclude)
 
-    def decide_facts(self, f: Facts, exclude: Collection[str] = ()) -> Decision:
-        matched = [(r, why) for r in self.rules if (why := _why(r, f)) is not None]
-        names = [r.id for r, _ in matched]
+    def decide_facts(self, f: Facts, exclude: Collection[str] = (), explain: bool = False) -> Decision:
+        """The decision; with `explain`, `matched` lists every rule that matches (the CLI's
+        explanation), else only those looked at before the decision (routing stops early)."""
+        matched: list[str] = []
         if f.hint and f.hint in self.registry and f.hint not in exclude:
+            if explain:
+                matched = [r.id for r in self.rules if _why(r, f) is not None]
             return Decision(f.hint, HINT_RULE, f"agency_hint {f.hint} chosen by the reporter",
-                            matched=names)
-        for rule, why in matched:
-            if rule.agency not in exclude:
+                            matched=matched)
+        chosen: Decision | None = None
+        for rule in self.rules:
+            why = _why(rule, f)
+            if why is None:
+                continue
+            matched.append(rule.id)
+            if chosen is None and rule.agency not in exclude:
                 copies = tuple(c for c in rule.copies if c not in exclude)
-                return Decision(rule.agency, rule.id, why, copies, names)
+                chosen = Decision(rule.agency, rule.id, why, copies, matched)
+                if not explain:
+                    return chosen
+        if chosen is not None:
+            return chosen
         if f.region:
             pemda = self.registry.regional_government(f.region)
             if pemda is not None and pemda.id not in exclude:
                 return Decision(pemda.id, REGION_RULE, f"region {f.region}: {pemda.name}",
-                                matched=names)
-        return Decision(None, TRIAGE_RULE, "no rule or region claims the complaint", matched=names)
+                                matched=matched)
+        return Decision(None, TRIAGE_RULE, "no rule or region claims the complaint", matched=matched)
