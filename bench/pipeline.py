@@ -9,7 +9,7 @@
    agency topic (p50, p99) at fixed offered rates (100/s, 1,000/s) and at the maximum (the
    whole batch published at once).
 
-Usage: .venv/bin/python bench/pipeline.py [N]      (N = backlog size, default 20000)
+Usage: .venv/bin/python bench/pipeline.py [N] [--stages-only]   (N = backlog, default 20000)
 Starts the embedded broker unless LAPOR_BOOTSTRAP_SERVERS is set.
 
 Latency is measured on Kafka record timestamps (CreateTime, one machine clock): the
@@ -243,7 +243,8 @@ class FaustPassthrough:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    n = int(numbers[0]) if numbers else 20_000
     with bench_broker(partitions=4) as base:
         run(base, n)
 
@@ -277,15 +278,17 @@ def run(base: Settings, n: int) -> None:
             worker.stop()
 
     # The whole pipeline: three workers, fresh topics, fixed offered rates.
-    s = fresh(base)
-    workers = [WorkerProcess(svc, s, logs / f"pipeline-{svc}.log")
-               for svc in ("intake", "router", "sla_monitor")]
-    try:
-        phases = [Phase("r100", 100.0, 1500), Phase("r1000", 1000.0, 3000), Phase("max", None, n)]
-        results = asyncio.run(whole_pipeline(s, phases))
-    finally:
-        for w in workers:
-            w.stop()
+    results: list[tuple[Phase, float, float, float]] = []
+    if "--stages-only" not in sys.argv:
+        s = fresh(base)
+        workers = [WorkerProcess(svc, s, logs / f"pipeline-{svc}.log")
+                   for svc in ("intake", "router", "sla_monitor")]
+        try:
+            phases = [Phase("r100", 100.0, 1500), Phase("r1000", 1000.0, 3000), Phase("max", None, n)]
+            results = asyncio.run(whole_pipeline(s, phases))
+        finally:
+            for w in workers:
+                w.stop()
     print(f"\n{n} complaints backlog, {s.partitions} partitions, one worker per stage, broker on 127.0.0.1")
     print(f"{'stage':58} {'events/s':>9} {'vs batched':>10} {'vs faust':>9}")
     for name, rate in rows:
