@@ -9,7 +9,8 @@
    agency topic (p50, p99) at fixed offered rates (100/s, 1,000/s) and at the maximum (the
    whole batch published at once).
 
-Usage: .venv/bin/python bench/pipeline.py [N] [--stages-only]   (N = backlog, default 20000)
+Usage: .venv/bin/python bench/pipeline.py [N] [--stages-only | --pipeline-only]
+       (N = backlog size, default 20000)
 Starts the embedded broker unless LAPOR_BOOTSTRAP_SERVERS is set.
 
 Latency is measured on Kafka record timestamps (CreateTime, one machine clock): the
@@ -46,8 +47,9 @@ from bench.broker_session import bench_broker  # noqa: E402
 from services.runtime.admin import create_topics  # noqa: E402
 from services.tools.generator import web_submission  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
+from services.domain.registry import load_registry  # noqa: E402
 from services.runtime.topics import (  # noqa: E402
-    ACCEPTED, ROUTED, SUBMITTED, TopicSpec, catalogue,
+    ACCEPTED, ROUTED, SUBMITTED, TopicSpec, agency_topic, catalogue,
 )
 from services.intake.complaint_id import make_complaint_id  # noqa: E402
 from tests.workers import WorkerProcess, settings_env  # noqa: E402
@@ -219,10 +221,15 @@ async def whole_pipeline(s: Settings, phases: list[Phase]) -> list[tuple[Phase, 
         await reader.consumer.stop()
 
 
-def fresh(base: Settings) -> Settings:
+def fresh(base: Settings, agencies: bool = False) -> Settings:
+    """New topics under a new prefix; with `agencies`, every agency's topic up front, as a
+    deployment does (`lapor topics create --agencies`): a topic created on first use costs
+    its first complaint the creation and a metadata round trip."""
     s = base.model_copy(update={"topic_prefix": f"bench{uuid.uuid4().hex[:6]}."})
-    sink = TopicSpec(SINK, "as input", s.partitions, s.replication_factor)
-    asyncio.run(create_topics(s, [*catalogue(s), sink]))
+    specs = [*catalogue(s), TopicSpec(SINK, "as input", s.partitions, s.replication_factor)]
+    if agencies:
+        specs += [agency_topic(s, a) for a in sorted(load_registry().ids())]
+    asyncio.run(create_topics(s, specs))
     return s
 
 
@@ -251,7 +258,27 @@ def main() -> None:
 
 def run(base: Settings, n: int) -> None:
     logs = Path(tempfile.mkdtemp())
-    # Stages alone, each draining the backlog the previous stage left on the broker.
+    rows: list[tuple[str, float]] = []
+    bare = faust_rate = float("nan")
+    if "--pipeline-only" not in sys.argv:
+        rows, bare, faust_rate = stages_alone(base, n, logs)
+    # The whole pipeline: three workers, fresh topics, fixed offered rates.
+    results: list[tuple[Phase, float, float, float]] = []
+    if "--stages-only" not in sys.argv:
+        s = fresh(base, agencies=True)
+        workers = [WorkerProcess(svc, s, logs / f"pipeline-{svc}.log")
+                   for svc in ("intake", "router", "sla_monitor")]
+        try:
+            phases = [Phase("r100", 100.0, 1500), Phase("r1000", 1000.0, 3000), Phase("max", None, n)]
+            results = asyncio.run(whole_pipeline(s, phases))
+        finally:
+            for w in workers:
+                w.stop()
+    print_tables(n, base.partitions, rows, bare, faust_rate, results)
+
+
+def stages_alone(base: Settings, n: int, logs: Path) -> tuple[list[tuple[str, float]], float, float]:
+    """The limits and each stage alone, each draining the backlog the previous one left."""
     s = fresh(base)
     asyncio.run(produce_all(s, SUBMITTED, [submission("b", i) for i in range(n)]))
     asyncio.run(bare_loop(s, n, batched=True))  # warm-up: the broker's JIT and page cache
@@ -277,19 +304,12 @@ def run(base: Settings, n: int) -> None:
         finally:
             worker.stop()
 
-    # The whole pipeline: three workers, fresh topics, fixed offered rates.
-    results: list[tuple[Phase, float, float, float]] = []
-    if "--stages-only" not in sys.argv:
-        s = fresh(base)
-        workers = [WorkerProcess(svc, s, logs / f"pipeline-{svc}.log")
-                   for svc in ("intake", "router", "sla_monitor")]
-        try:
-            phases = [Phase("r100", 100.0, 1500), Phase("r1000", 1000.0, 3000), Phase("max", None, n)]
-            results = asyncio.run(whole_pipeline(s, phases))
-        finally:
-            for w in workers:
-                w.stop()
-    print(f"\n{n} complaints backlog, {s.partitions} partitions, one worker per stage, broker on 127.0.0.1")
+    return rows, bare, faust_rate
+
+
+def print_tables(n: int, partitions: int, rows: list[tuple[str, float]], bare: float,
+                 faust_rate: float, results: list[tuple[Phase, float, float, float]]) -> None:
+    print(f"\n{n} complaints backlog, {partitions} partitions, one worker per stage, broker on 127.0.0.1")
     print(f"{'stage':58} {'events/s':>9} {'vs batched':>10} {'vs faust':>9}")
     for name, rate in rows:
         print(f"{name:58} {rate:9.0f} {rate / bare:10.2f} {rate / faust_rate:9.2f}")
