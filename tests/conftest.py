@@ -56,4 +56,8 @@ def broker_settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture(params=["memory", pytest.param("broker", marks=pytest.mark.broker)])
 def runtime(request: pytest.FixtureRequest) -> str:
     """Which runtime a harness test body runs on (tests/harness.py): each body runs on both."""
+    if request.param == "broker":
+        # Start the session's broker here, outside the test's event loop (its start-up runs
+        # one of its own), not lazily from inside the async test body.
+        request.getfixturevalue("broker_settings")
     return str(request.param)

@@ -37,6 +37,8 @@ class Harness(Protocol):
 
     def log_text(self) -> str: ...
 
+    async def state_text(self) -> str: ...
+
 
 class MemoryHarness:
     def __init__(self, settings: Settings, services: list[str]):
@@ -59,10 +61,15 @@ class MemoryHarness:
         return "\n".join(json.dumps({"event": n.event, **n.fields}, default=str)
                          for w in self.workers for res in w.results for _, n in res.notes)
 
+    async def state_text(self) -> str:
+        """Everything the services' stores hold."""
+        run_until_idle(self.workers)
+        return json.dumps([w.stores for w in self.workers], ensure_ascii=False)
+
 
 class BrokerHarness:
-    def __init__(self, settings: Settings, logs: list[Path]):
-        self.settings, self._logs = settings, logs
+    def __init__(self, settings: Settings, logs: list[Path], services: list[str]):
+        self.settings, self._logs, self._services = settings, logs, services
 
     async def publish(self, topic: str, records: Records) -> None:
         await produce(self.settings, topic, records)  # type: ignore[arg-type]
@@ -74,6 +81,13 @@ class BrokerHarness:
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in self._logs if p.exists())
+
+    async def state_text(self) -> str:
+        """Everything the services' changelog topics hold (what a restarted worker recovers)."""
+        names = [f"lapor-{svc}-{store.value}-changelog" for svc in self._services
+                 for store in BUILDERS[svc](self.settings).stores]
+        records = await consume(self.settings, names, timeout_s=10, quiet_s=2)
+        return "\n".join(f"{r.key!r} {r.value!r}" for r in records)
 
 
 @asynccontextmanager
@@ -88,4 +102,4 @@ async def harness(request: pytest.FixtureRequest, runtime: str, services: list[s
     await create_contract_topics(settings)
     async with AsyncExitStack() as stack:
         workers = [stack.enter_context(running(s, settings, tmp_path)) for s in services]
-        yield BrokerHarness(settings, [w.log_path for w in workers])
+        yield BrokerHarness(settings, [w.log_path for w in workers], services)

@@ -42,8 +42,10 @@ class RouterHandlers:
         if stores.get(HOLDINGS, c.complaint_id) is not None:
             return Outcome().note("duplicate_accepted", complaint_id=c.complaint_id)
         holding, deliveries = first_route(c, self.router)
+        # Re-routing needs the complaint as an agency may see it, never more: an anonymous
+        # reporter's identity stays out of the holdings table and its changelog.
         stores.put(HOLDINGS, c.complaint_id,
-                   {**holding.to_dict(), "complaint": c.model_dump(mode="json")})
+                   {**holding.to_dict(), "complaint": for_agency(c).to_bytes().decode()})
         return self._deliver(c, deliveries)
 
     def status(self, record: Record, stores: StagedStores) -> Outcome:
@@ -64,8 +66,7 @@ class RouterHandlers:
         if outcome.deliveries:
             stores.put(HOLDINGS, s.complaint_id,
                        {**outcome.holding.to_dict(), "complaint": stored["complaint"]})
-            delivered = self._deliver(AcceptedComplaint.model_validate(stored["complaint"]),
-                                      outcome.deliveries)
+            delivered = self._deliver(held_complaint(stored["complaint"]), outcome.deliveries)
             out.outputs += delivered.outputs
             out.notes += delivered.notes
         return out
@@ -85,3 +86,11 @@ class RouterHandlers:
             out.note("routed", complaint_id=c.complaint_id, event_id=event.event_id,
                      agency_id=d.agency_id, role=d.role.value, rule_id=d.rule_id, attempt=d.attempt)
         return out
+
+
+def held_complaint(stored: str | dict[str, object]) -> AcceptedComplaint:
+    """The complaint a holding keeps: its agency view as JSON (holdings written before the
+    view was kept hold the whole complaint as a dict; those are redacted on the way out)."""
+    if isinstance(stored, str):
+        return AcceptedComplaint.model_validate_json(stored)
+    return for_agency(AcceptedComplaint.model_validate(stored))

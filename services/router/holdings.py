@@ -10,6 +10,7 @@ from schemas import AcceptedComplaint, Role, Status, StatusEvent
 from services.domain.registry import Registry
 from services.domain.words import normalise_words
 from services.router.engine import TRIAGE_RULE, Decision, Facts, Router
+from services.router.redact import for_agency
 
 PING_PONG = "ping_pong"
 
@@ -63,7 +64,9 @@ def _deliveries(decision: Decision, attempt: int, at: datetime, reason: str | No
 
 def first_route(c: AcceptedComplaint, router: Router) -> tuple[Holding, list[Delivery]]:
     decision = router.decide(c)
-    holding = Holding(c.complaint_id, decision.agency_id, 1, c.accepted_at, (), _facts(c))
+    # Kept for re-routing: the facts of the agency view (an anonymous reporter's NIK, phone
+    # and e-mail masked in the text), not of the complaint as the reporter sent it.
+    holding = Holding(c.complaint_id, decision.agency_id, 1, c.accepted_at, (), _facts(for_agency(c)))
     return holding, _deliveries(decision, 1, c.accepted_at)
 
 

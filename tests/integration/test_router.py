@@ -107,13 +107,16 @@ async def test_routing_copies_triage_reroutes_and_redaction(
         kpk = await read_agency(h, "kpk", 1)
         pemda = await read_agency(h, "pemda-32-05", 1)
         log = h.log_text()
+        state = await h.state_text()
+        assert ANON in state  # the holdings of the anonymous complaint are there...
 
         # Anonymous: no reporter at all, identity masked in the text, across every agency topic.
         assert len(bpjs) == 1 and bpjs[0].reporter is None
         raw = json.dumps([m.model_dump(mode="json") for m in bpjs + kemensos + kpk + pemda])
-        for secret in SECRETS:
+        for secret in SECRETS:  # ...without its reporter's identity
             assert secret not in raw
             assert secret not in log
+            assert secret not in state
         assert bpjs[0].routing.role.value == "primary" and bpjs[0].routing.attempt == 1
         assert set(bpjs[0].deadlines) == {"first_response", "follow_up"}
         assert bpjs[0].deadlines[ClockName.first_response].isoformat() == "2026-03-06T00:00:00+07:00"
