@@ -65,3 +65,25 @@ def test_status_from_non_holder_changes_nothing() -> None:
         out = step(h, kind, "kemensos", target="kemensos")
         assert out.note == "ignored_non_holder" and out.holding == h and not out.deliveries
     assert step(h, "acknowledged", "pln").note == "noted"
+
+
+def test_agency_messages_are_valid_wire_events_as_built() -> None:
+    # agency_message builds without validating again; what it sends must validate as is.
+    from schemas import AgencyComplaint
+    from services.domain.calendar import WorkingCalendar
+    from services.domain.sla_policy import load_policy
+    from services.router.deliver import agency_message
+
+    anonymous = complaint("Dana desa dikorupsi, NIK saya 3273011201900001", "32.05",
+                          privacy="anonymous")
+    for c in (complaint("Token listrik tidak masuk"), anonymous):
+        holding, deliveries = first_route(c, ROUTER)
+        rerouted = step(holding, "not_our_authority", holding.holder).deliveries
+        for d in [*deliveries, *rerouted]:
+            if d.agency_id is None:
+                continue
+            message = agency_message(c, d, REGISTRY, WorkingCalendar(), load_policy(None))
+            wire = AgencyComplaint.model_validate_json(message.to_bytes())
+            assert wire == message and wire.agency_id == d.agency_id
+            assert wire.routing.attempt == d.attempt and wire.deadlines
+            assert "3273011201900001" not in message.to_bytes().decode()
