@@ -68,7 +68,7 @@ def test_status_from_non_holder_changes_nothing() -> None:
 
 
 def test_agency_messages_are_valid_wire_events_as_built() -> None:
-    # agency_message builds without validating again; what it sends must validate as is.
+    # What agency_message sends validates as a wire event, anonymous and re-routed included.
     from schemas import AgencyComplaint
     from services.domain.calendar import WorkingCalendar
     from services.domain.sla_policy import load_policy
