@@ -22,6 +22,7 @@ from schemas.events import (
     ComplianceStats,
     Escalation,
     FieldDecision,
+    FieldWarning,
     Location,
     RejectedEvent,
     Reporter,
@@ -30,6 +31,7 @@ from schemas.events import (
     SmsMessage,
     StatusEvent,
     Submission,
+    SubmittedLocation,
     Tick,
     ValidationErrorItem,
 )
@@ -37,7 +39,7 @@ from schemas.events import (
 __all__ = [
     "AcceptedComplaint", "AgencyComplaint", "AgencyId", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
-    "EscalationTarget", "FieldDecision", "Location", "Privacy", "RejectedEvent", "Reporter",
+    "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "Privacy", "RejectedEvent", "Reporter",
     "Role", "RoutedEvent", "RoutingInfo", "SlaTier", "SmsMessage", "Status", "StatusEvent",
-    "Submission", "Tick", "ValidationErrorItem", "WireModel", "WirePart",
+    "Submission", "SubmittedLocation", "Tick", "ValidationErrorItem", "WireModel", "WirePart",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, StrictBool, StringConstraints, field_validator
+from pydantic import BeforeValidator, Field, StrictBool, StringConstraints, field_validator
 
 from schemas.common import (
     AgencyId,
@@ -48,11 +48,39 @@ class Reporter(WirePart):
     nik: Nik | None = None
 
 
-class Location(WirePart):
-    region_code: RegionCode | None = None
+def _code_as_text(value: object) -> object:
+    # A channel may send 3273 as a number: a region code, not a reason to reject.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class SubmittedLocation(WirePart):
+    """Where, as a channel sends it: any region code text is taken (contract addition: a bad
+    or old code never rejects a complaint; intake checks and maps it)."""
+
+    region_code: Annotated[str, BeforeValidator(_code_as_text),
+                           StringConstraints(max_length=32)] | None = None
     address: ShortText | None = None
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
+
+
+class Location(WirePart):
+    """Where, as intake accepted it: `region_code` is a current Kemendagri code or absent;
+    `region_code_given` keeps the channel's code when it was not a current one."""
+
+    region_code: RegionCode | None = None
+    region_code_given: Annotated[str, StringConstraints(max_length=32)] | None = None
+    address: ShortText | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class FieldWarning(WirePart):
+    """A problem intake found and worked around instead of rejecting the complaint."""
+
+    field: str
+    code: Literal["unknown_region", "renumbered_region"]
+    msg: str
 
 
 class Attachment(WirePart):
@@ -72,7 +100,6 @@ class _ComplaintFields(WireModel):
     reporter: Reporter | None = None
     type: ComplaintType | None = None
     category: Category | None = None
-    location: Location | None = None
     agency_hint: AgencyId | None = None
     field_inspection: StrictBool | None = None
     attachments: list[Attachment] | None = Field(None, max_length=50)
@@ -85,6 +112,7 @@ class Submission(_ComplaintFields):
 
     topic_name: ClassVar[str] = "complaints.submitted.v1"
     schema_name: ClassVar[str] = "submission"
+    location: SubmittedLocation | None = None
 
 
 class SmsMessage(WireModel):
@@ -119,7 +147,9 @@ class AcceptedComplaint(_ComplaintFields):
     category: Category
     sla_tier: SlaTier
     field_inspection: StrictBool = False
+    location: Location | None = None
     classification: dict[str, FieldDecision]
+    warnings: list[FieldWarning] | None = None
     processed_at: Timestamp | None = None
 
 
@@ -165,6 +195,7 @@ class AgencyComplaint(_ComplaintFields):
     type: ComplaintType
     category: Category
     sla_tier: SlaTier
+    location: Location | None = None
     agency_id: AgencyId
     routing: RoutingInfo
     deadlines: dict[ClockName, Timestamp] = Field(default_factory=dict)

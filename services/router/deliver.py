@@ -23,7 +23,8 @@ def routed_event(cid: str, d: Delivery, registry: Registry) -> RoutedEvent:
 
 # What an agency's copy carries of the accepted complaint (intake's bookkeeping stays behind).
 _CARRIED = tuple(name for name in AcceptedComplaint.model_fields
-                 if name not in {"event_id", "classification", "processed_at", "schema_version"})
+                 if name not in {"event_id", "classification", "warnings", "processed_at",
+                                 "schema_version"})
 
 
 def agency_message(c: AcceptedComplaint, d: Delivery, registry: Registry,

@@ -34,6 +34,8 @@ VALID_SUBMISSIONS = [sub(f"{ch}-a", ch) for ch in
                      ("web", "mobile", "sms", "twitter", "whatsapp", "email", "other")] + [
     sub("web-anon", privacy="anonymous", reporter={"name": "Budi", "nik": "3273011201900001"}),
     sub("web-region", location={"region_code": "3273"}),
+    sub("web-old-region", location={"region_code": "94.71"}),  # Kota Jayapura before 2022
+    sub("web-bad-region", location={"region_code": "99.99"}),
 ]
 VALID_SMS = [
     {"message_id": "sms-1", "msisdn": "0812-3456-7890", "text": "KTP el blm jadi", "received_at": T},
@@ -60,7 +62,6 @@ BAD_SUBMITTED: list[tuple[bytes | None, str]] = [
     (enc(sub("b9", body=12345)), "invalid_body"),
     (enc(sub("b10", privacy="secret")), "invalid_fields"),
     (enc(sub("b11", agency_hint="BPJS Kesehatan")), "invalid_fields"),
-    (enc(sub("b12", location={"region_code": "99.99"})), "unknown_region"),
     (enc({k: v for k, v in sub("b13").items() if k != "submission_id"}), "missing_id"),
     (enc(sub("b14", field_inspection="yes")), "invalid_fields"),
     (b"[" * 100_00 + b"]" * 100_00, "invalid_json"),
@@ -126,7 +127,14 @@ async def test_mixed_batch_replay_and_dead_letters(
         assert sms["sms-3"].privacy.value == "anonymous" and sms["sms-3"].reporter is None
         web = {c.submission_id: c for c in complaints}
         assert web["web-region"].location is not None
-        assert web["web-region"].location.region_code == "32.73"
+        assert web["web-region"].location.region_code == "32.73" and web["web-region"].warnings is None
+        # Old and unknown region codes never reject (contract v1 addition).
+        old, bad = web["web-old-region"], web["web-bad-region"]
+        assert old.location is not None and bad.location is not None
+        assert (old.location.region_code, old.location.region_code_given) == ("91.71", "94.71")
+        assert (bad.location.region_code, bad.location.region_code_given) == (None, "99.99")
+        assert [w.code for w in old.warnings or []] == ["renumbered_region"]
+        assert [w.code for w in bad.warnings or []] == ["unknown_region"]
 
         # The same batch again: no new accepted complaint; bad input is dead-lettered again,
         # each letter for its new position (a new id), with the same reasons.

@@ -176,12 +176,6 @@ def test_accept_normalises_and_records_decisions() -> None:
     assert result.event_id == accept(Submission.model_validate(data), LATER, CLASSIFIER).event_id  # type: ignore[union-attr]
 
 
-def test_unknown_region_is_rejected() -> None:
-    data = {**VALID[Submission], "location": {"region_code": "99.01"}}
-    result = accept(Submission.model_validate(data), LATER, CLASSIFIER)
-    assert isinstance(result, Rejection) and result.reason == "unknown_region"
-
-
 def handle(topic: str, raw: bytes, max_bytes: int) -> list[tuple[str, bytes]]:
     """Intake's real handler, through the runtime's batch loop (which turns an exception into
     an `internal_error` dead letter instead of raising)."""
