@@ -28,6 +28,7 @@ from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from services.runtime.admin import create_topics
+from services.runtime.broker_wait import wait_for_broker
 from services.runtime.counters import StageCounters
 from services.runtime.faust_patches import (
     PatchedApp, SeekFirstTableManager, check_versions, ensure_committed_offsets,
@@ -194,9 +195,11 @@ def create_app(stage: Stage, settings: Settings) -> faust.App:
 
 
 def run_worker(app: faust.App, settings: Settings) -> None:
-    """Run the app as a worker until stopped, after the offsets guard (faust_patches 4.)."""
+    """Run the app as a worker until stopped: once the cluster answers (waiting for it with
+    bounded backoff) and after the offsets guard (faust_patches 4.)."""
     from faust.worker import Worker
 
+    asyncio.run(wait_for_broker(settings))
     sources = [name for agent in app.agents.values() for name in agent.channel.topics]
     asyncio.run(ensure_committed_offsets(settings.bootstrap_servers, app.conf.id, sources))
     Worker(app, loglevel=settings.log_level.lower(), quiet=True,

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         "state can be rebuilt by replay.",
     )
 
+    broker_wait_s: float = Field(
+        300.0, ge=0, description="How long a worker starting up waits for the cluster to answer "
+        "(bounded backoff, a log line each try) before it exits with an error.",
+    )
+
     # --- faust ----------------------------------------------------------------------
     store: str = Field(
         "memory://", description="faust table store: 'memory://' or 'rocksdb://' (production)."
