@@ -26,10 +26,11 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 from faust.types import TP, EventT
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.runtime.admin import create_topics
 from services.runtime.broker_wait import wait_for_broker
-from services.runtime.counters import StageCounters
+from services.runtime.metrics import StageMetrics
 from services.runtime.faust_patches import (
     PatchedApp, SeekFirstTableManager, check_versions, ensure_committed_offsets,
 )
@@ -83,7 +84,7 @@ class BatchRunner:
 
     def __init__(self, app: faust.App, stage: Stage, tables: dict[str, Any], settings: Settings):
         self.app, self.stage, self.tables, self.settings = app, stage, tables, settings
-        self.counters = StageCounters()
+        self.metrics = StageMetrics(stage.name)
         self._prefix = settings.topic_prefix
         self._topics_ready = {s.name for s in catalogue(settings)}
         self._log = get_logger()
@@ -104,10 +105,17 @@ class BatchRunner:
         acks = [await send(prefix + o.topic, o.key, o.value, None, None, None) for o in result.outputs]
         await asyncio.gather(*acks)
         await self._apply(events, stores)
-        self.counters.count(records, result)
+        seconds = time.perf_counter() - started
+        self.metrics.observe(records, result, seconds, self._highwater)
         self._log_notes(result)
         self._log.debug("batch", records=len(records), outputs=len(result.outputs),
-                        ms=round((time.perf_counter() - started) * 1000, 1))
+                        ms=round(seconds * 1000, 1))
+
+    def _highwater(self, record: Record) -> int | None:
+        try:
+            return int(self.app.consumer.highwater(TP(self._prefix + record.topic, record.partition)))
+        except Exception:  # not known yet (no fetch answered for it): no lag figure this time
+            return None
 
     async def _apply(self, events: Sequence[EventT[Any]], stores: StagedStores) -> None:
         """Write the staged values to the tables' stores and changelogs.
@@ -189,7 +197,8 @@ def create_app(stage: Stage, settings: Settings) -> faust.App:
 
     @app.page("/metrics/")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.json(runner.counters.snapshot())
+        # aiohttp refuses a charset in content_type; the header itself may carry it.
+        return web.bytes(runner.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
 
