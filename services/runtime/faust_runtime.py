@@ -71,7 +71,7 @@ def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
-        table_standby_replicas=0,
+        table_standby_replicas=settings.standby_replicas,
         logging_config=None,
         TableManager=SeekFirstTableManager,
     )

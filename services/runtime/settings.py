@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     store: str = Field(
         "memory://", description="faust table store: 'memory://' or 'rocksdb://' (production)."
     )
+    standby_replicas: int = Field(
+        0, ge=0, description="Standby copies of each table partition kept warm on other workers "
+        "of the service: a worker that takes over a dead one's partitions reads only the "
+        "changelog written since, not all of it (1 in production with two or more workers).",
+    )
     data_dir: Path = Field(Path(".lapor/data"), description="faust data directory (RocksDB).")
     session_timeout_s: float = Field(
         30.0, gt=1, description="Consumer session timeout: how soon a dead worker's partitions "
