@@ -19,7 +19,8 @@ PROBE = "LPR-ZZZZZZZZZZZ9"
 
 def recovery_starts(log: str) -> list[tuple[str, int, int]]:
     """(table, partition, offset) rows of faust's 'Reading Starts At - Active' tables."""
-    rows, table = [], ""
+    rows: list[tuple[str, int, int]] = []
+    table = ""
     for block in log.split("Reading Starts At - Active")[1:]:
         for line in block.splitlines()[2:]:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
