@@ -48,5 +48,7 @@ def outcome_of(res: Result) -> Outcome:
             esc = e.event
             out.note("escalation", complaint_id=e.key, event_id=esc.escalation_id,
                      clock=esc.clock.value, kind=esc.kind.value, escalation_level=esc.level)
+    if res.purged:
+        out.note("sla_state_purged", complaints=res.purged)
     out.note("handled", level="debug", outcome=res.note, outputs=len(res.outputs))
     return out

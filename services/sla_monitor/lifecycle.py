@@ -105,7 +105,7 @@ def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Poli
             _stop(state, at, ClockName.auto_close)
         case Status.archived | Status.closed:
             _stop_all(state, at)
-            state.closed = True
+            state.closed, state.closed_at = True, at
         case _:
             pass
     return f"applied_{s.status.value}"

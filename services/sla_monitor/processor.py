@@ -46,6 +46,7 @@ class Result:
     view: StagedStores  # reads through, and stages, this event's store writes
     outputs: list[Emitted] = field(default_factory=list)
     note: str = ""
+    purged: int = 0  # complaints whose state this tick deleted
 
 
 class SlaProcessor:
@@ -53,8 +54,24 @@ class SlaProcessor:
     "p:bucket#k" -> ids, see `_append_due`), marks (partition -> watermark), stats
     ("p|agency|day" -> counters), overdue ("p|agency" -> n)."""
 
-    def __init__(self, calendar: WorkingCalendar, policy: Policy, registry: Registry):
+    def __init__(self, calendar: WorkingCalendar, policy: Policy, registry: Registry,
+                 purge_grace_days: int = 10):
         self.calendar, self.policy, self.registry = calendar, policy, registry
+        self.purge_grace_days = purge_grace_days
+
+    # --- when a complaint's state ends ------------------------------------------------------
+    def _purge_at(self, state: ComplaintClocks) -> datetime | None:
+        """A closed complaint's clocks are deleted this many working days after its close
+        (late statuses and duplicates still find it closed until then); None while open."""
+        if not state.closed or state.closed_at is None:
+            return None
+        return self.calendar.deadline(state.closed_at, self.purge_grace_days, state.tz)
+
+    def _next_moment(self, state: ComplaintClocks) -> datetime | None:
+        """The next time a tick has something to do for the complaint: a moment, or its purge
+        once nothing is pending any more."""
+        at = state.next_fire_at(self.calendar)
+        return at if at is not None else self._purge_at(state)
 
     # --- reading through the staged writes -------------------------------------------------
     @staticmethod
@@ -67,7 +84,7 @@ class SlaProcessor:
 
     def _index(self, res: Result, partition: int, state: ComplaintClocks) -> None:
         """List the complaint under the bucket of its next moment (the caller saves `state`)."""
-        at = state.next_fire_at(self.calendar)
+        at = self._next_moment(state)
         if at is None:
             state.due_bucket = None  # a stale listing elsewhere is dropped when its tick comes
             return
@@ -262,7 +279,12 @@ class SlaProcessor:
             self._emit(res, partition, state, m, as_of)
             m.clock.fired.append(m.level)
         self._settle_overdue(res, partition, state, before)
-        nxt = state.next_fire_at(self.calendar)
+        purge_at = self._purge_at(state)
+        if purge_at is not None and purge_at <= as_of and state.next_fire_at(self.calendar) is None:
+            self._put(res, "clocks", cid, None)  # its end: a tombstone in the changelog too
+            res.purged += 1
+            return False
+        nxt = self._next_moment(state)
         keep = nxt is not None and bucket_of(nxt) <= current
         if keep:
             state.due_bucket = current

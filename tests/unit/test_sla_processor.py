@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from schemas import ComplianceStats, Escalation, StatusEvent
 from services.domain.ids import deterministic_id
+from services.domain.calendar import WorkingCalendar
 from services.sla_monitor.processor import DUE_CHUNK
 from tests.sla_scenario import (
     LIFE, LIFE_CLOSED_AT, LIFE_ESCALATIONS, LIFE_LOG, REROUTE_ESCALATIONS, REROUTE_LOG,
@@ -137,11 +138,18 @@ def test_a_crowded_due_bucket_is_chunked_and_fires_each_complaint_once() -> None
     assert all(len(v) <= DUE_CHUNK for k, v in stores["due"].items() if "#" in k)
 
 
-def test_a_complaint_with_nothing_pending_leaves_the_index() -> None:
+def test_a_closed_complaint_is_deleted_after_its_grace_period() -> None:
     stores: dict[str, dict[str, Any]] = {}
     run_in_memory(LIFE_LOG, stores=stores)  # ends auto-closed: no clock left running
-    assert stores["due"] == {}
-    assert stores["clocks"][LIFE]["due_bucket"] is None
+    assert stores["clocks"][LIFE]["closed_at"] == LIFE_CLOSED_AT
+    # Listed once more, for the end of its state: 10 working days after the close.
+    assert [cid for k, v in stores["due"].items() if "#" in k for cid in v] == [LIFE]
+    purge_at = WorkingCalendar().deadline(datetime.fromisoformat(LIFE_CLOSED_AT), 10, "Asia/Jakarta")
+    late = status(LIFE, "responded", "pln", "2026-04-06T10:00:00+07:00")
+    before = run_in_memory([late, tick((purge_at - timedelta(hours=1)).isoformat())], stores=stores)
+    assert LIFE in stores["clocks"] and escalations(before) == []  # still closed, still known
+    run_in_memory([tick(purge_at.isoformat())], stores=stores)
+    assert LIFE not in stores["clocks"] and stores["due"] == {}
 
 
 START = datetime(2026, 3, 2, tzinfo=timezone(timedelta(hours=7)))  # Monday 00:00 WIB
