@@ -10,12 +10,13 @@ from services.router.handlers import HOLDINGS, STAGE, RouterHandlers
 from services.router.rules import load_rules
 from services.runtime.settings import Settings
 from services.runtime.stage import Stage
-from services.runtime.topics import ACCEPTED, STATUS
+from services.runtime.topics import ACCEPTED, STATUS, TICKS
 
 
 def build(settings: Settings) -> Stage:
     registry = load_registry(settings.agencies_file)
     handlers = RouterHandlers(Router(load_rules(registry, settings.routes_file), registry), registry,
                               load_calendar(settings.calendar_file),
-                              load_policy(settings.sla_policy_file), settings.max_refusals)
-    return Stage(STAGE, (ACCEPTED, STATUS), (HOLDINGS,), handlers.handle)
+                              load_policy(settings.sla_policy_file), settings.max_refusals,
+                              settings.closed_grace_days)
+    return Stage(STAGE, (ACCEPTED, STATUS, TICKS), (HOLDINGS,), handlers.handle)

@@ -4,19 +4,22 @@ and the holdings store in; agency deliveries, triage and routed decisions out.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from schemas import AcceptedComplaint, StatusEvent
-from services.domain.calendar import WorkingCalendar
+from schemas import AcceptedComplaint, Status, StatusEvent, Tick
+from services.domain.calendar import DEFAULT_TZ, WorkingCalendar
 from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
 from services.router.deliver import agency_message, routed_event
 from services.router.engine import Router
 from services.router.holdings import Delivery, Holding, first_route, on_status
 from services.router.redact import for_agency
+from services.runtime.expiry import day_of, expire_through, list_for_expiry
 from services.runtime.stage import (
     Outcome, Output, Record, StagedStores, StoreName, parse_or_reject,
 )
-from services.runtime.topics import ACCEPTED, ROUTED, TRIAGE, agency_topic_name
+from services.runtime.topics import ACCEPTED, ROUTED, TICKS, TRIAGE, agency_topic_name
 
 STAGE = "router"
 HOLDINGS = StoreName.holdings
@@ -29,11 +32,23 @@ class RouterHandlers:
     calendar: WorkingCalendar
     policy: Policy
     max_refusals: int
+    closed_grace_days: int
 
     def handle(self, record: Record, stores: StagedStores) -> Outcome:
         if record.topic == ACCEPTED:
             return self.accepted(record, stores)
+        if record.topic == TICKS:
+            return self.tick(record, stores)
         return self.status(record, stores)
+
+    def tick(self, record: Record, stores: StagedStores) -> Outcome:
+        """Ticks end holdings: those of complaints closed more than the grace period ago."""
+        t = parse_or_reject(STAGE, Tick, record, "invalid_tick")
+        if isinstance(t, Outcome):
+            return t
+        ended = expire_through(stores, HOLDINGS, record.partition, day_of(t.as_of.timestamp()) - 1,
+                               lambda cid, _day: "closed_at" in stores.get(HOLDINGS, cid))
+        return Outcome().note("holdings_purged", complaints=ended) if ended else Outcome()
 
     def accepted(self, record: Record, stores: StagedStores) -> Outcome:
         c = parse_or_reject(STAGE, AcceptedComplaint, record, "invalid_accepted")
@@ -69,7 +84,24 @@ class RouterHandlers:
             delivered = self._deliver(held_complaint(stored["complaint"]), outcome.deliveries)
             out.outputs += delivered.outputs
             out.notes += delivered.notes
+        elif self._closes(s, stored):
+            self._close(stores, record.partition, s.complaint_id, stored, at)
         return out
+
+    @staticmethod
+    def _closes(s: StatusEvent, stored: dict[str, Any]) -> bool:
+        """Closed or archived by the holder, the national admin or the SLA monitor's auto-close
+        (no agency), and not closed before."""
+        return (s.status in (Status.closed, Status.archived) and "closed_at" not in stored
+                and (s.agency_id is None or s.agency_id == stored["holder"]))
+
+    def _close(self, stores: StagedStores, partition: int, cid: str, stored: dict[str, Any],
+               at: datetime) -> None:
+        """Remember the close and list the holding to end after the grace period."""
+        stores.put(HOLDINGS, cid, {**stored, "closed_at": at.isoformat()})
+        tz = self.registry.timezone(stored["holder"]) if stored["holder"] else DEFAULT_TZ
+        ends_at = self.calendar.deadline(at, self.closed_grace_days, tz)
+        list_for_expiry(stores, HOLDINGS, partition, cid, day_of(ends_at.timestamp()))
 
     def _deliver(self, c: AcceptedComplaint, deliveries: list[Delivery]) -> Outcome:
         """Each delivery: the (redacted) complaint to its agency's topic or triage, then the

@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     sla_policy_file: Path | None = Field(
         None, description="YAML overriding clock limits per agency."
     )
-    sla_purge_grace_days: int = Field(
-        10, ge=1, description="Working days after a complaint is closed before its clocks are "
-        "deleted (until then late statuses and duplicates still find it closed).",
+    closed_grace_days: int = Field(
+        10, ge=1, description="Working days after a complaint is closed before the router and the "
+        "SLA monitor delete its state (until then late statuses and duplicates still find it "
+        "closed).",
     )
     tick_interval_s: float = Field(5.0, gt=0, description="Seconds between live ticks.")
 

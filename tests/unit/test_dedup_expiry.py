@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from services.intake.compose import build as build_intake
-from services.intake.dedup_expiry import CHUNK
+from services.runtime.expiry import CHUNK
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
 
