@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         "SLA monitor delete its state (until then late statuses and duplicates still find it "
         "closed).",
     )
+    sla_pending_max_hours: float = Field(
+        24.0, gt=0, description="How long (event time) a routed or status event read before its "
+        "complaint waits for it; then it is dead-lettered (complaint_never_accepted).",
+    )
     tick_interval_s: float = Field(5.0, gt=0, description="Seconds between live ticks.")
 
     # --- embedded broker ------------------------------------------------------------

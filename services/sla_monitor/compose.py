@@ -14,5 +14,6 @@ from services.sla_monitor.processor import SlaProcessor
 def build(settings: Settings) -> Stage:
     processor = SlaProcessor(load_calendar(settings.calendar_file),
                              load_policy(settings.sla_policy_file),
-                             load_registry(settings.agencies_file), settings.closed_grace_days)
+                             load_registry(settings.agencies_file), settings.closed_grace_days,
+                             settings.sla_pending_max_hours)
     return Stage(STAGE, tuple(MODELS), STORES, SlaHandlers(processor).handle)

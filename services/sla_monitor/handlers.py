@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import AcceptedComplaint, Escalation, RoutedEvent, StatusEvent, Tick, WireModel
+from schemas import AcceptedComplaint, Escalation, RejectedEvent, RoutedEvent, StatusEvent, Tick, WireModel
 from services.runtime.stage import (
     Outcome, Output, Record, StagedStores, StoreName, parse_or_reject,
 )
@@ -32,9 +32,9 @@ class SlaHandlers:
         if isinstance(event, AcceptedComplaint):
             res = proc.accepted(stores, p, event)
         elif isinstance(event, RoutedEvent):
-            res = proc.routed(stores, p, event)
+            res = proc.routed(stores, p, event, source=(record.topic, record.offset))
         elif isinstance(event, StatusEvent):
-            res = proc.status(stores, p, event, record.time)
+            res = proc.status(stores, p, event, record.time, source=(record.topic, record.offset))
         else:
             assert isinstance(event, Tick)
             res = proc.tick(stores, p, event.as_of)
@@ -48,6 +48,10 @@ def outcome_of(res: Result) -> Outcome:
             esc = e.event
             out.note("escalation", complaint_id=e.key, event_id=esc.escalation_id,
                      clock=esc.clock.value, kind=esc.kind.value, escalation_level=esc.level)
+    for e in res.outputs:
+        if isinstance(e.event, RejectedEvent):  # a parked event whose complaint never came
+            out.note("rejected", level="warning", reason=e.event.reason, complaint_id=e.key,
+                     event_id=e.event.event_id)
     if res.purged:
         out.note("sla_state_purged", complaints=res.purged)
     out.note("handled", level="debug", outcome=res.note, outputs=len(res.outputs))

@@ -23,7 +23,9 @@ from services.domain.sla_policy import Policy
 from services.sla_monitor.clocks import ComplaintClocks, Moment
 from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status
 from services.runtime.stage import StagedStores, StoreName
-from services.runtime.topics import COMPLIANCE, ESCALATIONS, STATUS
+from schemas.events import ValidationErrorItem
+from services.runtime.dead_letter import dead_letter
+from services.runtime.topics import COMPLIANCE, ESCALATIONS, REJECTED, ROUTED, STATUS
 
 BUCKET_S = 3600  # due index granularity: one bucket per hour of fire_at
 DUE_CHUNK = 100  # complaint ids per due-index record
@@ -47,6 +49,7 @@ class Result:
     outputs: list[Emitted] = field(default_factory=list)
     note: str = ""
     purged: int = 0  # complaints whose state this tick deleted
+    source: tuple[str, int] | None = None  # the input record's (topic, offset), for parking
 
 
 class SlaProcessor:
@@ -55,9 +58,10 @@ class SlaProcessor:
     ("p|agency|day" -> counters), overdue ("p|agency" -> n)."""
 
     def __init__(self, calendar: WorkingCalendar, policy: Policy, registry: Registry,
-                 purge_grace_days: int = 10):
+                 purge_grace_days: int = 10, pending_max_hours: float = 24.0):
         self.calendar, self.policy, self.registry = calendar, policy, registry
         self.purge_grace_days = purge_grace_days
+        self.pending_max = timedelta(hours=pending_max_hours)
 
     # --- when a complaint's state ends ------------------------------------------------------
     def _purge_at(self, state: ComplaintClocks) -> datetime | None:
@@ -168,10 +172,38 @@ class SlaProcessor:
     # The four input topics are read independently, so a routed or status event can be read
     # before the accepted complaint it belongs to. It waits under "pending:<id>" and is
     # applied, in arrival order, right after the complaint is known.
-    def _park(self, res: Result, cid: str, kind: str, payload: str, record_time: datetime | None) -> None:
+    # Parking is bounded: the first parked event lists "pending:<id>" in the due index at its
+    # event time + LAPOR_SLA_PENDING_MAX_HOURS; if the complaint has not come by that tick,
+    # the parked events go to the dead-letter topic (`complaint_never_accepted`).
+    def _park(self, res: Result, partition: int, cid: str, kind: str, payload: str,
+              record_time: datetime | None, event_time: datetime) -> None:
         key = f"pending:{cid}"
         parked = list(self._get(res, "clocks", key, []))
-        self._put(res, "clocks", key, [*parked, [kind, payload, record_time.isoformat() if record_time else None]])
+        topic, offset = res.source or (ROUTED if kind == "routed" else STATUS, -1)
+        self._put(res, "clocks", key, [*parked, [kind, payload, record_time.isoformat()
+                                                 if record_time else None, topic, offset]])
+        if not parked:
+            bucket = bucket_of(event_time + self.pending_max)
+            mark = self._get(res, "marks", str(partition))
+            self._append_due(res, partition, max(bucket, mark["bucket"]) if mark else bucket, key)
+
+    def _expire_parked(self, res: Result, partition: int, key: str, as_of: datetime) -> None:
+        """Dead-letter what still waits under `key` (its complaint never came)."""
+        parked = self._get(res, "clocks", key, [])
+        if not parked:
+            return  # the complaint came and took its events: a stale listing
+        for kind, payload, record_time, *position in parked:
+            topic, offset = position if position else (ROUTED if kind == "routed" else STATUS, -1)
+            at = datetime.fromisoformat(record_time) if record_time else as_of
+            letter = dead_letter(
+                topic=topic, partition=partition, offset=offset, timestamp_s=at.timestamp(),
+                key=key.removeprefix("pending:").encode(), raw=payload.encode(),
+                reason="complaint_never_accepted", rejected_by="sla_monitor",
+                errors=[ValidationErrorItem(loc="complaint_id", msg=(
+                    f"no accepted complaint within {self.pending_max.total_seconds() / 3600:g} "
+                    "hours of this event"))])
+            res.outputs.append(Emitted(REJECTED, key.removeprefix("pending:"), letter))
+        self._put(res, "clocks", key, None)
 
     def accepted(self, stores: StagedStores, partition: int, c: AcceptedComplaint) -> Result:
         res = Result(stores)
@@ -184,7 +216,7 @@ class SlaProcessor:
         if parked:
             self._put(res, "clocks", f"pending:{c.complaint_id}", None)
             # Routing decisions first: a status can only speak for an agency already routed to.
-            for kind, payload, record_time in sorted(parked, key=lambda item: item[0] != "routed"):
+            for kind, payload, record_time, *_ in sorted(parked, key=lambda item: item[0] != "routed"):
                 if kind == "routed":
                     self._routed(res, partition, RoutedEvent.model_validate_json(payload))
                 else:
@@ -193,15 +225,17 @@ class SlaProcessor:
             res.note = f"tracked_with_{len(parked)}_parked"
         return res
 
-    def routed(self, stores: StagedStores, partition: int, r: RoutedEvent) -> Result:
-        res = Result(stores)
+    def routed(self, stores: StagedStores, partition: int, r: RoutedEvent,
+               source: tuple[str, int] | None = None) -> Result:
+        res = Result(stores, source=source)
         self._routed(res, partition, r)
         return res
 
     def _routed(self, res: Result, partition: int, r: RoutedEvent) -> None:
         state = self._load(res, r.complaint_id)
         if state is None:
-            self._park(res, r.complaint_id, "routed", r.model_dump_json(), None)
+            self._park(res, partition, r.complaint_id, "routed", r.model_dump_json(), None,
+                       r.routed_at)
             res.note = "parked_before_accepted"
             return
         before = self._overdue_agencies(state)
@@ -216,15 +250,16 @@ class SlaProcessor:
         res.note = "clocks_started"
 
     def status(self, stores: StagedStores, partition: int, s: StatusEvent,
-               record_time: datetime) -> Result:
-        res = Result(stores)
+               record_time: datetime, source: tuple[str, int] | None = None) -> Result:
+        res = Result(stores, source=source)
         self._status(res, partition, s, record_time)
         return res
 
     def _status(self, res: Result, partition: int, s: StatusEvent, record_time: datetime) -> None:
         state = self._load(res, s.complaint_id)
         if state is None:
-            self._park(res, s.complaint_id, "status", s.model_dump_json(), record_time)
+            self._park(res, partition, s.complaint_id, "status", s.model_dump_json(), record_time,
+                       min(s.at, record_time))
             res.note = "parked_before_accepted"
             return
         at = min(s.at, record_time)
@@ -250,7 +285,9 @@ class SlaProcessor:
         keep: list[str] = []
         for bucket in self._buckets(res, partition, first_bucket, last_bucket):
             for cid in self._due_ids(res, partition, bucket):
-                if self._fire(res, partition, cid, as_of, last_bucket):
+                if cid.startswith("pending:"):
+                    self._expire_parked(res, partition, cid, as_of)
+                elif self._fire(res, partition, cid, as_of, last_bucket):
                     keep.append(cid)
             self._clear_due(res, partition, bucket)
         for cid in dict.fromkeys(keep):  # still pending later in the current bucket

@@ -9,7 +9,7 @@ from unittest.mock import patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import ComplianceStats, Escalation, StatusEvent
+from schemas import ComplianceStats, Escalation, RejectedEvent, StatusEvent
 from services.domain.ids import deterministic_id
 from services.domain.calendar import WorkingCalendar
 from services.sla_monitor.processor import DUE_CHUNK
@@ -199,3 +199,29 @@ def test_an_acknowledgement_read_before_the_ticks_still_owes_the_breach_before_i
            tick("2026-03-05T00:00:00+07:00"), tick("2026-03-06T00:00:00+07:00")]
     got = [(e.kind.value, e.level, e.fire_at.isoformat()) for e in escalations(run_in_memory(log))]
     assert got == [("warning", 0, "2026-03-05T00:00:00+07:00"), ("breach", 1, "2026-03-06T00:00:00+07:00")]
+
+
+def test_events_whose_complaint_never_comes_are_dead_lettered_after_the_bound() -> None:
+    # A status and a routing decision for a complaint that is never accepted wait 24 hours of
+    # event time, then go to the dead-letter topic with the reason; the parked entry ends.
+    cid = "LPR-NEVERCAME001"
+    stores: dict[str, dict[str, Any]] = {}
+    waiting = [routed(cid, "pln", "2026-03-02T09:00:00+07:00"),
+               status(cid, "acknowledged", "pln", "2026-03-02T10:00:00+07:00")]
+    early = run_in_memory([*waiting, tick("2026-03-03T08:00:00+07:00")], stores=stores)
+    assert early == [] and f"pending:{cid}" in stores["clocks"]
+    late = run_in_memory([tick("2026-03-03T10:00:00+07:00")], stores=stores)
+    letters = [o.event for o in late if isinstance(o.event, RejectedEvent)]
+    assert [(l.reason, l.source_topic, l.source_key) for l in letters] == [
+        ("complaint_never_accepted", "complaints.routed.v1", cid),
+        ("complaint_never_accepted", "complaints.status.v1", cid)]
+    assert f"pending:{cid}" not in stores["clocks"]
+    assert not [cid2 for k, v in stores["due"].items() if "#" in k for cid2 in v]  # listing too
+
+
+def test_events_whose_complaint_comes_in_time_are_applied_not_dead_lettered() -> None:
+    acc, rte, *rest = LIFE_LOG
+    outputs = run_in_memory([rte, tick("2026-03-02T12:00:00+07:00"), acc, *rest])
+    assert not [o for o in outputs if isinstance(o.event, RejectedEvent)]
+    assert [e.escalation_id for e in escalations(outputs)] == [
+        e.escalation_id for e in escalations(run_in_memory(LIFE_LOG))]
