@@ -179,7 +179,7 @@ class SlaProcessor:
               record_time: datetime | None, event_time: datetime) -> None:
         key = f"pending:{cid}"
         parked = list(self._get(res, "clocks", key, []))
-        topic, offset = res.source or (ROUTED if kind == "routed" else STATUS, -1)
+        topic, offset = res.source or _unknown_position(kind)
         self._put(res, "clocks", key, [*parked, [kind, payload, record_time.isoformat()
                                                  if record_time else None, topic, offset]])
         if not parked:
@@ -193,7 +193,7 @@ class SlaProcessor:
         if not parked:
             return  # the complaint came and took its events: a stale listing
         for kind, payload, record_time, *position in parked:
-            topic, offset = position if position else (ROUTED if kind == "routed" else STATUS, -1)
+            topic, offset = position if position else _unknown_position(kind)
             at = datetime.fromisoformat(record_time) if record_time else as_of
             letter = dead_letter(
                 topic=topic, partition=partition, offset=offset, timestamp_s=at.timestamp(),
@@ -375,3 +375,7 @@ class SlaProcessor:
             )))
             self._put(res, "stats", key, None)
 
+
+def _unknown_position(kind: str) -> tuple[str, int]:
+    """Where a parked event came from, when it was parked before positions were kept."""
+    return (ROUTED if kind == "routed" else STATUS), -1
