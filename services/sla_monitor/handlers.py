@@ -30,9 +30,9 @@ class SlaHandlers:
             return event
         p, proc = record.partition, self.processor
         if isinstance(event, AcceptedComplaint):
-            res = proc.accepted(stores, p, event)
+            res = proc.accepted(stores, p, event, record.time)
         elif isinstance(event, RoutedEvent):
-            res = proc.routed(stores, p, event, source=(record.topic, record.offset))
+            res = proc.routed(stores, p, event, record.time, source=(record.topic, record.offset))
         elif isinstance(event, StatusEvent):
             res = proc.status(stores, p, event, record.time, source=(record.topic, record.offset))
         else:

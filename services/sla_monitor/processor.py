@@ -107,7 +107,9 @@ class SlaProcessor:
     # single list per bucket grows without bound (a record over the broker's message limit,
     # and quadratic bytes in the changelog).
     def _append_due(self, res: Result, partition: int, bucket: int, cid: str) -> None:
-        head = f"{partition}:{bucket}"
+        self._append_listed(res, f"{partition}:{bucket}", cid)
+
+    def _append_listed(self, res: Result, head: str, cid: str) -> None:
         chunks = self._get(res, "due", head, 0)
         if chunks:
             last = self._get(res, "due", f"{head}#{chunks - 1}", [])
@@ -118,14 +120,20 @@ class SlaProcessor:
         self._put(res, "due", head, chunks + 1)
 
     def _due_ids(self, res: Result, partition: int, bucket: int) -> list[str]:
-        head = f"{partition}:{bucket}"
+        return self._listed(res, f"{partition}:{bucket}")
+
+    def _listed(self, res: Result, head: str) -> list[str]:
         ids: list[str] = []
         for k in range(self._get(res, "due", head, 0)):
             ids.extend(self._get(res, "due", f"{head}#{k}", []))
         return list(dict.fromkeys(ids))
 
     def _clear_due(self, res: Result, partition: int, bucket: int) -> None:
-        head = f"{partition}:{bucket}"
+        self._clear_listed(res, f"{partition}:{bucket}")
+
+    def _clear_listed(self, res: Result, head: str) -> None:
+        if not self._get(res, "due", head, 0):
+            return  # nothing listed: no tombstone for a key that never was
         for k in range(self._get(res, "due", head, 0)):
             self._put(res, "due", f"{head}#{k}", None)
         self._put(res, "due", head, None)
@@ -172,41 +180,69 @@ class SlaProcessor:
     # The four input topics are read independently, so a routed or status event can be read
     # before the accepted complaint it belongs to. It waits under "pending:<id>" and is
     # applied, in arrival order, right after the complaint is known.
-    # Parking is bounded: the first parked event lists "pending:<id>" in the due index at its
-    # event time + LAPOR_SLA_PENDING_MAX_HOURS; if the complaint has not come by that tick,
-    # the parked events go to the dead-letter topic (`complaint_never_accepted`).
+    # Parking is bounded, by the accepted topic's own progress: the first parked event lists
+    # "pending:<id>" under the hour of its record time + LAPOR_SLA_PENDING_MAX_HOURS
+    # ("pending@p:hour"); once this partition has read accepted complaints written after that
+    # hour and the complaint is still not among them, it never came (its accepted record was
+    # written before the event's), and the parked events go to the dead-letter topic
+    # (`complaint_never_accepted`). Ticks cannot decide this: they promise what has been
+    # published, not what this worker has read of the other topics.
     def _park(self, res: Result, partition: int, cid: str, kind: str, payload: str,
-              record_time: datetime | None, event_time: datetime) -> None:
+              record_time: datetime) -> None:
         key = f"pending:{cid}"
         parked = list(self._get(res, "clocks", key, []))
         topic, offset = res.source or _unknown_position(kind)
-        self._put(res, "clocks", key, [*parked, [kind, payload, record_time.isoformat()
-                                                 if record_time else None, topic, offset]])
+        self._put(res, "clocks", key, [*parked, [kind, payload, record_time.isoformat(), topic, offset]])
         if not parked:
-            bucket = bucket_of(event_time + self.pending_max)
-            mark = self._get(res, "marks", str(partition))
-            self._append_due(res, partition, max(bucket, mark["bucket"]) if mark else bucket, key)
+            bucket = bucket_of(record_time + self.pending_max)
+            done = self._get(res, "marks", f"accepted:{partition}")
+            if done is None:  # nothing accepted read yet: progress starts from here
+                done = bucket_of(record_time) - 1
+                self._put(res, "marks", f"accepted:{partition}", done)
+            self._append_listed(res, f"pending@{partition}:{max(bucket, done + 1)}", key)
 
-    def _expire_parked(self, res: Result, partition: int, key: str, as_of: datetime) -> None:
+    def _accepted_progress(self, res: Result, partition: int, record_time: datetime) -> None:
+        """An accepted record written at `record_time` was read: the parked events listed for
+        the hours before it have waited long enough."""
+        done = self._get(res, "marks", f"accepted:{partition}")
+        through = bucket_of(record_time) - 1
+        if done is None:  # nothing parked yet: nothing listed before now
+            self._put(res, "marks", f"accepted:{partition}", through)
+            return
+        if through <= done:
+            return
+        for bucket in range(done + 1, through + 1):
+            head = f"pending@{partition}:{bucket}"
+            for key in self._listed(res, head):
+                self._expire_parked(res, partition, key)
+            self._clear_listed(res, head)
+        self._put(res, "marks", f"accepted:{partition}", through)
+
+    def _expire_parked(self, res: Result, partition: int, key: str) -> None:
         """Dead-letter what still waits under `key` (its complaint never came)."""
         parked = self._get(res, "clocks", key, [])
         if not parked:
             return  # the complaint came and took its events: a stale listing
         for kind, payload, record_time, *position in parked:
             topic, offset = position if position else _unknown_position(kind)
-            at = datetime.fromisoformat(record_time) if record_time else as_of
+            at = datetime.fromisoformat(record_time) if record_time else None
             letter = dead_letter(
-                topic=topic, partition=partition, offset=offset, timestamp_s=at.timestamp(),
+                topic=topic, partition=partition, offset=offset,
+                timestamp_s=at.timestamp() if at else 0.0,
                 key=key.removeprefix("pending:").encode(), raw=payload.encode(),
                 reason="complaint_never_accepted", rejected_by="sla_monitor",
                 errors=[ValidationErrorItem(loc="complaint_id", msg=(
-                    f"no accepted complaint within {self.pending_max.total_seconds() / 3600:g} "
-                    "hours of this event"))])
+                    f"no accepted complaint written within "
+                    f"{self.pending_max.total_seconds() / 3600:g} hours after this event"))])
             res.outputs.append(Emitted(REJECTED, key.removeprefix("pending:"), letter))
         self._put(res, "clocks", key, None)
 
-    def accepted(self, stores: StagedStores, partition: int, c: AcceptedComplaint) -> Result:
+    def accepted(self, stores: StagedStores, partition: int, c: AcceptedComplaint,
+                 record_time: datetime | None = None) -> Result:
+        """`record_time`: the accepted record's Kafka time (it bounds parking, see `_park`)."""
         res = Result(stores)
+        if record_time is not None:
+            self._accepted_progress(res, partition, record_time)
         if self._load(res, c.complaint_id) is not None:
             res.note = "duplicate"
             return res
@@ -216,26 +252,27 @@ class SlaProcessor:
         if parked:
             self._put(res, "clocks", f"pending:{c.complaint_id}", None)
             # Routing decisions first: a status can only speak for an agency already routed to.
-            for kind, payload, record_time, *_ in sorted(parked, key=lambda item: item[0] != "routed"):
+            for kind, payload, written_at, *_ in sorted(parked, key=lambda item: item[0] != "routed"):
                 if kind == "routed":
-                    self._routed(res, partition, RoutedEvent.model_validate_json(payload))
+                    routed_event = RoutedEvent.model_validate_json(payload)
+                    self._routed(res, partition, routed_event, datetime.fromisoformat(written_at)
+                                 if written_at else routed_event.routed_at)
                 else:
                     self._status(res, partition, StatusEvent.model_validate_json(payload),
-                                 datetime.fromisoformat(record_time))
+                                 datetime.fromisoformat(written_at))
             res.note = f"tracked_with_{len(parked)}_parked"
         return res
 
     def routed(self, stores: StagedStores, partition: int, r: RoutedEvent,
-               source: tuple[str, int] | None = None) -> Result:
+               record_time: datetime | None = None, source: tuple[str, int] | None = None) -> Result:
         res = Result(stores, source=source)
-        self._routed(res, partition, r)
+        self._routed(res, partition, r, record_time or r.routed_at)
         return res
 
-    def _routed(self, res: Result, partition: int, r: RoutedEvent) -> None:
+    def _routed(self, res: Result, partition: int, r: RoutedEvent, record_time: datetime) -> None:
         state = self._load(res, r.complaint_id)
         if state is None:
-            self._park(res, partition, r.complaint_id, "routed", r.model_dump_json(), None,
-                       r.routed_at)
+            self._park(res, partition, r.complaint_id, "routed", r.model_dump_json(), record_time)
             res.note = "parked_before_accepted"
             return
         before = self._overdue_agencies(state)
@@ -258,8 +295,7 @@ class SlaProcessor:
     def _status(self, res: Result, partition: int, s: StatusEvent, record_time: datetime) -> None:
         state = self._load(res, s.complaint_id)
         if state is None:
-            self._park(res, partition, s.complaint_id, "status", s.model_dump_json(), record_time,
-                       min(s.at, record_time))
+            self._park(res, partition, s.complaint_id, "status", s.model_dump_json(), record_time)
             res.note = "parked_before_accepted"
             return
         at = min(s.at, record_time)
@@ -285,9 +321,7 @@ class SlaProcessor:
         keep: list[str] = []
         for bucket in self._buckets(res, partition, first_bucket, last_bucket):
             for cid in self._due_ids(res, partition, bucket):
-                if cid.startswith("pending:"):
-                    self._expire_parked(res, partition, cid, as_of)
-                elif self._fire(res, partition, cid, as_of, last_bucket):
+                if self._fire(res, partition, cid, as_of, last_bucket):
                     keep.append(cid)
             self._clear_due(res, partition, bucket)
         for cid in dict.fromkeys(keep):  # still pending later in the current bucket

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from unittest.mock import patch
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from schemas import ComplianceStats, Escalation, RejectedEvent, StatusEvent
 from services.domain.ids import deterministic_id
 from services.domain.calendar import WorkingCalendar
+from services.runtime.settings import Settings
 from services.sla_monitor.processor import DUE_CHUNK
 from tests.sla_scenario import (
     LIFE, LIFE_CLOSED_AT, LIFE_ESCALATIONS, LIFE_LOG, REROUTE_ESCALATIONS, REROUTE_LOG,
@@ -202,21 +204,34 @@ def test_an_acknowledgement_read_before_the_ticks_still_owes_the_breach_before_i
 
 
 def test_events_whose_complaint_never_comes_are_dead_lettered_after_the_bound() -> None:
-    # A status and a routing decision for a complaint that is never accepted wait 24 hours of
-    # event time, then go to the dead-letter topic with the reason; the parked entry ends.
-    cid = "LPR-NEVERCAME001"
-    stores: dict[str, dict[str, Any]] = {}
-    waiting = [routed(cid, "pln", "2026-03-02T09:00:00+07:00"),
-               status(cid, "acknowledged", "pln", "2026-03-02T10:00:00+07:00")]
-    early = run_in_memory([*waiting, tick("2026-03-03T08:00:00+07:00")], stores=stores)
-    assert early == [] and f"pending:{cid}" in stores["clocks"]
-    late = run_in_memory([tick("2026-03-03T10:00:00+07:00")], stores=stores)
-    letters = [o.event for o in late if isinstance(o.event, RejectedEvent)]
-    assert [(l.reason, l.source_topic, l.source_key) for l in letters] == [
-        ("complaint_never_accepted", "complaints.routed.v1", cid),
-        ("complaint_never_accepted", "complaints.status.v1", cid)]
-    assert f"pending:{cid}" not in stores["clocks"]
-    assert not [cid2 for k, v in stores["due"].items() if "#" in k for cid2 in v]  # listing too
+    # A routing decision and a status for a complaint never accepted wait until this
+    # partition has read accepted complaints written 24 hours after them; ticks, however far
+    # ahead (they say what was published, not what was read), do not end the wait.
+    from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
+    from services.sla_monitor.compose import build as build_sla
+
+    cid, t0 = "LPR-NEVERCAME001", 1_772_413_200.0  # 2026-03-02 09:00 WIB
+    topics = MemoryTopics(partitions=1)
+    worker = MemoryWorker(build_sla(Settings(partitions=1)), topics)
+
+    def publish(step: Any, hours: float) -> list[RejectedEvent]:
+        topic, key, value = step
+        topics.publish(topic, key.encode() if key else None, json.dumps(value).encode(),
+                       partition=0, timestamp=t0 + hours * 3600)
+        run_until_idle([worker])
+        return [RejectedEvent.model_validate_json(r.value or b"") for r in topics.read("complaints.rejected.v1")]
+
+    publish(routed(cid, "pln", "2026-03-02T09:00:00+07:00"), 0)
+    publish(status(cid, "acknowledged", "pln", "2026-03-02T10:00:00+07:00"), 1)
+    assert publish(accepted("LPR-ANTHER000001", "2026-03-02T18:00:00+07:00"), 10) == []
+    assert publish(tick("2026-03-20T00:00:00+07:00"), 11) == []
+    assert f"pending:{cid}" in worker.stores["clocks"]
+    letters = publish(accepted("LPR-ANTHER000002", "2026-03-03T12:00:00+07:00"), 27)
+    assert [(l.reason, l.source_topic, l.source_offset, l.source_key) for l in letters] == [
+        ("complaint_never_accepted", "complaints.routed.v1", 0, cid),
+        ("complaint_never_accepted", "complaints.status.v1", 0, cid)]
+    assert f"pending:{cid}" not in worker.stores["clocks"]
+    assert not [k for k in worker.stores["due"] if k.startswith("pending@")]
 
 
 def test_events_whose_complaint_comes_in_time_are_applied_not_dead_lettered() -> None:
