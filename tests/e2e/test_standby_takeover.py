@@ -4,13 +4,14 @@ escalations, reading only the changelog tail it lacked, not the whole changelog.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from schemas import Escalation
 from services.runtime.settings import Settings
-from tests.integration.test_sla_monitor import play, tick_until, wait_until_running
-from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
+from tests.integration.test_sla_monitor import (
+    play, publish_in_bulk, tick_until, wait_until_running,
+)
+from tests.kafka_helpers import consume, create_contract_topics, isolated
 from tests.sla_scenario import Step, accepted, routed, run_in_memory, tick
 from tests.workers import running
 
@@ -54,10 +55,7 @@ async def test_a_standby_takes_over_a_killed_worker(broker_settings: Settings, t
     with running("sla_monitor", disk_a, tmp_path, name="sla-a") as a, \
             running("sla_monitor", disk_b, tmp_path, name="sla-b") as b:
         await wait_until_running(settings)
-        await produce(settings, "complaints.accepted.v1",
-                      [(k.encode(), json.dumps(v).encode()) for t, k, v in log if t.endswith("accepted.v1") and k])
-        await produce(settings, "complaints.routed.v1",
-                      [(k.encode(), json.dumps(v).encode()) for t, k, v in log if t.endswith("routed.v1") and k])
+        await publish_in_bulk(settings, log)
         await play(settings, [warning], pause_s=4)
         await consume(settings, "sla.escalations.v1", expected=1 + len(complaints), timeout_s=60)
         b_before = b.log_text()
