@@ -8,6 +8,7 @@ from schemas.common import (
     ComplaintType,
     EscalationKind,
     EscalationTarget,
+    NoticeKind,
     Privacy,
     Role,
     SlaTier,
@@ -24,6 +25,7 @@ from schemas.events import (
     FieldDecision,
     FieldWarning,
     Location,
+    Notification,
     RejectedEvent,
     Reporter,
     RoutedEvent,
@@ -39,7 +41,7 @@ from schemas.events import (
 __all__ = [
     "AcceptedComplaint", "AgencyComplaint", "AgencyId", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
-    "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "Privacy", "RejectedEvent", "Reporter",
+    "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter",
     "Role", "RoutedEvent", "RoutingInfo", "SlaTier", "SmsMessage", "Status", "StatusEvent",
     "Submission", "SubmittedLocation", "Tick", "ValidationErrorItem", "WireModel", "WirePart",
 ]

@@ -179,6 +179,20 @@ class EscalationTarget(StrEnum):
     ombudsman = "ombudsman"
 
 
+class NoticeKind(StrEnum):
+    """What a reporter is told (complaints.notifications.v1)."""
+
+    accepted = "accepted"  # the tracking id and what happens next
+    rejected = "rejected"  # why, in plain words, and how to send again
+    routed = "routed"  # an agency has the complaint
+    rerouted = "rerouted"  # another agency has it now
+    responded = "responded"  # the agency has answered
+    info_requested = "info_requested"  # the agency needs more from the reporter
+    closed = "closed"
+    auto_closed = "auto_closed"  # closed after no reply from the reporter
+    escalated = "escalated"  # past the agency: national admin (level 2) or Ombudsman (level 3)
+
+
 class WirePart(BaseModel):
     """Base of every wire object. Unknown fields are ignored on read (tolerant reader): v1
     may gain optional fields, and old consumers must keep working. They are not passed on."""

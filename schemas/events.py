@@ -17,6 +17,7 @@ from schemas.common import (
     EscalationKind,
     EscalationTarget,
     EventId,
+    NoticeKind,
     Nik,
     Privacy,
     Role,
@@ -280,7 +281,32 @@ class ComplianceStats(WireModel):
     partition: int | None = Field(None, ge=0)
 
 
+class Notification(WireModel):
+    """complaints.notifications.v1, key complaint_id (or the input's key when no complaint
+    came of it): one thing a reporter should hear, for the channel to deliver.
+
+    The reply address is the channel's own: `submission_id` (the gateway's `message_id` for
+    SMS), and `msisdn` only on the replies intake writes (it alone reads the SMS). Later
+    replies to an SMS carry the message id, which the gateway maps to the number it came
+    from: no stage after intake holds the number of an anonymous reporter."""
+
+    topic_name: ClassVar[str] = "complaints.notifications.v1"
+    schema_name: ClassVar[str] = "notification"
+    event_id: EventId
+    kind: NoticeKind
+    channel: Channel
+    submission_id: Annotated[str, StringConstraints(strict=True, max_length=256)] | None = None
+    msisdn: Annotated[str, StringConstraints(strict=True, max_length=32)] | None = None
+    complaint_id: ComplaintId | None = None
+    agency_id: AgencyId | None = None
+    level: int | None = Field(None, ge=2, le=3)  # escalated: 2 national admin, 3 Ombudsman
+    reason: str | None = None  # rejected: the dead letter's reason code
+    text: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=1000)]
+    language: Literal["id"] = "id"
+    at: Timestamp  # event time of what is told (never the worker's clock)
+
+
 ALL_EVENTS: tuple[type[WireModel], ...] = (
     Submission, SmsMessage, AcceptedComplaint, RejectedEvent, AgencyComplaint, RoutedEvent,
-    StatusEvent, Tick, Escalation, ComplianceStats,
+    StatusEvent, Tick, Escalation, ComplianceStats, Notification,
 )

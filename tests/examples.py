@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import (
-    AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, RejectedEvent, RoutedEvent,
-    SmsMessage, StatusEvent, Submission, Tick, WireModel,
+    AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
+    RoutedEvent, SmsMessage, StatusEvent, Submission, Tick, WireModel,
 )
 
 T = "2026-03-02T09:15:00+07:00"
@@ -57,6 +57,11 @@ VALID: dict[type[WireModel], dict[str, Any]] = {
         "received": 3, "first_response_on_time": 2, "first_response_late": 1,
         "breaches": {"first_response": 1}, "open_overdue_end_of_day": 1, "as_of": T,
     },
+    Notification: {
+        "event_id": "notice-1", "kind": "accepted", "channel": "sms", "submission_id": "gw-1",
+        "msisdn": "+6281234567890", "complaint_id": CID, "text": "LAPOR! Aduan Anda diterima.",
+        "at": T,
+    },
 }
 
 # Each invalid example breaks one rule of the contract; the expected error location.
@@ -71,4 +76,5 @@ INVALID: dict[type[WireModel], tuple[dict[str, Any], str]] = {
     Tick: ({"as_of": 1767225600}, "as_of"),
     Escalation: ({**VALID[Escalation], "level": 4}, "level"),
     ComplianceStats: ({**VALID[ComplianceStats], "received": -1}, "received"),
+    Notification: ({**VALID[Notification], "kind": "tracking"}, "kind"),
 }

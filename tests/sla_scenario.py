@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from schemas import ComplianceStats, Escalation, RejectedEvent, StatusEvent, WireModel
+from schemas import ComplianceStats, Escalation, Notification, RejectedEvent, StatusEvent, WireModel
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
-from services.runtime.topics import COMPLIANCE, ESCALATIONS, REJECTED, STATUS, TICKS
+from services.runtime.topics import COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJECTED, STATUS, TICKS
 from services.sla_monitor.compose import build as sla_stage
 
 RECORD_TIME = 1_893_456_000.0  # 2030-01-01: statuses are capped at their record time
@@ -91,7 +91,7 @@ class Produced:
 
 OUTPUT_MODELS: dict[str, type[WireModel]] = {
     ESCALATIONS: Escalation, COMPLIANCE: ComplianceStats, STATUS: StatusEvent,
-    REJECTED: RejectedEvent}
+    REJECTED: RejectedEvent, NOTIFICATIONS: Notification}
 
 
 def run_in_memory(log: list[Step], partitions: int = 1,

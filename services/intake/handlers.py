@@ -1,5 +1,6 @@
 """Every decision of intake, as a pure handler: one input record (a web/app submission or a
-raw SMS) and the dedup stores in; the accepted complaint or a dead letter out."""
+raw SMS) and the dedup stores in; the accepted complaint or a dead letter out, each with its
+reply to the reporter when there is an address to send it to."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from schemas import AcceptedComplaint
 from services.intake.accept import accept, sms_to_submission
 from services.intake.classify import Classifier
 from services.intake.decode import Rejection, decode_sms, decode_submission
+from services.intake.phones import normalise_msisdn
 from services.intake.dedup_expiry import expire, remember
+from services.intake.replies import accepted_notice, rejected_notice, reply_of_raw
 from services.runtime.stage import Outcome, Output, Record, StagedStores, StoreName, reject
-from services.runtime.topics import ACCEPTED, SMS, SUBMITTED
+from services.runtime.topics import ACCEPTED, NOTIFICATIONS, SMS, SUBMITTED
 
 STAGE = "intake"
 # One dedup store per source topic: a table's changelog partition is its source record's
@@ -25,16 +28,19 @@ class IntakeHandlers:
     max_bytes: int
     dedup_retention_s: float
 
-    def decide(self, record: Record) -> AcceptedComplaint | Rejection:
-        """The record's bytes as an accepted complaint, or why not."""
+    def decide(self, record: Record) -> tuple[AcceptedComplaint | Rejection, str | None]:
+        """The record's bytes as an accepted complaint, or why not; and the SMS sender's
+        number (E.164) when the record is a readable SMS, for the reply only."""
+        msisdn = None
         if record.topic == SMS:
             sms = decode_sms(record.value, self.max_bytes)
             sub = sms if isinstance(sms, Rejection) else sms_to_submission(sms)
+            msisdn = None if isinstance(sms, Rejection) else normalise_msisdn(sms.msisdn)
         else:
             sub = decode_submission(record.value, self.max_bytes)
         if isinstance(sub, Rejection):
-            return sub
-        return accept(sub, record.time, self.classifier)
+            return sub, msisdn
+        return accept(sub, record.time, self.classifier), msisdn
 
     def handle(self, record: Record, stores: StagedStores) -> Outcome:
         seen = SEEN[record.topic]
@@ -45,9 +51,11 @@ class IntakeHandlers:
         return out
 
     def _decide_and_dedup(self, record: Record, stores: StagedStores, seen: str) -> Outcome:
-        decided = self.decide(record)
+        decided, msisdn = self.decide(record)
         if isinstance(decided, Rejection):
-            return reject(STAGE, record, decided.reason, decided.errors)
+            out = reject(STAGE, record, decided.reason, decided.errors)
+            out.outputs += _rejection_reply(record, decided.reason)
+            return out
         cid = decided.complaint_id
         first = stores.get(seen, cid)
         if first is not None and record.timestamp - first < self.dedup_retention_s:
@@ -55,6 +63,18 @@ class IntakeHandlers:
         # Remembered only once the accepted event is acknowledged (the runtime applies
         # writes after the acks): a crash in between repeats the event under the same id.
         remember(stores, seen, record.partition, cid, record.timestamp)
-        out = Outcome([Output(ACCEPTED, cid.encode(), decided.to_bytes())])
+        reply = accepted_notice(decided, msisdn)
+        out = Outcome([Output(ACCEPTED, cid.encode(), decided.to_bytes()),
+                       Output(NOTIFICATIONS, cid.encode(), reply.to_bytes())])
         return out.note("accepted", complaint_id=cid, event_id=decided.event_id,
                         channel=decided.channel.value, category=decided.category.value)
+
+
+def _rejection_reply(record: Record, reason: str) -> list[Output]:
+    """The reporter hears why, when the input names a reply address (key: the input's)."""
+    reply = reply_of_raw(record.value, record.topic == SMS)
+    if reply is None:
+        return []
+    told = rejected_notice(reply, reason, record.time, (record.topic, record.partition, record.offset))
+    key = record.key or (reply.submission_id.encode() if reply.submission_id else None)
+    return [Output(NOTIFICATIONS, key, told.to_bytes())]

@@ -1,5 +1,6 @@
 """Every decision of the router, as a pure handler: an accepted complaint or a status event
-and the holdings store in; agency deliveries, triage and routed decisions out."""
+and the holdings store in; agency deliveries, triage and routed decisions out, and the
+reporter's notice of each new responsible agency."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schemas import AcceptedComplaint, Status, StatusEvent, Tick
+from schemas import AcceptedComplaint, NoticeKind, Notification, Role, Status, StatusEvent, Tick
 from services.domain.calendar import DEFAULT_TZ, WorkingCalendar
+from services.domain.notices import ReplyAddress, load_notice_texts, notice
 from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
 from services.router.deliver import agency_message, routed_event
@@ -19,7 +21,9 @@ from services.runtime.expiry import day_of, expire_through, list_for_expiry
 from services.runtime.stage import (
     Outcome, Output, Record, StagedStores, StoreName, parse_or_reject,
 )
-from services.runtime.topics import ACCEPTED, ROUTED, TICKS, TRIAGE, agency_topic_name
+from services.runtime.topics import (
+    ACCEPTED, NOTIFICATIONS, ROUTED, TICKS, TRIAGE, agency_topic_name,
+)
 
 STAGE = "router"
 HOLDINGS = StoreName.holdings
@@ -81,7 +85,8 @@ class RouterHandlers:
         if outcome.deliveries:
             stores.put(HOLDINGS, s.complaint_id,
                        {**outcome.holding.to_dict(), "complaint": stored["complaint"]})
-            delivered = self._deliver(held_complaint(stored["complaint"]), outcome.deliveries)
+            delivered = self._deliver(held_complaint(stored["complaint"]), outcome.deliveries,
+                                      previous_holder=stored["holder"])
             out.outputs += delivered.outputs
             out.notes += delivered.notes
         elif self._closes(s, stored):
@@ -103,9 +108,11 @@ class RouterHandlers:
         ends_at = self.calendar.deadline(at, self.closed_grace_days, tz)
         list_for_expiry(stores, HOLDINGS, partition, cid, day_of(ends_at.timestamp()))
 
-    def _deliver(self, c: AcceptedComplaint, deliveries: list[Delivery]) -> Outcome:
+    def _deliver(self, c: AcceptedComplaint, deliveries: list[Delivery],
+                 previous_holder: str | None = None) -> Outcome:
         """Each delivery: the (redacted) complaint to its agency's topic or triage, then the
-        routed decision. Sent in this order, so an agency has the complaint first."""
+        routed decision. Sent in this order, so an agency has the complaint first. The
+        reporter hears of a new responsible agency (not of copies, nor of triage)."""
         key, out = c.complaint_id.encode(), Outcome()
         for d in deliveries:
             if d.agency_id is None:
@@ -117,7 +124,20 @@ class RouterHandlers:
             out.outputs.append(Output(ROUTED, key, event.to_bytes()))
             out.note("routed", complaint_id=c.complaint_id, event_id=event.event_id,
                      agency_id=d.agency_id, role=d.role.value, rule_id=d.rule_id, attempt=d.attempt)
+            if d.agency_id is not None and d.role is Role.primary:
+                told = self._routed_notice(c, d, rerouted=previous_holder is not None)
+                out.outputs.append(Output(NOTIFICATIONS, key, told.to_bytes()))
         return out
+
+    def _routed_notice(self, c: AcceptedComplaint, d: Delivery, rerouted: bool) -> Notification:
+        assert d.agency_id is not None
+        kind = NoticeKind.rerouted if rerouted else NoticeKind.routed
+        agency = self.registry.get(d.agency_id)
+        text = load_notice_texts().render(
+            kind, c.channel, tracking_id=c.complaint_id, agency=agency.name if agency else d.agency_id,
+            days=self.policy.limits(d.agency_id).first_response)
+        return notice(kind, ReplyAddress(c.channel, c.submission_id), d.routed_at, d.attempt,
+                      complaint_id=c.complaint_id, agency_id=d.agency_id, text=text)
 
 
 def held_complaint(stored: str | dict[str, object]) -> AcceptedComplaint:

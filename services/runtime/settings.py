@@ -31,6 +31,13 @@ class Settings(BaseSettings):
         description="Retention of input and event topics; well past 60 working days so that "
         "state can be rebuilt by replay.",
     )
+    notifications_retention_days: int = Field(
+        30,
+        ge=1,
+        description="Retention of complaints.notifications.v1: it holds reply addresses (an "
+        "SMS sender's number, anonymous ones included) and only has to outlive a channel's "
+        "delivery retries.",
+    )
 
     broker_wait_s: float = Field(
         300.0, ge=0, description="How long a worker starting up waits for the cluster to answer "

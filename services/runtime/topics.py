@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas import (
-    AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, RejectedEvent, RoutedEvent,
-    SmsMessage, StatusEvent, Submission, Tick,
+    AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
+    RoutedEvent, SmsMessage, StatusEvent, Submission, Tick,
 )
 from services.runtime.settings import Settings
 
@@ -21,6 +21,7 @@ STATUS = StatusEvent.topic_name
 TICKS = Tick.topic_name
 ESCALATIONS = Escalation.topic_name
 COMPLIANCE = ComplianceStats.topic_name
+NOTIFICATIONS = Notification.topic_name
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -81,6 +82,8 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         spec(TICKS, "none (one per partition)", COPARTITIONED),
         spec(ESCALATIONS, "complaint_id"),
         spec(COMPLIANCE, "agency_id"),
+        spec(NOTIFICATIONS, "complaint_id (else the input's key)",
+             retention=settings.notifications_retention_days * DAY_MS),
     ]
 
 

@@ -121,6 +121,10 @@ class ComplaintClocks:
     flagged_statuses: int = 0  # statuses from agencies that are not responsible
     due_bucket: int | None = None  # the due-index bucket that lists this complaint, if any
     closed_at: datetime | None = None  # when it was closed or archived (its purge counts from it)
+    # The reply address of the reporter's channel (never a phone number: for SMS the
+    # gateway's message id), for the notices; None in state written before notices.
+    channel: str | None = None
+    submission_id: str | None = None
 
     def running(self, name: ClockName | None = None) -> list[Clock]:
         return [c for c in self.clocks if c.running and (name is None or c.name is name)]
@@ -132,14 +136,16 @@ class ComplaintClocks:
                 "clocks": [c.to_dict() for c in self.clocks],
                 "first_response_done": self.first_response_done, "closed": self.closed,
                 "flagged_statuses": self.flagged_statuses, "due_bucket": self.due_bucket,
-                "closed_at": _ts(self.closed_at)}
+                "closed_at": _ts(self.closed_at), "channel": self.channel,
+                "submission_id": self.submission_id}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ComplaintClocks:
         return cls(d["complaint_id"], datetime.fromisoformat(d["accepted_at"]), SlaTier(d["sla_tier"]),
                    d["field_inspection"], d["agency_id"], d["attempt"], d["tz"],
                    [Clock.from_dict(c) for c in d["clocks"]], d["first_response_done"], d["closed"],
-                   d["flagged_statuses"], d.get("due_bucket"), _dt(d.get("closed_at")))
+                   d["flagged_statuses"], d.get("due_bucket"), _dt(d.get("closed_at")),
+                   d.get("channel"), d.get("submission_id"))
 
     def due(self, calendar: WorkingCalendar, as_of: datetime) -> list[Moment]:
         """Moments whose fire_at has been reached, of clocks neither stopped nor paused before."""

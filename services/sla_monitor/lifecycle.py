@@ -11,7 +11,8 @@ from services.sla_monitor.clocks import TRIAGE_AGENCY, Clock, ComplaintClocks
 
 def on_accepted(c: AcceptedComplaint) -> ComplaintClocks:
     return ComplaintClocks(c.complaint_id, c.accepted_at, c.sla_tier,
-                           c.field_inspection or c.sla_tier is SlaTier.field_60d)
+                           c.field_inspection or c.sla_tier is SlaTier.field_60d,
+                           channel=c.channel.value, submission_id=c.submission_id)
 
 
 def _stop_all(state: ComplaintClocks, at: datetime) -> None:

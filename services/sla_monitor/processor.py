@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas import (
-    AcceptedComplaint, ClockName, ComplianceStats, Escalation, EscalationKind, RoutedEvent, Role,
-    Status, StatusEvent, WireModel,
+    AcceptedComplaint, ClockName, ComplianceStats, Escalation, EscalationKind, Notification, RoutedEvent,
+    Role, Status, StatusEvent, WireModel,
 )
 from services.domain.calendar import WorkingCalendar, zone
 from services.domain.ids import deterministic_id
@@ -22,10 +22,11 @@ from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
 from services.sla_monitor.clocks import ComplaintClocks, Moment
 from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status
+from services.sla_monitor.reporter_notices import auto_close_id, escalation_notice, status_notice
 from services.runtime.stage import StagedStores, StoreName
 from schemas.events import ValidationErrorItem
 from services.runtime.dead_letter import dead_letter
-from services.runtime.topics import COMPLIANCE, ESCALATIONS, REJECTED, ROUTED, STATUS
+from services.runtime.topics import COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, STATUS
 
 BUCKET_S = 3600  # due index granularity: one bucket per hour of fire_at
 DUE_CHUNK = 100  # complaint ids per due-index record
@@ -301,7 +302,13 @@ class SlaProcessor:
         at = min(s.at, record_time)
         before = self._overdue_agencies(state)
         first = [c for c in state.running(ClockName.first_response)]
+        was = state.to_dict()
         res.note = on_status(state, s, at, self.policy)
+        # Told once: a repeated status (a replay, an agency's retry) changes nothing and says nothing.
+        if res.note.startswith("applied_") and state.to_dict() != was:
+            told = status_notice(state, s, self.registry)
+            if told is not None:
+                res.outputs.append(Emitted(NOTIFICATIONS, state.complaint_id, told))
         for clock in first:
             if clock.stopped_at is not None and clock.agency_id != "triage":
                 late = clock.stopped_at >= clock.due_at(self.calendar)
@@ -370,7 +377,7 @@ class SlaProcessor:
         c = m.clock
         if c.name is ClockName.auto_close:
             status = StatusEvent(
-                event_id=deterministic_id("auto_close", state.complaint_id, c.agency_id, c.attempt),
+                event_id=auto_close_id(state.complaint_id, c.agency_id, c.attempt),
                 complaint_id=state.complaint_id, status=Status.closed, agency_id=None, at=m.fire_at,
                 note=f"closed automatically: no reply from the reporter within {c.limit} working days",
             )
@@ -384,6 +391,10 @@ class SlaProcessor:
             fire_at=m.fire_at, as_of=as_of, attempt=c.attempt,
         )
         res.outputs.append(Emitted(ESCALATIONS, state.complaint_id, esc))
+        told = escalation_notice(state, m)
+        if told is not None and not any(isinstance(e.event, Notification)
+                                        and e.event.event_id == told.event_id for e in res.outputs):
+            res.outputs.append(Emitted(NOTIFICATIONS, state.complaint_id, told))
         if m.kind is EscalationKind.breach and m.level == 1 and c.agency_id != "triage":
             self._count(res, partition, c.agency_id, m.fire_at, c.tz, "", clock=c.name)
 
