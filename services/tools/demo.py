@@ -19,10 +19,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.tools.generator import stream
 from services.runtime.settings import Settings
-from services.runtime.topics import ACCEPTED, ESCALATIONS, REJECTED, ROUTED, STATUS
+from services.runtime.topics import ACCEPTED, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, SMS, STATUS
 
 SERVICES = ("intake", "router", "sla_monitor")
 WEEK_S = 7 * 86400
+SMS_SHOWN_PER_KIND = 3  # SMS replies of each kind the simulated gateway prints (then it counts)
+
+
+def _masked(number: str) -> str:
+    """What the demo prints of a (simulated) sender's number, written +62 like intake's."""
+    e164 = "+62" + number[1:] if number.startswith("0") else number
+    return e164[:6] + "*" * max(0, len(e164) - 9) + e164[-3:]
 
 
 def _spawn(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
@@ -39,7 +46,10 @@ class Simulation:
         self.start = datetime.now(UTC).astimezone()
         self.t0 = time.monotonic()
         self.counts: dict[str, Counter[str]] = {k: Counter() for k in
-                                                ("in", "accepted", "rejected", "routed", "escalations")}
+                                                ("in", "accepted", "rejected", "routed", "escalations",
+                                                 "notifications")}
+        self.sms_senders: dict[str, str] = {}  # the gateway's own record: message id -> number
+        self.shown: Counter[str] = Counter()
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=(time.monotonic() - self.t0) * self.speed)
@@ -49,6 +59,9 @@ class Simulation:
         while time.monotonic() - self.t0 < self.seconds * 0.6:
             at = self.now()
             for rec in stream(seed=n, at=at, n=max(1, int(self.rate))):
+                if rec.topic == SMS:
+                    sms = json.loads(rec.value)
+                    self.sms_senders[sms["message_id"]] = sms["msisdn"]
                 await producer.send(self.settings.topic(rec.topic), rec.value, key=rec.key,
                                     timestamp_ms=int(at.timestamp() * 1000))
                 self.counts["in"][rec.topic] += 1
@@ -56,7 +69,8 @@ class Simulation:
             await asyncio.sleep(1)
 
     async def agencies(self, producer: AIOKafkaProducer) -> None:
-        """Agencies answer on time, late, never, or refuse (bukan wewenang)."""
+        """Agencies acknowledge on time, late, never, or refuse (bukan wewenang); most of
+        those that acknowledge send their response two days later."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
                                     group_id=f"{self.settings.topic_prefix}demo-agencies",
                                     auto_offset_reset="earliest", metadata_max_age_ms=2000)
@@ -80,6 +94,11 @@ class Simulation:
                             pending.append((routed + timedelta(days=delay), {
                                 "event_id": f"demo-{msg['event_id']}", "complaint_id": msg["complaint_id"],
                                 "status": kind, "agency_id": msg["agency_id"]}))
+                        if kind == "acknowledged" and rnd.random() < 0.6:  # and answers later
+                            pending.append((routed + timedelta(days=delay + 2), {
+                                "event_id": f"demo-{msg['event_id']}-responded",
+                                "complaint_id": msg["complaint_id"], "status": "responded",
+                                "agency_id": msg["agency_id"]}))
                 now = self.now()
                 due = [p for p in pending if p[0] <= now]
                 pending = [p for p in pending if p[0] > now]
@@ -88,6 +107,28 @@ class Simulation:
                     await producer.send(self.settings.topic(STATUS), json.dumps(status).encode(),
                                         key=str(status["complaint_id"]).encode(),
                                         timestamp_ms=int(now.timestamp() * 1000))
+        finally:
+            await consumer.stop()
+
+    async def sms_gateway(self) -> None:
+        """The 1708 gateway's side of complaints.notifications.v1: it answers SMS replies to
+        the number in the notice, or to the one it received the message id from."""
+        consumer = AIOKafkaConsumer(self.settings.topic(NOTIFICATIONS),
+                                    bootstrap_servers=self.settings.bootstrap_servers,
+                                    auto_offset_reset="earliest", group_id=None)
+        await consumer.start()
+        try:
+            while True:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for r in records:
+                        notice = json.loads(r.value)
+                        self.counts["notifications"][notice["kind"]] += 1
+                        if notice["channel"] != "sms":
+                            continue
+                        number = notice.get("msisdn") or self.sms_senders.get(notice.get("submission_id", ""))
+                        if number and self.shown[notice["kind"]] < SMS_SHOWN_PER_KIND:
+                            self.shown[notice["kind"]] += 1
+                            print(f"  [SMS 1708 -> {_masked(number)}] {notice['text']}", flush=True)
         finally:
             await consumer.stop()
 
@@ -124,11 +165,12 @@ class Simulation:
         return (f"[{time.monotonic() - self.t0:5.0f}s | event time {self.now():%a %d %b %H:%M}] "
                 f"in {sum(c['in'].values())}  accepted {sum(c['accepted'].values())}  "
                 f"rejected {sum(c['rejected'].values())}  routed {sum(c['routed'].values())}  "
-                f"triaged {c['routed']['(triage)']}  escalations {sum(c['escalations'].values())}")
+                f"triaged {c['routed']['(triage)']}  escalations {sum(c['escalations'].values())}  "
+                f"replies {sum(c['notifications'].values())}")
 
     def summary(self) -> str:
         rows = ["", "== Summary =="]
-        for kind in ("accepted", "rejected", "routed", "escalations"):
+        for kind in ("accepted", "rejected", "routed", "escalations", "notifications"):
             rows.append(f"{kind}:")
             rows += [f"  {label:32} {n:6}" for label, n in self.counts[kind].most_common(12)]
         return "\n".join(rows)
@@ -138,7 +180,8 @@ async def _run(sim: Simulation) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=sim.settings.bootstrap_servers, acks="all")
     await producer.start()
     tasks = [asyncio.create_task(t) for t in (sim.publish(producer),
-                                              sim.agencies(producer), sim.watch())]
+                                              sim.agencies(producer), sim.watch(),
+                                              sim.sms_gateway())]
     try:
         while time.monotonic() - sim.t0 < sim.seconds:
             await asyncio.sleep(3)

@@ -62,6 +62,8 @@ def stream(seed: int, at: datetime, n: int) -> Iterator[Publication]:
             continue
         if roll < 0.25:
             prefix = rnd.choice(["", "", "RAHASIA ", "ANONIM: "])
+            if roll > 0.23:  # a keyword and nothing else: rejected, and the sender told why
+                prefix, text = "ANONIM", ""
             msg = {"message_id": f"sms-{seed}-{i}", "msisdn": f"08{rnd.randint(1000000000, 9999999999)}",
                    "text": prefix + text, "received_at": at.isoformat()}
             yield Publication(SMS, msg["msisdn"].encode(), json.dumps(msg).encode())

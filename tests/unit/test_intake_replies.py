@@ -1,0 +1,71 @@
+"""Intake's replies: the accepted notice with the tracking id, the rejection with its plain
+reason, and none when the input names nobody to answer or repeats an accepted one."""
+
+from __future__ import annotations
+
+import json
+
+from schemas import Notification
+from services.intake.compose import build
+from services.intake.complaint_id import make_complaint_id
+from services.runtime.settings import Settings
+from services.runtime.stage import Record, StagedStores
+from services.runtime.topics import NOTIFICATIONS, REJECTED, SMS, SUBMITTED
+
+STAGE = build(Settings())
+T = "2026-03-02T09:15:00+07:00"
+
+
+def handle(topic: str, value: bytes, stores: StagedStores, offset: int = 0) -> dict[str, list[bytes]]:
+    record = Record(topic, 0, offset, 1772417700.0, b"k", value)
+    out: dict[str, list[bytes]] = {}
+    for o in STAGE.handle(record, stores).outputs:
+        out.setdefault(o.topic, []).append(o.value)
+    stores.commit()
+    return out
+
+
+def stores() -> StagedStores:
+    return StagedStores({name: {} for name in STAGE.stores})
+
+
+def web(**fields: object) -> bytes:
+    return json.dumps({"submission_id": "w-1", "channel": "mobile", "submitted_at": T,
+                       "body": "Jalan berlubang di depan sekolah", **fields}).encode()
+
+
+def test_an_accepted_submission_is_told_its_tracking_id_once() -> None:
+    s = stores()
+    first = handle(SUBMITTED, web(), s)
+    told = Notification.model_validate_json(first[NOTIFICATIONS][0])
+    cid = make_complaint_id("mobile", "w-1")
+    assert (told.kind.value, told.channel.value, told.submission_id, told.complaint_id) == (
+        "accepted", "mobile", "w-1", cid)
+    assert cid in told.text and told.msisdn is None
+    assert NOTIFICATIONS not in handle(SUBMITTED, web(), s, offset=1)  # a duplicate: silent
+
+
+def test_a_rejected_submission_is_told_why_without_its_text() -> None:
+    out = handle(SUBMITTED, web(submitted_at="2026-03-02T09:15:00", body="Rahasia: pungli di kantor"),
+                 stores())
+    told = Notification.model_validate_json(out[NOTIFICATIONS][0])
+    assert (told.kind.value, told.reason, told.submission_id, told.complaint_id) == (
+        "rejected", "invalid_timestamp", "w-1", None)
+    assert "pungli" not in told.text and "waktu pengiriman tidak terbaca" in told.text
+    assert len(out[REJECTED]) == 1
+
+
+def test_an_sms_of_only_its_privacy_keyword_is_answered_on_its_number() -> None:
+    sms = {"message_id": "gw-9", "msisdn": "0812 3456 7890", "text": "ANONIM", "received_at": T}
+    told = Notification.model_validate_json(
+        handle(SMS, json.dumps(sms).encode(), stores())[NOTIFICATIONS][0])
+    assert (told.kind.value, told.msisdn, told.submission_id, told.reason) == (
+        "rejected", "+6281234567890", "gw-9", "invalid_body")
+
+
+def test_input_that_names_nobody_to_answer_is_only_dead_lettered() -> None:
+    for topic, value in [(SUBMITTED, b"{not json"), (SUBMITTED, b"[1]"), (SMS, b"\xff\xfe"),
+                         (SUBMITTED, json.dumps({"channel": "fax", "submission_id": "x"}).encode()),
+                         (SMS, json.dumps({"message_id": "m", "msisdn": "12", "text": "x"}).encode())]:
+        out = handle(topic, value, stores())
+        assert NOTIFICATIONS not in out and len(out[REJECTED]) == 1, value
