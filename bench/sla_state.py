@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas import AcceptedComplaint, RoutedEvent
-from services.domain.calendar import WorkingCalendar
 from services.domain.registry import load_registry
-from services.domain.sla_policy import load_policy
+from services.domain.rules import shipped_version
 from services.runtime.stage import StagedStores
 from services.sla_monitor.processor import Result, SlaProcessor
 
@@ -37,7 +36,7 @@ def rss_mib(pid: int | str = "self") -> float:
 
 def new_processor() -> tuple[SlaProcessor, dict[str, Any]]:
     stores: dict[str, Any] = {k: {} for k in STORES}
-    return SlaProcessor(WorkingCalendar(), load_policy(None), load_registry()), stores
+    return SlaProcessor(shipped_version(None, None), load_registry()), stores
 
 
 def batches(n: int) -> list[tuple[datetime, int, float]]:

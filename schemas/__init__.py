@@ -30,6 +30,7 @@ from schemas.events import (
     Reporter,
     RoutedEvent,
     RoutingInfo,
+    RulesVersion,
     SmsMessage,
     StatusEvent,
     Submission,
@@ -42,6 +43,6 @@ __all__ = [
     "AcceptedComplaint", "AgencyComplaint", "AgencyId", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
     "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter",
-    "Role", "RoutedEvent", "RoutingInfo", "SlaTier", "SmsMessage", "Status", "StatusEvent",
+    "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusEvent",
     "Submission", "SubmittedLocation", "Tick", "ValidationErrorItem", "WireModel", "WirePart",
 ]

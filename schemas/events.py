@@ -234,12 +234,57 @@ class StatusEvent(WireModel):
     target_agency_id: AgencyId | None = None
 
 
+WorkingDays = Annotated[int, Field(ge=1, le=366)]
+
+
+class LimitsRules(WirePart):
+    """Clock limits in working days; an absent one keeps the default's (or the contract's)."""
+
+    first_response: WorkingDays | None = None
+    follow_up: WorkingDays | None = None
+    resolution_dispute: WorkingDays | None = None
+    resolution_field: WorkingDays | None = None
+    auto_close: WorkingDays | None = None
+
+
+class CalendarRules(WirePart):
+    """Dates on top of the `holidays` package (Indonesia, public and government): days off
+    added (a new cuti bersama) and days given back as working days."""
+
+    holidays: list[date] = Field(default_factory=list)
+    working_days: list[date] = Field(default_factory=list)
+
+
+class PolicyRules(WirePart):
+    default: LimitsRules = Field(default_factory=LimitsRules)
+    agencies: dict[AgencyId, LimitsRules] = Field(default_factory=dict)
+
+
+class RulesVersion(WireModel):
+    """sla.rules.v1 (compacted), key: the version number: the whole calendar and SLA policy
+    in force from `effective_from` (event time) on. Version 1 is the shipped files."""
+
+    topic_name: ClassVar[str] = "sla.rules.v1"
+    schema_name: ClassVar[str] = "rules"
+    version: int = Field(ge=1)
+    effective_from: Timestamp
+    published_at: Timestamp
+    calendar: CalendarRules = Field(default_factory=CalendarRules)
+    policy: PolicyRules = Field(default_factory=PolicyRules)
+    note: Annotated[str, StringConstraints(strict=True, max_length=500)] | None = None
+
+
 class Tick(WireModel):
-    """sla.ticks.v1, no key, one per partition: the SLA monitor's clock."""
+    """sla.ticks.v1, no key, one per partition: the SLA monitor's clock.
+
+    A record with `rules` is not a tick but the announcement of a rules version (v1
+    addition), written to every partition by `lapor rules publish`: its `as_of` repeats the
+    partition's latest tick and moves no clock. Consumers that only want time skip it."""
 
     topic_name: ClassVar[str] = "sla.ticks.v1"
     schema_name: ClassVar[str] = "tick"
     as_of: Timestamp
+    rules: RulesVersion | None = None
 
 
 class Escalation(WireModel):
@@ -308,5 +353,5 @@ class Notification(WireModel):
 
 ALL_EVENTS: tuple[type[WireModel], ...] = (
     Submission, SmsMessage, AcceptedComplaint, RejectedEvent, AgencyComplaint, RoutedEvent,
-    StatusEvent, Tick, Escalation, ComplianceStats, Notification,
+    StatusEvent, Tick, Escalation, ComplianceStats, Notification, RulesVersion,
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
-    RoutedEvent, SmsMessage, StatusEvent, Submission, Tick, WireModel,
+    RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick, WireModel,
 )
 
 T = "2026-03-02T09:15:00+07:00"
@@ -62,6 +62,11 @@ VALID: dict[type[WireModel], dict[str, Any]] = {
         "msisdn": "+6281234567890", "complaint_id": CID, "text": "LAPOR! Aduan Anda diterima.",
         "at": T,
     },
+    RulesVersion: {
+        "version": 2, "effective_from": T, "published_at": T, "note": "SKB cuti bersama revisi",
+        "calendar": {"holidays": ["2026-03-04"], "working_days": ["2026-03-18"]},
+        "policy": {"default": {"first_response": 3}, "agencies": {"pln": {"follow_up": 4}}},
+    },
 }
 
 # Each invalid example breaks one rule of the contract; the expected error location.
@@ -77,4 +82,5 @@ INVALID: dict[type[WireModel], tuple[dict[str, Any], str]] = {
     Escalation: ({**VALID[Escalation], "level": 4}, "level"),
     ComplianceStats: ({**VALID[ComplianceStats], "received": -1}, "received"),
     Notification: ({**VALID[Notification], "kind": "tracking"}, "kind"),
+    RulesVersion: ({**VALID[RulesVersion], "policy": {"agencies": {"pln": {"follow_up": 0}}}}, "policy"),
 }

@@ -42,6 +42,14 @@ def tick(at: str) -> Step:
     return ("sla.ticks.v1", None, {"as_of": at})
 
 
+def announce(version: int, effective_from: str, as_of: str = "2026-01-01T00:00:00+07:00",
+             calendar: dict[str, Any] | None = None, policy: dict[str, Any] | None = None) -> Step:
+    """A rules version announced on every ticks partition (as `lapor rules publish` does)."""
+    return ("sla.ticks.v1", None, {"as_of": as_of, "rules": {
+        "version": version, "effective_from": effective_from, "published_at": as_of,
+        "calendar": calendar or {}, "policy": policy or {}}})
+
+
 # A complaint's whole life: accepted Monday 2 March 2026 09:15 WIB, first response late,
 # info requested and received (a pause), responded, auto-closed after 10 working days.
 LIFE_LOG: list[Step] = [

@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 import holidays
 import yaml
 
+from services.domain.data_files import validated
+from schemas.events import CalendarRules
+
 DEFAULT_TZ = "Asia/Jakarta"
 AGENCY_TIMEZONES = ("Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura")  # WIB, WITA, WIT
 
@@ -39,20 +42,8 @@ class WorkingCalendar:
     def from_file(cls, path: Path | None) -> WorkingCalendar:
         """YAML: ``holidays: [YYYY-MM-DD, ...]`` adds days off, ``working_days: [...]`` gives
         days back (a cancelled cuti bersama, say)."""
-        if path is None:
-            return cls()
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(data, dict) or set(data) - {"holidays", "working_days"}:
-            raise ValueError(f"{path}: expected only the keys 'holidays' and 'working_days'")
-
-        def dates(key: str) -> list[date]:
-            values = data.get(key) or []
-            try:
-                return [v if isinstance(v, date) else date.fromisoformat(str(v)) for v in values]
-            except ValueError as exc:
-                raise ValueError(f"{path}: {key}: {exc}") from None
-
-        return cls(dates("holidays"), dates("working_days"))
+        rules = calendar_rules_from_file(path)
+        return cls(rules.holidays, rules.working_days)
 
     def _holidays(self, year: int) -> frozenset[date]:
         days = self._by_year.get(year)
@@ -105,6 +96,16 @@ class WorkingCalendar:
         start_day = start.astimezone(local_zone).date()
         last = self.nth_working_day_after(start_day, n + extra)
         return datetime.combine(last + timedelta(days=1), time(0), tzinfo=local_zone)
+
+
+def calendar_rules_from_file(path: Path | None) -> CalendarRules:
+    """The calendar file as data (its dates are part of rules version 1)."""
+    if path is None:
+        return CalendarRules()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict) or set(data) - {"holidays", "working_days"}:
+        raise ValueError(f"{path}: expected only the keys 'holidays' and 'working_days'")
+    return validated(path, CalendarRules, data)
 
 
 @lru_cache(maxsize=4)

@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 from schemas import ClockName, SlaTier
+from services.domain.data_files import validated
+from schemas.events import LimitsRules, PolicyRules
 from services.domain.calendar import WorkingCalendar
 
 
@@ -36,26 +38,32 @@ class Policy:
 
 def load_policy(path: Path | None) -> Policy:
     """YAML: ``default: {first_response: 3, ...}`` and ``agencies: {pln: {follow_up: 4}}``."""
-    if path is None:
-        return Policy(Limits(), {})
-    return _load(path)
+    return policy_of(policy_rules_from_file(path))
+
+
+def policy_of(rules: PolicyRules) -> Policy:
+    """The contract's limits, overridden by the rules' default, then by each agency's."""
+    def limits(base: Limits, values: LimitsRules) -> Limits:
+        return replace(base, **values.model_dump(exclude_none=True))
+
+    default = limits(Limits(), rules.default)
+    return Policy(default, {a: limits(default, v) for a, v in rules.agencies.items()})
 
 
 @lru_cache(maxsize=4)
-def _load(path: Path) -> Policy:
+def policy_rules_from_file(path: Path | None) -> PolicyRules:
+    """The policy file as data (its limits are part of rules version 1)."""
+    if path is None:
+        return PolicyRules()
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     fields = set(Limits.__dataclass_fields__)
-
-    def limits(base: Limits, values: object, where: str) -> Limits:
+    for where, values in [("default", data.get("default") or {}),
+                          *((f"agencies.{a}", v) for a, v in (data.get("agencies") or {}).items())]:
         if not isinstance(values, dict) or set(values) - fields:
             raise ValueError(f"{path}: {where}: expected keys among {sorted(fields)}")
-        if not all(isinstance(v, int) and v >= 1 for v in values.values()):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values.values()):
             raise ValueError(f"{path}: {where}: limits are whole numbers of working days >= 1")
-        return replace(base, **values)
-
-    default = limits(Limits(), data.get("default", {}), "default")
-    agencies = {a: limits(default, v, f"agencies.{a}") for a, v in (data.get("agencies") or {}).items()}
-    return Policy(default, agencies)
+    return validated(path, PolicyRules, data)
 
 
 def routing_deadlines(calendar: WorkingCalendar, limits: Limits, tz: str, sla_tier: SlaTier,

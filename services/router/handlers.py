@@ -50,6 +50,8 @@ class RouterHandlers:
         t = parse_or_reject(STAGE, Tick, record, "invalid_tick")
         if isinstance(t, Outcome):
             return t
+        if t.rules is not None:
+            return Outcome()  # a rules announcement, not a tick (the SLA monitor's)
         ended = expire_through(stores, HOLDINGS, record.partition, day_of(t.as_of.timestamp()) - 1,
                                lambda cid, _day: "closed_at" in stores.get(HOLDINGS, cid))
         return Outcome().note("holdings_purged", complaints=ended) if ended else Outcome()

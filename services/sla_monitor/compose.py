@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from services.domain.calendar import load_calendar
 from services.domain.registry import load_registry
-from services.domain.sla_policy import load_policy
+from services.domain.rules import shipped_version
 from services.runtime.settings import Settings
 from services.runtime.stage import Stage
 from services.sla_monitor.handlers import MODELS, STAGE, STORES, SlaHandlers
@@ -12,8 +11,7 @@ from services.sla_monitor.processor import SlaProcessor
 
 
 def build(settings: Settings) -> Stage:
-    processor = SlaProcessor(load_calendar(settings.calendar_file),
-                             load_policy(settings.sla_policy_file),
+    processor = SlaProcessor(shipped_version(settings.calendar_file, settings.sla_policy_file),
                              load_registry(settings.agencies_file), settings.closed_grace_days,
                              settings.sla_pending_max_hours)
     return Stage(STAGE, tuple(MODELS), STORES, SlaHandlers(processor).handle)

@@ -35,6 +35,10 @@ class SlaHandlers:
             res = proc.routed(stores, p, event, record.time, source=(record.topic, record.offset))
         elif isinstance(event, StatusEvent):
             res = proc.status(stores, p, event, record.time, source=(record.topic, record.offset))
+        elif isinstance(event, Tick) and event.rules is not None:
+            res = proc.announce(stores, p, event.rules)
+            return Outcome().note(res.note, rules_version=event.rules.version,
+                                  effective_from=event.rules.effective_from.isoformat())
         else:
             assert isinstance(event, Tick)
             res = proc.tick(stores, p, event.as_of)
@@ -54,5 +58,8 @@ def outcome_of(res: Result) -> Outcome:
                      event_id=e.event.event_id)
     if res.purged:
         out.note("sla_state_purged", complaints=res.purged)
+    if res.rules_switched:
+        version, relisted = res.rules_switched
+        out.note("rules_in_force", rules_version=version, complaints_relisted=relisted)
     out.note("handled", level="debug", outcome=res.note, outputs=len(res.outputs))
     return out

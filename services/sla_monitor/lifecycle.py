@@ -110,3 +110,16 @@ def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Poli
         case _:
             pass
     return f"applied_{s.status.value}"
+
+
+def reprice(state: ComplaintClocks, policy: Policy) -> None:
+    """A new policy version: the limits of the running clocks become the new ones (stopped
+    clocks, and the levels already emitted, stay as they were)."""
+    for clock in state.running():
+        limits = policy.limits(None if clock.agency_id == TRIAGE_AGENCY else clock.agency_id)
+        clock.limit = {
+            ClockName.first_response: limits.first_response,
+            ClockName.follow_up: limits.follow_up,
+            ClockName.resolution: limits.resolution(state.field_inspection),
+            ClockName.auto_close: limits.auto_close,
+        }[clock.name]

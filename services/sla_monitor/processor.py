@@ -14,14 +14,14 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, ClockName, ComplianceStats, Escalation, EscalationKind, Notification, RoutedEvent,
-    Role, Status, StatusEvent, WireModel,
+    Role, RulesVersion, Status, StatusEvent, WireModel,
 )
-from services.domain.calendar import WorkingCalendar, zone
+from services.domain.calendar import zone
 from services.domain.ids import deterministic_id
 from services.domain.registry import Registry
-from services.domain.sla_policy import Policy
+from services.domain.rules import SHIPPED, RuleSet, in_force, rule_set_of
 from services.sla_monitor.clocks import ComplaintClocks, Moment
-from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status
+from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status, reprice
 from services.sla_monitor.reporter_notices import auto_close_id, escalation_notice, status_notice
 from services.runtime.stage import StagedStores, StoreName
 from schemas.events import ValidationErrorItem
@@ -47,10 +47,12 @@ class Emitted:
 @dataclass
 class Result:
     view: StagedStores  # reads through, and stages, this event's store writes
+    rules: RuleSet  # the calendar and policy in force on the event's partition
     outputs: list[Emitted] = field(default_factory=list)
     note: str = ""
     purged: int = 0  # complaints whose state this tick deleted
     source: tuple[str, int] | None = None  # the input record's (topic, offset), for parking
+    rules_switched: tuple[int, int] | None = None  # (version now in force, complaints re-listed)
 
 
 class SlaProcessor:
@@ -58,25 +60,25 @@ class SlaProcessor:
     "p:bucket#k" -> ids, see `_append_due`), marks (partition -> watermark), stats
     ("p|agency|day" -> counters), overdue ("p|agency" -> n)."""
 
-    def __init__(self, calendar: WorkingCalendar, policy: Policy, registry: Registry,
+    def __init__(self, shipped: RulesVersion, registry: Registry,
                  purge_grace_days: int = 10, pending_max_hours: float = 24.0):
-        self.calendar, self.policy, self.registry = calendar, policy, registry
+        self.shipped, self.registry = shipped.to_bytes().decode(), registry
         self.purge_grace_days = purge_grace_days
         self.pending_max = timedelta(hours=pending_max_hours)
 
     # --- when a complaint's state ends ------------------------------------------------------
-    def _purge_at(self, state: ComplaintClocks) -> datetime | None:
+    def _purge_at(self, res: Result, state: ComplaintClocks) -> datetime | None:
         """A closed complaint's clocks are deleted this many working days after its close
         (late statuses and duplicates still find it closed until then); None while open."""
         if not state.closed or state.closed_at is None:
             return None
-        return self.calendar.deadline(state.closed_at, self.purge_grace_days, state.tz)
+        return res.rules.calendar.deadline(state.closed_at, self.purge_grace_days, state.tz)
 
-    def _next_moment(self, state: ComplaintClocks) -> datetime | None:
+    def _next_moment(self, res: Result, state: ComplaintClocks) -> datetime | None:
         """The next time a tick has something to do for the complaint: a moment, or its purge
         once nothing is pending any more."""
-        at = state.next_fire_at(self.calendar)
-        return at if at is not None else self._purge_at(state)
+        at = state.next_fire_at(res.rules.calendar)
+        return at if at is not None else self._purge_at(res, state)
 
     # --- reading through the staged writes -------------------------------------------------
     @staticmethod
@@ -89,7 +91,7 @@ class SlaProcessor:
 
     def _index(self, res: Result, partition: int, state: ComplaintClocks) -> None:
         """List the complaint under the bucket of its next moment (the caller saves `state`)."""
-        at = self._next_moment(state)
+        at = self._next_moment(res, state)
         if at is None:
             state.due_bucket = None  # a stale listing elsewhere is dropped when its tick comes
             return
@@ -140,6 +142,7 @@ class SlaProcessor:
         self._put(res, "due", head, None)
 
     def _save(self, res: Result, partition: int, state: ComplaintClocks) -> None:
+        state.partition = partition
         self._index(res, partition, state)
         self._put(res, "clocks", state.complaint_id, state.to_dict())
 
@@ -241,7 +244,7 @@ class SlaProcessor:
     def accepted(self, stores: StagedStores, partition: int, c: AcceptedComplaint,
                  record_time: datetime | None = None) -> Result:
         """`record_time`: the accepted record's Kafka time (it bounds parking, see `_park`)."""
-        res = Result(stores)
+        res = self._begin(stores, partition)
         if record_time is not None:
             self._accepted_progress(res, partition, record_time)
         if self._load(res, c.complaint_id) is not None:
@@ -266,7 +269,7 @@ class SlaProcessor:
 
     def routed(self, stores: StagedStores, partition: int, r: RoutedEvent,
                record_time: datetime | None = None, source: tuple[str, int] | None = None) -> Result:
-        res = Result(stores, source=source)
+        res = self._begin(stores, partition, source)
         self._routed(res, partition, r, record_time or r.routed_at)
         return res
 
@@ -278,7 +281,7 @@ class SlaProcessor:
             return
         before = self._overdue_agencies(state)
         tz = r.timezone or self.registry.timezone(r.agency_id)
-        if not on_routed(state, r, tz, self.policy):
+        if not on_routed(state, r, tz, res.rules.policy):
             res.note = "unchanged"
             return
         if r.agency_id and r.role is Role.primary:
@@ -289,7 +292,7 @@ class SlaProcessor:
 
     def status(self, stores: StagedStores, partition: int, s: StatusEvent,
                record_time: datetime, source: tuple[str, int] | None = None) -> Result:
-        res = Result(stores, source=source)
+        res = self._begin(stores, partition, source)
         self._status(res, partition, s, record_time)
         return res
 
@@ -303,7 +306,7 @@ class SlaProcessor:
         before = self._overdue_agencies(state)
         first = [c for c in state.running(ClockName.first_response)]
         was = state.to_dict()
-        res.note = on_status(state, s, at, self.policy)
+        res.note = on_status(state, s, at, res.rules.policy)
         # Told once: a repeated status (a replay, an agency's retry) changes nothing and says nothing.
         if res.note.startswith("applied_") and state.to_dict() != was:
             told = status_notice(state, s, self.registry)
@@ -311,18 +314,71 @@ class SlaProcessor:
                 res.outputs.append(Emitted(NOTIFICATIONS, state.complaint_id, told))
         for clock in first:
             if clock.stopped_at is not None and clock.agency_id != "triage":
-                late = clock.stopped_at >= clock.due_at(self.calendar)
+                late = clock.stopped_at >= clock.due_at(res.rules.calendar)
                 self._count(res, partition, clock.agency_id, at, clock.tz, "late" if late else "on_time")
         self._settle_overdue(res, partition, state, before)
         self._save(res, partition, state)
 
+    # --- rules versions (sla.rules.v1) ------------------------------------------------------
+    # Each partition keeps the versions announced on its ticks partition ("rules:<p>" in
+    # marks: the number in force and the known versions' JSON). A version comes into force at
+    # the first tick after its announcement whose as_of has reached its effective time; from
+    # then on every moment is computed with it, and the open complaints of the partition are
+    # re-priced and re-listed (a deadline moved earlier fires on that tick or its bucket, one
+    # moved later leaves a stale listing that fires nothing). Announcements and ticks share one
+    # log per partition, so a replay meets them in the same order: the same escalations.
+    def _begin(self, stores: StagedStores, partition: int,
+               source: tuple[str, int] | None = None) -> Result:
+        book = stores.get("marks", f"rules:{partition}")
+        wire = book["known"][str(book["active"])] if book and book["active"] != SHIPPED else self.shipped
+        return Result(stores, rule_set_of(wire), source=source)
+
+    def announce(self, stores: StagedStores, partition: int, version: RulesVersion) -> Result:
+        """A rules version announced on this partition (it applies from a later tick)."""
+        res = self._begin(stores, partition)
+        key = f"rules:{partition}"
+        book = self._get(res, "marks", key, {"active": SHIPPED, "known": {}})
+        wire, known = version.to_bytes().decode(), book["known"].get(str(version.version))
+        if version.version <= SHIPPED:
+            res.note = "rules_version_1_is_the_shipped_files"
+        elif known is not None:
+            res.note = "rules_known" if known == wire else "rules_conflict_kept_first"
+        else:
+            self._put(res, "marks", key, {**book, "known": {**book["known"], str(version.version): wire}})
+            res.note = "rules_announced"
+        return res
+
+    def _switch_rules(self, res: Result, partition: int, as_of: datetime) -> None:
+        book = self._get(res, "marks", f"rules:{partition}")
+        if not book:
+            return
+        versions = [RulesVersion.model_validate_json(w) for w in book["known"].values()]
+        target = in_force(versions, as_of)
+        if target is None or target.version == book["active"]:
+            return
+        res.rules = rule_set_of(book["known"][str(target.version)])
+        self._put(res, "marks", f"rules:{partition}", {**book, "active": target.version})
+        relisted = 0
+        for cid in res.view.keys(StoreName.clocks):
+            state = None if cid.startswith("pending:") else self._load(res, cid)
+            if state is None or state.partition != partition:
+                continue  # (state saved before it kept its partition is re-listed when touched)
+            was, listed = state.to_dict(), state.due_bucket
+            reprice(state, res.rules.policy)
+            self._index(res, partition, state)
+            if state.to_dict() != was:
+                self._put(res, "clocks", cid, state.to_dict())
+            relisted += state.due_bucket != listed
+        res.rules_switched = (target.version, relisted)
+
     # --- ticks -------------------------------------------------------------------------------
     def tick(self, stores: StagedStores, partition: int, as_of: datetime) -> Result:
-        res = Result(stores)
+        res = self._begin(stores, partition)
         mark = self._get(res, "marks", str(partition))
         if mark is not None and datetime.fromisoformat(mark["as_of"]) >= as_of:
             res.note = "stale_tick"
             return res
+        self._switch_rules(res, partition, as_of)
         first_bucket = mark["bucket"] if mark else None
         last_bucket = bucket_of(as_of)
         keep: list[str] = []
@@ -353,16 +409,16 @@ class SlaProcessor:
         if state is None:
             return False
         before = self._overdue_agencies(state)
-        for m in state.due(self.calendar, as_of):
+        for m in state.due(res.rules.calendar, as_of):
             self._emit(res, partition, state, m, as_of)
             m.clock.fired.append(m.level)
         self._settle_overdue(res, partition, state, before)
-        purge_at = self._purge_at(state)
-        if purge_at is not None and purge_at <= as_of and state.next_fire_at(self.calendar) is None:
+        purge_at = self._purge_at(res, state)
+        if purge_at is not None and purge_at <= as_of and state.next_fire_at(res.rules.calendar) is None:
             self._put(res, "clocks", cid, None)  # its end: a tombstone in the changelog too
             res.purged += 1
             return False
-        nxt = self._next_moment(state)
+        nxt = self._next_moment(res, state)
         keep = nxt is not None and bucket_of(nxt) <= current
         if keep:
             state.due_bucket = current
@@ -370,6 +426,7 @@ class SlaProcessor:
             if state.due_bucket is not None and state.due_bucket <= current:
                 state.due_bucket = None  # that listing is being cleared by this tick
             self._index(res, partition, state)  # a later bucket (unless listed there already)
+        state.partition = partition
         self._put(res, "clocks", cid, state.to_dict())
         return keep
 
