@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from schemas import (
     AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
-    RoutedEvent, SmsMessage, StatusEvent, Submission, Tick,
+    RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick,
 )
 from services.runtime.settings import Settings
 
@@ -22,6 +22,7 @@ TICKS = Tick.topic_name
 ESCALATIONS = Escalation.topic_name
 COMPLIANCE = ComplianceStats.topic_name
 NOTIFICATIONS = Notification.topic_name
+RULES = RulesVersion.topic_name  # the history of rules versions (each also announced on TICKS)
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -84,6 +85,9 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         spec(COMPLIANCE, "agency_id"),
         spec(NOTIFICATIONS, "complaint_id (else the input's key)",
              retention=settings.notifications_retention_days * DAY_MS),
+        # Every version is kept (a replay needs the ones in force then): compacted, one
+        # partition, keyed by version number.
+        TopicSpec(RULES, "version", 1, rf, cleanup_policy="compact"),
     ]
 
 

@@ -86,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["export", "check"])
     s.set_defaults(handler=_schemas)
 
-    from services.tools import cli_tools
+    from services.tools import cli_tools, rules
 
     cli_tools.register(sub)
+    rules.register(sub)
     # Commands a service brings along (e.g. the router's `routes`), through entry points.
     for command in entry_points(group="lapor.commands"):
         command.load()(sub)

@@ -1,0 +1,63 @@
+"""Reading a topic as it is now (to its end offsets), with no consumer group: for operator
+commands that look (rules, what-if), never for a service's own inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.runtime.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    topic: str  # contract name (no deployment prefix)
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+async def _partitions(consumer: AIOKafkaConsumer, name: str) -> list[TopicPartition]:
+    parts = consumer.partitions_for_topic(name)
+    if not parts:
+        await consumer._client.force_metadata_update()  # a topic created moments ago
+        parts = consumer.partitions_for_topic(name) or set()
+    return [TopicPartition(name, p) for p in sorted(parts)]
+
+
+async def read_to_end(settings: Settings, topic: str, last_only: bool = False,
+                      progress: Callable[[int], None] | None = None) -> list[TopicRecord]:
+    """Every record of `topic` up to its end offsets now (or the last of each partition),
+    in offset order per partition. `progress` is called with the count read so far."""
+    name = settings.topic(topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = await _partitions(consumer, name)
+        if not parts:
+            return []
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        starts = await consumer.beginning_offsets(parts)
+        for tp in parts:
+            consumer.seek(tp, max(starts[tp], ends[tp] - 1) if last_only else starts[tp])
+        out: list[TopicRecord] = []
+        todo = {tp for tp in parts if ends[tp] > starts[tp]}
+        while todo:
+            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
+            for tp, records in batch.items():
+                out += [TopicRecord(topic, tp.partition, r.offset, r.timestamp, r.key, r.value)
+                        for r in records if r.offset < ends[tp]]
+            for tp in list(todo):  # (positions, not offsets: compaction leaves gaps)
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+            if progress is not None:
+                progress(len(out))
+        return out
+    finally:
+        await consumer.stop()
