@@ -30,7 +30,7 @@ async def _partitions(consumer: AIOKafkaConsumer, name: str) -> list[TopicPartit
 
 
 async def read_to_end(settings: Settings, topic: str, last_only: bool = False,
-                      progress: Callable[[int], None] | None = None) -> list[TopicRecord]:
+                      progress: Callable[[int], object] | None = None) -> list[TopicRecord]:
     """Every record of `topic` up to its end offsets now (or the last of each partition),
     in offset order per partition. `progress` is called with the count read so far."""
     name = settings.topic(topic)

@@ -10,8 +10,15 @@ from services.sla_monitor.handlers import MODELS, STAGE, STORES, SlaHandlers
 from services.sla_monitor.processor import SlaProcessor
 
 
-def build(settings: Settings) -> Stage:
-    processor = SlaProcessor(shipped_version(settings.calendar_file, settings.sla_policy_file),
-                             load_registry(settings.agencies_file), settings.closed_grace_days,
-                             settings.sla_pending_max_hours)
+def build_processor(settings: Settings) -> SlaProcessor:
+    return SlaProcessor(shipped_version(settings.calendar_file, settings.sla_policy_file),
+                        load_registry(settings.agencies_file), settings.closed_grace_days,
+                        settings.sla_pending_max_hours)
+
+
+def stage_of(processor: SlaProcessor) -> Stage:
     return Stage(STAGE, tuple(MODELS), STORES, SlaHandlers(processor).handle)
+
+
+def build(settings: Settings) -> Stage:
+    return stage_of(build_processor(settings))

@@ -333,6 +333,15 @@ class SlaProcessor:
         wire = book["known"][str(book["active"])] if book and book["active"] != SHIPPED else self.shipped
         return Result(stores, rule_set_of(wire), source=source)
 
+    def rules_for(self, stores: StagedStores, partition: int, at: datetime) -> RuleSet:
+        """The rules that are (or will be, by their effective times) in force on `partition`
+        at `at`, of those announced there so far (for what-if reports)."""
+        book = stores.get("marks", f"rules:{partition}") or {"known": {}}
+        wires = [self.shipped, *book["known"].values()]
+        by_version = {RulesVersion.model_validate_json(w).version: w for w in wires}
+        chosen = in_force([RulesVersion.model_validate_json(w) for w in wires], at)
+        return rule_set_of(by_version[chosen.version] if chosen else self.shipped)
+
     def announce(self, stores: StagedStores, partition: int, version: RulesVersion) -> Result:
         """A rules version announced on this partition (it applies from a later tick)."""
         res = self._begin(stores, partition)
