@@ -25,7 +25,7 @@ SAMPLE: list[Step] = [
     tick("2026-03-02T12:00:00+07:00"),
 ]
 # Wednesday 4 March off, and PLN's first response five working days.
-CANDIDATE = (CalendarRules(holidays=["2026-03-04"]),  # type: ignore[list-item]
+CANDIDATE = (CalendarRules.model_validate({"holidays": ["2026-03-04"]}),
              PolicyRules.model_validate({"agencies": {"pln": {"first_response": 5}}}))
 
 
