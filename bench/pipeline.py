@@ -51,7 +51,7 @@ from services.domain.registry import load_registry  # noqa: E402
 from services.runtime.topics import (  # noqa: E402
     ACCEPTED, ROUTED, SUBMITTED, TopicSpec, agency_topic, catalogue,
 )
-from services.intake.complaint_id import make_complaint_id  # noqa: E402
+from services.domain.complaint_id import make_complaint_id  # noqa: E402
 from tests.workers import WorkerProcess, settings_env  # noqa: E402
 
 SUBMITTED_AT = "2026-03-02T09:15:00+07:00"

@@ -10,7 +10,7 @@ from schemas.events import FieldDecision, FieldWarning, Location, Reporter, Subm
 from services.domain.ids import deterministic_id
 from services.domain.regions import RegionReading, read_region
 from services.intake.classify import Classifier
-from services.intake.complaint_id import make_complaint_id
+from services.domain.complaint_id import make_complaint_id
 from services.intake.decode import Rejection
 from services.intake.phones import normalise_email, normalise_msisdn
 from services.intake.text import clean_text, derive_title, split_privacy_prefix

@@ -19,7 +19,7 @@ import asyncio
 import json
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -175,8 +175,11 @@ class BatchRunner:
                                      offset=record.offset, **note.fields)
 
 
-def create_app(stage: Stage, settings: Settings) -> faust.App:
-    """The faust app of a stage: its tables, one batching agent over its inputs, /metrics/."""
+def create_app(stage: Stage, settings: Settings,
+               serve: Callable[[Mapping[str, Any]], Awaitable[None]] | None = None) -> faust.App:
+    """The faust app of a stage: its tables, one batching agent over its inputs, /metrics/;
+    and `serve(tables)`, when given, as a task of the worker (a service's own web page, which
+    reads the tables and writes nothing)."""
     configure_logging(stage.name, settings.log_level)
     app = make_app(stage.name, settings)
     tables = {s.value: app.Table(s.value, default=None, partitions=settings.partitions)
@@ -194,6 +197,11 @@ def create_app(stage: Stage, settings: Settings) -> faust.App:
         async for events in stream.take_events(settings.batch_max,
                                                within=settings.batch_within_ms / 1000):
             await runner.process(events)
+
+    if serve is not None:
+        @app.task  # type: ignore[untyped-decorator]
+        async def serving() -> None:
+            await serve(tables)
 
     @app.page("/metrics/")
     async def metrics_page(web: Any, request: Any) -> Any:

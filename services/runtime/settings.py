@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, description="Port of the faust web view of a worker.")
     web_host: str = Field("127.0.0.1", description="Bind address of the faust web view.")
 
+    # --- ops_view (the operations page) -------------------------------------------------
+    ops_host: str = Field("127.0.0.1", description="Bind address of the operations page: "
+                          "this machine only unless opened wider (e.g. 0.0.0.0 behind a proxy).")
+    ops_port: int = Field(8070, description="Port of the operations page (and `lapor show`).")
+    ops_timeline_days: int = Field(30, ge=1, description="Days a closed complaint's timeline "
+                                   "stays on the operations page.")
+    ops_compliance_days: int = Field(400, ge=1, description="Days an agency-day's compliance "
+                                     "figures stay on the operations page.")
+
     # --- intake ---------------------------------------------------------------------
     max_message_bytes: int = Field(
         256 * 1024, ge=1024, description="Inputs larger than this are dead-lettered."

@@ -37,6 +37,8 @@ class StoreName(StrEnum):
     marks = "marks"  # sla_monitor: partition -> watermark tick
     stats = "stats"  # sla_monitor: "p|agency|day" -> compliance counters
     overdue = "overdue"  # sla_monitor: "p|agency" -> open overdue complaints
+    timelines = "timelines"  # ops_view: complaint_id -> what happened to it (no identity)
+    board = "board"  # ops_view: per-partition queues and counts, per agency-day compliance
 
 
 @dataclass(frozen=True, slots=True)

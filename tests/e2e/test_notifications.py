@@ -12,7 +12,7 @@ import pytest
 
 from schemas import Notification
 from services.domain.notices import SMS_MAX
-from services.intake.complaint_id import make_complaint_id
+from services.domain.complaint_id import make_complaint_id
 from services.runtime.topics import (
     ACCEPTED, NOTIFICATIONS, REJECTED, ROUTED, SMS, STATUS, SUBMITTED, TRIAGE, agency_topic_name,
 )

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, Producer
 
 from schemas import AgencyComplaint, ClockName, Escalation
 from services.runtime.settings import Settings
-from services.intake.complaint_id import make_complaint_id
+from services.domain.complaint_id import make_complaint_id
 from tests.kafka_helpers import consume, create_contract_topics, isolated
 from tests.workers import running
 

@@ -7,7 +7,7 @@ import json
 
 from schemas import Notification
 from services.intake.compose import build
-from services.intake.complaint_id import make_complaint_id
+from services.domain.complaint_id import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.stage import Record, StagedStores
 from services.runtime.topics import NOTIFICATIONS, REJECTED, SMS, SUBMITTED

@@ -16,7 +16,7 @@ from services.runtime.topics import ACCEPTED, REJECTED, SMS, SUBMITTED
 from services.intake.accept import accept, sms_to_submission
 from services.intake.compose import build as build_intake
 from services.intake.classify import Classifier, load_rules
-from services.intake.complaint_id import ALPHABET, make_complaint_id, normalise_complaint_id
+from services.domain.complaint_id import ALPHABET, make_complaint_id, normalise_complaint_id
 from services.intake.decode import Rejection, decode_sms, decode_submission
 from services.intake.phones import normalise_email, normalise_msisdn
 from services.intake.text import clean_text, derive_title, split_privacy_prefix

@@ -1,0 +1,192 @@
+"""Every decision of the operations view, as a pure handler: contract events in, the views an
+operator looks at out (staged in two stores; nothing is produced).
+
+What is kept is ids, agencies, rules, times and counts: never a complaint's text, title or
+reporter, so no page can show an anonymous reporter (or any reporter).
+
+Store keys are written from records of one partition only (a table's changelog partition is
+its source record's): per complaint (its events share the complaint's partition), per source
+partition ("esc|p", "triage|p", "dead|p", "now|p", "breaches|p|agency|day") and per agency
+("compliance|agency|day", "overdue|agency": sla.compliance.v1 is keyed by agency)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schemas import (
+    AcceptedComplaint, ComplianceStats, Escalation, RejectedEvent, Role, RoutedEvent, Status,
+    StatusEvent, Tick, WireModel,
+)
+from services.domain.calendar import zone
+from services.domain.complaint_id import normalise_complaint_id
+from services.domain.registry import Registry
+from services.runtime.expiry import day_of, expire_through, list_for_expiry
+from services.runtime.stage import Outcome, Record, StagedStores, StoreName, parse_or_reject
+from services.runtime.topics import (
+    ACCEPTED, COMPLIANCE, ESCALATIONS, REJECTED, ROUTED, STATUS, TICKS,
+)
+
+STAGE = "ops_view"
+TIMELINES, BOARD = StoreName.timelines, StoreName.board
+STORES = (TIMELINES, BOARD)
+MODELS: dict[str, type[WireModel]] = {
+    ACCEPTED: AcceptedComplaint, ROUTED: RoutedEvent, STATUS: StatusEvent, ESCALATIONS: Escalation,
+    REJECTED: RejectedEvent, COMPLIANCE: ComplianceStats, TICKS: Tick}
+TIMELINE_MAX = 100  # events kept per complaint (the first and the latest)
+RECENT_ESCALATIONS = 200  # per partition, for the live list
+RECENT_DEAD_LETTERS = 20  # per partition
+
+
+@dataclass(frozen=True)
+class OpsHandlers:
+    registry: Registry
+    timeline_days: int  # a closed complaint's timeline is kept this many days after the close
+    compliance_days: int  # an agency-day's figures are kept this many days
+
+    def handle(self, record: Record, stores: StagedStores) -> Outcome:
+        model = MODELS[record.topic]
+        event = parse_or_reject(STAGE, model, record, f"invalid_{model.schema_name}")
+        if isinstance(event, Outcome):
+            return event
+        p = record.partition
+        if isinstance(event, AcceptedComplaint):
+            self.accepted(stores, event)
+        elif isinstance(event, RoutedEvent):
+            self.routed(stores, p, event)
+        elif isinstance(event, StatusEvent):
+            self.status(stores, p, event)
+        elif isinstance(event, Escalation):
+            self.escalation(stores, p, event)
+        elif isinstance(event, RejectedEvent):
+            self.dead_letter(stores, p, event, record.key)
+        elif isinstance(event, ComplianceStats):
+            self.compliance(stores, p, event)
+        elif isinstance(event, Tick) and event.rules is None:
+            return self.tick(stores, p, event.as_of)
+        return Outcome()
+
+    # --- a complaint's timeline ------------------------------------------------------------
+    @staticmethod
+    def _add(stores: StagedStores, cid: str, at: datetime, kind: str, detail: dict[str, Any],
+             facts: dict[str, Any] | None = None) -> None:
+        line = stores.get(TIMELINES, cid) or {"facts": {}, "events": []}
+        entry = [at.isoformat(), kind, detail]
+        if entry in line["events"]:
+            return  # a repeat (at-least-once delivery, a replay)
+        events = [*line["events"], entry]
+        if len(events) > TIMELINE_MAX:
+            events = events[:1] + events[-(TIMELINE_MAX - 1):]
+        stores.put(TIMELINES, cid, {**line, "facts": {**line["facts"], **(facts or {})}, "events": events})
+
+    def accepted(self, stores: StagedStores, c: AcceptedComplaint) -> None:
+        region = c.location.region_code if c.location else None
+        self._add(stores, c.complaint_id, c.accepted_at, "accepted",
+                  {"channel": c.channel.value, "category": c.category.value},
+                  facts={"channel": c.channel.value, "privacy": c.privacy.value, "type": c.type.value,
+                         "category": c.category.value, "sla_tier": c.sla_tier.value,
+                         "region_code": region, "accepted_at": c.accepted_at.isoformat()})
+
+    def routed(self, stores: StagedStores, p: int, r: RoutedEvent) -> None:
+        self._add(stores, r.complaint_id, r.routed_at, "routed",
+                  {"agency_id": r.agency_id, "role": r.role.value, "rule_id": r.rule_id,
+                   "reason": r.reason, "attempt": r.attempt})
+        if r.role is not Role.primary:
+            return
+        key = f"triage|{p}"
+        queue = dict(stores.get(BOARD, key) or {})
+        if r.agency_id is None:
+            queue[r.complaint_id] = {"since": r.routed_at.isoformat(), "attempt": r.attempt,
+                                     "reason": r.reason}
+        elif queue.pop(r.complaint_id, None) is None:
+            return
+        stores.put(BOARD, key, queue)
+
+    def status(self, stores: StagedStores, p: int, s: StatusEvent) -> None:
+        # The note is the agency's own words: not kept (it may name the reporter).
+        self._add(stores, s.complaint_id, s.at, "status",
+                  {"status": s.status.value, "agency_id": s.agency_id,
+                   "target_agency_id": s.target_agency_id})
+        if s.status in (Status.closed, Status.archived):
+            ends = day_of(s.at.timestamp()) + self.timeline_days
+            list_for_expiry(stores, TIMELINES, p, s.complaint_id, ends)
+            line = stores.get(TIMELINES, s.complaint_id)
+            stores.put(TIMELINES, s.complaint_id, {**line, "closed_at": s.at.isoformat()})
+
+    def escalation(self, stores: StagedStores, p: int, e: Escalation) -> None:
+        detail = {"escalation_id": e.escalation_id, "agency_id": e.agency_id, "clock": e.clock.value,
+                  "kind": e.kind.value, "level": e.level, "target": e.target.value,
+                  "due_at": e.due_at.isoformat(), "attempt": e.attempt}
+        self._add(stores, e.complaint_id, e.fire_at, "escalation",
+                  {**{k: v for k, v in detail.items() if k != "kind"}, "escalation_kind": e.kind.value})
+        key = f"esc|{p}"
+        recent = list(stores.get(BOARD, key) or [])
+        if any(item["escalation_id"] == e.escalation_id for item in recent):
+            return
+        item = {**detail, "complaint_id": e.complaint_id, "fire_at": e.fire_at.isoformat(),
+                "as_of": e.as_of.isoformat()}
+        stores.put(BOARD, key, [*recent, item][-RECENT_ESCALATIONS:])
+        if e.kind.value == "breach" and e.agency_id != "triage":
+            local_day = e.fire_at.astimezone(zone(self.registry.timezone(e.agency_id))).date()
+            bkey = f"breaches|{p}|{e.agency_id}|{local_day.isoformat()}"
+            counts = dict(stores.get(BOARD, bkey) or {})
+            slot = f"{e.clock.value}|{e.level}"
+            counts[slot] = counts.get(slot, 0) + 1
+            if len(counts) == 1 and counts[slot] == 1:
+                list_for_expiry(stores, BOARD, p, bkey, day_of(e.fire_at.timestamp()) + self.compliance_days)
+            stores.put(BOARD, bkey, counts)
+
+    def dead_letter(self, stores: StagedStores, p: int, d: RejectedEvent, key: bytes | None) -> None:
+        """Counts and the latest few: reason, source, position and error messages only (the
+        original bytes may hold anything, identity included: they stay on the topic)."""
+        board_key = f"dead|{p}"
+        board = stores.get(BOARD, board_key) or {"counts": {}, "latest": []}
+        if any(item["event_id"] == d.event_id for item in board["latest"]):
+            return
+        slot = f"{d.reason}|{d.source_topic}"
+        item = {"event_id": d.event_id, "reason": d.reason, "source_topic": d.source_topic,
+                "source_partition": d.source_partition, "source_offset": d.source_offset,
+                "received_at": d.received_at.isoformat(), "rejected_by": d.rejected_by,
+                "errors": [{"loc": e.loc, "msg": e.msg[:200]} for e in d.errors[:5]]}
+        stores.put(BOARD, board_key, {
+            "counts": {**board["counts"], slot: board["counts"].get(slot, 0) + 1},
+            "latest": [*board["latest"], item][-RECENT_DEAD_LETTERS:]})
+        cid = normalise_complaint_id(key.decode(errors="replace")) if key else None
+        if cid is not None and cid == (key or b"").decode(errors="replace"):
+            self._add(stores, cid, d.received_at, "dead_letter",
+                      {"reason": d.reason, "source_topic": d.source_topic})
+
+    # --- compliance: one figure per agency and day, whatever the partition count ----------
+    def compliance(self, stores: StagedStores, p: int, c: ComplianceStats) -> None:
+        """Each SLA partition reports its share of an agency's day (and a late event a second,
+        delta report): all reports of (agency, day) are kept by event id and summed when read."""
+        day = c.day.isoformat()
+        key = f"compliance|{c.agency_id}|{day}"
+        entry = stores.get(BOARD, key) or {"tz": c.timezone, "reports": {}}
+        if c.event_id in entry["reports"]:
+            return
+        if not entry["reports"]:
+            list_for_expiry(stores, BOARD, p, key, day_of(c.as_of.timestamp()) + self.compliance_days)
+        report = {"received": c.received, "on_time": c.first_response_on_time,
+                  "late": c.first_response_late, "breaches": {k.value: n for k, n in c.breaches.items()},
+                  "partition": c.partition, "overdue": c.open_overdue_end_of_day}
+        stores.put(BOARD, key, {**entry, "reports": {**entry["reports"], c.event_id: report}})
+        okey = f"overdue|{c.agency_id}"
+        latest = dict(stores.get(BOARD, okey) or {})
+        part = str(c.partition if c.partition is not None else -1)
+        if part not in latest or latest[part][0] <= day:
+            latest[part] = [day, c.open_overdue_end_of_day]
+            stores.put(BOARD, okey, latest)
+
+    def tick(self, stores: StagedStores, p: int, as_of: datetime) -> Outcome:
+        now_key = f"now|{p}"
+        before = stores.get(BOARD, now_key)
+        if before is not None and before["ts"] >= as_of.timestamp():
+            return Outcome()
+        stores.put(BOARD, now_key, {"ts": as_of.timestamp(), "at": as_of.isoformat()})
+        last_day = day_of(as_of.timestamp()) - 1
+        ended = expire_through(stores, TIMELINES, p, last_day,
+                               lambda cid, _day: "closed_at" in (stores.get(TIMELINES, cid) or {}))
+        ended += expire_through(stores, BOARD, p, last_day, lambda _key, _day: True)
+        return Outcome().note("ops_view_expired", entries=ended) if ended else Outcome()

@@ -1,0 +1,141 @@
+"""What the operations page and `lapor show` ask of the ops view's stores. Pure: read-only
+mappings in (the faust tables' data, or dicts in tests), plain JSON-ready data out."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from services.domain.calendar import DEFAULT_TZ, WorkingCalendar, zone
+from services.domain.complaint_id import normalise_complaint_id
+from services.domain.registry import Registry
+
+Store = Mapping[str, Any]
+PERIODS = ("day", "week", "month")
+
+
+def _by_prefix(store: Store, prefix: str) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in store.items() if isinstance(k, str) and k.startswith(prefix)]
+
+
+def now(board: Store) -> datetime | None:
+    """Event time: the latest tick any partition has seen (never the machine's clock)."""
+    stamps = [v["ts"] for _, v in _by_prefix(board, "now|")]
+    return datetime.fromtimestamp(max(stamps), UTC) if stamps else None
+
+
+def period_of(day: date, period: str) -> str:
+    """The day's period label: the day, its ISO week (Monday first) or its month."""
+    if period == "day":
+        return day.isoformat()
+    if period == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "month":
+        return day.strftime("%Y-%m")
+    raise ValueError(f"period must be one of {PERIODS}")
+
+
+def compliance(board: Store, period: str = "day") -> list[dict[str, Any]]:
+    """One row per agency and period: every partition's report of every day summed once.
+    Days are the agency's local days (the SLA monitor counts them in its time zone), so
+    weeks and months are too. Breaches by clock are level-1 breaches (the SLA's counts);
+    by level, from the escalations seen. `open_overdue_now`: the latest report per partition."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def row(agency: str, label: str) -> dict[str, Any]:
+        return rows.setdefault((agency, label), {
+            "agency_id": agency, "period": label, "received": 0, "on_time": 0, "late": 0,
+            "breaches_by_clock": defaultdict(int), "breaches_by_level": defaultdict(int)})
+
+    for key, entry in _by_prefix(board, "compliance|"):
+        _, agency, day = key.split("|")
+        r = row(agency, period_of(date.fromisoformat(day), period))
+        for report in entry["reports"].values():
+            r["received"] += report["received"]
+            r["on_time"] += report["on_time"]
+            r["late"] += report["late"]
+            for clock, n in report["breaches"].items():
+                r["breaches_by_clock"][clock] += n
+    for key, counts in _by_prefix(board, "breaches|"):
+        _, _p, agency, day = key.split("|")
+        r = row(agency, period_of(date.fromisoformat(day), period))
+        for slot, n in counts.items():
+            r["breaches_by_level"][slot.split("|")[1]] += n
+    overdue = {key.split("|")[1]: sum(v[1] for v in latest.values())
+               for key, latest in _by_prefix(board, "overdue|")}
+    out = []
+    for r in rows.values():
+        answered = r["on_time"] + r["late"]
+        out.append({**r, "breaches_by_clock": dict(r["breaches_by_clock"]),
+                    "breaches_by_level": dict(r["breaches_by_level"]),
+                    "on_time_share": round(r["on_time"] / answered, 4) if answered else None,
+                    "open_overdue_now": overdue.get(r["agency_id"], 0)})
+    return sorted(out, key=lambda r: (r["period"], r["agency_id"]), reverse=True)
+
+
+def escalations(board: Store, level: int | None = None, agency: str | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+    """The latest escalations of every partition, newest first (by fire time, then as_of)."""
+    items = [item for _, recent in _by_prefix(board, "esc|") for item in recent
+             if (level is None or item["level"] == level) and (agency is None or item["agency_id"] == agency)]
+    items.sort(key=lambda i: (datetime.fromisoformat(i["fire_at"]), datetime.fromisoformat(i["as_of"]),
+                              i["escalation_id"]), reverse=True)
+    return items[:limit]
+
+
+def triage_queue(board: Store, timelines: Store, calendar: WorkingCalendar) -> list[dict[str, Any]]:
+    """Complaints waiting for the national admin, oldest first: their age in working days
+    (WIB) by event time, and every agency that held and refused them (ping-pong)."""
+    at = now(board)
+    out = []
+    for _, queue in _by_prefix(board, "triage|"):
+        for cid, item in queue.items():
+            since = datetime.fromisoformat(item["since"])
+            age = calendar.working_days_between(since.astimezone(zone(DEFAULT_TZ)).date(),
+                                                at.astimezone(zone(DEFAULT_TZ)).date()) if at else 0
+            events = (timelines.get(cid) or {}).get("events", [])
+            held = [e[2]["agency_id"] for e in events if e[1] == "routed" and e[2]["role"] == "primary"
+                    and e[2]["agency_id"]]
+            out.append({"complaint_id": cid, "since": item["since"], "age_working_days": age,
+                        "reason": item["reason"], "attempt": item["attempt"], "held_by": held})
+    return sorted(out, key=lambda i: (datetime.fromisoformat(i["since"]), i["complaint_id"]))
+
+
+def dead_letters(board: Store, limit: int = 10) -> dict[str, Any]:
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    latest = []
+    for _, entry in _by_prefix(board, "dead|"):
+        for slot, n in entry["counts"].items():
+            reason, source = slot.split("|", 1)
+            counts[(reason, source)] += n
+        latest += entry["latest"]
+    latest.sort(key=lambda i: (datetime.fromisoformat(i["received_at"]), i["event_id"]), reverse=True)
+    return {"counts": [{"reason": r, "source_topic": s, "count": n}
+                       for (r, s), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
+            "latest": latest[:limit]}
+
+
+class TimelineError(ValueError):
+    """A tracking id that cannot be answered, with a message for the person who typed it."""
+
+
+def timeline(timelines: Store, text: str, registry: Registry | None = None) -> dict[str, Any]:
+    """A complaint's events in time order (arrival order among equal times), by a tracking id
+    as a citizen may type it (any case, spaces, dashes, O for 0, I or L for 1)."""
+    cid = normalise_complaint_id(text)
+    if cid is None:
+        raise TimelineError(f"'{text.strip()[:40]}' is not a valid tracking number: check every "
+                            "character (LPR- and 12 letters or digits; the last one is a check "
+                            "character that catches a mistyped or swapped character)")
+    line = timelines.get(cid)
+    if not line:
+        raise TimelineError(f"{cid}: no such complaint here (not yet seen, or ended long ago)")
+    events = sorted(enumerate(line["events"]), key=lambda ie: (datetime.fromisoformat(ie[1][0]), ie[0]))
+    out = []
+    for _, (at, kind, detail) in events:
+        known = registry.get(detail["agency_id"]) if registry and detail.get("agency_id") else None
+        out.append({"at": at, **detail, "kind": kind, **({"agency_name": known.name} if known else {})})
+    return {"complaint_id": cid, "facts": line["facts"], "closed_at": line.get("closed_at"), "events": out}
