@@ -86,10 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["export", "check"])
     s.set_defaults(handler=_schemas)
 
-    from services.tools import cli_tools, rules
+    from services.tools import cli_tools, rules, show
 
     cli_tools.register(sub)
     rules.register(sub)
+    show.register(sub)
     # Commands a service brings along (e.g. the router's `routes`), through entry points.
     for command in entry_points(group="lapor.commands"):
         command.load()(sub)

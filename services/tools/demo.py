@@ -21,7 +21,7 @@ from services.tools.generator import stream
 from services.runtime.settings import Settings
 from services.runtime.topics import ACCEPTED, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, SMS, STATUS
 
-SERVICES = ("intake", "router", "sla_monitor")
+SERVICES = ("intake", "router", "sla_monitor", "ops_view")
 WEEK_S = 7 * 86400
 SMS_SHOWN_PER_KIND = 3  # SMS replies of each kind the simulated gateway prints (then it counts)
 
@@ -204,6 +204,8 @@ def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> 
     workers.append(_spawn(["ticker", "--interval", "1", "--speed", str(sim.speed),
                            "--start", sim.now().isoformat()], settings, log_dir / "ticker.log"))
     print(f"workers started (logs in {log_dir}); a week of event time in {seconds:.0f}s", flush=True)
+    print(f"operations page: http://{settings.ops_host}:{settings.ops_port}/ (fills as the demo runs)",
+          flush=True)
     try:
         asyncio.run(_run(sim))
     except KeyboardInterrupt:

@@ -44,3 +44,15 @@ def test_a_batch_counts_records_outcomes_dead_letters_latency_and_lag() -> None:
     # Lag after the last record read of each partition: 20 - 8 - 1 and 4 - 3 - 1.
     assert got[("lapor_consumer_lag", (("partition", "0"), *stage_topic))] == 11
     assert got[("lapor_consumer_lag", (("partition", "1"), *stage_topic))] == 0
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_the_workers_export() -> None:
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).parents[2] / "ops/grafana/dashboards/lapor.json").read_text())
+    asked = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"lapor_[a-z_]+", t["expr"])}
+    metrics = StageMetrics("intake")
+    families = {family.name for family in text_string_to_metric_families(metrics.exposition().decode())}
+    known = {f"{name}{suffix}" for name in families for suffix in ("_total", "_bucket", "")}
+    assert asked and asked <= known, asked - known

@@ -12,7 +12,8 @@ let complianceRows = [];
 let sort = { key: "period", asc: false };
 
 function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = String(text); if (cls) e.className = cls; return e; }
-function when(iso) { if (!iso) return "–"; const d = new Date(iso); return d.toLocaleString("id-ID", { dateStyle: "medium", timeStyle: "short" }); }
+// Every time in WIB, whatever the operator's machine says (deadlines fall at local midnights).
+function when(iso) { if (!iso) return "–"; return new Date(iso).toLocaleString("id-ID", { dateStyle: "medium", timeStyle: "short", timeZone: "Asia/Jakarta" }) + " WIB"; }
 function idLink(id) { const a = el("a", id); a.href = "#" + id; return a; }
 function row(cells) { const tr = document.createElement("tr"); for (const c of cells) { const td = document.createElement("td"); if (c instanceof Node) td.appendChild(c); else td.textContent = c === null || c === undefined ? "–" : String(c); tr.appendChild(td); } return tr; }
 async function getJSON(url) { const r = await fetch(url); const body = await r.json(); if (!r.ok) throw new Error(body.error || r.statusText); return body; }
@@ -128,7 +129,11 @@ async function start() {
   $("#period").onchange = refresh;
   $("#trend-agency").onchange = renderTrend;
   for (const th of document.querySelectorAll("#compliance th[data-key]")) th.onclick = () => { sort = { key: th.dataset.key, asc: sort.key === th.dataset.key ? !sort.asc : false }; renderCompliance(); };
-  $("#timeline-form").onsubmit = (ev) => { ev.preventDefault(); location.hash = $("#timeline-id").value.trim(); showTimeline($("#timeline-id").value.trim()); };
+  $("#timeline-form").onsubmit = (ev) => {
+    ev.preventDefault();
+    const id = $("#timeline-id").value.trim();
+    if (decodeURIComponent(location.hash.slice(1)) === id) showTimeline(id); else location.hash = id;  // hashchange shows it
+  };
   window.onhashchange = () => showTimeline(decodeURIComponent(location.hash.slice(1)));
   if (location.hash.length > 1) showTimeline(decodeURIComponent(location.hash.slice(1)));
 }
