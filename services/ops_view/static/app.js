@@ -76,7 +76,7 @@ function renderTrend() {
   const x = (i) => L + (points.length === 1 ? (W - L) / 2 : i * (W - L - 12) / (points.length - 1));
   const y = (v) => T + (H - T - B) * (1 - v);
   add("polyline", { points: points.map((p, i) => x(i) + "," + y(p.on_time_share)).join(" "), fill: "none", stroke: "#b3261e", "stroke-width": 2 });
-  points.forEach((p, i) => { add("circle", { cx: x(i), cy: y(p.on_time_share), r: 3, fill: "#b3261e" }); if (i === 0 || i === points.length - 1) add("text", { x: x(i) - 20, y: H - 6 }, p.period); });
+  points.forEach((p, i) => { add("circle", { cx: x(i), cy: y(p.on_time_share), r: 3, fill: "#b3261e" }); if (i === 0 || i === points.length - 1) add("text", { x: x(i), y: H - 6, "text-anchor": i === 0 ? "start" : "end" }, p.period); });
   $("#trend-caption").textContent = "Tanggapan pertama tepat waktu (%): " + (complianceRows.find((r) => r.agency_id === agency) || {}).agency_name;
 }
 
