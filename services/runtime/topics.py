@@ -45,6 +45,9 @@ class TopicSpec:
         return {
             "cleanup.policy": self.cleanup_policy,
             "retention.ms": str(self.retention_ms),
+            # A write is acknowledged (acks=all) once this many replicas have it: with RF 3,
+            # two, so one broker node can be lost without losing or refusing a write.
+            "min.insync.replicas": str(max(1, min(2, self.replication_factor - 1))),
             **self.extra,
         }
 

@@ -14,20 +14,29 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
-    from services.tools import broker
+    from services.tools import broker, cluster
 
-    if args.action == "start":
+    if args.action == "start" and args.nodes > 1:
+        bootstrap = cluster.start(settings, args.nodes,
+                                  [args.port + i for i in range(args.nodes)] if args.port else None)
+        print(f"{args.nodes}-node cluster running at {bootstrap} (state in {cluster.state_dir(settings)})")
+        print(f"export LAPOR_BOOTSTRAP_SERVERS={bootstrap} LAPOR_REPLICATION_FACTOR=3")
+    elif args.action == "start":
         bootstrap = broker.start(settings, port=args.port)
         print(f"broker running at {bootstrap} (state in {broker.paths(settings).state})")
         print(f"export LAPOR_BOOTSTRAP_SERVERS={bootstrap}")
     elif args.action == "stop":
-        print("broker stopped" if broker.stop(settings) else "no broker was running")
+        stopped = broker.stop(settings) | cluster.stop(settings)
+        print("broker stopped" if stopped else "no broker was running")
     elif args.action == "fetch":
         print(f"broker jars in {broker.fetch(settings)}")
     else:
-        port = broker.running_port(settings)
-        print(f"running at 127.0.0.1:{port}" if port else "not running")
-        return 0 if port else 3
+        port, nodes = broker.running_port(settings), cluster.running(settings)
+        if nodes:
+            print(f"cluster nodes running: {nodes} at {cluster.bootstrap(cluster.layout(settings))}")
+        if port or not nodes:
+            print(f"running at 127.0.0.1:{port}" if port else "not running")
+        return 0 if port or nodes else 3
     return 0
 
 
@@ -71,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lapor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("broker", help="the embedded single-node Kafka broker")
+    b = sub.add_parser("broker", help="the embedded Kafka broker (or a local 3-node cluster)")
     b.add_argument("action", choices=["start", "stop", "status", "fetch"])
     b.add_argument("--port", type=int, default=None, help="client port (default LAPOR_BROKER_PORT)")
+    b.add_argument("--nodes", type=int, default=1, choices=[1, 3],
+                   help="3: a KRaft cluster (RF 3, min.insync.replicas 2) on ports PORT..PORT+2")
     b.set_defaults(handler=_broker)
 
     t = sub.add_parser("topics", help="create or list the contract topics")
