@@ -14,6 +14,7 @@ from services.domain.registry import Registry
 
 Store = Mapping[str, Any]
 PERIODS = ("day", "week", "month")
+LIFE_ORDER = {"accepted": 0, "routed": 1, "status": 2, "escalation": 3, "dead_letter": 4}
 
 
 def _by_prefix(store: Store, prefix: str) -> list[tuple[str, Any]]:
@@ -133,7 +134,10 @@ def timeline(timelines: Store, text: str, registry: Registry | None = None) -> d
     line = timelines.get(cid)
     if not line:
         raise TimelineError(f"{cid}: no such complaint here (not yet seen, or ended long ago)")
-    events = sorted(enumerate(line["events"]), key=lambda ie: (datetime.fromisoformat(ie[1][0]), ie[0]))
+    # Equal times (a routing stamped with the acceptance time) in the order things happen to
+    # a complaint, whatever order the topics were read in; then in arrival order.
+    events = sorted(enumerate(line["events"]), key=lambda ie: (
+        datetime.fromisoformat(ie[1][0]), LIFE_ORDER.get(ie[1][1], len(LIFE_ORDER)), ie[0]))
     out = []
     for _, (at, kind, detail) in events:
         known = registry.get(detail["agency_id"]) if registry and detail.get("agency_id") else None

@@ -119,9 +119,9 @@ def test_breaches_by_level_fall_on_the_agencys_local_day() -> None:
 
 def test_a_timeline_lists_events_in_time_order_and_keeps_no_identity() -> None:
     v = View()
+    v.send(ROUTED, routed("pln", T), key=CID)  # read before the acceptance of the same time
     v.send(ACCEPTED, accepted(privacy="anonymous"), key=CID)
-    v.send(STATUS, status("acknowledged", "pln", "2026-03-02T11:00:00+07:00"), key=CID)  # read first
-    v.send(ROUTED, routed("pln", T), key=CID)
+    v.send(STATUS, status("acknowledged", "pln", "2026-03-02T11:00:00+07:00"), key=CID)
     v.send(ESCALATIONS, escalation(1, "2026-03-06T00:00:00+07:00", kind="warning"), key=CID)
     v.send(ROUTED, routed("pln", T), key=CID)  # a repeat
     line = queries.timeline(v.timelines, CID.lower().replace("-", " "), load_registry())
