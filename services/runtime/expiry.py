@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from services.runtime.stage import StagedStores
 
+SCAN_AFTER_DAYS = 400  # a longer jump scans the store's keys instead of every day
 DAY_S = 86_400
 CHUNK = 100  # keys per listing record: a busy day never becomes one record past the broker's limit
 
@@ -49,9 +50,12 @@ def expire_through(stores: StagedStores, store: str, partition: int, last_day: i
     if mark is None or last_day <= mark:
         return 0
     deleted = 0
-    for day in range(mark + 1, last_day + 1):
+    for day in _listed_days(stores, store, partition, mark + 1, last_day):
         head = f"expiry:{partition}:{day}"
-        for k in range(stores.get(store, head, 0)):
+        chunks = stores.get(store, head, 0)
+        if not chunks:
+            continue  # nothing listed that day: no tombstone for a key that never was
+        for k in range(chunks):
             for key in stores.get(store, f"{head}#{k}", []):
                 if stores.get(store, key) is not None and still_ends(key, day):
                     stores.delete(store, key)
@@ -60,3 +64,13 @@ def expire_through(stores: StagedStores, store: str, partition: int, last_day: i
         stores.delete(store, head)
     stores.put(store, mark_key, last_day)
     return deleted
+
+
+def _listed_days(stores: StagedStores, store: str, partition: int, first: int, last: int) -> list[int]:
+    """The days to look at: each day of a short stretch, or, when time jumps far (a tick
+    months ahead, a hostile one years ahead), only the days that have listings."""
+    if last - first <= SCAN_AFTER_DAYS:
+        return list(range(first, last + 1))
+    prefix = f"expiry:{partition}:"
+    return sorted({day for k in stores.keys(store) if k.startswith(prefix) and "#" not in k
+                   and first <= (day := int(k[len(prefix):])) <= last})

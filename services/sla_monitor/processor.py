@@ -30,6 +30,7 @@ from services.runtime.topics import COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJE
 
 BUCKET_S = 3600  # due index granularity: one bucket per hour of fire_at
 DUE_CHUNK = 100  # complaint ids per due-index record
+SCAN_AFTER_BUCKETS = 24 * 62  # a tick further ahead than this scans the index's keys
 WORK_CLOCKS = (ClockName.first_response, ClockName.follow_up, ClockName.resolution)
 
 
@@ -404,12 +405,13 @@ class SlaProcessor:
         return res
 
     def _buckets(self, res: Result, partition: int, first: int | None, last: int) -> list[int]:
-        if first is not None:
+        if first is not None and last - first <= SCAN_AFTER_BUCKETS:
             return list(range(first, last + 1))
-        # First tick of a partition: every indexed bucket up to now.
+        # The first tick of a partition, or a jump far ahead (a tick months after the last; a
+        # hostile one years after): the listed buckets, from the index's keys, not every hour.
         prefix = f"{partition}:"
         return sorted(b for k in res.view.keys(StoreName.due) if k.startswith(prefix) and "#" not in k
-                      and (b := int(k[len(prefix):])) <= last)
+                      and (first or 0) <= (b := int(k[len(prefix):])) <= last)
 
     def _fire(self, res: Result, partition: int, cid: str, as_of: datetime, current: int) -> bool:
         """Emit what is due for one complaint listed in a bucket being cleared; True if it

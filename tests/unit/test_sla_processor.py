@@ -240,3 +240,23 @@ def test_events_whose_complaint_comes_in_time_are_applied_not_dead_lettered() ->
     assert not [o for o in outputs if isinstance(o.event, RejectedEvent)]
     assert [e.escalation_id for e in escalations(outputs)] == [
         e.escalation_id for e in escalations(run_in_memory(LIFE_LOG))]
+
+
+def test_a_tick_years_ahead_visits_only_the_listed_buckets() -> None:
+    # A hostile (or mistaken) tick in year 9999 must not walk every hour from now to then.
+    from services.runtime.expiry import _listed_days
+    from services.runtime.stage import StagedStores
+    from services.sla_monitor.compose import build_processor
+    from services.sla_monitor.processor import Result
+
+    processor = build_processor(Settings())
+    stores = StagedStores({"due": {"0:500000": 1, "0:500000#0": ["x"], "0:700000": 1, "1:600000": 1},
+                           "clocks": {}, "marks": {}, "stats": {}, "overdue": {}, "h": {}})
+    res = Result(stores, processor.rules_for(stores, 0, datetime(2026, 1, 1, tzinfo=timezone.utc)))
+    assert processor._buckets(res, 0, 400_000, 70_000_000) == [500000, 700000]
+    assert processor._buckets(res, 0, 400_000, 400_010) == list(range(400_000, 400_011))
+    stores.put("h", "expiry:0:20000", 1)
+    assert _listed_days(stores, "h", 0, 19_000, 2_900_000) == [20000]
+    out = run_in_memory(LIFE_LOG[:2] + [tick("2026-03-03T00:00:00+07:00"), tick("9999-12-30T00:00:00+00:00")])
+    assert sorted((e.clock.value, e.level) for e in escalations(out)) == sorted(
+        (clock, level) for clock in ("first_response", "follow_up") for level in range(4))
