@@ -1,7 +1,8 @@
 """A simulated year through the three stages on the in-memory runtime (the real handlers):
 does state follow what is open, not everything ever seen?
 
-Usage: .venv/bin/python bench/year.py [COMPLAINTS] [--dedup-days N]   (default 200000, 30)
+Usage: .venv/bin/python bench/year.py [COMPLAINTS] [--dedup-days N] [--restart]
+       (default 200000, 30; --restart: measure real restarts, on the embedded broker)
 
 Complaints arrive through the working hours of every day of 2026; agencies acknowledge
 within 0-4 days, respond within 1-8 days, a few refuse once (re-route) or never answer; the
@@ -10,7 +11,10 @@ Ticks come every hour of event time. At the end of each month it prints, per sto
 keys and their bytes (key + JSON value: what a compacted changelog holds once tombstones
 are cleaned), and the time a worker with no local state would need to replay them at the
 ~5,000 records/s faust recovery rate measured here (bench/sla_recovery.py): an estimate, not
-a restart. Dedup entries are kept `--dedup-days` (the production default is 400 days, one
+a restart. With --restart, at each month's end the router's and the SLA monitor's live state is
+written to changelog topics (keys and values as the workers write them, each on its partition)
+and a real worker of each is started on them: the seconds to "Worker ready" are measured.
+Dedup entries are kept `--dedup-days` (the production default is 400 days, one
 year and a margin: then intake's store grows for 400 days and is flat after).
 """
 
@@ -49,7 +53,8 @@ def state_size(worker: MemoryWorker) -> dict[str, tuple[int, int]]:
 
 
 class Year:
-    def __init__(self, n: int, dedup_days: int, partitions: int = 4):
+    def __init__(self, n: int, dedup_days: int, partitions: int = 4, restarts: Settings | None = None):
+        self.restarts = restarts
         settings = Settings(partitions=partitions, dedup_retention_days=dedup_days)
         self.topics = MemoryTopics(partitions)
         self.workers = [MemoryWorker(build(settings), self.topics, batch_max=500)
@@ -103,7 +108,8 @@ class Year:
         i, now, t0 = 0, START, time.monotonic()
         print(f"{self.n:,} complaints over 2026, {self.partitions} partitions, hourly ticks")
         print(f"{'month':8} {'accepted':>9} {'open':>7} | live keys (bytes): "
-              f"intake seen | router holdings | sla clocks | sla due | sla other | replay s")
+              f"intake seen | router holdings | sla clocks | sla due | sla other | replay s"
+              + (" | restart router, sla (measured)" if self.restarts else ""))
         month = START.month
         while now < START + timedelta(days=days):
             hour_end = now + timedelta(hours=1)
@@ -143,14 +149,30 @@ class Year:
         print(f"{at:%Y-%m} {accepted:9,} {open_now:7,} | {cell(intake['seen-submitted'])} | "
               f"{cell(router['holdings'])} | {cell(clocks)} | {cell(sla['due'])} | "
               f"{sum(o[0] for o in other):>6,} | {live / RECOVERY_RECORDS_PER_S:6.1f}"
-              f"   [{seconds:.0f} s]", flush=True)
+              + (" | {:5.1f} s, {:5.1f} s".format(*self.measure_restarts()) if self.restarts else "")
+              + f"   [{seconds:.0f} s]", flush=True)
+
+    def measure_restarts(self) -> tuple[float, float]:
+        """Seconds to "Worker ready" of a router and an SLA worker started on changelogs that
+        hold exactly this month's live state (fresh topics each time)."""
+        from bench.restart import time_to_ready
+
+        assert self.restarts is not None
+        return (time_to_ready(self.restarts, "router", self.workers[1].stores),
+                time_to_ready(self.restarts, "sla_monitor", self.workers[2].stores))
 
 
 def main() -> None:
     args = sys.argv[1:]
     n = int(next((a for a in args if a.isdigit()), 200_000))
     dedup_days = int(args[args.index("--dedup-days") + 1]) if "--dedup-days" in args else 30
-    Year(n, dedup_days).run()
+    if "--restart" not in args:
+        Year(n, dedup_days).run()
+        return
+    from bench.broker_session import bench_broker
+
+    with bench_broker(partitions=4) as base:
+        Year(n, dedup_days, restarts=base).run()
 
 
 if __name__ == "__main__":

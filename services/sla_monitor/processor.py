@@ -271,6 +271,8 @@ class SlaProcessor:
     def routed(self, stores: StagedStores, partition: int, r: RoutedEvent,
                record_time: datetime | None = None, source: tuple[str, int] | None = None) -> Result:
         res = self._begin(stores, partition, source)
+        if record_time is not None:
+            self._routed_progress(res, partition, record_time)
         self._routed(res, partition, r, record_time or r.routed_at)
         return res
 
@@ -290,6 +292,7 @@ class SlaProcessor:
         self._settle_overdue(res, partition, state, before)
         self._save(res, partition, state)
         res.note = "clocks_started"
+        self._release(res, partition, r.complaint_id, only_responsible=True)
 
     def status(self, stores: StagedStores, partition: int, s: StatusEvent,
                record_time: datetime, source: tuple[str, int] | None = None) -> Result:
@@ -297,11 +300,16 @@ class SlaProcessor:
         self._status(res, partition, s, record_time)
         return res
 
-    def _status(self, res: Result, partition: int, s: StatusEvent, record_time: datetime) -> None:
+    def _status(self, res: Result, partition: int, s: StatusEvent, record_time: datetime,
+                may_wait: bool = True) -> None:
         state = self._load(res, s.complaint_id)
         if state is None:
             self._park(res, partition, s.complaint_id, "status", s.model_dump_json(), record_time)
             res.note = "parked_before_accepted"
+            return
+        if may_wait and _awaits_routing(state, s):
+            self._await_routing(res, partition, s, record_time)
+            res.note = "waits_for_routing"
             return
         at = min(s.at, record_time)
         before = self._overdue_agencies(state)
@@ -319,6 +327,59 @@ class SlaProcessor:
                 self._count(res, partition, clock.agency_id, at, clock.tz, "late" if late else "on_time")
         self._settle_overdue(res, partition, state, before)
         self._save(res, partition, state)
+
+    # --- statuses read before their routing ------------------------------------------------
+    # An agency learns of a complaint from its topic, written together with the routed
+    # decision, so its status is written after that decision; but this worker may read the
+    # status first (lagging on complaints.routed.v1). Flagged then, a legitimate first
+    # response would be lost and a false escalation fire. So a status from an agency that has
+    # never held the complaint waits under "awaiting:<id>" (listed by its record hour) for the
+    # routing. Once this partition has read routed decisions written in a later hour, the one
+    # it waits for would have come: it is applied as it is (flagged, if that agency is not
+    # responsible: a copy's agency, say).
+    def _await_routing(self, res: Result, partition: int, s: StatusEvent, record_time: datetime) -> None:
+        key = f"awaiting:{s.complaint_id}"
+        waiting = list(self._get(res, "clocks", key, []))
+        if not waiting:
+            self._append_listed(res, f"awaiting@{partition}:{bucket_of(record_time)}", key)
+        self._put(res, "clocks", key, [*waiting, [s.model_dump_json(), record_time.isoformat()]])
+
+    def _release(self, res: Result, partition: int, cid: str, only_responsible: bool) -> None:
+        key = f"awaiting:{cid}"
+        waiting = self._get(res, "clocks", key, [])
+        if not waiting:
+            return
+        keep = []
+        for payload, written in waiting:
+            s, state = StatusEvent.model_validate_json(payload), self._load(res, cid)
+            if only_responsible and state is not None and _awaits_routing(state, s):
+                keep.append([payload, written])
+                continue
+            self._status(res, partition, s, datetime.fromisoformat(written), may_wait=False)
+        self._put(res, "clocks", key, keep or None)
+
+    def _routed_progress(self, res: Result, partition: int, record_time: datetime) -> None:
+        """A routed decision written at `record_time` was read: statuses listed for earlier
+        hours have waited long enough."""
+        mark_key = f"routed:{partition}"
+        done, through = self._get(res, "marks", mark_key), bucket_of(record_time) - 1
+        if done is None or through > done:
+            self._put(res, "marks", mark_key, through)
+        if done is None or through <= done:
+            return
+        for bucket in self._listed_buckets(res, f"awaiting@{partition}:", done + 1, through):
+            head = f"awaiting@{partition}:{bucket}"
+            for key in self._listed(res, head):
+                self._release(res, partition, key.removeprefix("awaiting:"), only_responsible=False)
+            self._clear_listed(res, head)
+
+    def _listed_buckets(self, res: Result, prefix: str, first: int, last: int) -> list[int]:
+        """The buckets from `first` to `last` that may hold a listing under `prefix`: each of a
+        short stretch, or the listed ones (from the index's keys) after a long jump."""
+        if last - first <= SCAN_AFTER_BUCKETS:
+            return list(range(first, last + 1))
+        return sorted(b for k in res.view.keys(StoreName.due) if k.startswith(prefix) and "#" not in k
+                      and first <= (b := int(k[len(prefix):])) <= last)
 
     # --- rules versions (sla.rules.v1) ------------------------------------------------------
     # Each partition keeps the versions announced on its ticks partition ("rules:<p>" in
@@ -405,13 +466,9 @@ class SlaProcessor:
         return res
 
     def _buckets(self, res: Result, partition: int, first: int | None, last: int) -> list[int]:
-        if first is not None and last - first <= SCAN_AFTER_BUCKETS:
-            return list(range(first, last + 1))
-        # The first tick of a partition, or a jump far ahead (a tick months after the last; a
-        # hostile one years after): the listed buckets, from the index's keys, not every hour.
-        prefix = f"{partition}:"
-        return sorted(b for k in res.view.keys(StoreName.due) if k.startswith(prefix) and "#" not in k
-                      and (first or 0) <= (b := int(k[len(prefix):])) <= last)
+        # The first tick of a partition (first None), or a jump far ahead (a tick months after
+        # the last; a hostile one years after): the listed buckets, not every hour between.
+        return self._listed_buckets(res, f"{partition}:", -SCAN_AFTER_BUCKETS - 1 if first is None else first, last)
 
     def _fire(self, res: Result, partition: int, cid: str, as_of: datetime, current: int) -> bool:
         """Emit what is due for one complaint listed in a bucket being cleared; True if it
@@ -487,6 +544,14 @@ class SlaProcessor:
                 as_of=end.astimezone(UTC), partition=partition,
             )))
             self._put(res, "stats", key, None)
+
+
+def _awaits_routing(state: ComplaintClocks, s: StatusEvent) -> bool:
+    """A status from an agency that has never held the complaint (its routing may not have
+    been read yet); the admin's assignment and statuses of closed complaints never wait."""
+    if s.agency_id is None or s.status is Status.assigned or state.closed or s.agency_id == state.agency_id:
+        return False
+    return s.agency_id not in {c.agency_id for c in state.clocks}
 
 
 def _unknown_position(kind: str) -> tuple[str, int]:

@@ -57,6 +57,7 @@ class Report:
     extra: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
     compliance_equal: bool = False
+    compliance_diff: dict[str, Any] = field(default_factory=dict)  # agency -> (expected, got)
     unexpected_exits: int = 0
     drain_s: float = 0.0
     total_s: float = 0.0
@@ -65,7 +66,7 @@ class Report:
         return [f"inputs: {self.inputs}",
                 f"faults ({len(self.faults)}): " + "; ".join(f"{t:.0f}s {what}" for t, what in self.faults),
                 f"lost ids: {self.lost}", f"extra ids: {self.extra}", f"duplicates (repeated ids): {self.duplicates}",
-                f"compliance totals equal: {self.compliance_equal}",
+                f"compliance totals equal: {self.compliance_equal} {self.compliance_diff or ''}",
                 f"workers that exited on their own (restarted): {self.unexpected_exits}",
                 f"drain after the last fault: {self.drain_s:.1f}s; whole campaign {self.total_s:.0f}s"]
 
@@ -217,6 +218,9 @@ class Campaign:
             r.lost[kind], r.extra[kind] = len(w - g), len(g - w)
         r.duplicates = got.duplicates
         r.compliance_equal = want.compliance == got.compliance
+        r.compliance_diff = {a: (want.compliance.get(a), got.compliance.get(a))
+                             for a in want.compliance.keys() | got.compliance.keys()
+                             if want.compliance.get(a) != got.compliance.get(a)}
 
     def close(self) -> None:
         for w in self.workers.values():

@@ -144,14 +144,17 @@ def test_a_closed_complaint_is_deleted_after_its_grace_period() -> None:
     stores: dict[str, dict[str, Any]] = {}
     run_in_memory(LIFE_LOG, stores=stores)  # ends auto-closed: no clock left running
     assert stores["clocks"][LIFE]["closed_at"] == LIFE_CLOSED_AT
-    # Listed once more, for the end of its state: 10 working days after the close.
-    assert [cid for k, v in stores["due"].items() if "#" in k for cid in v] == [LIFE]
+    # Listed once more, for the end of its state: 10 working days after the close. (The
+    # kemensos status still waits for a routing to kemensos: no routed decision of a later
+    # hour is read after it here; see test_sla_waiting_statuses.)
+    due = {k: v for k, v in stores["due"].items() if not k.startswith("awaiting@")}
+    assert [cid for k, v in due.items() if "#" in k for cid in v] == [LIFE]
     purge_at = WorkingCalendar().deadline(datetime.fromisoformat(LIFE_CLOSED_AT), 10, "Asia/Jakarta")
     late = status(LIFE, "responded", "pln", "2026-04-06T10:00:00+07:00")
     before = run_in_memory([late, tick((purge_at - timedelta(hours=1)).isoformat())], stores=stores)
     assert LIFE in stores["clocks"] and escalations(before) == []  # still closed, still known
     run_in_memory([tick(purge_at.isoformat())], stores=stores)
-    assert LIFE not in stores["clocks"] and stores["due"] == {}
+    assert LIFE not in stores["clocks"] and all(k.startswith("awaiting@") for k in stores["due"])
 
 
 START = datetime(2026, 3, 2, tzinfo=timezone(timedelta(hours=7)))  # Monday 00:00 WIB
