@@ -20,7 +20,7 @@ from services.domain.calendar import zone
 from services.domain.ids import deterministic_id
 from services.domain.registry import Registry
 from services.domain.rules import SHIPPED, RuleSet, in_force, rule_set_of
-from services.sla_monitor.clocks import ComplaintClocks, Moment
+from services.sla_monitor.clocks import Clock, ComplaintClocks, Moment
 from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status, reprice
 from services.sla_monitor.reporter_notices import auto_close_id, escalation_notice, status_notice
 from services.runtime.stage import StagedStores, StoreName
@@ -284,11 +284,16 @@ class SlaProcessor:
             return
         before = self._overdue_agencies(state)
         tz = r.timezone or self.registry.timezone(r.agency_id)
+        answering = state.running(ClockName.first_response)
         if not on_routed(state, r, tz, res.rules.policy):
             res.note = "unchanged"
             return
         if r.agency_id and r.role is Role.primary:
             self._count(res, partition, r.agency_id, r.routed_at, tz, "received")
+        # A re-route follows the old agency's refusal (bukan wewenang), its first response.
+        # Read before that status (this worker may read the topics in either order), it
+        # stops the clock; the refusal is counted here then, as the status would have.
+        self._count_first_responses(res, partition, answering)
         self._settle_overdue(res, partition, state, before)
         self._save(res, partition, state)
         res.note = "clocks_started"
@@ -321,12 +326,17 @@ class SlaProcessor:
             told = status_notice(state, s, self.registry)
             if told is not None:
                 res.outputs.append(Emitted(NOTIFICATIONS, state.complaint_id, told))
-        for clock in first:
-            if clock.stopped_at is not None and clock.agency_id != "triage":
-                late = clock.stopped_at >= clock.due_at(res.rules.calendar)
-                self._count(res, partition, clock.agency_id, at, clock.tz, "late" if late else "on_time")
+        self._count_first_responses(res, partition, first)
         self._settle_overdue(res, partition, state, before)
         self._save(res, partition, state)
+
+    def _count_first_responses(self, res: Result, partition: int, clocks: list[Clock]) -> None:
+        """On time or late, for each of these first-response clocks that has just stopped."""
+        for clock in clocks:
+            if clock.stopped_at is not None and clock.agency_id != "triage":
+                late = clock.stopped_at >= clock.due_at(res.rules.calendar)
+                self._count(res, partition, clock.agency_id, clock.stopped_at, clock.tz,
+                            "late" if late else "on_time")
 
     # --- statuses read before their routing ------------------------------------------------
     # An agency learns of a complaint from its topic, written together with the routed

@@ -77,3 +77,21 @@ def test_a_status_from_an_agency_that_never_gets_it_is_flagged_after_later_routi
     assert w.stores["clocks"][LIFE]["flagged_statuses"] == 1
     assert "awaiting:" + LIFE not in w.stores["clocks"]
     assert not [k for k in w.stores["due"] if k.startswith("awaiting@")]
+
+
+def test_a_refusal_read_after_its_re_route_is_counted_once_on_time() -> None:
+    refusal = status(LIFE, "not_our_authority", "kpk", "2026-03-02T12:00:00+07:00")
+    reroute = routed(LIFE, "kemendes", "2026-03-02T12:00:00+07:00", attempt=2)
+    counts = []
+    for order in ([refusal, reroute], [reroute, refusal]):  # either topic read first
+        w = Worker()
+        w.accepted(accepted(LIFE, MON), 0)
+        w.routed(routed(LIFE, "kpk", MON), 1)
+        for step in order:
+            (w.status if step is refusal else w.routed)(step, 180)
+        w.tick("2026-03-07T00:00:00+07:00")
+        counts.append(sorted((r.agency_id, r.first_response_on_time, r.first_response_late)
+                             for r in w.out if isinstance(r, ComplianceStats)
+                             and (r.first_response_on_time or r.first_response_late)))
+        assert not [e for e in w.out if isinstance(e, Escalation) and e.agency_id == "kpk"]
+    assert counts[0] == counts[1] == [("kpk", 1, 0)]
