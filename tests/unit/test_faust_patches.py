@@ -65,3 +65,25 @@ def test_the_runtime_refuses_unverified_versions() -> None:
 
 def test_the_installed_versions_are_the_verified_ones() -> None:
     check_versions()  # what pyproject pins is what the patches were verified for
+
+
+def test_recovery_resumes_changelogs_at_once_and_sources_only_after_the_seek() -> None:
+    # Patch 1's own part: while faust resumes partitions after recovery, the sources are held
+    # (only changelogs resume); on leaving, the held sources still assigned resume, others not.
+    import logging
+    from types import SimpleNamespace
+
+    from services.runtime.faust_patches import SeekFirstRecovery
+
+    resumed: list[set[TP]] = []
+    revoked = TP("complaints.sms.v1", 1)
+    consumer = SimpleNamespace(resume_partitions=lambda parts: resumed.append(set(parts)),
+                               assignment=lambda: {SOURCE, CHANGELOG})
+    recovery = SeekFirstRecovery.__new__(SeekFirstRecovery)
+    recovery.__dict__.update(app=SimpleNamespace(consumer=consumer), log=logging.getLogger("test"))
+    recovery._is_changelog_tp = lambda tp: tp.topic.endswith("-changelog")  # type: ignore[method-assign]
+    with recovery._sources_held():
+        consumer.resume_partitions({SOURCE, CHANGELOG, revoked})
+        assert resumed == [{CHANGELOG}]  # the sources wait for their seek
+    assert resumed == [{CHANGELOG}, {SOURCE}]  # the revoked one stays paused
+    assert consumer.resume_partitions({SOURCE}) is None and resumed[-1] == {SOURCE}  # restored
