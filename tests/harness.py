@@ -18,6 +18,7 @@ from services.router.compose import build as build_router
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
 from services.runtime.stage import Stage
+from services.runtime.topics import TICKS
 from services.sla_monitor.compose import build as build_sla
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import running
@@ -30,7 +31,11 @@ BUILDERS: dict[str, Callable[[Settings], Stage]] = {
 class Harness(Protocol):
     settings: Settings
 
-    async def publish(self, topic: str, records: Records) -> None: ...
+    async def publish(self, topic: str, records: Records, timestamp_s: float | None = None) -> None: ...
+
+    async def tick(self, as_of: str) -> None: ...
+
+    async def live_keys(self, store: str) -> set[str]: ...
 
     async def read(self, topic: str, expected: int | None = None,
                    timeout_s: float = 60) -> list[tuple[bytes | None, bytes]]: ...
@@ -47,9 +52,18 @@ class MemoryHarness:
         self.workers = [MemoryWorker(BUILDERS[s](settings), self.topics, settings.batch_max)
                         for s in services]
 
-    async def publish(self, topic: str, records: Records) -> None:
+    async def publish(self, topic: str, records: Records, timestamp_s: float | None = None) -> None:
         for key, value in records:
-            self.topics.publish(topic, key, value)
+            self.topics.publish(topic, key, value, timestamp=timestamp_s)
+
+    async def tick(self, as_of: str) -> None:
+        for p in range(self.settings.partitions):
+            self.topics.publish(TICKS, None, json.dumps({"as_of": as_of}).encode(), partition=p)
+
+    async def live_keys(self, store: str) -> set[str]:
+        """The keys a store holds now."""
+        run_until_idle(self.workers)
+        return {k for w in self.workers for k in w.stores.get(store, {})}
 
     async def read(self, topic: str, expected: int | None = None,
                    timeout_s: float = 60) -> list[tuple[bytes | None, bytes]]:
@@ -71,8 +85,22 @@ class BrokerHarness:
     def __init__(self, settings: Settings, logs: list[Path], services: list[str]):
         self.settings, self._logs, self._services = settings, logs, services
 
-    async def publish(self, topic: str, records: Records) -> None:
-        await produce(self.settings, topic, records)  # type: ignore[arg-type]
+    async def publish(self, topic: str, records: Records, timestamp_s: float | None = None) -> None:
+        await produce(self.settings, topic, records, timestamp_s=timestamp_s)  # type: ignore[arg-type]
+
+    async def tick(self, as_of: str) -> None:
+        for p in range(self.settings.partitions):
+            await produce(self.settings, TICKS, [(None, json.dumps({"as_of": as_of}).encode())], partition=p)
+
+    async def live_keys(self, store: str) -> set[str]:
+        """The keys a store's changelog holds now (the last record per key, not a tombstone):
+        what a restarted worker would recover."""
+        names = [f"lapor-{svc}-{store}-changelog" for svc in self._services
+                 if store in {s.value for s in BUILDERS[svc](self.settings).stores}]
+        last: dict[str, bytes | None] = {}
+        for r in await consume(self.settings, names, timeout_s=10, quiet_s=2):
+            last[json.loads(r.key)] = r.value
+        return {k for k, v in last.items() if v is not None}
 
     async def read(self, topic: str, expected: int | None = None,
                    timeout_s: float = 60) -> list[tuple[bytes | None, bytes]]:

@@ -23,13 +23,13 @@ async def create_contract_topics(settings: Settings) -> None:
 
 
 async def produce(settings: Settings, topic: str, records: list[tuple[bytes | None, bytes]],
-                  partition: int | None = None) -> None:
+                  partition: int | None = None, timestamp_s: float | None = None) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await producer.start()
     try:
         for key, value in records:
-            await producer.send_and_wait(settings.topic(topic), value=value, key=key,
-                                         partition=partition)
+            await producer.send_and_wait(settings.topic(topic), value=value, key=key, partition=partition,
+                                         timestamp_ms=int(timestamp_s * 1000) if timestamp_s else None)
     finally:
         await producer.stop()
 
