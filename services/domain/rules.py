@@ -7,10 +7,12 @@ policy, in force from its `effective_from` (event time). Version 1 is the shippe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import yaml
 
@@ -71,7 +73,18 @@ def new_version(path: Path, version: int, effective_from: datetime, published_at
                         calendar=calendar, policy=policy, note=note)
 
 
-def in_force(versions: list[RulesVersion], at: datetime) -> RulesVersion | None:
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def effective_from(self) -> datetime: ...
+
+
+V = TypeVar("V", bound=Versioned)
+
+
+def in_force(versions: Iterable[V], at: datetime) -> V | None:
     """The highest version whose effective time has come by `at` (a later number wins over
     an earlier one with an earlier effective time)."""
     ready = [v for v in versions if v.effective_from <= at]

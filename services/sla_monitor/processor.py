@@ -409,10 +409,8 @@ class SlaProcessor:
         """The rules that are (or will be, by their effective times) in force on `partition`
         at `at`, of those announced there so far (for what-if reports)."""
         book = stores.get("marks", f"rules:{partition}") or {"known": {}}
-        wires = [self.shipped, *book["known"].values()]
-        by_version = {RulesVersion.model_validate_json(w).version: w for w in wires}
-        chosen = in_force([RulesVersion.model_validate_json(w) for w in wires], at)
-        return rule_set_of(by_version[chosen.version] if chosen else self.shipped)
+        chosen = in_force(map(rule_set_of, [self.shipped, *book["known"].values()]), at)
+        return chosen or rule_set_of(self.shipped)
 
     def announce(self, stores: StagedStores, partition: int, version: RulesVersion) -> Result:
         """A rules version announced on this partition (it applies from a later tick)."""
@@ -433,11 +431,10 @@ class SlaProcessor:
         book = self._get(res, "marks", f"rules:{partition}")
         if not book:
             return
-        versions = [RulesVersion.model_validate_json(w) for w in book["known"].values()]
-        target = in_force(versions, as_of)
+        target = in_force(map(rule_set_of, book["known"].values()), as_of)  # (parsed once, cached)
         if target is None or target.version == book["active"]:
             return
-        res.rules = rule_set_of(book["known"][str(target.version)])
+        res.rules = target
         self._put(res, "marks", f"rules:{partition}", {**book, "active": target.version})
         relisted = 0
         for cid in res.view.keys(StoreName.clocks):
