@@ -67,10 +67,16 @@ def expire_through(stores: StagedStores, store: str, partition: int, last_day: i
 
 
 def _listed_days(stores: StagedStores, store: str, partition: int, first: int, last: int) -> list[int]:
-    """The days to look at: each day of a short stretch, or, when time jumps far (a tick
-    months ahead, a hostile one years ahead), only the days that have listings."""
-    if last - first <= SCAN_AFTER_DAYS:
+    return listed_numbers(stores, store, f"expiry:{partition}:", first, last, SCAN_AFTER_DAYS)
+
+
+def listed_numbers(stores: StagedStores, store: str, prefix: str, first: int | None, last: int,
+                   scan_after: int) -> list[int]:
+    """The numbers n up to `last` (from `first`) that may have a listing `prefix + n` (days,
+    hour buckets): each n of a short stretch, or, for an open start or a jump longer than
+    `scan_after` (a tick months ahead, a hostile one years ahead), only those the store's
+    keys show: a long stretch is not walked n by n."""
+    if first is not None and last - first <= scan_after:
         return list(range(first, last + 1))
-    prefix = f"expiry:{partition}:"
-    return sorted({day for k in stores.keys(store) if k.startswith(prefix) and "#" not in k
-                   and first <= (day := int(k[len(prefix):])) <= last})
+    return sorted({n for k in stores.keys(store) if k.startswith(prefix) and "#" not in k
+                   and (n := int(k[len(prefix):])) <= last and (first is None or n >= first)})

@@ -23,6 +23,7 @@ from services.domain.rules import SHIPPED, RuleSet, in_force, rule_set_of
 from services.sla_monitor.clocks import Clock, ComplaintClocks, Moment
 from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status, reprice
 from services.sla_monitor.reporter_notices import auto_close_id, escalation_notice, status_notice
+from services.runtime.expiry import listed_numbers
 from services.runtime.stage import StagedStores, StoreName
 from schemas.events import ValidationErrorItem
 from services.runtime.dead_letter import dead_letter
@@ -383,13 +384,11 @@ class SlaProcessor:
                 self._release(res, partition, key.removeprefix("awaiting:"), only_responsible=False)
             self._clear_listed(res, head)
 
-    def _listed_buckets(self, res: Result, prefix: str, first: int, last: int) -> list[int]:
-        """The buckets from `first` to `last` that may hold a listing under `prefix`: each of a
-        short stretch, or the listed ones (from the index's keys) after a long jump."""
-        if last - first <= SCAN_AFTER_BUCKETS:
-            return list(range(first, last + 1))
-        return sorted(b for k in res.view.keys(StoreName.due) if k.startswith(prefix) and "#" not in k
-                      and first <= (b := int(k[len(prefix):])) <= last)
+    @staticmethod
+    def _listed_buckets(res: Result, prefix: str, first: int | None, last: int) -> list[int]:
+        """The hour buckets from `first` to `last` that may hold a listing under `prefix`
+        (every hour of a short stretch; the listed ones after a long jump or an open start)."""
+        return listed_numbers(res.view, StoreName.due, prefix, first, last, SCAN_AFTER_BUCKETS)
 
     # --- rules versions (sla.rules.v1) ------------------------------------------------------
     # Each partition keeps the versions announced on its ticks partition ("rules:<p>" in
@@ -475,7 +474,7 @@ class SlaProcessor:
     def _buckets(self, res: Result, partition: int, first: int | None, last: int) -> list[int]:
         # The first tick of a partition (first None), or a jump far ahead (a tick months after
         # the last; a hostile one years after): the listed buckets, not every hour between.
-        return self._listed_buckets(res, f"{partition}:", -SCAN_AFTER_BUCKETS - 1 if first is None else first, last)
+        return self._listed_buckets(res, f"{partition}:", first, last)
 
     def _fire(self, res: Result, partition: int, cid: str, as_of: datetime, current: int) -> bool:
         """Emit what is due for one complaint listed in a bucket being cleared; True if it
