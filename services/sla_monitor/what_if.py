@@ -112,15 +112,12 @@ class _Run:
         return out
 
 
-def _latest_tick(records: list[LogRecord]) -> datetime | None:
+def _latest_tick_and_next_version(records: list[LogRecord]) -> tuple[datetime | None, int]:
+    """The log's latest tick, and the version number a candidate gets (after every one
+    announced in the log), from one pass over its ticks."""
     ticks = [Tick.model_validate_json(r.value) for r in records if r.topic == TICKS]
-    return max((t.as_of for t in ticks if t.rules is None), default=None)
-
-
-def _next_version(records: list[LogRecord]) -> int:
-    announced = [t.rules.version for r in records if r.topic == TICKS
-                 and (t := Tick.model_validate_json(r.value)).rules is not None]
-    return max([SHIPPED, *announced]) + 1
+    latest = max((t.as_of for t in ticks if t.rules is None), default=None)
+    return latest, max([SHIPPED, *(t.rules.version for t in ticks if t.rules is not None)]) + 1
 
 
 def _moved_deadlines(run: _Run, candidate: RulesVersion, at: datetime,
@@ -153,11 +150,11 @@ def what_if(settings: Settings, records: list[LogRecord], calendar: CalendarRule
             policy: PolicyRules, effective_from: datetime | None = None, horizon_days: int = 90,
             progress: Callable[[int], object] | None = None) -> WhatIfReport:
     records = thin_ticks(records)
-    latest = _latest_tick(records)
+    latest, version = _latest_tick_and_next_version(records)
     start = effective_from or latest
     if start is None:
         raise ValueError("the log has no tick: give --from")
-    candidate = RulesVersion(version=_next_version(records), effective_from=start,
+    candidate = RulesVersion(version=version, effective_from=start,
                              published_at=start, calendar=calendar, policy=policy,
                              note="what-if candidate")
     baseline, trial = _Run(settings), _Run(settings)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -18,6 +17,7 @@ from playwright.async_api import async_playwright
 
 from services.domain.complaint_id import make_complaint_id
 from services.runtime.settings import Settings
+from services.tools.broker import free_port
 from tests.integration.test_sla_monitor import play
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.sla_scenario import tick
@@ -26,12 +26,6 @@ from tests.workers import running
 CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by scripts/setup
 T = "2026-03-02T09:15:00+07:00"  # Monday
 PLN, BPJS, THANKS = (make_complaint_id("web", s) for s in ("ops-pln", "ops-bpjs", "ops-thanks"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def submission(sid: str, body: str, privacy: str = "public") -> tuple[bytes, bytes]:

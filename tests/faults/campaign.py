@@ -88,6 +88,7 @@ class Campaign:
             "topic_prefix": f"f{int(time.time())}.", "web_enabled": False})
         self.workers: dict[str, WorkerProcess] = {}
         self._kills = 0
+        self._last_fault = self.t0
 
     def fault(self, what: str) -> None:
         self.report.faults.append((time.monotonic() - self.t0, what))
@@ -204,7 +205,7 @@ class Campaign:
                 self.kill_worker()
             await self.settled(("router", "sla_monitor"))  # ticks are watermarks: read in order
         await self.settled(SERVICES)
-        self.report.drain_s = time.monotonic() - getattr(self, "_last_fault", self.t0)
+        self.report.drain_s = time.monotonic() - self._last_fault
         got = tally({t: [(r.key, r.value or b"") for r in await read_to_end(self.settings, t)]
                      for t in (ACCEPTED, ROUTED, ESCALATIONS, COMPLIANCE)})
         self.compare(want, got)
