@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from services.runtime.admin import create_topics
 from services.runtime.settings import Settings
@@ -145,6 +146,26 @@ class Campaign:
             await asyncio.sleep(1.0)
         raise AssertionError(f"{services} did not catch up within {timeout_s}s (lags {lags})")
 
+    async def topics_visible(self, topics: list[str], timeout_s: float = 60) -> None:
+        """New topics reach every node's metadata a moment after their creation: wait until a
+        client sees them (a produce before that fails with UnknownTopicOrPartition)."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers)
+        await producer.start()
+        try:
+            for topic in topics:
+                deadline = time.monotonic() + timeout_s
+                while True:
+                    try:
+                        if await producer.partitions_for(self.settings.topic(topic)):
+                            break
+                    except UnknownTopicOrPartitionError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"{topic} not visible {timeout_s:.0f}s after its creation")
+                    await asyncio.sleep(0.5)
+        finally:
+            await producer.stop()
+
     # --- phases --------------------------------------------------------------------------------
     async def publish(self, records: list[Input], faults: list[Any]) -> None:
         """Publish at the plan's rate, running each fault when its share of the records is out."""
@@ -188,6 +209,7 @@ class Campaign:
         self.report.inputs = {"submissions+sms": len(inputs), "statuses": len(statuses),
                               "ticks": plan.days * self.settings.partitions}
         await create_topics(self.settings, catalogue(self.settings))
+        await self.topics_visible([SUBMITTED, SMS, STATUS, TICKS])
         for service in SERVICES:
             for n in (1, 2):
                 self._start(f"{service}-{n}")
