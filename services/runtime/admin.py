@@ -49,6 +49,10 @@ async def _partitions(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str,
     return {d["topic"]: len(d["partitions"]) for d in described if d.get("error_code", 0) == 0}
 
 
+class TopicCreationError(RuntimeError):
+    """The broker refused a topic (its per-topic error in the CreateTopics answer)."""
+
+
 async def create_topics(settings: Settings, specs: list[TopicSpec]) -> CreateReport:
     """Create missing topics; refuse a topic that exists with another partition count."""
     admin = _admin(settings)
@@ -73,9 +77,14 @@ async def create_topics(settings: Settings, specs: list[TopicSpec]) -> CreateRep
         created: list[str] = []
         if missing:
             try:
-                await admin.create_topics(missing)
+                response = await admin.create_topics(missing)
             except TopicAlreadyExistsError:
-                pass  # another process created it between our look and our create
+                response = None  # another process created it between our look and our create
+            # The broker answers per topic (an RF above the live brokers, say): not raised.
+            failed = [f"{e[0]}: error {e[1]}" for e in getattr(response, "topic_errors", [])
+                      if e[1] not in (0, TopicAlreadyExistsError.errno)]
+            if failed:
+                raise TopicCreationError("the broker refused to create " + "; ".join(failed))
             created = [t.name for t in missing]
         return CreateReport(created=created, unchanged=sorted(have))
     finally:

@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a clear message and a script-friendly exit code, no traceback
-        from services.runtime.admin import TopicMismatchError
+        from services.runtime.admin import TopicCreationError, TopicMismatchError
         from services.runtime.broker_wait import BrokerUnavailableError
         from services.tools.broker import BrokerError
 
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, ValidationError):
             print(f"lapor {args.command}: invalid input:\n{exc}", file=sys.stderr)
             return 2
-        if isinstance(exc, (BrokerError, BrokerUnavailableError, TopicMismatchError,
+        if isinstance(exc, (BrokerError, BrokerUnavailableError, TopicMismatchError, TopicCreationError,
                             FileNotFoundError, ValueError)):
             print(f"lapor {args.command}: error: {exc}", file=sys.stderr)
             return 2

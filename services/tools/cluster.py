@@ -159,10 +159,37 @@ def start(settings: Settings, nodes: int = 3, client_ports: list[int] | None = N
     direct = ",".join(f"127.0.0.1:{n.client_port}" for n in laid)
     try:
         wait_ready(direct, timeout_s)
+        _wait_registered(direct, len(laid), timeout_s)
     except BrokerError:
         stop(settings)
         raise
     return bootstrap(laid)
+
+
+def _wait_registered(direct: str, nodes: int, timeout_s: float) -> None:
+    """Until every node is a registered broker: one answering is not enough, a topic with
+    replication factor 3 cannot be created before three are."""
+    import asyncio
+
+    from aiokafka import AIOKafkaClient
+
+    async def registered() -> int:
+        client = AIOKafkaClient(bootstrap_servers=direct)
+        try:
+            await client.bootstrap()
+            await client.force_metadata_update()
+            return len(client.cluster.brokers())
+        except Exception:
+            return 0
+        finally:
+            await client.close()
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if asyncio.run(registered()) >= nodes:
+            return
+        time.sleep(0.5)
+    raise BrokerError(f"not all {nodes} nodes registered within {timeout_s:.0f}s")
 
 
 def running(settings: Settings) -> list[int]:
