@@ -49,6 +49,7 @@ from services.tools.generator import web_submission  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
 from services.domain.registry import load_registry  # noqa: E402
 from services.runtime.topics import (  # noqa: E402
+from services.runtime.kafka_client import aiokafka_options
     ACCEPTED, ROUTED, SUBMITTED, TopicSpec, agency_topic, catalogue,
 )
 from services.domain.complaint_id import make_complaint_id  # noqa: E402
@@ -63,7 +64,7 @@ def submission(tag: str, i: int) -> tuple[bytes, bytes]:
 
 
 async def produce_all(s: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=5)
+    p = AIOKafkaProducer(**aiokafka_options(s), acks="all", linger_ms=5)
     await p.start()
     try:
         for k, v in records:
@@ -76,10 +77,10 @@ async def produce_all(s: Settings, topic: str, records: list[tuple[bytes, bytes]
 async def bare_loop(s: Settings, n: int, batched: bool) -> float:
     """Consume, parse JSON, produce: awaiting the acks of a whole fetched batch together and
     committing after them (`batched`), or awaiting each ack in turn."""
-    c = AIOKafkaConsumer(s.topic(SUBMITTED), bootstrap_servers=s.bootstrap_servers,
+    c = AIOKafkaConsumer(s.topic(SUBMITTED), **aiokafka_options(s),
                          auto_offset_reset="earliest", group_id=f"bare-{uuid.uuid4().hex[:6]}",
                          enable_auto_commit=False, max_poll_records=500)
-    p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+    p = AIOKafkaProducer(**aiokafka_options(s), acks="all")
     await c.start()
     await p.start()
     done, t0, sink = 0, time.monotonic(), s.topic(SINK)
@@ -108,7 +109,7 @@ async def bare_loop(s: Settings, n: int, batched: bool) -> float:
 async def output_rate(s: Settings, topic: str, n: int, timeout: float = 900, skip: int = 0) -> float:
     """events/s of a stage draining a backlog: n over first-to-last output record (after
     `skip` records already on the topic)."""
-    c = AIOKafkaConsumer(s.topic(topic), bootstrap_servers=s.bootstrap_servers,
+    c = AIOKafkaConsumer(s.topic(topic), **aiokafka_options(s),
                          auto_offset_reset="earliest", group_id=None)
     await c.start()
     got, first, end = -skip, 0.0, time.monotonic() + timeout
@@ -127,8 +128,8 @@ async def output_rate(s: Settings, topic: str, n: int, timeout: float = 900, ski
 
 async def committed_rate(s: Settings, group: str, topics: list[str], timeout: float = 900) -> float:
     """events/s of a stage with no per-event output: the group's commits over the backlog."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
-    probe = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers, group_id=None)
+    admin = AIOKafkaAdminClient(**aiokafka_options(s))
+    probe = AIOKafkaConsumer(**aiokafka_options(s), group_id=None)
     await admin.start()
     await probe.start()
     try:
@@ -164,7 +165,7 @@ class AgencyReader:
     def __init__(self, s: Settings) -> None:
         prefix = re.escape(s.topic_prefix)
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.bootstrap_servers, auto_offset_reset="earliest", group_id=None,
+            **aiokafka_options(s), auto_offset_reset="earliest", group_id=None,
             metadata_max_age_ms=500)
         self.pattern = f"^{prefix}(agency\\..+\\.complaints\\.v1|complaints\\.triage\\.v1)$"
         self.arrived: dict[str, int] = {}
@@ -186,7 +187,7 @@ class AgencyReader:
 
 async def run_phase(s: Settings, reader: AgencyReader, phase: Phase) -> tuple[float, float, float]:
     """(achieved events/s, p50 ms, p99 ms) for one offered rate."""
-    p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=1)
+    p = AIOKafkaProducer(**aiokafka_options(s), acks="all", linger_ms=1)
     await p.start()
     sent: dict[str, int] = {}
     topic = s.topic(SUBMITTED)

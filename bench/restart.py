@@ -17,6 +17,7 @@ from services.runtime.admin import create_topics
 from services.runtime.memory import partition_for
 from services.runtime.settings import Settings
 from services.runtime.topics import TopicSpec, catalogue
+from services.runtime.kafka_client import aiokafka_options
 from tests.workers import WorkerProcess
 
 
@@ -40,7 +41,7 @@ async def _write(settings: Settings, service: str, stores: dict[str, dict[str, A
                                                settings.partitions, settings.replication_factor,
                                                cleanup_policy="compact") for store in stores)]
     await create_topics(settings, specs)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all",
                                 linger_ms=20, max_batch_size=1 << 20)
     await producer.start()
     written = 0

@@ -39,6 +39,7 @@ from services.ticker.ticker import publish_tick  # noqa: E402
 from services.runtime.topics import TopicSpec, catalogue  # noqa: E402
 from schemas import Escalation  # noqa: E402
 from services.runtime.stage import StagedStores  # noqa: E402
+from services.runtime.kafka_client import aiokafka_options
 from services.sla_monitor.processor import Result  # noqa: E402
 from tests.workers import WorkerProcess  # noqa: E402
 
@@ -85,7 +86,7 @@ def seed_changelogs(s: Settings, n: int) -> tuple[int, int, float, list[int]]:
     asyncio.set_event_loop(loop)  # the producer binds to it; the build itself is synchronous
 
     async def start() -> AIOKafkaProducer:  # aiokafka wants to be created inside the loop
-        p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=20,
+        p = AIOKafkaProducer(**aiokafka_options(s), acks="all", linger_ms=20,
                              max_batch_size=1 << 20)
         await p.start()
         return p
@@ -113,7 +114,7 @@ def seed_changelogs(s: Settings, n: int) -> tuple[int, int, float, list[int]]:
 
 async def escalations_until(s: Settings, expected: int, timeout: float = 600) -> tuple[int, float]:
     """(records on sla.escalations.v1, seconds until `expected` had arrived)."""
-    c = AIOKafkaConsumer(s.topic("sla.escalations.v1"), bootstrap_servers=s.bootstrap_servers,
+    c = AIOKafkaConsumer(s.topic("sla.escalations.v1"), **aiokafka_options(s),
                          auto_offset_reset="earliest", group_id=None)
     await c.start()
     got, t0 = 0, time.monotonic()
@@ -129,7 +130,7 @@ async def escalations_until(s: Settings, expected: int, timeout: float = 600) ->
 
 
 async def tick(s: Settings, as_of: Any) -> None:
-    p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+    p = AIOKafkaProducer(**aiokafka_options(s), acks="all")
     await p.start()
     try:
         await publish_tick(p, s.topic("sla.ticks.v1"), as_of)

@@ -19,6 +19,7 @@ from schemas.common import (
 from schemas.events import (
     AcceptedComplaint,
     AgencyComplaint,
+    AgencyStatus,
     Attachment,
     ComplianceStats,
     Escalation,
@@ -40,7 +41,7 @@ from schemas.events import (
 )
 
 __all__ = [
-    "AcceptedComplaint", "AgencyComplaint", "AgencyId", "Attachment", "Category", "Channel",
+    "AcceptedComplaint", "AgencyComplaint", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
     "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter",
     "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusEvent",

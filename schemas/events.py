@@ -234,6 +234,17 @@ class StatusEvent(WireModel):
     target_agency_id: AgencyId | None = None
 
 
+class AgencyStatus(StatusEvent):
+    """agency-status.<agency_id>.v1, key complaint_id: the statuses one agency sends. Only
+    that agency's principal may write its topic, so the topic is its signature: the
+    status gate re-publishes each on complaints.status.v1 with `agency_id` from the topic
+    name. `agency_id` may be left out; if given it must be the topic's agency. `assigned`
+    is the national admin's alone and is refused here."""
+
+    topic_name: ClassVar[str] = "agency-status.{agency_id}.v1"
+    schema_name: ClassVar[str] = "agency_status"
+
+
 WorkingDays = Annotated[int, Field(ge=1, le=366)]
 
 
@@ -353,5 +364,5 @@ class Notification(WireModel):
 
 ALL_EVENTS: tuple[type[WireModel], ...] = (
     Submission, SmsMessage, AcceptedComplaint, RejectedEvent, AgencyComplaint, RoutedEvent,
-    StatusEvent, Tick, Escalation, ComplianceStats, Notification, RulesVersion,
+    StatusEvent, AgencyStatus, Tick, Escalation, ComplianceStats, Notification, RulesVersion,
 )

@@ -16,41 +16,46 @@ import pytest
 
 from services.tools import broker
 from services.runtime.settings import Settings
+from services.tools.broker_security import admin_settings
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The session's broker, as its operator (`lapor-admin`, a super user) sees it: with
+    SASL/SCRAM over TLS and deny-by-default ACLs, as every deployment runs. Each test's
+    services then run as their own principals (tests/workers.py)."""
     given = os.environ.get("LAPOR_TEST_BOOTSTRAP")
-    if given:
-        yield given
+    if given:  # a given cluster: its admin credentials come from the LAPOR_KAFKA_* settings
+        yield Settings(bootstrap_servers=given)
         return
     # Under scripts/test the state lives below LAPOR_TEST_STATE, so its cleanup trap can
     # find (and end) the broker even if pytest itself is killed.
     base = os.environ.get("LAPOR_TEST_STATE")
     state: Path = Path(base) / f"broker-{os.getpid()}" if base else tmp_path_factory.mktemp("broker")
     shutil.rmtree(state, ignore_errors=True)
-    settings = Settings(broker_dir=state, partitions=2)
+    settings = Settings(broker_dir=state, access_dir=state / "access", partitions=2,
+                        kafka_security="SASL_SSL")
     try:
         bootstrap = broker.start(settings, port=broker.free_port(), timeout_s=120)
     except Exception as exc:  # fail loudly: the tests that need Kafka must not pass or skip
         pytest.fail(f"the embedded Kafka broker could not be started: {exc}", pytrace=False)
     try:
-        yield bootstrap
+        yield admin_settings(settings.model_copy(update={"bootstrap_servers": bootstrap}))
     finally:
         broker.stop(settings)
 
 
 @pytest.fixture(scope="session")
-def broker_settings(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings for tests on the real broker: 2 partitions, memory stores, no web view."""
-    return Settings(
-        bootstrap_servers=kafka_bootstrap,
+def broker_settings(kafka_broker: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for tests on the real broker: 2 partitions, memory stores, no web view, as
+    the operator (super user)."""
+    return kafka_broker.model_copy(update=dict(
         partitions=2,
         store="memory://",
         web_enabled=False,
         session_timeout_s=10.0,
         data_dir=tmp_path_factory.mktemp("faust-data"),
-    )
+    ))
 
 
 @pytest.fixture(params=["memory", pytest.param("broker", marks=pytest.mark.broker)])

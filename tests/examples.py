@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
-    RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick, WireModel,
+    AgencyStatus, RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick, WireModel,
 )
 
 T = "2026-03-02T09:15:00+07:00"
@@ -46,6 +46,8 @@ VALID: dict[type[WireModel], dict[str, Any]] = {
     },
     StatusEvent: {"event_id": "s-1", "complaint_id": CID, "status": "acknowledged",
                   "agency_id": "pln", "at": T},
+    AgencyStatus: {"event_id": "s-2", "complaint_id": CID, "status": "responded", "at": T,
+                   "note": "Tagihan dikoreksi."},
     Tick: {"as_of": T},
     Escalation: {
         "escalation_id": "e-1", "complaint_id": CID, "agency_id": "pln",
@@ -78,6 +80,7 @@ INVALID: dict[type[WireModel], tuple[dict[str, Any], str]] = {
     AgencyComplaint: ({**VALID[AgencyComplaint], "agency_id": "PLN Persero"}, "agency_id"),
     RoutedEvent: ({**VALID[RoutedEvent], "attempt": 0}, "attempt"),
     StatusEvent: ({**VALID[StatusEvent], "status": "done"}, "status"),
+    AgencyStatus: ({**VALID[AgencyStatus], "at": "2026-03-02 09:15"}, "at"),
     Tick: ({"as_of": 1767225600}, "as_of"),
     Escalation: ({**VALID[Escalation], "level": 4}, "level"),
     ComplianceStats: ({**VALID[ComplianceStats], "received": -1}, "received"),

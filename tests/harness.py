@@ -20,12 +20,14 @@ from services.runtime.settings import Settings
 from services.runtime.stage import Stage
 from services.runtime.topics import TICKS
 from services.sla_monitor.compose import build as build_sla
+from services.status_gate.compose import build as build_status_gate
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import running
 
 Records = list[tuple[bytes | None, bytes | None]]
 BUILDERS: dict[str, Callable[[Settings], Stage]] = {
-    "intake": build_intake, "router": build_router, "sla_monitor": build_sla}
+    "intake": build_intake, "router": build_router, "sla_monitor": build_sla,
+    "status_gate": build_status_gate}
 
 
 class Harness(Protocol):

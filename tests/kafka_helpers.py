@@ -11,6 +11,9 @@ from aiokafka.structs import ConsumerRecord
 from services.runtime.admin import create_topics
 from services.runtime.settings import Settings
 from services.runtime.topics import catalogue
+from services.tools.access import provision
+from services.tools.broker_security import secret_file
+from services.runtime.kafka_client import aiokafka_options
 
 
 def isolated(settings: Settings) -> Settings:
@@ -18,13 +21,25 @@ def isolated(settings: Settings) -> Settings:
     return settings.model_copy(update={"topic_prefix": f"t{uuid.uuid4().hex[:8]}."})
 
 
-async def create_contract_topics(settings: Settings) -> None:
-    await create_topics(settings, catalogue(settings))
+async def create_contract_topics(settings: Settings, agencies: list[str] | None = None) -> None:
+    """The contract topics of the settings' prefix, with its principals and their ACLs
+    (services, channels, national admin, and `agencies`): what `lapor access provision`
+    makes. On a plain development broker, the topics only."""
+    if settings.kafka_security == "PLAINTEXT":
+        await create_topics(settings, catalogue(settings))
+        return
+    await provision(settings, agencies or [])
+
+
+def as_principal(settings: Settings, user: str) -> Settings:
+    """The same settings as another principal (its secret from the access directory)."""
+    return settings.model_copy(update={"kafka_user": user,
+                                       "kafka_password_file": secret_file(settings.access_dir, user)})
 
 
 async def produce(settings: Settings, topic: str, records: list[tuple[bytes | None, bytes]],
                   partition: int | None = None, timestamp_s: float | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         for key, value in records:
@@ -42,7 +57,7 @@ async def consume(settings: Settings, topic: str | list[str], expected: int | No
     topics = [topic] if isinstance(topic, str) else topic
     names = topics if full_name else [settings.topic(t) for t in topics]
     consumer = AIOKafkaConsumer(
-        *names, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest",
+        *names, **aiokafka_options(settings), auto_offset_reset="earliest",
         enable_auto_commit=False, group_id=None,
     )
     await consumer.start()

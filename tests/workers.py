@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from services.runtime.settings import Settings
+from services.tools.access_plan import service_user
+from tests.kafka_helpers import as_principal
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -21,8 +23,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def as_service(settings: Settings, service: str) -> Settings:
+    """A worker runs as its service's principal, with exactly that service's ACLs (the
+    operator's super user would hide a missing grant)."""
+    if settings.kafka_security == "PLAINTEXT":
+        return settings
+    return as_principal(settings, service_user(settings, service))
+
+
 class WorkerProcess:
     def __init__(self, service: str, settings: Settings, log: Path, web_port: int | None = None):
+        settings = as_service(settings, service)
         self.service, self.settings, self.log_path = service, settings, log
         cmd = [sys.executable, "-m", "services.tools.cli", "worker", service]
         if web_port is not None:

@@ -9,6 +9,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from services.runtime.settings import Settings
 from services.runtime.topics import TopicSpec
+from services.runtime.kafka_client import aiokafka_options
 
 
 class TopicMismatchError(RuntimeError):
@@ -27,7 +28,7 @@ class CreateReport:
 
 
 def _admin(settings: Settings) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
+    return AIOKafkaAdminClient(**aiokafka_options(settings),
                                client_id="lapor-admin", request_timeout_ms=30000)
 
 

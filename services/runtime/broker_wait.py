@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
+from services.runtime.kafka_client import aiokafka_options
 
 FIRST_DELAY_S, MAX_DELAY_S = 0.5, 10.0
 
@@ -22,7 +23,7 @@ class BrokerUnavailableError(RuntimeError):
 
 async def cluster_answers(settings: Settings) -> None:
     """One metadata round trip to the cluster; raises when it cannot be had."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings),
                                 request_timeout_ms=5000, client_id="lapor-broker-wait")
     await admin.start()
     try:

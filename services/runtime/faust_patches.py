@@ -38,7 +38,9 @@ from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import Consumer
 from faust.types import TP, ConsumerT
 
+from services.runtime.kafka_client import aiokafka_options
 from services.runtime.logging import get_logger
+from services.runtime.settings import Settings
 
 # The versions these patches were verified against (pyproject pins the same).
 VERIFIED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
@@ -152,12 +154,12 @@ class PatchedApp(faust.App):
 
 
 # --- 4. every source partition has a committed offset -------------------------------------
-async def ensure_committed_offsets(bootstrap: str, group_id: str, topics: list[str]) -> int:
+async def ensure_committed_offsets(settings: Settings, group_id: str, topics: list[str]) -> int:
     """Commit the beginning offset for each partition of `topics` that has no commit in
     `group_id`; returns how many were committed. A group that is already running (and so
     refuses an outside commit) is left alone."""
     # The consumer's own metadata only covers assigned topics: ask the admin client.
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -167,7 +169,7 @@ async def ensure_committed_offsets(bootstrap: str, group_id: str, topics: list[s
            if d.get("error_code", 0) == 0 for p in d["partitions"]]
     if not tps:
         return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id,
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=group_id,
                                 enable_auto_commit=False)
     await consumer.start()
     try:

@@ -34,6 +34,7 @@ from services.runtime.metrics import StageMetrics
 from services.runtime.faust_patches import (
     PatchedApp, SeekFirstTableManager, check_versions, ensure_committed_offsets,
 )
+from services.runtime.kafka_client import faust_credentials
 from services.runtime.logging import configure_logging, get_logger
 from services.runtime.settings import Settings
 from services.runtime.stage import BatchResult, Record, Stage, StagedStores, run_batch
@@ -53,6 +54,7 @@ def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
     options: dict[str, Any] = dict(
         version=1,
         broker=[f"kafka://{h.strip()}" for h in settings.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         datadir=str(datadir),
         topic_partitions=settings.partitions,
@@ -218,6 +220,6 @@ def run_worker(app: faust.App, settings: Settings) -> None:
 
     asyncio.run(wait_for_broker(settings))
     sources = [name for agent in app.agents.values() for name in agent.channel.topics]
-    asyncio.run(ensure_committed_offsets(settings.bootstrap_servers, app.conf.id, sources))
+    asyncio.run(ensure_committed_offsets(settings, app.conf.id, sources))
     Worker(app, loglevel=settings.log_level.lower(), quiet=True,
            override_logging=False).execute_from_commandline()

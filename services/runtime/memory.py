@@ -69,10 +69,10 @@ class MemoryWorker:
         self._cursor = 0  # position in topics.order before which every input was handled
 
     def _pending(self) -> Iterable[tuple[int, Record]]:
-        inputs = set(self.stage.inputs)
+        reads = self.stage.reads
         for position in range(self._cursor, len(self.topics.order)):
             record = self.topics.order[position]
-            if record.topic in inputs:
+            if reads(record.topic):
                 yield position, record
 
     def poll(self) -> int:

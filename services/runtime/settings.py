@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,26 @@ class Settings(BaseSettings):
         description="Retention of complaints.notifications.v1: it holds reply addresses (an "
         "SMS sender's number, anonymous ones included) and only has to outlive a channel's "
         "delivery retries.",
+    )
+
+    kafka_security: Literal["SASL_SSL", "PLAINTEXT"] = Field(
+        "SASL_SSL", description="How clients reach the cluster: SASL/SCRAM over TLS, or plain "
+        "(only a development broker started with `--insecure-plain`).",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism of the cluster's client listener.")
+    kafka_user: str | None = Field(None, description="This process's principal (SCRAM user).")
+    kafka_password_file: Path | None = Field(
+        None, description="File holding the principal's password (its first line); the "
+        "password itself is never a setting, so it is never printed with them.",
+    )
+    kafka_ca_file: Path | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates (else the "
+        "system's trust store).",
+    )
+    access_dir: Path = Field(
+        Path(".lapor/access"), description="Where `lapor access provision` writes the secrets "
+        "it creates, and the embedded broker its certificates and admin secret.",
     )
 
     broker_wait_s: float = Field(

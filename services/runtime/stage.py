@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from schemas import WireModel
 from services.runtime.dead_letter import dead_letter, validation_items
-from services.runtime.topics import REJECTED
+from services.runtime.topics import REJECTED, family_member
 from schemas.events import ValidationErrorItem
 
 
@@ -151,6 +151,12 @@ class Stage:
     inputs: tuple[str, ...]
     stores: tuple[StoreName, ...]
     handle: Handler
+    # Per-agency topic templates ("agency-status.{agency_id}.v1") whose every topic is an
+    # input, those of agencies provisioned later included.
+    input_families: tuple[str, ...] = ()
+
+    def reads(self, topic: str) -> bool:
+        return topic in self.inputs or any(family_member(f, topic) for f in self.input_families)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.runtime.settings import Settings
+from services.runtime.kafka_client import aiokafka_options
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ async def read_to_end(settings: Settings, topic: str, last_only: bool = False,
     """Every record of `topic` up to its end offsets now (or the last of each partition),
     in offset order per partition. `progress` is called with the count read so far."""
     name = settings.topic(topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:

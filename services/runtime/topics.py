@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas import (
-    AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
+    AcceptedComplaint, AgencyComplaint, AgencyStatus, ComplianceStats, Escalation, Notification, RejectedEvent,
     RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick,
 )
 from services.runtime.settings import Settings
@@ -53,18 +53,41 @@ class TopicSpec:
 
 
 AGENCY_TOPIC = AgencyComplaint.topic_name
-_AGENCY_HEAD, _AGENCY_TAIL = AGENCY_TOPIC.split("{agency_id}")
+AGENCY_STATUS_TOPIC = AgencyStatus.topic_name  # written by that agency only (ACLs)
 
 
 def agency_topic_name(agency_id: str) -> str:
     return AGENCY_TOPIC.format(agency_id=agency_id)
 
 
+def agency_status_topic_name(agency_id: str) -> str:
+    return AGENCY_STATUS_TOPIC.format(agency_id=agency_id)
+
+
+def family_member(template: str, topic: str) -> bool:
+    """Whether `topic` is one agency's topic of a per-agency template."""
+    head, tail = template.split("{agency_id}")
+    return topic.startswith(head) and topic.endswith(tail) and len(topic) > len(head) + len(tail)
+
+
+def _agency_in(template: str, name: str) -> str | None:
+    head, tail = template.split("{agency_id}")
+    return name[len(head):-len(tail)] if family_member(template, name) else None
+
+
 def agency_of_topic(name: str) -> str | None:
     """The agency id of an agency topic's contract name, else None."""
-    if name.startswith(_AGENCY_HEAD) and name.endswith(_AGENCY_TAIL):
-        return name[len(_AGENCY_HEAD):-len(_AGENCY_TAIL)] or None
-    return None
+    return _agency_in(AGENCY_TOPIC, name)
+
+
+def agency_of_status_topic(name: str) -> str | None:
+    """The agency id of an agency status topic's contract name, else None."""
+    return _agency_in(AGENCY_STATUS_TOPIC, name)
+
+
+def head_of(template: str) -> str:
+    """What every topic of a per-agency template starts with (its ACL prefix)."""
+    return template.split("{agency_id}")[0]
 
 
 def catalogue(settings: Settings) -> list[TopicSpec]:
@@ -97,5 +120,14 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
 def agency_topic(settings: Settings, agency_id: str) -> TopicSpec:
     return TopicSpec(
         agency_topic_name(agency_id), "complaint_id", settings.partitions,
+        settings.replication_factor, retention_ms=settings.input_retention_days * DAY_MS,
+    )
+
+
+def agency_status_topic(settings: Settings, agency_id: str) -> TopicSpec:
+    """One partition: one agency's statuses are few, and 600+ agencies' topics add up; per
+    complaint order holds in one partition as in several."""
+    return TopicSpec(
+        agency_status_topic_name(agency_id), "complaint_id", 1,
         settings.replication_factor, retention_ms=settings.input_retention_days * DAY_MS,
     )

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import Tick
 from services.runtime.settings import Settings
 from services.runtime.topics import TICKS
+from services.runtime.kafka_client import aiokafka_options
 from services.ticker.ticker import accelerated_clock, publish_tick, run_ticker
 
 
@@ -31,7 +32,7 @@ def _tick(args: argparse.Namespace, settings: Settings) -> int:
     as_of = Tick.model_validate({"as_of": args.as_of}).as_of
 
     async def once() -> int:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
         await producer.start()
         try:
             return await publish_tick(producer, settings.topic(TICKS), as_of)

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import Tick
 from services.runtime.settings import Settings
 from services.runtime.topics import TICKS
+from services.runtime.kafka_client import aiokafka_options
 
 
 async def publish_tick(producer: AIOKafkaProducer, topic: str, as_of: datetime) -> int:
@@ -33,7 +34,7 @@ async def run_ticker(settings: Settings, clock: Callable[[], datetime] | None = 
     """Publish a tick every settings.tick_interval_s. Live use reads the machine clock here,
     the only place that does; `lag_s` holds ticks back so that late events are in first."""
     now = clock or (lambda: datetime.now(UTC))
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         sent = 0

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
+from services.tools.broker_security import admin_settings, format_arguments, listener_properties
 
 
 class BrokerError(RuntimeError):
@@ -86,13 +88,11 @@ def _java(lib: Path, *args: str) -> list[str]:
 
 
 def _properties(settings: Settings, port: int, controller_port: int, data: Path) -> str:
+    client, controller = f"127.0.0.1:{port}", f"127.0.0.1:{controller_port}"
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
-        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-        "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        *listener_properties(settings, client, f"127.0.0.1:{free_port()}", controller, client),
         f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
         f"log.dirs={data}",
         # Topics come from the catalogue; an auto-created topic would have the wrong
@@ -164,7 +164,8 @@ def start(settings: Settings, port: int | None = None, timeout_s: float = 90.0) 
             capture_output=True, text=True, check=True,
         ).stdout.strip().splitlines()[-1]
         fmt = subprocess.run(
-            _java(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+            _java(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                  *format_arguments(settings)),
             capture_output=True, text=True,
         )
         if fmt.returncode != 0:
@@ -182,21 +183,25 @@ def start(settings: Settings, port: int | None = None, timeout_s: float = 90.0) 
     p.port_file.write_text(str(port))
     bootstrap = f"127.0.0.1:{port}"
     try:
-        wait_ready(bootstrap, timeout_s, proc)
+        wait_ready(settings.model_copy(update={"bootstrap_servers": bootstrap}), timeout_s, proc)
     except BrokerError:
         stop(settings)
         raise
     return bootstrap
 
 
-def wait_ready(bootstrap: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait until the broker answers a metadata request (an open port is not enough)."""
+def wait_ready(settings: Settings, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until the broker answers the admin's metadata request (an open port is not
+    enough; nor is a listener that does not yet know the admin's credential)."""
     import asyncio
 
     from aiokafka.admin import AIOKafkaAdminClient
 
+    options = aiokafka_options(admin_settings(settings))
+    bootstrap = settings.bootstrap_servers
+
     async def answers() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(**options, request_timeout_ms=3000)
         try:
             await admin.start()
             await admin.list_topics()

@@ -15,7 +15,10 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
     from services.tools import broker, cluster
+    from services.tools.broker_security import admin_settings
 
+    if args.action == "start" and args.insecure_plain:
+        settings = settings.model_copy(update={"kafka_security": "PLAINTEXT"})
     if args.action == "start" and args.nodes > 1:
         bootstrap = cluster.start(settings, args.nodes,
                                   [args.port + i for i in range(args.nodes)] if args.port else None)
@@ -25,6 +28,14 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
         bootstrap = broker.start(settings, port=args.port)
         print(f"broker running at {bootstrap} (state in {broker.paths(settings).state})")
         print(f"export LAPOR_BOOTSTRAP_SERVERS={bootstrap}")
+    if args.action == "start":
+        admin = admin_settings(settings)
+        if admin.kafka_security == "PLAINTEXT":
+            print("export LAPOR_KAFKA_SECURITY=PLAINTEXT  # no authentication: development only")
+        else:  # the admin's secret stays in its file; only the path is printed
+            print(f"export LAPOR_KAFKA_USER={admin.kafka_user} "
+                  f"LAPOR_KAFKA_PASSWORD_FILE={admin.kafka_password_file} "
+                  f"LAPOR_KAFKA_CA_FILE={admin.kafka_ca_file}")
     elif args.action == "stop":
         stopped = broker.stop(settings) | cluster.stop(settings)
         print("broker stopped" if stopped else "no broker was running")
@@ -85,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--port", type=int, default=None, help="client port (default LAPOR_BROKER_PORT)")
     b.add_argument("--nodes", type=int, default=1, choices=[1, 3],
                    help="3: a KRaft cluster (RF 3, min.insync.replicas 2) on ports PORT..PORT+2")
+    b.add_argument("--insecure-plain", action="store_true",
+                   help="no TLS, no authentication, no ACLs: a throwaway development broker only")
     b.set_defaults(handler=_broker)
 
     t = sub.add_parser("topics", help="create or list the contract topics")
@@ -97,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["export", "check"])
     s.set_defaults(handler=_schemas)
 
-    from services.tools import cli_tools, rules, show
+    from services.tools import access, cli_tools, rules, show
 
+    access.register(sub)
     cli_tools.register(sub)
     rules.register(sub)
     show.register(sub)
@@ -118,11 +132,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a clear message and a script-friendly exit code, no traceback
         from services.runtime.admin import TopicCreationError, TopicMismatchError
         from services.runtime.broker_wait import BrokerUnavailableError
+        from services.runtime.kafka_client import KafkaAccessError
+        from services.tools.access import AccessError
         from services.tools.broker import BrokerError
 
-        from aiokafka.errors import KafkaError
+        from aiokafka.errors import AuthenticationFailedError, KafkaError, SaslAuthenticationFailed
         from pydantic import ValidationError
 
+        if isinstance(exc, (AuthenticationFailedError, SaslAuthenticationFailed)):
+            print(f"lapor {args.command}: authentication failed for LAPOR_KAFKA_USER="
+                  f"{settings_user()}: wrong password (LAPOR_KAFKA_PASSWORD_FILE) or unknown user",
+                  file=sys.stderr)
+            return 2
         if isinstance(exc, KafkaError):
             print(f"lapor {args.command}: Kafka error: {exc!r} (is the broker up, the topic created?)",
                   file=sys.stderr)
@@ -132,10 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"lapor {args.command}: invalid input:\n{exc}", file=sys.stderr)
             return 2
         if isinstance(exc, (BrokerError, BrokerUnavailableError, TopicMismatchError, TopicCreationError,
-                            FileNotFoundError, ValueError)):
+                            KafkaAccessError, AccessError, FileNotFoundError, ValueError)):
             print(f"lapor {args.command}: error: {exc}", file=sys.stderr)
             return 2
         raise
+
+
+def settings_user() -> str | None:
+    return get_settings().kafka_user
 
 
 if __name__ == "__main__":

@@ -39,13 +39,19 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    """Run one service as a faust worker (scale out by starting more of them)."""
+    """Run one service as a worker (scale out by starting more of them): a faust worker, or
+    the plain batched consumer for a stage without stores."""
     from services.runtime.faust_runtime import run_worker
+    from services.runtime.stateless_runtime import StatelessWorker
 
     if args.web_port is not None:
         settings = settings.model_copy(update={"web_port": args.web_port})
     create_app = service_entry_points()[args.service].load()
-    run_worker(create_app(settings), settings)
+    app = create_app(settings)
+    if isinstance(app, StatelessWorker):
+        app.run()
+    else:
+        run_worker(app, settings)
     return 0
 
 
@@ -80,8 +86,9 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     data.update({k: v for k, v in (("complaint_id", args.complaint_id), ("status", args.status),
                                    ("agency_id", args.agency), ("target_agency_id", args.target))
                  if v is not None})
-    event = asyncio.run(status(settings, data))
-    print(f"status {event.status.value} for {event.complaint_id} sent ({event.event_id})")
+    event, topic = asyncio.run(status(settings, data))
+    print(f"status {event.status.value} for {event.complaint_id} sent to {settings.topic(topic)} "
+          f"({event.event_id})")
     return 0
 
 
@@ -112,7 +119,8 @@ def register(sub: Any) -> None:
     sb.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a text field")
     sb.set_defaults(handler=_submit)
 
-    st = sub.add_parser("status", help="send an agency's status event (complaints.status.v1)")
+    st = sub.add_parser("status", help="send an agency's status (to agency-status.<agency>.v1, as "
+                        "that agency's principal) or the national admin's `assigned`")
     st.add_argument("complaint_id", nargs="?")
     st.add_argument("status", nargs="?", help="acknowledged, responded, not_our_authority, …")
     st.add_argument("--agency", default=None, help="the agency sending it")

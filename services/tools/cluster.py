@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
+from services.tools.broker_security import admin_settings, format_arguments, listener_properties
 from services.tools.broker import BrokerError, _java, _reap, fetch, free_port, wait_ready
 
 HEAP = ["-Xms128m", "-Xmx512m"]  # three JVMs on 2 cores and a laptop's memory
@@ -56,13 +58,10 @@ def _properties(settings: Settings, node: Node, nodes: list[Node]) -> str:
     return "\n".join([
         "process.roles=broker,controller",
         f"node.id={node.node_id}",
-        f"listeners=CLIENT://127.0.0.1:{node.client_port},REPLICATION://127.0.0.1:{node.replication_port},"
-        f"CONTROLLER://127.0.0.1:{node.controller_port}",
-        f"advertised.listeners=CLIENT://127.0.0.1:{node.advertised_port},"
-        f"REPLICATION://127.0.0.1:{node.replication_port}",
-        "inter.broker.listener.name=REPLICATION",
-        "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        *listener_properties(settings, f"127.0.0.1:{node.client_port}",
+                             f"127.0.0.1:{node.replication_port}",
+                             f"127.0.0.1:{node.controller_port}",
+                             f"127.0.0.1:{node.advertised_port}"),
         f"controller.quorum.voters={voters}",
         f"log.dirs={state_dir(settings) / f'node-{node.node_id}' / 'data'}",
         "auto.create.topics.enable=false",  # topics come from the catalogue (co-partitioning)
@@ -108,7 +107,8 @@ def start_node(settings: Settings, node_id: int) -> None:
     cluster_id = (state_dir(settings) / "cluster.id").read_text().strip()
     if not (home / "data" / "meta.properties").exists():
         fmt = subprocess.run(_java(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                   "-c", str(props)), capture_output=True, text=True)
+                                   "-c", str(props),
+                                   *format_arguments(settings)), capture_output=True, text=True)
         if fmt.returncode != 0:
             raise BrokerError(f"formatting node {node_id} failed:\n{fmt.stderr[-2000:]}")
     log4j = home / "log4j2.properties"
@@ -158,15 +158,16 @@ def start(settings: Settings, nodes: int = 3, client_ports: list[int] | None = N
         start_node(settings, node.node_id)
     direct = ",".join(f"127.0.0.1:{n.client_port}" for n in laid)
     try:
-        wait_ready(direct, timeout_s)
-        _wait_registered(direct, len(laid), timeout_s)
+        direct_settings = settings.model_copy(update={"bootstrap_servers": direct})
+        wait_ready(direct_settings, timeout_s)
+        _wait_registered(direct_settings, len(laid), timeout_s)
     except BrokerError:
         stop(settings)
         raise
     return bootstrap(laid)
 
 
-def _wait_registered(direct: str, nodes: int, timeout_s: float) -> None:
+def _wait_registered(direct: Settings, nodes: int, timeout_s: float) -> None:
     """Until every node is a registered broker: one answering is not enough, a topic with
     replication factor 3 cannot be created before three are."""
     import asyncio
@@ -174,7 +175,7 @@ def _wait_registered(direct: str, nodes: int, timeout_s: float) -> None:
     from aiokafka import AIOKafkaClient
 
     async def registered() -> int:
-        client = AIOKafkaClient(bootstrap_servers=direct)
+        client = AIOKafkaClient(**aiokafka_options(admin_settings(direct)))
         try:
             await client.bootstrap()
             await client.force_metadata_update()

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from services.tools.generator import stream
 from services.runtime.settings import Settings
 from services.runtime.topics import ACCEPTED, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, SMS, STATUS
+from services.runtime.kafka_client import aiokafka_options
 
 SERVICES = ("intake", "router", "sla_monitor", "ops_view")
 WEEK_S = 7 * 86400
@@ -71,7 +72,7 @@ class Simulation:
     async def agencies(self, producer: AIOKafkaProducer) -> None:
         """Agencies acknowledge on time, late, never, or refuse (bukan wewenang); most of
         those that acknowledge send their response two days later."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
+        consumer = AIOKafkaConsumer(**aiokafka_options(self.settings),
                                     group_id=f"{self.settings.topic_prefix}demo-agencies",
                                     auto_offset_reset="earliest", metadata_max_age_ms=2000)
         consumer.subscribe(pattern=rf"^{self.settings.topic_prefix.replace('.', '[.]')}agency[.].*[.]complaints[.]v1$")
@@ -114,7 +115,7 @@ class Simulation:
         """The 1708 gateway's side of complaints.notifications.v1: it answers SMS replies to
         the number in the notice, or to the one it received the message id from."""
         consumer = AIOKafkaConsumer(self.settings.topic(NOTIFICATIONS),
-                                    bootstrap_servers=self.settings.bootstrap_servers,
+                                    **aiokafka_options(self.settings),
                                     auto_offset_reset="earliest", group_id=None)
         await consumer.start()
         try:
@@ -136,7 +137,7 @@ class Simulation:
         topics = {ACCEPTED: "accepted", REJECTED: "rejected",
                   ROUTED: "routed", ESCALATIONS: "escalations"}
         consumer = AIOKafkaConsumer(*[self.settings.topic(t) for t in topics],
-                                    bootstrap_servers=self.settings.bootstrap_servers,
+                                    **aiokafka_options(self.settings),
                                     auto_offset_reset="earliest", group_id=None)
         await consumer.start()
         try:
@@ -177,7 +178,7 @@ class Simulation:
 
 
 async def _run(sim: Simulation) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=sim.settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(sim.settings), acks="all")
     await producer.start()
     tasks = [asyncio.create_task(t) for t in (sim.publish(producer),
                                               sim.agencies(producer), sim.watch(),

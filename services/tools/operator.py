@@ -12,12 +12,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from schemas import StatusEvent, Submission
+from schemas import Status, StatusEvent, Submission
+from services.runtime.topics import agency_status_topic_name
 from services.runtime.settings import Settings
+from services.runtime.kafka_client import aiokafka_options
 
 
 async def _send(settings: Settings, topic: str, key: str | None, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(settings.topic(topic), value, key=key.encode() if key else None)
@@ -34,17 +36,26 @@ async def submit(settings: Settings, data: dict[str, Any]) -> Submission:
     return sub
 
 
-async def status(settings: Settings, data: dict[str, Any]) -> StatusEvent:
+async def status(settings: Settings, data: dict[str, Any]) -> tuple[StatusEvent, str]:
+    """An agency's status goes to its own status topic (the status gate passes it on); an
+    `assigned` is the national admin's and goes to complaints.status.v1. Returns the event
+    and the topic it was written to."""
     data.setdefault("event_id", f"cli-{uuid.uuid4().hex}")
     data.setdefault("at", datetime.now(UTC).astimezone().isoformat())
     event = StatusEvent.model_validate(data)
-    await _send(settings, StatusEvent.topic_name, event.complaint_id, event.to_bytes())
-    return event
+    if event.status is Status.assigned:
+        topic = StatusEvent.topic_name
+    elif event.agency_id is None:
+        raise ValueError("an agency's status needs --agency (the agency sending it)")
+    else:
+        topic = agency_status_topic_name(event.agency_id)
+    await _send(settings, topic, event.complaint_id, event.to_bytes())
+    return event, topic
 
 
 async def tail(settings: Settings, topic: str, follow: bool, limit: int | None) -> int:
     """Print a topic from the beginning, one JSON object a line with its key and offset."""
-    consumer = AIOKafkaConsumer(settings.topic(topic), bootstrap_servers=settings.bootstrap_servers,
+    consumer = AIOKafkaConsumer(settings.topic(topic), **aiokafka_options(settings),
                                 auto_offset_reset="earliest", group_id=None)
     await consumer.start()
     shown, idle_since = 0, time.monotonic()
@@ -78,7 +89,7 @@ def _as_json(value: str | None) -> Any:
 async def replay(settings: Settings, path: Path) -> int:
     """Publish a JSONL log in order: each line {"topic", "key"?, "value"}; progress on stderr."""
     lines = path.read_text(encoding="utf-8").splitlines()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     sent = 0
     try:

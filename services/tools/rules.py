@@ -20,6 +20,7 @@ from services.domain.rules import SHIPPED, in_force, new_version, shipped_versio
 from services.runtime.settings import Settings
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import RULES, TICKS
+from services.runtime.kafka_client import aiokafka_options
 
 
 async def published_versions(settings: Settings) -> list[RulesVersion]:
@@ -49,7 +50,7 @@ async def publish(settings: Settings, path: Path, effective_from: datetime,
         warnings.append(f"effective {effective_from.isoformat()} is not after the latest tick "
                         f"({max(ticks.values()).isoformat()}): it applies from the next tick; "
                         "escalations already emitted stay")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(settings.topic(RULES), version.to_bytes(),

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import AcceptedComplaint, AgencyComplaint, Escalation, RoutedEvent
 from services.tools.generator import web_submission
 from services.runtime.settings import Settings
+from services.runtime.kafka_client import aiokafka_options
 from services.domain.complaint_id import make_complaint_id
 from tests.integration.test_sla_monitor import tick_until
 from tests.kafka_helpers import consume, create_contract_topics, isolated
@@ -32,7 +33,7 @@ def submission(i: int) -> tuple[bytes, bytes]:
 async def publish_paced(settings: Settings, joined: asyncio.Event, stack: ExitStack,
                         log_dir: Path) -> None:
     """Publish at a steady rate; the second workers join part-way through."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         for i in range(COUNT):

@@ -24,6 +24,7 @@ from services.runtime.topic_read import read_to_end
 from services.runtime.topics import (
     ACCEPTED, COMPLIANCE, ESCALATIONS, ROUTED, SMS, STATUS, SUBMITTED, TICKS, catalogue,
 )
+from services.runtime.kafka_client import aiokafka_options
 from services.tools import cluster
 from services.tools.broker import free_port
 from tests.faults.toxiproxy import Toxiproxy
@@ -118,8 +119,8 @@ class Campaign:
     # --- waiting -------------------------------------------------------------------------------
     async def lag(self, service: str) -> int | None:
         group = f"{self.settings.topic_prefix}lapor-{service}"
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, group_id=None)
+        admin = AIOKafkaAdminClient(**aiokafka_options(self.settings))
+        consumer = AIOKafkaConsumer(**aiokafka_options(self.settings), group_id=None)
         try:
             await admin.start()
             await consumer.start()
@@ -149,7 +150,7 @@ class Campaign:
     async def topics_visible(self, topics: list[str], timeout_s: float = 60) -> None:
         """New topics reach every node's metadata a moment after their creation: wait until a
         client sees them (a produce before that fails with UnknownTopicOrPartition)."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers)
+        producer = AIOKafkaProducer(**aiokafka_options(self.settings))
         await producer.start()
         try:
             for topic in topics:

@@ -6,6 +6,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.runtime.faust_patches import ensure_committed_offsets
 from services.runtime.settings import Settings
+from services.runtime.kafka_client import aiokafka_options
 from tests.kafka_helpers import create_contract_topics, isolated, produce
 
 
@@ -14,9 +15,9 @@ async def test_partitions_without_a_commit_get_their_start_offset(broker_setting
     await create_contract_topics(settings)
     await produce(settings, "complaints.submitted.v1", [(b"k", b"{}")])
     group, topic = f"{settings.topic_prefix}g", settings.topic("complaints.submitted.v1")
-    assert await ensure_committed_offsets(settings.bootstrap_servers, group, [topic]) == settings.partitions
-    assert await ensure_committed_offsets(settings.bootstrap_servers, group, [topic]) == 0  # idempotent
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    assert await ensure_committed_offsets(settings, group, [topic]) == settings.partitions
+    assert await ensure_committed_offsets(settings, group, [topic]) == 0  # idempotent
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from schemas import Escalation, StatusEvent
 from services.runtime.settings import Settings
+from services.runtime.kafka_client import aiokafka_options
 from services.ticker.ticker import publish_tick
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.sla_scenario import (
@@ -23,7 +24,7 @@ async def play(settings: Settings, log: list[Step], pause_s: float = 1.0) -> Non
     have been read (the ticker's lag does this in live use)."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         for topic, key, value in log:

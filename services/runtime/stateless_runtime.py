@@ -1,0 +1,119 @@
+"""The runtime of a stage without stores: a batched aiokafka consumer group, no faust.
+
+faust cannot subscribe to a topic pattern (its aiokafka driver passes names only), and a
+stage that reads every agency's own topic must follow agencies provisioned while it runs.
+With no tables there is nothing for faust to keep, so this loop does what the faust runtime
+does for a batch, with the Kafka client only: take up to `LAPOR_BATCH_MAX` records (waiting
+at most `LAPOR_BATCH_WITHIN_MS` once one is there), run the pure handlers, send every
+output, await the acks together, then commit the offsets. A crash repeats the batch under
+the same ids and loses nothing; outputs are sent in input order, so per-key order holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+from services.runtime.broker_wait import wait_for_broker
+from services.runtime.kafka_client import aiokafka_options
+from services.runtime.logging import configure_logging, get_logger
+from services.runtime.metrics import StageMetrics
+from services.runtime.settings import Settings
+from services.runtime.stage import Record, Stage, StagedStores, run_batch
+
+# How soon a topic created after start (a newly provisioned agency) is read.
+METADATA_MAX_AGE_MS = 15_000
+
+
+def subscription_pattern(stage: Stage, prefix: str) -> str:
+    """One regular expression for the stage's fixed inputs and per-agency families."""
+    names = [re.escape(prefix + t) for t in stage.inputs]
+    for family in stage.input_families:
+        head, tail = family.split("{agency_id}")
+        names.append(re.escape(prefix + head) + "[a-z0-9-]+" + re.escape(tail))
+    return "^(" + "|".join(names) + ")$"
+
+
+class StatelessWorker:
+    """Runs a store-less stage until SIGTERM/SIGINT (`lapor worker <service>`)."""
+
+    def __init__(self, stage: Stage, settings: Settings):
+        if stage.stores:
+            raise ValueError(f"{stage.name} keeps stores: it runs on the faust runtime")
+        self.stage, self.settings = stage, settings
+        self.group_id = f"{settings.topic_prefix}lapor-{stage.name}"
+        self.metrics = StageMetrics(stage.name)
+        self._stopping = asyncio.Event()
+
+    def run(self) -> None:
+        configure_logging(self.stage.name, self.settings.log_level)
+        asyncio.run(wait_for_broker(self.settings))
+        asyncio.run(self.serve())
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        options = aiokafka_options(self.settings)
+        consumer = AIOKafkaConsumer(**options, group_id=self.group_id, enable_auto_commit=False,
+                                    auto_offset_reset="earliest",
+                                    session_timeout_ms=int(self.settings.session_timeout_s * 1000),
+                                    metadata_max_age_ms=METADATA_MAX_AGE_MS,
+                                    max_poll_records=self.settings.batch_max)
+        consumer.subscribe(pattern=subscription_pattern(self.stage, self.settings.topic_prefix))
+        producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True,
+                                    linger_ms=int(self.settings.batch_within_ms))
+        log = get_logger()
+        await consumer.start()
+        await producer.start()
+        web = await self._metrics_site() if self.settings.web_enabled else None
+        log.info("worker_ready", group=self.group_id)
+        try:
+            while not self._stopping.is_set():
+                fetched = await consumer.getmany(timeout_ms=500, max_records=self.settings.batch_max)
+                if fetched:
+                    await self.process(consumer, producer, fetched)
+        finally:
+            if web is not None:
+                await web.cleanup()
+            await producer.stop()
+            await consumer.stop()
+            log.info("worker_stopped", group=self.group_id)
+
+    async def process(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer,
+                      fetched: dict[TopicPartition, list[Any]]) -> None:
+        prefix = self.settings.topic_prefix
+        records = [Record(tp.topic[len(prefix):], r.partition, r.offset, r.timestamp / 1000,
+                          r.key, r.value) for tp, batch in fetched.items() for r in batch]
+        started = time.perf_counter()
+        result = run_batch(self.stage, records, StagedStores({}))
+        acks = [await producer.send(prefix + o.topic, o.value, key=o.key) for o in result.outputs]
+        await asyncio.gather(*acks)
+        await consumer.commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "")
+                               for tp, batch in fetched.items()})
+        self.metrics.observe(records, result, time.perf_counter() - started)
+        log = get_logger()
+        for record, note in result.notes:
+            getattr(log, note.level)(note.event, topic=record.topic, partition=record.partition,
+                                     offset=record.offset, **note.fields)
+
+    async def _metrics_site(self) -> Any:
+        from aiohttp import web
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(body=self.metrics.exposition(),
+                                headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        app = web.Application()
+        app.router.add_get("/metrics/", metrics)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, self.settings.web_host, self.settings.web_port).start()
+        return runner

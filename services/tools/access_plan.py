@@ -1,0 +1,169 @@
+"""Who may do what on the cluster: every principal and its ACLs, as data (no Kafka here).
+
+Deny by default: a principal may do exactly what its grants below say. Each service reads its
+input topics, writes its outputs and dead letters, and owns its consumer group and the
+topics faust makes for it (changelogs: the `<app id>-` prefix). A channel system writes
+its input topic and reads the replies to send. An agency reads its own complaints topic,
+writes its own status topic and uses consumer groups under its own prefix. The national
+admin assigns triaged complaints (complaints.status.v1 directly), publishes rules versions
+and watches the escalation and compliance streams. The operator's `lapor-admin` is a super
+user and needs no grant.
+
+Names carry the deployment's topic prefix (`LAPOR_TOPIC_PREFIX`), so staging and production
+principals on one cluster never reach each other's topics. Group and agency prefixes end in
+a '.', which no agency id contains: `agency.pemda-32.` never covers `pemda-32-73`'s groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from schemas import Channel
+from services.runtime.settings import Settings
+from services.runtime.topics import (
+    ACCEPTED, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJECTED,
+    ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE, agency_status_topic_name,
+    agency_topic_name, head_of,
+)
+
+
+class Resource(StrEnum):
+    topic = "topic"
+    group = "group"
+
+
+class Pattern(StrEnum):
+    literal = "literal"
+    prefixed = "prefixed"
+
+
+class Operation(StrEnum):
+    read = "READ"
+    write = "WRITE"
+    create = "CREATE"
+    describe = "DESCRIBE"
+    all = "ALL"
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    resource: Resource
+    pattern: Pattern
+    name: str
+    operation: Operation
+
+    def describe(self) -> str:
+        what = f"{self.name}*" if self.pattern is Pattern.prefixed else self.name
+        return f"{self.operation.value:8} {self.resource.value:5} {what}"
+
+
+class Role(StrEnum):
+    service = "service"
+    channel = "channel"
+    agency = "agency"
+    national_admin = "national_admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: str  # the SCRAM user name; the Kafka principal is "User:<user>"
+    role: Role
+    grants: tuple[Grant, ...]
+
+    @property
+    def kafka_principal(self) -> str:
+        return f"User:{self.user}"
+
+
+# Each service's topics by contract name: what it reads, what it writes. Every service may
+# dead-letter, so each writes complaints.rejected.v1.
+SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "intake": ((SUBMITTED, SMS), (ACCEPTED, NOTIFICATIONS)),
+    "router": ((ACCEPTED, STATUS, TICKS), (ROUTED, TRIAGE, NOTIFICATIONS)),
+    "sla_monitor": ((ACCEPTED, ROUTED, STATUS, TICKS), (ESCALATIONS, COMPLIANCE, STATUS, NOTIFICATIONS)),
+    "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS), ()),
+    "status_gate": ((), (STATUS,)),
+    "ticker": ((), (TICKS,)),
+}
+FAUST_SERVICES = {"intake", "router", "sla_monitor", "ops_view"}  # app id lapor-<stage name>
+
+
+def service_user(settings: Settings, service: str) -> str:
+    return f"{settings.topic_prefix}svc-{service.replace('_', '-')}"
+
+
+def channel_user(settings: Settings, channel: str) -> str:
+    return f"{settings.topic_prefix}channel-{channel}"
+
+
+def agency_user(settings: Settings, agency_id: str) -> str:
+    return f"{settings.topic_prefix}agency-{agency_id}"
+
+
+def national_admin_user(settings: Settings) -> str:
+    return f"{settings.topic_prefix}national-admin"
+
+
+def _topic(settings: Settings, op: Operation, *names: str) -> list[Grant]:
+    return [Grant(Resource.topic, Pattern.literal, settings.topic(n), op) for n in names]
+
+
+def _group_prefix(name: str) -> Grant:
+    return Grant(Resource.group, Pattern.prefixed, name, Operation.read)
+
+
+def service(settings: Settings, name: str) -> Principal:
+    reads, writes = SERVICE_TOPICS[name]
+    grants = _topic(settings, Operation.read, *reads) + _topic(settings, Operation.write,
+                                                               *writes, REJECTED)
+    app_id = f"{settings.topic_prefix}lapor-{name}"  # the faust app id and consumer group
+    if name != "ticker":
+        grants.append(Grant(Resource.group, Pattern.literal, app_id, Operation.read))
+    if name in FAUST_SERVICES:  # changelogs and faust's own topics
+        grants.append(Grant(Resource.topic, Pattern.prefixed, f"{app_id}-", Operation.all))
+    if name == "router":  # agency topics, made on first use
+        agencies = settings.topic(head_of(AGENCY_TOPIC))
+        grants += [Grant(Resource.topic, Pattern.prefixed, agencies, op)
+                   for op in (Operation.write, Operation.create)]
+    if name == "status_gate":
+        grants.append(Grant(Resource.topic, Pattern.prefixed,
+                            settings.topic(head_of(AGENCY_STATUS_TOPIC)), Operation.read))
+    return Principal(service_user(settings, name), Role.service, tuple(sorted(set(grants))))
+
+
+def channel(settings: Settings, name: str) -> Principal:
+    user = channel_user(settings, name)
+    grants = [*_topic(settings, Operation.write, SMS if name == Channel.sms else SUBMITTED),
+              *_topic(settings, Operation.read, NOTIFICATIONS), _group_prefix(f"{user}.")]
+    return Principal(user, Role.channel, tuple(sorted(grants)))
+
+
+def agency(settings: Settings, agency_id: str) -> Principal:
+    user = agency_user(settings, agency_id)
+    grants = [*_topic(settings, Operation.read, agency_topic_name(agency_id)),
+              *_topic(settings, Operation.write, agency_status_topic_name(agency_id)),
+              _group_prefix(settings.topic(f"agency.{agency_id}."))]
+    return Principal(user, Role.agency, tuple(sorted(grants)))
+
+
+def national_admin(settings: Settings) -> Principal:
+    user = national_admin_user(settings)
+    grants = [*_topic(settings, Operation.write, STATUS, RULES, TICKS),
+              *_topic(settings, Operation.read, TRIAGE, ESCALATIONS, COMPLIANCE, REJECTED, RULES,
+                      ROUTED, STATUS, TICKS),
+              _group_prefix(f"{user}.")]
+    return Principal(user, Role.national_admin, tuple(sorted(grants)))
+
+
+def plan(settings: Settings, agency_ids: Iterable[str]) -> list[Principal]:
+    """Every principal of a deployment: services, channels, the national admin, agencies."""
+    return [*(service(settings, s) for s in SERVICE_TOPICS),
+            *(channel(settings, c.value) for c in Channel),
+            national_admin(settings),
+            *(agency(settings, a) for a in sorted(agency_ids))]
+
+
+def service_of_user(settings: Settings, user: str) -> str | None:
+    return next((s for s in SERVICE_TOPICS if service_user(settings, s) == user), None)

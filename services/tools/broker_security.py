@@ -1,0 +1,164 @@
+"""Authentication and authorisation of the embedded broker and the local cluster.
+
+Clients (services, channels, agencies, operators) connect with SASL/SCRAM-SHA-512 over TLS;
+brokers and controllers talk to each other over mutual TLS (KRaft's controller listener
+cannot use SCRAM: its credentials live in the metadata the controller serves). Kafka's own
+`StandardAuthorizer` decides every request, deny by default; the operator's `lapor-admin`
+and the brokers' certificate are the only super users.
+
+Development certificates are made once with `openssl` (a CA, and one broker certificate for
+127.0.0.1 and localhost that serves and, between brokers, identifies) and kept in
+`LAPOR_ACCESS_DIR` with the admin's secret. Production brings its own CA and secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.runtime.settings import Settings
+
+ADMIN_USER = "lapor-admin"
+BROKER_PRINCIPAL = "User:CN=lapor-broker"
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+class SecuritySetupError(RuntimeError):
+    """The development certificates or secrets could not be made."""
+
+
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """The files a secured broker and its first client (the admin) need."""
+
+    directory: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.pem"
+
+    @property
+    def keystore(self) -> Path:
+        return self.directory / "broker.p12"
+
+    @property
+    def keystore_password_file(self) -> Path:
+        return self.directory / "broker.p12.password"
+
+    @property
+    def admin_secret(self) -> Path:
+        return secret_file(self.directory, ADMIN_USER)
+
+
+def secret_file(directory: Path, user: str) -> Path:
+    return directory / "secrets" / f"{user}.secret"
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """A secret file only its owner can read (written whole, then moved into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secret + "\n")
+    tmp.replace(path)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SecuritySetupError(f"openssl {args[0]} failed: {proc.stderr[-1500:]}")
+
+
+def ensure_files(settings: Settings) -> BrokerSecurity:
+    """Make (once) the development CA, the broker's keystore and the admin's secret."""
+    sec = BrokerSecurity(settings.access_dir.resolve())
+    if not sec.admin_secret.exists():
+        write_secret(sec.admin_secret, new_secret())
+    if sec.keystore.exists() and sec.ca_cert.exists():
+        return sec
+    if shutil.which("openssl") is None:
+        raise SecuritySetupError("'openssl' is not on PATH: it makes the development "
+                                 "certificates (apt-get install openssl)")
+    d = sec.directory
+    d.mkdir(parents=True, exist_ok=True)
+    work = d / "ca"
+    work.mkdir(exist_ok=True, mode=0o700)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+             "-subj", "/CN=lapor-router development CA", "-keyout", "ca.key", "-out", "ca.pem",
+             cwd=work)
+    (work / "broker.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                     "extendedKeyUsage=serverAuth,clientAuth\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=lapor-broker",
+             "-keyout", "broker.key", "-out", "broker.csr", cwd=work)
+    _openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "825", "-extfile", "broker.ext", "-out", "broker.pem",
+             cwd=work)
+    store_password = new_secret()
+    write_secret(sec.keystore_password_file, store_password)
+    _openssl("pkcs12", "-export", "-in", "broker.pem", "-inkey", "broker.key",
+             "-certfile", "ca.pem", "-name", "lapor-broker", "-out", str(sec.keystore),
+             "-passout", f"pass:{store_password}", cwd=work)
+    shutil.copyfile(work / "ca.pem", sec.ca_cert)
+    return sec
+
+
+def admin_settings(settings: Settings) -> Settings:
+    """`settings` as the operator's super user of the embedded broker."""
+    if settings.kafka_security == "PLAINTEXT":
+        return settings
+    sec = BrokerSecurity(settings.access_dir.resolve())
+    return settings.model_copy(update={"kafka_user": ADMIN_USER,
+                                       "kafka_password_file": sec.admin_secret,
+                                       "kafka_ca_file": sec.ca_cert})
+
+
+def listener_properties(settings: Settings, client: str, replication: str, controller: str,
+                        advertised_client: str) -> list[str]:
+    """Listeners of one node: host:port of its CLIENT, REPLICATION and CONTROLLER listeners."""
+    listeners = [
+        f"listeners=CLIENT://{client},REPLICATION://{replication},CONTROLLER://{controller}",
+        f"advertised.listeners=CLIENT://{advertised_client},REPLICATION://{replication}",
+        "inter.broker.listener.name=REPLICATION",
+        "controller.listener.names=CONTROLLER",
+    ]
+    if settings.kafka_security == "PLAINTEXT":  # asked for explicitly: development only
+        return [*listeners, "listener.security.protocol.map="
+                "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT"]
+    sec = ensure_files(settings)
+    store_password = sec.keystore_password_file.read_text().strip()
+    return [
+        *listeners,
+        "listener.security.protocol.map=CLIENT:SASL_SSL,REPLICATION:SSL,CONTROLLER:SSL",
+        "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "listener.name.client.scram-sha-512.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+        # Between brokers and to the controllers: the broker certificate is the identity.
+        "listener.name.replication.ssl.client.auth=required",
+        "listener.name.controller.ssl.client.auth=required",
+        "ssl.keystore.type=PKCS12",
+        f"ssl.keystore.location={sec.keystore}",
+        f"ssl.keystore.password={store_password}",
+        f"ssl.key.password={store_password}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={sec.ca_cert}",
+        f"authorizer.class.name={AUTHORIZER}",
+        "allow.everyone.if.no.acl.found=false",
+        f"super.users=User:{ADMIN_USER};{BROKER_PRINCIPAL}",
+    ]
+
+
+def format_arguments(settings: Settings) -> list[str]:
+    """StorageTool arguments that create the admin's SCRAM credential with the metadata."""
+    if settings.kafka_security == "PLAINTEXT":
+        return []
+    secret = ensure_files(settings).admin_secret.read_text().strip()
+    return ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={secret}]"]
