@@ -122,14 +122,16 @@ class BrokerHarness:
 
 @asynccontextmanager
 async def harness(request: pytest.FixtureRequest, runtime: str, services: list[str],
-                  tmp_path: Path, **settings_update: object) -> AsyncIterator[Harness]:
-    """`services` running on `runtime` ("memory" or "broker"), on fresh topics."""
+                  tmp_path: Path, agencies: tuple[str, ...] = (),
+                  **settings_update: object) -> AsyncIterator[Harness]:
+    """`services` running on `runtime` ("memory" or "broker"), on fresh topics; on the
+    broker, `agencies` are provisioned (their principals and status topics)."""
     if runtime == "memory":
         yield MemoryHarness(Settings(partitions=2, **settings_update), services)  # type: ignore[arg-type]
         return
     base: Settings = request.getfixturevalue("broker_settings")
     settings = isolated(base).model_copy(update=settings_update)
-    await create_contract_topics(settings)
+    await create_contract_topics(settings, list(agencies))
     async with AsyncExitStack() as stack:
         workers = [stack.enter_context(running(s, settings, tmp_path)) for s in services]
         yield BrokerHarness(settings, [w.log_path for w in workers], services)

@@ -8,6 +8,7 @@ setting, so it never appears where settings are printed or logged.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from functools import lru_cache
 from pathlib import Path
@@ -91,3 +92,25 @@ def librdkafka_config(settings: Settings) -> dict[str, str]:
     if settings.kafka_ca_file is not None:
         config["ssl.ca.location"] = str(settings.kafka_ca_file)
     return config
+
+
+async def connection_problem(settings: Settings) -> str | None:
+    """Why a client cannot connect, in words (None when the first broker lets it in): what
+    a CLI prints instead of aiokafka's "Unable to bootstrap"."""
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import KafkaError, SaslAuthenticationFailed
+
+    host, _, port = settings.bootstrap_servers.split(",")[0].strip().rpartition(":")
+    options = aiokafka_options(settings)
+    options.pop("bootstrap_servers")
+    try:
+        conn = await create_conn(host, int(port), request_timeout_ms=10_000, **options)
+    except SaslAuthenticationFailed:
+        return (f"authentication failed for LAPOR_KAFKA_USER={settings.kafka_user}: wrong password "
+                "(LAPOR_KAFKA_PASSWORD_FILE) or unknown user")
+    except ssl.SSLError as exc:
+        return f"TLS with {host}:{port} failed ({exc.reason}); is LAPOR_KAFKA_CA_FILE the cluster's CA?"
+    except (OSError, KafkaError, asyncio.TimeoutError) as exc:
+        return f"no Kafka broker answers at {host}:{port} ({type(exc).__name__})"
+    conn.close()
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -125,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    # A command's failure is told once, in words, below; not also by aiokafka's own logger
+    # (a worker sets its own levels when its logging starts).
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return handler(args, get_settings())
     except KeyboardInterrupt:
@@ -132,17 +136,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a clear message and a script-friendly exit code, no traceback
         from services.runtime.admin import TopicCreationError, TopicMismatchError
         from services.runtime.broker_wait import BrokerUnavailableError
-        from services.runtime.kafka_client import KafkaAccessError
+        from services.runtime.kafka_client import KafkaAccessError, connection_problem
         from services.tools.access import AccessError
         from services.tools.broker import BrokerError
 
-        from aiokafka.errors import AuthenticationFailedError, KafkaError, SaslAuthenticationFailed
+        from aiokafka.errors import (
+            ClusterAuthorizationFailedError, GroupAuthorizationFailedError, KafkaConnectionError,
+            KafkaError, TopicAuthorizationFailedError,
+        )
         from pydantic import ValidationError
 
-        if isinstance(exc, (AuthenticationFailedError, SaslAuthenticationFailed)):
-            print(f"lapor {args.command}: authentication failed for LAPOR_KAFKA_USER="
-                  f"{settings_user()}: wrong password (LAPOR_KAFKA_PASSWORD_FILE) or unknown user",
-                  file=sys.stderr)
+        if isinstance(exc, KafkaConnectionError):
+            problem = asyncio.run(connection_problem(get_settings()))
+            print(f"lapor {args.command}: {problem or exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, (TopicAuthorizationFailedError, GroupAuthorizationFailedError,
+                            ClusterAuthorizationFailedError)):
+            user = get_settings().kafka_user
+            print(f"lapor {args.command}: not authorised: {user} may not do this ({exc!r}); "
+                  f"`lapor access check {user}` lists what it may do", file=sys.stderr)
             return 2
         if isinstance(exc, KafkaError):
             print(f"lapor {args.command}: Kafka error: {exc!r} (is the broker up, the topic created?)",
@@ -157,10 +169,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"lapor {args.command}: error: {exc}", file=sys.stderr)
             return 2
         raise
-
-
-def settings_user() -> str | None:
-    return get_settings().kafka_user
 
 
 if __name__ == "__main__":

@@ -57,9 +57,9 @@ async def tail(settings: Settings, topic: str, follow: bool, limit: int | None) 
     """Print a topic from the beginning, one JSON object a line with its key and offset."""
     consumer = AIOKafkaConsumer(settings.topic(topic), **aiokafka_options(settings),
                                 auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
     shown, idle_since = 0, time.monotonic()
     try:
+        await consumer.start()
         while limit is None or shown < limit:
             batch = await consumer.getmany(timeout_ms=500)
             if not batch and not follow and time.monotonic() - idle_since > 2:

@@ -1,6 +1,7 @@
 """The whole pipeline as separate worker processes on the real broker: complaints in, agency
 topics, triage and escalations out. The client on the channel and agency side is
-confluent-kafka (librdkafka, not our Python stack) to prove the wire format."""
+confluent-kafka (librdkafka, not our Python stack) to prove the wire format, and it
+connects as the channel's and each agency's own principal (SCRAM over TLS)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from confluent_kafka import Consumer, Producer
 from schemas import AgencyComplaint, ClockName, Escalation
 from services.runtime.settings import Settings
 from services.domain.complaint_id import make_complaint_id
-from tests.kafka_helpers import consume, create_contract_topics, isolated
+from services.runtime.kafka_client import librdkafka_config
+from services.tools.access_plan import agency_user, channel_user
+from tests.kafka_helpers import as_principal, consume, create_contract_topics, isolated
 from tests.workers import running
 
 SUBMITTED_AT = "2026-03-02T09:15:00+07:00"  # Monday
@@ -23,15 +26,16 @@ SUBMITTED_AT = "2026-03-02T09:15:00+07:00"  # Monday
 def librdkafka_publish(settings: Settings, topic: str, records: list[tuple[str, dict[str, object]]]) -> None:
     # murmur2_random is Kafka's default partitioner (librdkafka's own default is CRC32): the
     # contract asks keyed producers to use it, so keys land where the services expect them.
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "partitioner": "murmur2_random"})
+    producer = Producer({**librdkafka_config(settings), "partitioner": "murmur2_random"})
     for key, value in records:
         producer.produce(settings.topic(topic), json.dumps(value).encode(), key=key.encode())
     assert producer.flush(30) == 0
 
 
-def librdkafka_read(settings: Settings, topic: str, expected: int, timeout_s: float = 60) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": f"e2e-{time.time()}",
-                         "auto.offset.reset": "earliest"})
+def librdkafka_read(settings: Settings, topic: str, expected: int, timeout_s: float = 60,
+                    group_prefix: str = "") -> list[bytes]:
+    consumer = Consumer({**librdkafka_config(settings), "auto.offset.reset": "earliest",
+                         "group.id": f"{group_prefix}e2e-{time.time()}"})
     consumer.subscribe([settings.topic(topic)])
     out: list[bytes] = []
     deadline = time.monotonic() + timeout_s
@@ -49,7 +53,10 @@ async def test_complaints_flow_to_agencies_triage_and_escalations(
     broker_settings: Settings, tmp_path: Path,
 ) -> None:
     settings = isolated(broker_settings)
-    await create_contract_topics(settings)
+    await create_contract_topics(settings, agencies=["bpjs-kesehatan", "pln"])
+    web = as_principal(settings, channel_user(settings, "web"))
+    bpjs_agency = as_principal(settings, agency_user(settings, "bpjs-kesehatan"))
+    pln_agency = as_principal(settings, agency_user(settings, "pln"))
     subs = {
         "e2e-bpjs": "BPJS Kesehatan saya dinonaktifkan padahal iuran lancar",
         "e2e-listrik": "Token listrik tidak masuk ke meteran",
@@ -60,24 +67,27 @@ async def test_complaints_flow_to_agencies_triage_and_escalations(
                       "reporter": {"name": "Siti Aminah", "phone": "081234567890"}})
                for sid, body in subs.items()]
     with running("intake", settings, tmp_path), running("router", settings, tmp_path), \
-            running("sla_monitor", settings, tmp_path):
-        await asyncio.to_thread(librdkafka_publish, settings, "complaints.submitted.v1", records)
-        raw = await asyncio.to_thread(librdkafka_read, settings, "agency.bpjs-kesehatan.complaints.v1", 1, 90)
+            running("sla_monitor", settings, tmp_path), running("status_gate", settings, tmp_path):
+        await asyncio.to_thread(librdkafka_publish, web, "complaints.submitted.v1", records)
+        raw = await asyncio.to_thread(librdkafka_read, bpjs_agency, "agency.bpjs-kesehatan.complaints.v1",
+                                      1, 90, bpjs_agency.topic("agency.bpjs-kesehatan."))
         bpjs = AgencyComplaint.model_validate_json(raw[0])
         assert bpjs.complaint_id == make_complaint_id("web", "e2e-bpjs")
         assert bpjs.reporter is None and "Siti" not in raw[0].decode()
         assert bpjs.deadlines[ClockName.first_response].isoformat() == "2026-03-06T00:00:00+07:00"
-        pln = await asyncio.to_thread(librdkafka_read, settings, "agency.pln.complaints.v1", 1)
+        pln = await asyncio.to_thread(librdkafka_read, pln_agency, "agency.pln.complaints.v1", 1, 60,
+                                      pln_agency.topic("agency.pln."))
         assert json.loads(pln[0])["reporter"]["phone"] == "+6281234567890"
         triage = await consume(settings, "complaints.triage.v1", expected=1)
         assert json.loads(triage[0].value)["complaint_id"] == make_complaint_id("web", "e2e-triage")
 
         # pln acknowledges in time; bpjs never answers. Then time passes to Friday 00:00 WIB.
-        await asyncio.to_thread(librdkafka_publish, settings, "complaints.status.v1", [
+        # (on its own status topic, through the status gate)
+        await asyncio.to_thread(librdkafka_publish, pln_agency, "agency-status.pln.v1", [
             (make_complaint_id("web", "e2e-listrik"),
              {"event_id": "e2e-ack", "complaint_id": make_complaint_id("web", "e2e-listrik"),
-              "status": "acknowledged", "agency_id": "pln", "at": "2026-03-03T09:00:00+07:00"})])
-        await asyncio.sleep(3)
+              "status": "acknowledged", "at": "2026-03-03T09:00:00+07:00"})])
+        await consume(settings, "complaints.status.v1", expected=1)
         from tests.integration.test_sla_monitor import play
         from tests.sla_scenario import tick
 

@@ -19,7 +19,7 @@ def lapor(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 async def test_submit_status_tail_replay_and_errors(broker_settings: Settings, tmp_path: Path) -> None:
     settings = isolated(broker_settings)
-    await create_contract_topics(settings)
+    await create_contract_topics(settings, agencies=["pln"])
     ok = lapor(settings, "submit", "--body", "KTP saya belum jadi", "--set", "channel=web",
                "--set", "submission_id=cli-1")
     assert ok.returncode == 0, ok.stderr

@@ -1,0 +1,117 @@
+"""Agency access on the real broker with authentication on (SASL/SCRAM over TLS, ACLs):
+each agency reads only its own topic and speaks only for itself."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+
+from services.runtime.settings import Settings
+from services.runtime.topics import (
+    STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+)
+from services.tools.access import AccessError, check, provision
+from services.tools.access_plan import agency_user, channel_user
+from tests.kafka_helpers import as_principal, consume, isolated, produce
+from tests.workers import settings_env
+
+AGENCIES = ["pln", "bpjs-kesehatan"]
+CID = "LPR-7K2QX9M4TD5W"
+
+
+def status(agency: str | None) -> tuple[bytes, bytes]:
+    body = {"event_id": "st-1", "complaint_id": CID, "status": "closed",
+            "at": "2026-03-02T09:15:00+07:00", **({"agency_id": agency} if agency else {})}
+    return CID.encode(), json.dumps(body).encode()
+
+
+def lapor(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "services.tools.cli", *args],
+                          env=settings_env(settings), capture_output=True, text=True, timeout=90)
+
+
+@pytest.fixture
+async def deployment(broker_settings: Settings) -> Settings:
+    settings = isolated(broker_settings)
+    await provision(settings, AGENCIES)
+    return settings
+
+
+async def test_an_agency_reads_and_writes_only_its_own_topics(deployment: Settings) -> None:
+    admin = deployment
+    pln = as_principal(admin, agency_user(admin, "pln"))
+    await produce(admin, agency_topic_name("pln"), [(b"k", b"for pln")])
+    await produce(admin, agency_topic_name("bpjs-kesehatan"), [(b"k", b"for bpjs")])
+
+    assert [r.value for r in await consume(pln, agency_topic_name("pln"), expected=1, quiet_s=0.5)] == [b"for pln"]
+    with pytest.raises(TopicAuthorizationFailedError):
+        await consume(pln, agency_topic_name("bpjs-kesehatan"), timeout_s=10)
+
+    await produce(pln, agency_status_topic_name("pln"), [status("pln")])  # its own: allowed
+    with pytest.raises(KafkaError):  # another agency's status topic
+        await produce(pln, agency_status_topic_name("bpjs-kesehatan"), [status("bpjs-kesehatan")])
+    with pytest.raises(KafkaError):  # the statuses topic itself: only through the gate
+        await produce(pln, STATUS, [status("pln")])
+    assert [r.value for r in await consume(admin, STATUS, timeout_s=5, quiet_s=1)] == []
+
+
+async def test_a_channel_writes_its_input_but_reads_no_agency_topic(deployment: Settings) -> None:
+    web = as_principal(deployment, channel_user(deployment, "web"))
+    await produce(web, SUBMITTED, [(b"s-1", b"{}")])
+    with pytest.raises(TopicAuthorizationFailedError):
+        await consume(web, agency_topic_name("pln"), timeout_s=10)
+    with pytest.raises(KafkaError):
+        await produce(web, agency_status_topic_name("pln"), [status("pln")])
+
+
+async def test_provisioning_converges_and_a_rotated_secret_replaces_the_old(deployment: Settings) -> None:
+    again = await provision(deployment, AGENCIES)
+    assert (again.users_created, again.grants_added, again.grants_removed, again.topics_created) == ([], 0, 0, 0)
+    user = agency_user(deployment, "pln")
+    pln = as_principal(deployment, user)
+    old_secret = pln.kafka_password_file.read_text() if pln.kafka_password_file else ""
+    old_file = deployment.access_dir / "old-pln.secret"
+    old_file.write_text(old_secret)
+
+    rotated = await provision(deployment, AGENCIES, rotate=[user])
+    assert rotated.users_created == [user]
+    await produce(pln, agency_status_topic_name("pln"), [status("pln")])  # the new secret works
+    old = pln.model_copy(update={"kafka_password_file": old_file})
+    refused = lapor(old, "tail", agency_topic_name("pln"), "-n", "1")
+    assert refused.returncode == 2
+    assert f"authentication failed for LAPOR_KAFKA_USER={user}" in refused.stderr
+    assert old_secret.strip() not in refused.stderr + refused.stdout
+
+
+async def test_check_prints_what_a_principal_may_do(deployment: Settings) -> None:
+    known, grants = check(deployment, agency_user(deployment, "pln"))
+    assert known
+    assert {g.describe() for g in grants} == {
+        f"READ     topic {deployment.topic(agency_topic_name('pln'))}",
+        f"WRITE    topic {deployment.topic(agency_status_topic_name('pln'))}",
+        f"READ     group {deployment.topic('agency.pln.')}*",
+    }
+    shown = lapor(deployment, "access", "check", agency_user(deployment, "bpjs-kesehatan"))
+    assert shown.returncode == 0, shown.stderr
+    assert f"may WRITE    topic {deployment.topic(agency_status_topic_name('bpjs-kesehatan'))}" in shown.stdout
+    assert agency_status_topic_name("pln") not in shown.stdout
+    nobody = lapor(deployment, "access", "check", "no-such-user")
+    assert nobody.returncode == 1 and "may do nothing" in nobody.stdout
+
+
+def test_the_secrets_are_files_only_their_owner_reads(deployment: Settings) -> None:
+    secrets = list((deployment.access_dir / "secrets").glob(f"{deployment.topic_prefix}*.secret"))
+    assert {p.stem for p in secrets} >= {agency_user(deployment, a) for a in AGENCIES}
+    assert all(p.stat().st_mode & 0o077 == 0 for p in secrets)
+
+
+async def test_agency_ids_outside_the_registry_are_refused(broker_settings: Settings) -> None:
+    settings = isolated(broker_settings)
+    with pytest.raises(AccessError, match="not in the agency registry: pemda-99"):
+        await provision(settings, ["pln", "pemda-99"])
+    refused = lapor(settings, "access", "provision", "--agency", "pemda-99")
+    assert refused.returncode == 2 and "pemda-99" in refused.stderr

@@ -1,0 +1,90 @@
+"""Who may do what (services/tools/access_plan.py), checked against Kafka's matching rules:
+a literal grant covers one name, a prefixed grant every name that starts with it."""
+
+from __future__ import annotations
+
+from services.domain.registry import load_registry
+from services.runtime.settings import Settings
+from services.runtime.topics import (
+    NOTIFICATIONS, SMS, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+)
+from services.tools.access_plan import (
+    Grant, Operation, Pattern, Principal, Resource, Role, agency, plan,
+)
+
+SETTINGS = Settings(topic_prefix="prod.")
+AGENCIES = ["pln", "bpjs-kesehatan", "pemda-32", "pemda-32-73", "kemensos"]
+PLAN = plan(SETTINGS, AGENCIES)
+
+
+def covers(grant: Grant, resource: Resource, name: str, op: Operation) -> bool:
+    if grant.resource is not resource or grant.operation not in (op, Operation.all):
+        return False
+    return name == grant.name if grant.pattern is Pattern.literal else name.startswith(grant.name)
+
+
+def may(p: Principal, resource: Resource, name: str, op: Operation) -> bool:
+    return any(covers(g, resource, name, op) for g in p.grants)
+
+
+def topic(name: str) -> str:
+    return SETTINGS.topic(name)
+
+
+def who(op: Operation, name: str) -> set[str]:
+    return {p.user for p in PLAN if may(p, Resource.topic, topic(name), op)}
+
+
+def test_an_agency_reads_its_own_topic_and_writes_its_own_statuses_only() -> None:
+    for a in AGENCIES:
+        p = agency(SETTINGS, a)
+        assert p.user == f"prod.agency-{a}" and p.role is Role.agency
+        assert may(p, Resource.topic, topic(agency_topic_name(a)), Operation.read)
+        assert may(p, Resource.topic, topic(agency_status_topic_name(a)), Operation.write)
+        assert may(p, Resource.group, topic(f"agency.{a}.inbox"), Operation.read)
+        assert not may(p, Resource.topic, topic(STATUS), Operation.write)
+        for other in AGENCIES:
+            if other == a:
+                continue
+            assert not may(p, Resource.topic, topic(agency_topic_name(other)), Operation.read)
+            assert not may(p, Resource.topic, topic(agency_status_topic_name(other)), Operation.write)
+            # ids are prefixes of each other (pemda-32, pemda-32-73): groups stay apart
+            assert not may(p, Resource.group, topic(f"agency.{other}.inbox"), Operation.read)
+
+
+def test_only_the_router_writes_agency_topics_and_only_the_gate_reads_their_statuses() -> None:
+    for a in AGENCIES:
+        assert who(Operation.write, agency_topic_name(a)) == {"prod.svc-router"}
+        assert who(Operation.read, agency_topic_name(a)) == {f"prod.agency-{a}"}
+        assert who(Operation.read, agency_status_topic_name(a)) == {"prod.svc-status-gate"}
+        assert who(Operation.write, agency_status_topic_name(a)) == {f"prod.agency-{a}"}
+
+
+def test_statuses_reach_complaints_status_only_through_the_gate_the_admin_and_auto_close() -> None:
+    assert who(Operation.write, STATUS) == {
+        "prod.svc-status-gate", "prod.national-admin", "prod.svc-sla-monitor"}
+
+
+def test_channels_write_their_input_and_read_replies_but_no_agency_topic() -> None:
+    channels = [p for p in PLAN if p.role is Role.channel]
+    assert {p.user for p in channels} >= {"prod.channel-web", "prod.channel-sms"}
+    for p in channels:
+        sms = p.user == "prod.channel-sms"
+        assert may(p, Resource.topic, topic(SMS), Operation.write) is sms
+        assert may(p, Resource.topic, topic(SUBMITTED), Operation.write) is not sms
+        assert may(p, Resource.topic, topic(NOTIFICATIONS), Operation.read)
+        assert not any(may(p, Resource.topic, topic(agency_topic_name(a)), Operation.read)
+                       for a in AGENCIES)
+
+
+def test_every_grant_stays_inside_the_deployment_prefix() -> None:
+    assert all(g.name.startswith("prod.") for p in PLAN for g in p.grants)
+    staging = plan(Settings(topic_prefix="staging."), AGENCIES)
+    assert not any(may(p, r, g.name, g.operation) for p in staging for g in
+                   (g for q in PLAN for g in q.grants) for r in Resource)
+
+
+def test_the_whole_registry_gets_one_principal_per_agency() -> None:
+    ids = load_registry(None).ids()
+    full = plan(Settings(), ids)
+    assert {p.user for p in full if p.role is Role.agency} == {f"agency-{a}" for a in ids}

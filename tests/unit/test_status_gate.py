@@ -1,0 +1,59 @@
+"""The status gate: an agency's own status topic is its signature."""
+
+from __future__ import annotations
+
+import json
+
+from schemas import RejectedEvent, StatusEvent
+from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
+from services.runtime.settings import Settings
+from services.runtime.topics import REJECTED, STATUS, agency_status_topic_name
+from services.status_gate.compose import build
+
+CID = "LPR-7XK2M9QH4TBC"
+T = "2026-03-02T09:15:00+07:00"
+
+
+def run(agency_topic: str, *bodies: dict[str, object] | bytes) -> tuple[list[StatusEvent], list[RejectedEvent]]:
+    topics = MemoryTopics(2)
+    for body in bodies:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        topics.publish(agency_topic, CID.encode(), raw)
+    run_until_idle([MemoryWorker(build(Settings(partitions=2)), topics)])
+    passed = [StatusEvent.model_validate_json(r.value or b"") for r in topics.read(STATUS)]
+    refused = [RejectedEvent.model_validate_json(r.value or b"") for r in topics.read(REJECTED)]
+    return passed, refused
+
+
+def body(**fields: object) -> dict[str, object]:
+    return {"event_id": "pln-1", "complaint_id": CID, "status": "acknowledged", "at": T, **fields}
+
+
+def test_a_status_is_passed_on_under_the_agency_whose_topic_carried_it() -> None:
+    passed, refused = run(agency_status_topic_name("pln"), body(), body(event_id="pln-2", agency_id="pln",
+                                                                        status="responded", note="Sudah diperbaiki"))
+    assert refused == []
+    assert [(s.event_id, s.agency_id, s.status.value) for s in passed] == [
+        ("pln-1", "pln", "acknowledged"), ("pln-2", "pln", "responded")]
+    assert passed[1].note == "Sudah diperbaiki" and passed[0].at.isoformat() == "2026-03-02T09:15:00+07:00"
+
+
+def test_a_status_naming_another_agency_is_dead_lettered_and_not_passed_on() -> None:
+    forged = body(agency_id="bpjs-kesehatan", status="closed")
+    passed, refused = run(agency_status_topic_name("pln"), forged)
+    assert passed == []
+    assert [(r.reason, r.source_topic) for r in refused] == [
+        ("status_for_another_agency", agency_status_topic_name("pln"))]
+    assert json.loads(refused[0].raw) == forged  # the original bytes are kept
+
+
+def test_only_the_national_admin_assigns() -> None:
+    passed, refused = run(agency_status_topic_name("pln"), body(status="assigned", target_agency_id="pln"))
+    assert passed == [] and [r.reason for r in refused] == ["assigned_by_national_admin_only"]
+
+
+def test_bad_input_and_unknown_agencies_are_dead_lettered_with_their_reason() -> None:
+    passed, refused = run(agency_status_topic_name("pln"), b"{not json", body(status="done"))
+    assert passed == [] and [r.reason for r in refused] == ["invalid_status", "invalid_status"]
+    passed, refused = run(agency_status_topic_name("no-such-agency"), body())
+    assert passed == [] and [r.reason for r in refused] == ["unknown_agency"]
