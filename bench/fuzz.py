@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.runtime.settings import Settings  # noqa: E402
 from services.tools import broker  # noqa: E402
+from services.tools.broker_security import admin_settings  # noqa: E402
 from tests.faults.fuzz_run import fuzz_on_broker  # noqa: E402
 from tests.kafka_helpers import isolated  # noqa: E402
 
@@ -22,8 +23,8 @@ def main() -> int:
     per_topic = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     work = Path(tempfile.mkdtemp(prefix="lapor-fuzz-"))
     settings = Settings(broker_dir=work / "broker", broker_port=broker.free_port(), partitions=4,
-                        web_enabled=False)
-    settings = isolated(settings.model_copy(update={"bootstrap_servers": broker.start(settings)}))
+                        web_enabled=False, access_dir=work / "access")
+    settings = isolated(admin_settings(settings.model_copy(update={"bootstrap_servers": broker.start(settings)})))
     try:
         report = asyncio.run(fuzz_on_broker(settings, work, per_topic))
     finally:

@@ -45,13 +45,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.broker_session import bench_broker  # noqa: E402
 from services.runtime.admin import create_topics  # noqa: E402
+from services.tools.access import provision  # noqa: E402
 from services.tools.generator import web_submission  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
 from services.domain.registry import load_registry  # noqa: E402
 from services.runtime.topics import (  # noqa: E402
-from services.runtime.kafka_client import aiokafka_options
     ACCEPTED, ROUTED, SUBMITTED, TopicSpec, agency_topic, catalogue,
 )
+from services.runtime.kafka_client import aiokafka_options  # noqa: E402
 from services.domain.complaint_id import make_complaint_id  # noqa: E402
 from tests.workers import WorkerProcess, settings_env  # noqa: E402
 
@@ -231,6 +232,7 @@ def fresh(base: Settings, agencies: bool = False) -> Settings:
     if agencies:
         specs += [agency_topic(s, a) for a in sorted(load_registry().ids())]
     asyncio.run(create_topics(s, specs))
+    asyncio.run(provision(s, []))  # the workers' principals
     return s
 
 

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.sla_recovery import wait_for
 from services.runtime.admin import create_topics
+from services.tools.access import provision
 from services.runtime.memory import partition_for
 from services.runtime.settings import Settings
 from services.runtime.topics import TopicSpec, catalogue
@@ -41,6 +42,7 @@ async def _write(settings: Settings, service: str, stores: dict[str, dict[str, A
                                                settings.partitions, settings.replication_factor,
                                                cleanup_policy="compact") for store in stores)]
     await create_topics(settings, specs)
+    await provision(settings, [])  # the worker's principal
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all",
                                 linger_ms=20, max_batch_size=1 << 20)
     await producer.start()

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.broker_session import bench_broker  # noqa: E402
 from bench.sla_state import LATER_TICK, STORES, TICKS, WATERMARK_TICK, build, new_processor, rss_mib  # noqa: E402
 from services.runtime.admin import create_topics  # noqa: E402
+from services.tools.access import provision  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
 from services.ticker.ticker import publish_tick  # noqa: E402
 from services.runtime.topics import TopicSpec, catalogue  # noqa: E402
@@ -152,6 +153,7 @@ def fresh(base: Settings) -> Settings:
     specs = [*catalogue(s), *(TopicSpec(changelog(t), "table key", s.partitions,
                                          s.replication_factor, cleanup_policy="compact") for t in STORES)]
     asyncio.run(create_topics(s, specs))
+    asyncio.run(provision(s, []))  # the worker's principal
     return s
 
 

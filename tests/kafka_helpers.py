@@ -11,8 +11,7 @@ from aiokafka.structs import ConsumerRecord
 from services.runtime.admin import create_topics
 from services.runtime.settings import Settings
 from services.runtime.topics import catalogue
-from services.tools.access import provision
-from services.tools.broker_security import secret_file
+from services.tools.access import as_principal, provision
 from services.runtime.kafka_client import aiokafka_options
 
 
@@ -31,10 +30,8 @@ async def create_contract_topics(settings: Settings, agencies: list[str] | None 
     await provision(settings, agencies or [])
 
 
-def as_principal(settings: Settings, user: str) -> Settings:
-    """The same settings as another principal (its secret from the access directory)."""
-    return settings.model_copy(update={"kafka_user": user,
-                                       "kafka_password_file": secret_file(settings.access_dir, user)})
+__all__ = ["as_principal", "consume", "create_contract_topics", "isolated", "produce"]
+
 
 
 async def produce(settings: Settings, topic: str, records: list[tuple[bytes | None, bytes]],

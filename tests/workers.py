@@ -12,7 +12,7 @@ from pathlib import Path
 
 from services.runtime.settings import Settings
 from services.tools.access_plan import service_user
-from tests.kafka_helpers import as_principal
+from services.tools.access import as_principal
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -26,8 +26,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def as_service(settings: Settings, service: str) -> Settings:
     """A worker runs as its service's principal, with exactly that service's ACLs (the
     operator's super user would hide a missing grant)."""
-    if settings.kafka_security == "PLAINTEXT":
-        return settings
     return as_principal(settings, service_user(settings, service))
 
 

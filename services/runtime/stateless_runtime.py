@@ -28,7 +28,7 @@ from services.runtime.settings import Settings
 from services.runtime.stage import Record, Stage, StagedStores, run_batch
 
 # How soon a topic created after start (a newly provisioned agency) is read.
-METADATA_MAX_AGE_MS = 15_000
+METADATA_MAX_AGE_MS = 5_000
 
 
 def subscription_pattern(stage: Stage, prefix: str) -> str:

@@ -169,6 +169,14 @@ def check(settings: Settings, user: str) -> tuple[bool, list[Grant]]:
     return user in scram_users(admin), sorted(grants)
 
 
+def as_principal(settings: Settings, user: str) -> Settings:
+    """The same settings as another provisioned principal (its secret from LAPOR_ACCESS_DIR)."""
+    if settings.kafka_security == "PLAINTEXT":
+        return settings
+    return settings.model_copy(update={"kafka_user": user,
+                                       "kafka_password_file": secret_file(settings.access_dir, user)})
+
+
 def _provision(args: argparse.Namespace, settings: Settings) -> int:
     report = asyncio.run(provision(settings, args.agency or None, args.rotate or ()))
     for user in report.users_created:

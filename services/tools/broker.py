@@ -88,12 +88,19 @@ def _java(lib: Path, *args: str) -> list[str]:
 
 
 def _properties(settings: Settings, port: int, controller_port: int, data: Path) -> str:
-    client, controller = f"127.0.0.1:{port}", f"127.0.0.1:{controller_port}"
+    return node_properties(settings, "127.0.0.1", "127.0.0.1", port, controller_port, free_port(), data)
+
+
+def node_properties(settings: Settings, bind: str, host: str, port: int, controller_port: int,
+                    replication_port: int, data: Path) -> str:
+    """server.properties of a single combined node listening on `bind`, known as `host`."""
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
-        *listener_properties(settings, client, f"127.0.0.1:{free_port()}", controller, client),
-        f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+        *listener_properties(settings, f"{bind}:{port}", f"{bind}:{replication_port}",
+                             f"{bind}:{controller_port}", f"{host}:{port}",
+                             advertised_replication=f"{host}:{replication_port}"),
+        f"controller.quorum.voters=1@{host}:{controller_port}",
         f"log.dirs={data}",
         # Topics come from the catalogue; an auto-created topic would have the wrong
         # partition count and break co-partitioning.

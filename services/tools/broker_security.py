@@ -78,8 +78,9 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise SecuritySetupError(f"openssl {args[0]} failed: {proc.stderr[-1500:]}")
 
 
-def ensure_files(settings: Settings) -> BrokerSecurity:
-    """Make (once) the development CA, the broker's keystore and the admin's secret."""
+def ensure_files(settings: Settings, hosts: tuple[str, ...] = ()) -> BrokerSecurity:
+    """Make (once) the development CA, the broker's keystore and the admin's secret; the
+    broker certificate names 127.0.0.1, localhost and `hosts` (e.g. a compose service)."""
     sec = BrokerSecurity(settings.access_dir.resolve())
     if not sec.admin_secret.exists():
         write_secret(sec.admin_secret, new_secret())
@@ -95,7 +96,8 @@ def ensure_files(settings: Settings) -> BrokerSecurity:
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
              "-subj", "/CN=lapor-router development CA", "-keyout", "ca.key", "-out", "ca.pem",
              cwd=work)
-    (work / "broker.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    names = ",".join(["IP:127.0.0.1", "DNS:localhost", *(f"DNS:{h}" for h in hosts)])
+    (work / "broker.ext").write_text(f"subjectAltName={names}\n"
                                      "extendedKeyUsage=serverAuth,clientAuth\n")
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=lapor-broker",
              "-keyout", "broker.key", "-out", "broker.csr", cwd=work)
@@ -122,11 +124,12 @@ def admin_settings(settings: Settings) -> Settings:
 
 
 def listener_properties(settings: Settings, client: str, replication: str, controller: str,
-                        advertised_client: str) -> list[str]:
+                        advertised_client: str, advertised_replication: str | None = None) -> list[str]:
     """Listeners of one node: host:port of its CLIENT, REPLICATION and CONTROLLER listeners."""
     listeners = [
         f"listeners=CLIENT://{client},REPLICATION://{replication},CONTROLLER://{controller}",
-        f"advertised.listeners=CLIENT://{advertised_client},REPLICATION://{replication}",
+        f"advertised.listeners=CLIENT://{advertised_client},"
+        f"REPLICATION://{advertised_replication or replication}",
         "inter.broker.listener.name=REPLICATION",
         "controller.listener.names=CONTROLLER",
     ]

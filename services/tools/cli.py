@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from importlib.metadata import entry_points
 
 from services.runtime.settings import Settings, get_settings
@@ -42,6 +43,18 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
         print("broker stopped" if stopped else "no broker was running")
     elif args.action == "fetch":
         print(f"broker jars in {broker.fetch(settings)}")
+    elif args.action == "certs":
+        from services.tools.broker_security import ensure_files
+
+        made = ensure_files(settings, tuple(args.host or ()))
+        print(f"development CA {made.ca_cert}, broker keystore {made.keystore}, "
+              f"admin secret {made.admin_secret}")
+        if args.properties:  # a node elsewhere (docker-compose): listening on all interfaces
+            host = (args.host or ["localhost"])[0]
+            port = args.port or settings.broker_port
+            args.properties.write_text(broker.node_properties(
+                settings, "0.0.0.0", host, port, port + 1, port + 2, Path("/var/lib/kafka/data")))
+            print(f"wrote {args.properties} for {host}:{port}")
     else:
         port, nodes = broker.running_port(settings), cluster.running(settings)
         if nodes:
@@ -54,14 +67,15 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from services.runtime.admin import create_topics, existing_partitions
-    from services.runtime.topics import agency_topic, catalogue
+    from services.runtime.topics import agency_status_topic, agency_topic, catalogue
 
     specs = catalogue(settings)
     if args.action == "create":
         if args.agencies:
             from services.domain.registry import load_registry
 
-            specs += [agency_topic(settings, a) for a in sorted(load_registry(settings.agencies_file).ids())]
+            specs += [spec for a in sorted(load_registry(settings.agencies_file).ids())
+                      for spec in (agency_topic(settings, a), agency_status_topic(settings, a))]
         report = asyncio.run(create_topics(settings, specs))
         for name in report.created:
             print(f"created {name}")
@@ -93,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("broker", help="the embedded Kafka broker (or a local 3-node cluster)")
-    b.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    b.add_argument("action", choices=["start", "stop", "status", "fetch", "certs"],
+                   help="certs: make the development CA, broker keystore and admin secret "
+                   "(once; `start` does it too)")
+    b.add_argument("--host", action="append", help="certs: another name of the broker")
+    b.add_argument("--properties", type=Path, default=None,
+                   help="certs: also write a node's server.properties for --host:--port")
     b.add_argument("--port", type=int, default=None, help="client port (default LAPOR_BROKER_PORT)")
     b.add_argument("--nodes", type=int, default=1, choices=[1, 3],
                    help="3: a KRaft cluster (RF 3, min.insync.replicas 2) on ports PORT..PORT+2")
@@ -104,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("topics", help="create or list the contract topics")
     t.add_argument("action", choices=["create", "list"], nargs="?", default="list")
     t.add_argument("--agencies", action="store_true",
-                   help="also create every registered agency's topic up front")
+                   help="also create every registered agency's complaints and status topics "
+                   "(`lapor access provision` does this with the principals)")
     t.set_defaults(handler=_topics)
 
     s = sub.add_parser("schemas", help="export or check the JSON Schema files")

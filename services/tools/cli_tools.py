@@ -16,19 +16,21 @@ from services.runtime.settings import Settings
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from services.tools import broker
-    from services.runtime.admin import create_topics
-    from services.runtime.topics import catalogue
+    from services.tools.access import provision
+    from services.tools.broker_security import admin_settings
 
     from services.tools.demo import run_demo
 
-    # The embedded broker, unless a cluster is configured through LAPOR_BOOTSTRAP_SERVERS.
+    # The embedded broker (as its operator), unless a cluster is configured through
+    # LAPOR_BOOTSTRAP_SERVERS (with the operator's LAPOR_KAFKA_* credentials).
     embedded = "LAPOR_BOOTSTRAP_SERVERS" not in os.environ
     if embedded:
         bootstrap = broker.start(settings)
-        settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
-    # Each demo run gets its own topic prefix, so runs never mix and every run starts clean.
+        settings = admin_settings(settings.model_copy(update={"bootstrap_servers": bootstrap}))
+    # Each demo run gets its own topic prefix, so runs never mix and every run starts clean;
+    # and its own principals (services, channels, national admin; agencies as they appear).
     settings = settings.model_copy(update={"topic_prefix": f"demo{int(time.time())}."})
-    report = asyncio.run(create_topics(settings, catalogue(settings)))
+    report = asyncio.run(provision(settings, []))
     print(f"broker at {settings.bootstrap_servers}; {report.summary()}", flush=True)
     try:
         return run_demo(settings, args.seconds, args.rate, Path(".lapor/demo"))

@@ -1,5 +1,10 @@
-"""The demo: embedded broker, topics, three workers, an accelerated ticker process, a complaint stream,
-simulated agencies, and a live view of what happens. Ctrl-C stops everything cleanly."""
+"""The demo: embedded broker, topics, the workers, an accelerated ticker process, a complaint stream,
+simulated agencies, and a live view of what happens. Ctrl-C stops everything cleanly.
+
+Every part connects as its own principal, as in production: each worker as its service, the
+complaint stream as the web and SMS channels, each simulated agency's statuses as that agency
+(provisioned when it first receives a complaint) on its own status topic. The simulation's
+readers of every agency topic and of the outputs run as the operator."""
 
 from __future__ import annotations
 
@@ -19,10 +24,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.tools.generator import stream
 from services.runtime.settings import Settings
-from services.runtime.topics import ACCEPTED, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, SMS, STATUS
+from services.runtime.topics import (
+    ACCEPTED, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, SMS, agency_status_topic_name,
+)
 from services.runtime.kafka_client import aiokafka_options
+from services.tools.access import as_principal, provision
+from services.tools.access_plan import agency_user, channel_user, service_user
 
-SERVICES = ("intake", "router", "sla_monitor", "ops_view")
+SERVICES = ("intake", "router", "sla_monitor", "ops_view", "status_gate")
 WEEK_S = 7 * 86400
 SMS_SHOWN_PER_KIND = 3  # SMS replies of each kind the simulated gateway prints (then it counts)
 
@@ -33,7 +42,8 @@ def _masked(number: str) -> str:
     return e164[:6] + "*" * max(0, len(e164) - 9) + e164[-3:]
 
 
-def _spawn(argv: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def _spawn(argv: list[str], settings: Settings, log: Path, service: str) -> subprocess.Popen[bytes]:
+    settings = as_principal(settings, service_user(settings, service))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAPOR_")}
     env.update({f"LAPOR_{k.upper()}": str(v) for k, v in settings.model_dump().items() if v is not None})
     return subprocess.Popen([sys.executable, "-m", "services.tools.cli", *argv], env=env,
@@ -55,29 +65,44 @@ class Simulation:
     def now(self) -> datetime:
         return self.start + timedelta(seconds=(time.monotonic() - self.t0) * self.speed)
 
-    async def publish(self, producer: AIOKafkaProducer) -> None:
-        n = 0
-        while time.monotonic() - self.t0 < self.seconds * 0.6:
-            at = self.now()
-            for rec in stream(seed=n, at=at, n=max(1, int(self.rate))):
-                if rec.topic == SMS:
-                    sms = json.loads(rec.value)
-                    self.sms_senders[sms["message_id"]] = sms["msisdn"]
-                await producer.send(self.settings.topic(rec.topic), rec.value, key=rec.key,
-                                    timestamp_ms=int(at.timestamp() * 1000))
-                self.counts["in"][rec.topic] += 1
-            n += 1
-            await asyncio.sleep(1)
+    async def producer(self, user: str) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(**aiokafka_options(as_principal(self.settings, user)), acks="all")
+        await producer.start()
+        return producer
 
-    async def agencies(self, producer: AIOKafkaProducer) -> None:
+    async def publish(self) -> None:
+        """The channels: the 1708 gateway sends raw SMS, the web portal (for every other
+        channel here) submissions; each as its own principal."""
+        web = await self.producer(channel_user(self.settings, "web"))
+        gateway = await self.producer(channel_user(self.settings, "sms"))
+        n = 0
+        try:
+            while time.monotonic() - self.t0 < self.seconds * 0.6:
+                at = self.now()
+                for rec in stream(seed=n, at=at, n=max(1, int(self.rate))):
+                    if rec.topic == SMS:
+                        sms = json.loads(rec.value)
+                        self.sms_senders[sms["message_id"]] = sms["msisdn"]
+                    await (gateway if rec.topic == SMS else web).send(
+                        self.settings.topic(rec.topic), rec.value, key=rec.key,
+                        timestamp_ms=int(at.timestamp() * 1000))
+                    self.counts["in"][rec.topic] += 1
+                n += 1
+                await asyncio.sleep(1)
+        finally:
+            await web.stop()
+            await gateway.stop()
+
+    async def agencies(self) -> None:
         """Agencies acknowledge on time, late, never, or refuse (bukan wewenang); most of
         those that acknowledge send their response two days later."""
-        consumer = AIOKafkaConsumer(**aiokafka_options(self.settings),
+        consumer = AIOKafkaConsumer(**aiokafka_options(self.settings),  # as the operator
                                     group_id=f"{self.settings.topic_prefix}demo-agencies",
                                     auto_offset_reset="earliest", metadata_max_age_ms=2000)
         consumer.subscribe(pattern=rf"^{self.settings.topic_prefix.replace('.', '[.]')}agency[.].*[.]complaints[.]v1$")
         await consumer.start()
         pending: list[tuple[datetime, dict[str, object]]] = []
+        speakers: dict[str, AIOKafkaProducer] = {}  # agency id -> a producer as that agency
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=500)
@@ -105,17 +130,24 @@ class Simulation:
                 pending = [p for p in pending if p[0] > now]
                 for at, status in due:
                     status["at"] = at.isoformat()
-                    await producer.send(self.settings.topic(STATUS), json.dumps(status).encode(),
-                                        key=str(status["complaint_id"]).encode(),
-                                        timestamp_ms=int(now.timestamp() * 1000))
+                    agency = str(status.pop("agency_id"))
+                    if agency not in speakers:
+                        await provision(self.settings, [agency])
+                        speakers[agency] = await self.producer(agency_user(self.settings, agency))
+                    await speakers[agency].send(
+                        self.settings.topic(agency_status_topic_name(agency)),
+                        json.dumps(status).encode(), key=str(status["complaint_id"]).encode(),
+                        timestamp_ms=int(now.timestamp() * 1000))
         finally:
             await consumer.stop()
+            for speaker in speakers.values():
+                await speaker.stop()
 
     async def sms_gateway(self) -> None:
         """The 1708 gateway's side of complaints.notifications.v1: it answers SMS replies to
         the number in the notice, or to the one it received the message id from."""
-        consumer = AIOKafkaConsumer(self.settings.topic(NOTIFICATIONS),
-                                    **aiokafka_options(self.settings),
+        gateway = as_principal(self.settings, channel_user(self.settings, "sms"))
+        consumer = AIOKafkaConsumer(self.settings.topic(NOTIFICATIONS), **aiokafka_options(gateway),
                                     auto_offset_reset="earliest", group_id=None)
         await consumer.start()
         try:
@@ -178,10 +210,7 @@ class Simulation:
 
 
 async def _run(sim: Simulation) -> None:
-    producer = AIOKafkaProducer(**aiokafka_options(sim.settings), acks="all")
-    await producer.start()
-    tasks = [asyncio.create_task(t) for t in (sim.publish(producer),
-                                              sim.agencies(producer), sim.watch(),
+    tasks = [asyncio.create_task(t) for t in (sim.publish(), sim.agencies(), sim.watch(),
                                               sim.sms_gateway())]
     try:
         while time.monotonic() - sim.t0 < sim.seconds:
@@ -190,20 +219,22 @@ async def _run(sim: Simulation) -> None:
     finally:
         for t in tasks:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await producer.stop()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):  # a part that stopped early: say so
+                print(f"demo: a simulated part failed: {outcome!r}", flush=True)
 
 
 def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     workers = [_spawn(["worker", s, "--web-port", str(settings.web_port + i)], settings,
-                      log_dir / f"{s}.log") for i, s in enumerate(SERVICES)]
+                      log_dir / f"{s}.log", s) for i, s in enumerate(SERVICES)]
     sim = Simulation(settings, seconds, rate)
     # The ticker is a process of its own, as in production. It starts from the simulation's
     # event time at its launch and so runs a little behind it: ticks are watermarks, and a
     # tick behind the events only fires their moments a little later, never too early.
     workers.append(_spawn(["ticker", "--interval", "1", "--speed", str(sim.speed),
-                           "--start", sim.now().isoformat()], settings, log_dir / "ticker.log"))
+                           "--start", sim.now().isoformat()], settings, log_dir / "ticker.log",
+                          "ticker"))
     print(f"workers started (logs in {log_dir}); a week of event time in {seconds:.0f}s", flush=True)
     print(f"operations page: http://{settings.ops_host}:{settings.ops_port}/ (fills as the demo runs)",
           flush=True)

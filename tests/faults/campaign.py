@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import UnknownTopicOrPartitionError
 
-from services.runtime.admin import create_topics
 from services.runtime.settings import Settings
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import (
@@ -27,9 +26,10 @@ from services.runtime.topics import (
 from services.runtime.kafka_client import aiokafka_options
 from services.tools import cluster
 from services.tools.broker import free_port
+from services.tools.broker_security import admin_settings
 from tests.faults.toxiproxy import Toxiproxy
 from tests.faults.workload import Input, Outcome, expected, submissions, tally, ticks
-from tests.kafka_helpers import produce
+from tests.kafka_helpers import create_contract_topics, produce
 from tests.workers import WorkerProcess
 
 SERVICES = ("intake", "router", "sla_monitor")
@@ -78,13 +78,16 @@ class Campaign:
         self.plan, self.work = plan, work
         self.t0 = time.monotonic()
         self.report = Report()
-        self.broker_settings = base.model_copy(update={"broker_dir": work / "broker"})
+        # The cluster gets its own CA and admin secret (SASL/SCRAM over TLS, ACLs): the
+        # clients here run as its operator, the workers as their services.
+        self.broker_settings = base.model_copy(update={"broker_dir": work / "broker",
+                                                       "access_dir": work / "access"})
         clients, proxied = [free_port() for _ in range(3)], [free_port() for _ in range(3)]
         self.proxy = Toxiproxy(base.broker_cache, free_port(), work / "toxiproxy.log")
         for i in range(3):
             self.proxy.proxy(f"node-{i + 1}", proxied[i], clients[i])
         bootstrap = cluster.start(self.broker_settings, 3, clients, proxied)
-        self.settings = base.model_copy(update={
+        self.settings = admin_settings(self.broker_settings).model_copy(update={
             "bootstrap_servers": bootstrap, "replication_factor": 3, "partitions": 4,
             "store": "rocksdb://", "standby_replicas": 1, "session_timeout_s": 10.0,
             "topic_prefix": f"f{int(time.time())}.", "web_enabled": False})
@@ -209,7 +212,7 @@ class Campaign:
         want, statuses = expected(self.settings, inputs, plan.seed, plan.days)
         self.report.inputs = {"submissions+sms": len(inputs), "statuses": len(statuses),
                               "ticks": plan.days * self.settings.partitions}
-        await create_topics(self.settings, catalogue(self.settings))
+        await create_contract_topics(self.settings)
         await self.topics_visible([SUBMITTED, SMS, STATUS, TICKS])
         for service in SERVICES:
             for n in (1, 2):

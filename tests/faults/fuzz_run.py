@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.domain.complaint_id import make_complaint_id
-from services.runtime.admin import create_topics
 from services.runtime.settings import Settings
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import (
@@ -19,7 +18,7 @@ from services.runtime.topics import (
     catalogue,
 )
 from tests.faults.hostile import INPUT_MODELS, hostile_records, schema_errors
-from tests.kafka_helpers import consume, produce
+from tests.kafka_helpers import consume, create_contract_topics, produce
 from tests.workers import running
 
 SERVICES = ("intake", "router", "sla_monitor", "ops_view")
@@ -45,7 +44,7 @@ class FuzzReport:
 
 async def fuzz_on_broker(settings: Settings, log_dir: Path, per_topic: int) -> FuzzReport:
     report, started = FuzzReport(), time.monotonic()
-    await create_topics(settings, catalogue(settings))
+    await create_contract_topics(settings)
     with running("intake", settings, log_dir) as a, running("router", settings, log_dir) as b, \
             running("sla_monitor", settings, log_dir) as c, running("ops_view", settings, log_dir) as d:
         for n, topic in enumerate(INPUT_MODELS):

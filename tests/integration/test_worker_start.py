@@ -13,6 +13,8 @@ from pathlib import Path
 from schemas import AcceptedComplaint
 from services.runtime.settings import Settings
 from services.tools.broker import free_port
+from services.tools.access_plan import service_user
+from services.tools.broker_security import secret_file, write_secret
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import WorkerProcess
 
@@ -65,7 +67,8 @@ async def test_a_worker_waits_for_the_cluster_then_works(broker_settings: Settin
 
 def test_a_worker_gives_up_after_the_limit(broker_settings: Settings, tmp_path: Path) -> None:
     nowhere = broker_settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{free_port()}",
-                                                 "broker_wait_s": 3.0})
+                                                 "broker_wait_s": 3.0, "access_dir": tmp_path})
+    write_secret(secret_file(tmp_path, service_user(nowhere, "router")), "unused")  # nothing answers
     worker = WorkerProcess("router", nowhere, tmp_path / "router.log")
     started = time.monotonic()
     code = worker.proc.wait(60)
