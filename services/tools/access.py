@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,18 @@ def ensure_users(settings: Settings, admin: AdminClient, users: Iterable[str],
     if upserts:
         for user, future in admin.alter_user_scram_credentials(upserts).items():
             _wait(future, f"setting the SCRAM credential of {user}")
+        _until(lambda: set(report.users_created) <= scram_users(admin), "the new SCRAM credentials")
+
+
+def _until(done: Callable[[], bool], what: str, timeout_s: float = TIMEOUT_S) -> None:
+    """The controller has committed a change when the call returns; the broker applies it
+    (authentication, authorisation) a moment later. Wait until it answers with it, so that a
+    client started right after provisioning is not refused."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline:
+            raise AccessError(f"the broker did not apply {what} within {timeout_s:.0f}s")
+        time.sleep(0.2)
 
 
 def converge_grants(admin: AdminClient, principals: list[Principal], report: ProvisionReport) -> None:
@@ -136,6 +149,10 @@ def converge_grants(admin: AdminClient, principals: list[Principal], report: Pro
         for binding, future in admin.delete_acls(remove).items():
             _wait(future, f"revoking {binding}")
     report.grants_added, report.grants_removed = len(add), len(remove)
+    if add or remove:
+        planned = {p.kafka_principal: set(p.grants) for p in principals}
+        _until(lambda: all(current_grants(admin).get(k, set()) == v for k, v in planned.items()),
+               "the new ACLs")
 
 
 async def provision(settings: Settings, agency_ids: list[str] | None = None,

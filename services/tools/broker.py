@@ -47,6 +47,17 @@ class BrokerPaths:
     def log(self) -> Path:
         return self.state / "server.log"
 
+    @property
+    def security_file(self) -> Path:
+        return self.state / "formatted-for"  # SASL_SSL or PLAINTEXT: what the storage was made for
+
+
+def _formatted_as(p: BrokerPaths) -> str | None:
+    try:
+        return p.security_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+
 
 def paths(settings: Settings) -> BrokerPaths:
     lib = settings.broker_cache / f"kafka-{settings.kafka_version}" / "lib"
@@ -177,6 +188,14 @@ def start(settings: Settings, port: int | None = None, timeout_s: float = 90.0) 
         )
         if fmt.returncode != 0:
             raise BrokerError(f"formatting broker storage in {p.data} failed:\n{fmt.stderr[-2000:]}")
+        p.security_file.write_text(settings.kafka_security)
+    elif _formatted_as(p) != settings.kafka_security:
+        # The operator's SCRAM credential is made with the storage: data formatted another
+        # way (or before brokers had authentication) cannot be switched in place.
+        raise BrokerError(
+            f"the broker data in {p.data} was formatted for {_formatted_as(p) or 'no authentication'}, "
+            f"not {settings.kafka_security}: stop the broker and remove {p.state} (a development "
+            "broker's data), or start it as it was formatted")
     log4j = p.state / "log4j2.properties"
     log4j.write_text(
         resources.files("services.tools").joinpath("data/broker-log4j2.properties").read_text()

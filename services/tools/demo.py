@@ -212,16 +212,19 @@ class Simulation:
 async def _run(sim: Simulation) -> None:
     tasks = [asyncio.create_task(t) for t in (sim.publish(), sim.agencies(), sim.watch(),
                                               sim.sms_gateway())]
+    told: set[asyncio.Task[None]] = set()
     try:
         while time.monotonic() - sim.t0 < sim.seconds:
             await asyncio.sleep(3)
             print(sim.line(), flush=True)
+            for t in tasks:  # a part that stopped early: say so at once
+                if t.done() and not t.cancelled() and t.exception() and t not in told:
+                    told.add(t)
+                    print(f"demo: a simulated part failed: {t.exception()!r}", flush=True)
     finally:
         for t in tasks:
             t.cancel()
-        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
-            if isinstance(outcome, Exception):  # a part that stopped early: say so
-                print(f"demo: a simulated part failed: {outcome!r}", flush=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> int:
