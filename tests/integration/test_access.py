@@ -15,7 +15,7 @@ from services.runtime.topics import (
     STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
 )
 from services.tools.access import AccessError, check, provision
-from services.tools.access_plan import agency_user, channel_user
+from services.tools.access_plan import agency_user, channel_user, national_admin_user
 from tests.kafka_helpers import as_principal, consume, isolated, produce
 from tests.workers import settings_env
 
@@ -57,6 +57,14 @@ async def test_an_agency_reads_and_writes_only_its_own_topics(deployment: Settin
     with pytest.raises(KafkaError):  # the statuses topic itself: only through the gate
         await produce(pln, STATUS, [status("pln")])
     assert [r.value for r in await consume(admin, STATUS, timeout_s=5, quiet_s=1)] == []
+    # The national admin assigns on complaints.status.v1 directly.
+    national = as_principal(admin, national_admin_user(admin))
+    assigned = json.dumps({"event_id": "as-1", "complaint_id": CID, "status": "assigned",
+                           "target_agency_id": "pln", "at": "2026-03-02T09:15:00+07:00"}).encode()
+    await produce(national, STATUS, [(CID.encode(), assigned)])
+    assert [r.value for r in await consume(admin, STATUS, expected=1, quiet_s=0.5)] == [assigned]
+    with pytest.raises(TopicAuthorizationFailedError):  # and reads no agency topic
+        await consume(national, agency_topic_name("pln"), timeout_s=10)
 
 
 async def test_a_channel_writes_its_input_but_reads_no_agency_topic(deployment: Settings) -> None:

@@ -3,11 +3,15 @@ and reads the status topic of an agency provisioned after it started."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
 from schemas import StatusEvent
+from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
 from services.runtime.stateless_runtime import subscription_pattern
 from services.runtime.topics import STATUS, agency_status_topic_name
@@ -15,7 +19,7 @@ from services.status_gate.compose import build
 from services.tools.access import provision
 from services.tools.access_plan import agency_user
 from tests.kafka_helpers import as_principal, consume, isolated, produce
-from tests.workers import running
+from tests.workers import WorkerProcess, running
 
 
 def status(agency: str) -> tuple[bytes, bytes]:
@@ -54,3 +58,47 @@ async def test_an_agency_provisioned_while_the_gate_runs_is_heard(
         ("kemensos-ack", "kemensos"), ("pln-ack", "pln")]
     assert '"event": "status_passed"' in gate.log_text()
     assert "worker_ready" in gate.log_text()
+
+
+async def _written(settings: Settings, topic: str) -> int:
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(settings.topic(topic), p) for p in range(settings.partitions)]
+        return sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
+
+
+async def test_a_killed_gate_loses_no_status_and_repeats_only_the_same_ids(
+    broker_settings: Settings, tmp_path: Path,
+) -> None:
+    settings = isolated(broker_settings)
+    await provision(settings, ["pln"])
+    n = 20_000
+    producer = AIOKafkaProducer(**aiokafka_options(as_principal(settings, agency_user(settings, "pln"))),
+                                acks="all", linger_ms=20)
+    await producer.start()
+    try:
+        for i in range(n):
+            body = {"event_id": f"st-{i}", "complaint_id": "LPR-7K2QX9M4TD5W", "status": "in_progress",
+                    "at": "2026-03-02T09:15:00+07:00"}
+            await producer.send(settings.topic(agency_status_topic_name("pln")), json.dumps(body).encode(),
+                                key=b"LPR-7K2QX9M4TD5W")
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    gate = WorkerProcess("status_gate", settings, tmp_path / "gate-1.log")
+    try:
+        while (seen := await _written(settings, STATUS)) == 0:
+            await asyncio.sleep(0.05)
+        gate.kill()  # SIGKILL between batches or in the middle of one
+    finally:
+        gate.stop()
+    assert seen < n, "the gate finished before the kill: the test proves nothing"
+    with running("status_gate", settings, tmp_path, name="gate-2"):
+        records = await consume(settings, STATUS, expected=n, timeout_s=120, quiet_s=2)
+    ids = [StatusEvent.model_validate_json(r.value).event_id for r in records]
+    assert set(ids) == {f"st-{i}" for i in range(n)}  # none lost, none invented
+    assert len(ids) - n <= 2 * broker_settings.batch_max  # repeats: at most the batch in flight
