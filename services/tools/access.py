@@ -5,7 +5,9 @@ SCRAM or ACL calls). Run as the operator's super user.
 Provisioning converges and can be run again at any time: missing users are created (their
 secret written to `LAPOR_ACCESS_DIR/secrets/<user>.secret`, readable by its owner only:
 the file to hand over), existing users keep theirs, missing grants are added and grants
-a planned principal no longer has are removed. The agency topics are created with them.
+a planned principal no longer has are removed; an agency gone from the registry loses its
+login and grants (its topics stay, for the records' retention). The agency topics are
+created with them.
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
-    ResourceType, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion,
+    ResourceType, ScramCredentialInfo, ScramMechanism, UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
 )
 
-from services.domain.registry import load_registry
+from services.domain.registry import Registry, load_registry
 from services.runtime.admin import create_topics
 from services.runtime.kafka_client import librdkafka_config
 from services.runtime.settings import Settings
 from services.runtime.topics import agency_status_topic, agency_topic, catalogue
-from services.tools.access_plan import Grant, Operation, Pattern, Principal, Resource, plan
+from services.tools.access_plan import (
+    Grant, Operation, Pattern, Principal, Resource, agency_user, plan,
+)
 from services.tools.broker_security import new_secret, secret_file, write_secret
 
 SCRAM_ITERATIONS = 8192
@@ -44,12 +49,14 @@ class AccessError(RuntimeError):
 class ProvisionReport:
     users_created: list[str] = field(default_factory=list)
     users_kept: list[str] = field(default_factory=list)
+    users_removed: list[str] = field(default_factory=list)  # agencies gone from the registry
     grants_added: int = 0
     grants_removed: int = 0
     topics_created: int = 0
 
     def summary(self) -> str:
-        return (f"users: {len(self.users_created)} created, {len(self.users_kept)} kept; "
+        return (f"users: {len(self.users_created)} created, {len(self.users_kept)} kept, "
+                f"{len(self.users_removed)} removed; "
                 f"ACLs: {self.grants_added} added, {self.grants_removed} removed; "
                 f"topics: {self.topics_created} created")
 
@@ -72,6 +79,13 @@ _PATTERNS = {Pattern.literal: ResourcePatternType.LITERAL, Pattern.prefixed: Res
 def _binding(principal: str, grant: Grant) -> AclBinding:
     return AclBinding(_RESOURCES[grant.resource], grant.name, _PATTERNS[grant.pattern], principal,
                       "*", AclOperation[grant.operation.value], AclPermissionType.ALLOW)
+
+
+def _filter(principal: str, grant: Grant) -> AclBindingFilter:
+    """Exactly the one binding `_binding` makes (deletions take filters)."""
+    return AclBindingFilter(_RESOURCES[grant.resource], grant.name, _PATTERNS[grant.pattern],
+                            principal, "*", AclOperation[grant.operation.value],
+                            AclPermissionType.ALLOW)
 
 
 def _grant(binding: AclBinding) -> Grant | None:
@@ -123,6 +137,31 @@ def ensure_users(settings: Settings, admin: AdminClient, users: Iterable[str],
         _until(lambda: set(report.users_created) <= scram_users(admin), "the new SCRAM credentials")
 
 
+def offboard(settings: Settings, admin: AdminClient, registry: Registry,
+             report: ProvisionReport) -> None:
+    """An agency gone from the registry loses its login, its grants and its secret file
+    (only this deployment's: its user names carry the topic prefix)."""
+    head = agency_user(settings, "")
+    grants = current_grants(admin)
+    logins = scram_users(admin)
+    gone = sorted(u for u in logins | {p.removeprefix("User:") for p in grants}
+                  if u.startswith(head) and u[len(head):] not in registry)
+    if not gone:
+        return
+    revoke = [_filter(f"User:{u}", g) for u in gone for g in sorted(grants.get(f"User:{u}", set()))]
+    if revoke:
+        for binding, future in admin.delete_acls(revoke).items():
+            _wait(future, f"revoking {binding}")
+    deletions = [UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in gone if u in logins]
+    if deletions:
+        for user, future in admin.alter_user_scram_credentials(deletions).items():
+            _wait(future, f"deleting the SCRAM credential of {user}")
+    for user in gone:
+        secret_file(settings.access_dir, user).unlink(missing_ok=True)
+    report.users_removed, report.grants_removed = gone, report.grants_removed + len(revoke)
+    _until(lambda: not (set(gone) & scram_users(admin)), "the removed SCRAM credentials")
+
+
 def _until(done: Callable[[], bool], what: str, timeout_s: float = TIMEOUT_S) -> None:
     """The controller has committed a change when the call returns; the broker applies it
     (authentication, authorisation) a moment later. Wait until it answers with it, so that a
@@ -141,7 +180,7 @@ def converge_grants(admin: AdminClient, principals: list[Principal], report: Pro
     for p in principals:
         wanted, present = set(p.grants), have.get(p.kafka_principal, set())
         add += [_binding(p.kafka_principal, g) for g in sorted(wanted - present)]
-        remove += [_binding(p.kafka_principal, g) for g in sorted(present - wanted)]
+        remove += [_filter(p.kafka_principal, g) for g in sorted(present - wanted)]
     for start in range(0, len(add), 500):
         for binding, future in admin.create_acls(add[start:start + 500]).items():
             _wait(future, f"granting {binding}")
@@ -174,6 +213,7 @@ async def provision(settings: Settings, agency_ids: list[str] | None = None,
         admin = _admin(settings)
         ensure_users(settings, admin, [p.user for p in principals], set(rotate), report)
         converge_grants(admin, principals, report)
+        offboard(settings, admin, registry, report)
 
     await asyncio.to_thread(users_and_grants)
     return report

@@ -6,10 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from confluent_kafka.admin import (
+    AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType,
+)
 
+from services.runtime.kafka_client import librdkafka_config
 from services.runtime.settings import Settings
 from services.runtime.topics import (
     STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
@@ -79,6 +84,16 @@ async def test_a_channel_writes_its_input_but_reads_no_agency_topic(deployment: 
 async def test_provisioning_converges_and_a_rotated_secret_replaces_the_old(deployment: Settings) -> None:
     again = await provision(deployment, AGENCIES)
     assert (again.users_created, again.grants_added, again.grants_removed, again.topics_created) == ([], 0, 0, 0)
+    # A grant someone added by hand (pln reading bpjs's complaints) is taken back.
+    stray = AclBinding(ResourceType.TOPIC, deployment.topic(agency_topic_name("bpjs-kesehatan")),
+                       ResourcePatternType.LITERAL, f"User:{agency_user(deployment, 'pln')}", "*",
+                       AclOperation.READ, AclPermissionType.ALLOW)
+    admin = AdminClient(librdkafka_config(deployment))
+    for future in admin.create_acls([stray]).values():
+        future.result(timeout=30)
+    healed = await provision(deployment, AGENCIES)
+    assert (healed.grants_added, healed.grants_removed) == (0, 1)
+    assert all("bpjs" not in g.name for g in check(deployment, agency_user(deployment, "pln"))[1])
     user = agency_user(deployment, "pln")
     pln = as_principal(deployment, user)
     old_secret = pln.kafka_password_file.read_text() if pln.kafka_password_file else ""
@@ -123,3 +138,26 @@ async def test_agency_ids_outside_the_registry_are_refused(broker_settings: Sett
         await provision(settings, ["pln", "pemda-99"])
     refused = lapor(settings, "access", "provision", "--agency", "pemda-99")
     assert refused.returncode == 2 and "pemda-99" in refused.stderr
+
+
+async def test_an_agency_gone_from_the_registry_loses_its_login_and_grants(
+    broker_settings: Settings, tmp_path: Path,
+) -> None:
+    other = isolated(broker_settings)  # another deployment on the same cluster
+    await provision(other, ["pln"])
+    extra = tmp_path / "agencies.yaml"
+    extra.write_text("agencies:\n  - {id: dinas-uji, name: Dinas Uji Coba, kind: regional}\n")
+    with_it = isolated(broker_settings).model_copy(update={"agencies_file": extra})
+    await provision(with_it, ["dinas-uji"])
+    user = agency_user(with_it, "dinas-uji")
+    assert check(with_it, user)[0] and check(with_it, user)[1]
+    secret = as_principal(with_it, user).kafka_password_file
+    assert secret is not None and secret.exists()
+
+    without = with_it.model_copy(update={"agencies_file": None})  # the agency left the registry
+    report = await provision(without, [])
+    assert report.users_removed == [user]
+    assert check(without, user) == (False, [])
+    assert not secret.exists()
+    assert check(other, agency_user(other, "pln"))[0]  # other deployments' agencies stay
+    assert check(without, agency_user(without, "pln")) == (False, [])  # never provisioned here
