@@ -8,59 +8,35 @@ escalation (same id) and never loses one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from schemas import (
-    AcceptedComplaint, ClockName, ComplianceStats, Escalation, EscalationKind, Notification, RoutedEvent,
-    Role, RulesVersion, Status, StatusEvent, WireModel,
+    AcceptedComplaint, ClockName, Escalation, EscalationKind, Notification, RoutedEvent, Role,
+    RulesVersion, Status, StatusEvent,
 )
-from services.domain.calendar import zone
 from services.domain.ids import deterministic_id
 from services.domain.registry import Registry
 from services.domain.rules import SHIPPED, RuleSet, in_force, rule_set_of
-from services.sla_monitor.clocks import Clock, ComplaintClocks, Moment
-from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status, reprice
-from services.sla_monitor.reporter_notices import auto_close_id, escalation_notice, status_notice
-from services.runtime.expiry import listed_numbers
 from services.runtime.stage import StagedStores, StoreName
-from schemas.events import ValidationErrorItem
-from services.runtime.dead_letter import dead_letter
-from services.runtime.topics import COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, STATUS
+from services.runtime.topics import ESCALATIONS, NOTIFICATIONS, STATUS
+from services.sla_monitor.clocks import Clock, ComplaintClocks, Moment
+from services.sla_monitor.compliance_counts import close_days, count, overdue_agencies, settle_overdue
+from services.sla_monitor.due_index import (
+    Emitted, Result, append_listed, bucket_of, clear_listed, listed, listed_buckets,
+)
+from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status, reprice
+from services.sla_monitor.parking import accepted_progress, park
+from services.sla_monitor.reporter_notices import auto_close_id, escalation_notice, status_notice
 
-BUCKET_S = 3600  # due index granularity: one bucket per hour of fire_at
-DUE_CHUNK = 100  # complaint ids per due-index record
-SCAN_AFTER_BUCKETS = 24 * 62  # a tick further ahead than this scans the index's keys
-WORK_CLOCKS = (ClockName.first_response, ClockName.follow_up, ClockName.resolution)
-
-
-def bucket_of(at: datetime) -> int:
-    return int(at.timestamp()) // BUCKET_S
-
-
-@dataclass
-class Emitted:
-    topic: str  # contract topic name
-    key: str
-    event: WireModel
-
-
-@dataclass
-class Result:
-    view: StagedStores  # reads through, and stages, this event's store writes
-    rules: RuleSet  # the calendar and policy in force on the event's partition
-    outputs: list[Emitted] = field(default_factory=list)
-    note: str = ""
-    purged: int = 0  # complaints whose state this tick deleted
-    source: tuple[str, int] | None = None  # the input record's (topic, offset), for parking
-    rules_switched: tuple[int, int] | None = None  # (version now in force, complaints re-listed)
+__all__ = ["Emitted", "Result", "SlaProcessor"]
 
 
 class SlaProcessor:
-    """`stores`: clocks (complaint_id -> state), due ("p:bucket" -> chunk count and
-    "p:bucket#k" -> ids, see `_append_due`), marks (partition -> watermark), stats
-    ("p|agency|day" -> counters), overdue ("p|agency" -> n)."""
+    """`stores`: clocks (complaint_id -> state; "pending:<id>" and "awaiting:<id>" -> events
+    waiting, see `parking` and `_await_routing`), due ("p:bucket" -> ids in chunks, see
+    `due_index`), marks (partition -> watermark), stats ("p|agency|day" -> counters) and
+    overdue ("p|agency" -> n), see `compliance_counts`."""
 
     def __init__(self, shipped: RulesVersion, registry: Registry,
                  purge_grace_days: int = 10, pending_max_hours: float = 24.0):
@@ -103,45 +79,8 @@ class SlaProcessor:
             bucket = mark["bucket"]  # already past the watermark: the next tick fires it
         if state.due_bucket == bucket:
             return  # listed there already: no scan of the bucket needed
-        self._append_due(res, partition, bucket, state.complaint_id)
+        append_listed(res.view, f"{partition}:{bucket}", state.complaint_id)
         state.due_bucket = bucket
-
-    # The due index: "p:bucket" holds the number of chunks, "p:bucket#k" up to DUE_CHUNK ids.
-    # Deadlines all fall at 00:00 local time, so one bucket can list every complaint due that
-    # day; chunks keep each changelog record small and an addition O(DUE_CHUNK), where a
-    # single list per bucket grows without bound (a record over the broker's message limit,
-    # and quadratic bytes in the changelog).
-    def _append_due(self, res: Result, partition: int, bucket: int, cid: str) -> None:
-        self._append_listed(res, f"{partition}:{bucket}", cid)
-
-    def _append_listed(self, res: Result, head: str, cid: str) -> None:
-        chunks = self._get(res, "due", head, 0)
-        if chunks:
-            last = self._get(res, "due", f"{head}#{chunks - 1}", [])
-            if len(last) < DUE_CHUNK:
-                self._put(res, "due", f"{head}#{chunks - 1}", [*last, cid])
-                return
-        self._put(res, "due", f"{head}#{chunks}", [cid])
-        self._put(res, "due", head, chunks + 1)
-
-    def _due_ids(self, res: Result, partition: int, bucket: int) -> list[str]:
-        return self._listed(res, f"{partition}:{bucket}")
-
-    def _listed(self, res: Result, head: str) -> list[str]:
-        ids: list[str] = []
-        for k in range(self._get(res, "due", head, 0)):
-            ids.extend(self._get(res, "due", f"{head}#{k}", []))
-        return list(dict.fromkeys(ids))
-
-    def _clear_due(self, res: Result, partition: int, bucket: int) -> None:
-        self._clear_listed(res, f"{partition}:{bucket}")
-
-    def _clear_listed(self, res: Result, head: str) -> None:
-        if not self._get(res, "due", head, 0):
-            return  # nothing listed: no tombstone for a key that never was
-        for k in range(self._get(res, "due", head, 0)):
-            self._put(res, "due", f"{head}#{k}", None)
-        self._put(res, "due", head, None)
 
     def _save(self, res: Result, partition: int, state: ComplaintClocks) -> None:
         state.partition = partition
@@ -152,103 +91,13 @@ class SlaProcessor:
         raw = self._get(res, "clocks", cid)
         return ComplaintClocks.from_dict(raw) if raw else None
 
-    # --- statistics (per partition partials; see docs) -------------------------------------
-    def _count(self, res: Result, partition: int, agency: str, at: datetime, tz: str, field_: str,
-               clock: ClockName | None = None) -> None:
-        day = at.astimezone(zone(tz)).date().isoformat()
-        key = f"{partition}|{agency}|{day}"
-        stats = dict(self._get(res, "stats", key, {"tz": tz, "received": 0, "on_time": 0, "late": 0,
-                                                   "breaches": {}}))
-        if clock is not None:
-            stats["breaches"] = {**stats["breaches"], clock.value: stats["breaches"].get(clock.value, 0) + 1}
-        else:
-            stats[field_] += 1
-        self._put(res, "stats", key, stats)
-
-    def _overdue(self, res: Result, partition: int, agency: str, delta: int) -> None:
-        key = f"{partition}|{agency}"
-        self._put(res, "overdue", key, max(0, self._get(res, "overdue", key, 0) + delta))
-
-    def _settle_overdue(self, res: Result, partition: int, state: ComplaintClocks, before: set[str]) -> None:
-        """Keep the open-overdue count: an agency's complaint is overdue while one of its work
-        clocks runs past its due_at (counted at breach time, released when the clocks stop)."""
-        after = self._overdue_agencies(state)
-        for agency in before - after:
-            self._overdue(res, partition, agency, -1)
-        for agency in after - before:
-            self._overdue(res, partition, agency, +1)
-
-    @staticmethod
-    def _overdue_agencies(state: ComplaintClocks) -> set[str]:
-        return {c.agency_id for c in state.running() if c.name in WORK_CLOCKS and 1 in c.fired}
-
     # --- events ----------------------------------------------------------------------------
-    # The four input topics are read independently, so a routed or status event can be read
-    # before the accepted complaint it belongs to. It waits under "pending:<id>" and is
-    # applied, in arrival order, right after the complaint is known.
-    # Parking is bounded, by the accepted topic's own progress: the first parked event lists
-    # "pending:<id>" under the hour of its record time + LAPOR_SLA_PENDING_MAX_HOURS
-    # ("pending@p:hour"); once this partition has read accepted complaints written after that
-    # hour and the complaint is still not among them, it never came (its accepted record was
-    # written before the event's), and the parked events go to the dead-letter topic
-    # (`complaint_never_accepted`). Ticks cannot decide this: they promise what has been
-    # published, not what this worker has read of the other topics.
-    def _park(self, res: Result, partition: int, cid: str, kind: str, payload: str,
-              record_time: datetime) -> None:
-        key = f"pending:{cid}"
-        parked = list(self._get(res, "clocks", key, []))
-        topic, offset = res.source or _unknown_position(kind)
-        self._put(res, "clocks", key, [*parked, [kind, payload, record_time.isoformat(), topic, offset]])
-        if not parked:
-            bucket = bucket_of(record_time + self.pending_max)
-            done = self._get(res, "marks", f"accepted:{partition}")
-            if done is None:  # nothing accepted read yet: progress starts from here
-                done = bucket_of(record_time) - 1
-                self._put(res, "marks", f"accepted:{partition}", done)
-            self._append_listed(res, f"pending@{partition}:{max(bucket, done + 1)}", key)
-
-    def _accepted_progress(self, res: Result, partition: int, record_time: datetime) -> None:
-        """An accepted record written at `record_time` was read: the parked events listed for
-        the hours before it have waited long enough."""
-        done = self._get(res, "marks", f"accepted:{partition}")
-        through = bucket_of(record_time) - 1
-        if done is None:  # nothing parked yet: nothing listed before now
-            self._put(res, "marks", f"accepted:{partition}", through)
-            return
-        if through <= done:
-            return
-        for bucket in range(done + 1, through + 1):
-            head = f"pending@{partition}:{bucket}"
-            for key in self._listed(res, head):
-                self._expire_parked(res, partition, key)
-            self._clear_listed(res, head)
-        self._put(res, "marks", f"accepted:{partition}", through)
-
-    def _expire_parked(self, res: Result, partition: int, key: str) -> None:
-        """Dead-letter what still waits under `key` (its complaint never came)."""
-        parked = self._get(res, "clocks", key, [])
-        if not parked:
-            return  # the complaint came and took its events: a stale listing
-        for kind, payload, record_time, *position in parked:
-            topic, offset = position if position else _unknown_position(kind)
-            at = datetime.fromisoformat(record_time) if record_time else None
-            letter = dead_letter(
-                topic=topic, partition=partition, offset=offset,
-                timestamp_s=at.timestamp() if at else 0.0,
-                key=key.removeprefix("pending:").encode(), raw=payload.encode(),
-                reason="complaint_never_accepted", rejected_by="sla_monitor",
-                errors=[ValidationErrorItem(loc="complaint_id", msg=(
-                    f"no accepted complaint written within "
-                    f"{self.pending_max.total_seconds() / 3600:g} hours after this event"))])
-            res.outputs.append(Emitted(REJECTED, key.removeprefix("pending:"), letter))
-        self._put(res, "clocks", key, None)
-
     def accepted(self, stores: StagedStores, partition: int, c: AcceptedComplaint,
                  record_time: datetime | None = None) -> Result:
         """`record_time`: the accepted record's Kafka time (it bounds parking, see `_park`)."""
         res = self._begin(stores, partition)
         if record_time is not None:
-            self._accepted_progress(res, partition, record_time)
+            res.outputs += accepted_progress(res.view, partition, record_time, self.pending_max)
         if self._load(res, c.complaint_id) is not None:
             res.note = "duplicate"
             return res
@@ -280,22 +129,23 @@ class SlaProcessor:
     def _routed(self, res: Result, partition: int, r: RoutedEvent, record_time: datetime) -> None:
         state = self._load(res, r.complaint_id)
         if state is None:
-            self._park(res, partition, r.complaint_id, "routed", r.model_dump_json(), record_time)
+            park(res.view, partition, r.complaint_id, "routed", r.model_dump_json(), record_time,
+                 res.source, self.pending_max)
             res.note = "parked_before_accepted"
             return
-        before = self._overdue_agencies(state)
+        before = overdue_agencies(state)
         tz = r.timezone or self.registry.timezone(r.agency_id)
         answering = state.running(ClockName.first_response)
         if not on_routed(state, r, tz, res.rules.policy):
             res.note = "unchanged"
             return
         if r.agency_id and r.role is Role.primary:
-            self._count(res, partition, r.agency_id, r.routed_at, tz, "received")
+            count(res.view, partition, r.agency_id, r.routed_at, tz, "received")
         # A re-route follows the old agency's refusal (bukan wewenang), its first response.
         # Read before that status (this worker may read the topics in either order), it
         # stops the clock; the refusal is counted here then, as the status would have.
         self._count_first_responses(res, partition, answering)
-        self._settle_overdue(res, partition, state, before)
+        settle_overdue(res.view, partition, state, before)
         self._save(res, partition, state)
         res.note = "clocks_started"
         self._release(res, partition, r.complaint_id, only_responsible=True)
@@ -310,7 +160,8 @@ class SlaProcessor:
                 may_wait: bool = True) -> None:
         state = self._load(res, s.complaint_id)
         if state is None:
-            self._park(res, partition, s.complaint_id, "status", s.model_dump_json(), record_time)
+            park(res.view, partition, s.complaint_id, "status", s.model_dump_json(), record_time,
+                 res.source, self.pending_max)
             res.note = "parked_before_accepted"
             return
         if may_wait and _awaits_routing(state, s):
@@ -318,7 +169,7 @@ class SlaProcessor:
             res.note = "waits_for_routing"
             return
         at = min(s.at, record_time)
-        before = self._overdue_agencies(state)
+        before = overdue_agencies(state)
         first = [c for c in state.running(ClockName.first_response)]
         was = state.to_dict()
         res.note = on_status(state, s, at, res.rules.policy)
@@ -328,7 +179,7 @@ class SlaProcessor:
             if told is not None:
                 res.outputs.append(Emitted(NOTIFICATIONS, state.complaint_id, told))
         self._count_first_responses(res, partition, first)
-        self._settle_overdue(res, partition, state, before)
+        settle_overdue(res.view, partition, state, before)
         self._save(res, partition, state)
 
     def _count_first_responses(self, res: Result, partition: int, clocks: list[Clock]) -> None:
@@ -336,7 +187,7 @@ class SlaProcessor:
         for clock in clocks:
             if clock.stopped_at is not None and clock.agency_id != "triage":
                 late = clock.stopped_at >= clock.due_at(res.rules.calendar)
-                self._count(res, partition, clock.agency_id, clock.stopped_at, clock.tz,
+                count(res.view, partition, clock.agency_id, clock.stopped_at, clock.tz,
                             "late" if late else "on_time")
 
     # --- statuses read before their routing ------------------------------------------------
@@ -352,7 +203,7 @@ class SlaProcessor:
         key = f"awaiting:{s.complaint_id}"
         waiting = list(self._get(res, "clocks", key, []))
         if not waiting:
-            self._append_listed(res, f"awaiting@{partition}:{bucket_of(record_time)}", key)
+            append_listed(res.view, f"awaiting@{partition}:{bucket_of(record_time)}", key)
         self._put(res, "clocks", key, [*waiting, [s.model_dump_json(), record_time.isoformat()]])
 
     def _release(self, res: Result, partition: int, cid: str, only_responsible: bool) -> None:
@@ -378,17 +229,11 @@ class SlaProcessor:
             self._put(res, "marks", mark_key, through)
         if done is None or through <= done:
             return
-        for bucket in self._listed_buckets(res, f"awaiting@{partition}:", done + 1, through):
+        for bucket in listed_buckets(res.view, f"awaiting@{partition}:", done + 1, through):
             head = f"awaiting@{partition}:{bucket}"
-            for key in self._listed(res, head):
+            for key in listed(res.view, head):
                 self._release(res, partition, key.removeprefix("awaiting:"), only_responsible=False)
-            self._clear_listed(res, head)
-
-    @staticmethod
-    def _listed_buckets(res: Result, prefix: str, first: int | None, last: int) -> list[int]:
-        """The hour buckets from `first` to `last` that may hold a listing under `prefix`
-        (every hour of a short stretch; the listed ones after a long jump or an open start)."""
-        return listed_numbers(res.view, StoreName.due, prefix, first, last, SCAN_AFTER_BUCKETS)
+            clear_listed(res.view, head)
 
     # --- rules versions (sla.rules.v1) ------------------------------------------------------
     # Each partition keeps the versions announced on its ticks partition ("rules:<p>" in
@@ -460,13 +305,13 @@ class SlaProcessor:
         last_bucket = bucket_of(as_of)
         keep: list[str] = []
         for bucket in self._buckets(res, partition, first_bucket, last_bucket):
-            for cid in self._due_ids(res, partition, bucket):
+            for cid in listed(res.view, f"{partition}:{bucket}"):
                 if self._fire(res, partition, cid, as_of, last_bucket):
                     keep.append(cid)
-            self._clear_due(res, partition, bucket)
+            clear_listed(res.view, f"{partition}:{bucket}")
         for cid in dict.fromkeys(keep):  # still pending later in the current bucket
-            self._append_due(res, partition, last_bucket, cid)
-        self._close_days(res, partition, as_of)
+            append_listed(res.view, f"{partition}:{last_bucket}", cid)
+        res.outputs += close_days(res.view, partition, as_of)
         self._put(res, "marks", str(partition), {"as_of": as_of.isoformat(), "bucket": last_bucket})
         res.note = "ticked"
         return res
@@ -474,7 +319,7 @@ class SlaProcessor:
     def _buckets(self, res: Result, partition: int, first: int | None, last: int) -> list[int]:
         # The first tick of a partition (first None), or a jump far ahead (a tick months after
         # the last; a hostile one years after): the listed buckets, not every hour between.
-        return self._listed_buckets(res, f"{partition}:", first, last)
+        return listed_buckets(res.view, f"{partition}:", first, last)
 
     def _fire(self, res: Result, partition: int, cid: str, as_of: datetime, current: int) -> bool:
         """Emit what is due for one complaint listed in a bucket being cleared; True if it
@@ -482,11 +327,11 @@ class SlaProcessor:
         state = self._load(res, cid)
         if state is None:
             return False
-        before = self._overdue_agencies(state)
+        before = overdue_agencies(state)
         for m in state.due(res.rules.calendar, as_of):
             self._emit(res, partition, state, m, as_of)
             m.clock.fired.append(m.level)
-        self._settle_overdue(res, partition, state, before)
+        settle_overdue(res.view, partition, state, before)
         purge_at = self._purge_at(res, state)
         if purge_at is not None and purge_at <= as_of and state.next_fire_at(res.rules.calendar) is None:
             self._put(res, "clocks", cid, None)  # its end: a tombstone in the changelog too
@@ -527,30 +372,7 @@ class SlaProcessor:
                                         and e.event.event_id == told.event_id for e in res.outputs):
             res.outputs.append(Emitted(NOTIFICATIONS, state.complaint_id, told))
         if m.kind is EscalationKind.breach and m.level == 1 and c.agency_id != "triage":
-            self._count(res, partition, c.agency_id, m.fire_at, c.tz, "", clock=c.name)
-
-    def _close_days(self, res: Result, partition: int, as_of: datetime) -> None:
-        """Emit the day's statistics of every agency whose local day ended by `as_of`."""
-        prefix = f"{partition}|"
-        for key in [k for k in res.view.keys(StoreName.stats) if k.startswith(prefix)]:
-            stats = self._get(res, "stats", key)
-            if stats is None:
-                continue
-            _, agency, day = key.split("|")
-            end = datetime.fromisoformat(day).replace(tzinfo=zone(stats["tz"])) + timedelta(days=1)
-            if end > as_of:
-                continue
-            res.outputs.append(Emitted(COMPLIANCE, agency, ComplianceStats(
-                # A late event can reopen a closed day: its second report gets another id.
-                event_id=deterministic_id("compliance", agency, day, partition, sorted(stats.items())),
-                agency_id=agency, day=datetime.fromisoformat(day).date(), timezone=stats["tz"],
-                received=stats["received"], first_response_on_time=stats["on_time"],
-                first_response_late=stats["late"], breaches=stats["breaches"],
-                open_overdue_end_of_day=self._get(res, "overdue", f"{partition}|{agency}", 0),
-                as_of=end.astimezone(UTC), partition=partition,
-            )))
-            self._put(res, "stats", key, None)
-
+            count(res.view, partition, c.agency_id, m.fire_at, c.tz, "", clock=c.name)
 
 def _awaits_routing(state: ComplaintClocks, s: StatusEvent) -> bool:
     """A status from an agency that has never held the complaint (its routing may not have
@@ -558,8 +380,3 @@ def _awaits_routing(state: ComplaintClocks, s: StatusEvent) -> bool:
     if s.agency_id is None or s.status is Status.assigned or state.closed or s.agency_id == state.agency_id:
         return False
     return s.agency_id not in {c.agency_id for c in state.clocks}
-
-
-def _unknown_position(kind: str) -> tuple[str, int]:
-    """Where a parked event came from, when it was parked before positions were kept."""
-    return (ROUTED if kind == "routed" else STATUS), -1

@@ -14,7 +14,7 @@ from schemas import ComplianceStats, Escalation, RejectedEvent, StatusEvent
 from services.domain.ids import deterministic_id
 from services.domain.calendar import WorkingCalendar
 from services.runtime.settings import Settings
-from services.sla_monitor.processor import DUE_CHUNK
+from services.sla_monitor.due_index import DUE_CHUNK
 from tests.sla_scenario import (
     LIFE, LIFE_CLOSED_AT, LIFE_ESCALATIONS, LIFE_LOG, REROUTE_ESCALATIONS, REROUTE_LOG,
     accepted, routed, run_in_memory, status, tick,
@@ -187,7 +187,7 @@ def test_what_fires_does_not_depend_on_how_often_ticks_come(plans, tick_hours) -
             events += [status(cid, "info_requested", agency, asked.isoformat()),
                        status(cid, "info_received", agency, received.isoformat())]
     ticks = [tick((START + timedelta(hours=h)).isoformat()) for h in sorted(set(tick_hours))]
-    with patch("services.sla_monitor.processor.DUE_CHUNK", 3):
+    with patch("services.sla_monitor.due_index.DUE_CHUNK", 3):
         many = escalations(run_in_memory(events + ticks))
         once = escalations(run_in_memory(events + ticks[-1:]))
     ids = [e.escalation_id for e in many]
