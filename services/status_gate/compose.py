@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from services.domain.registry import load_registry
 from services.runtime.settings import Settings
 from services.runtime.stage import Stage
 from services.runtime.topics import AGENCY_STATUS_TOPIC
-from services.status_gate.handlers import STAGE, StatusGateHandlers
+from services.status_gate.handlers import STAGE, handle
 
 
 def build(settings: Settings) -> Stage:
-    handlers = StatusGateHandlers(load_registry(settings.agencies_file))
-    return Stage(STAGE, (), (), handlers.handle, input_families=(AGENCY_STATUS_TOPIC,))
+    del settings  # nothing to configure: the topic is the authority
+    return Stage(STAGE, (), (), handle, input_families=(AGENCY_STATUS_TOPIC,))

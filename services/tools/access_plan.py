@@ -151,8 +151,10 @@ def agency(settings: Settings, agency_id: str) -> Principal:
 def national_admin(settings: Settings) -> Principal:
     user = national_admin_user(settings)
     grants = [*_topic(settings, Operation.write, STATUS, RULES, TICKS),
-              *_topic(settings, Operation.read, TRIAGE, ESCALATIONS, COMPLIANCE, REJECTED, RULES,
-                      ROUTED, STATUS, TICKS),
+              # not REJECTED: dead letters keep their input's bytes (an anonymous
+              # reporter's identity among them); they are the operator's
+              *_topic(settings, Operation.read, TRIAGE, ESCALATIONS, COMPLIANCE, RULES, ROUTED,
+                      STATUS, TICKS),
               _group_prefix(f"{user}.")]
     return Principal(user, Role.national_admin, tuple(sorted(grants)))
 

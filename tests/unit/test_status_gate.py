@@ -52,8 +52,12 @@ def test_only_the_national_admin_assigns() -> None:
     assert passed == [] and [r.reason for r in refused] == ["assigned_by_national_admin_only"]
 
 
-def test_bad_input_and_unknown_agencies_are_dead_lettered_with_their_reason() -> None:
+def test_bad_input_is_dead_lettered_with_its_reason() -> None:
     passed, refused = run(agency_status_topic_name("pln"), b"{not json", body(status="done"))
     assert passed == [] and [r.reason for r in refused] == ["invalid_status", "invalid_status"]
-    passed, refused = run(agency_status_topic_name("no-such-agency"), body())
-    assert passed == [] and [r.reason for r in refused] == ["unknown_agency"]
+
+
+def test_an_agency_added_after_the_registry_was_loaded_is_heard() -> None:
+    # Provisioning made its topic: the gate needs no restart and no registry entry.
+    passed, refused = run(agency_status_topic_name("dinas-kominfo-baru"), body())
+    assert refused == [] and [s.agency_id for s in passed] == ["dinas-kominfo-baru"]
