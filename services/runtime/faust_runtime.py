@@ -35,7 +35,7 @@ from services.runtime.faust_patches import (
     PatchedApp, SeekFirstTableManager, check_versions, ensure_committed_offsets,
 )
 from services.runtime.kafka_client import faust_credentials
-from services.runtime.logging import configure_logging, get_logger
+from services.runtime.logging import configure_logging, get_logger, log_notes
 from services.runtime.settings import Settings
 from services.runtime.stage import BatchResult, Record, Stage, StagedStores, run_batch
 from services.runtime.topics import agency_of_topic, agency_topic, catalogue
@@ -109,7 +109,7 @@ class BatchRunner:
         await self._apply(events, stores)
         seconds = time.perf_counter() - started
         self.metrics.observe(records, result, seconds, self._highwater)
-        self._log_notes(result)
+        log_notes(self._log, result)
         self._log.debug("batch", records=len(records), outputs=len(result.outputs),
                         ms=round(seconds * 1000, 1))
 
@@ -169,12 +169,6 @@ class BatchRunner:
         if specs:
             await create_topics(self.settings, specs)
         self._topics_ready |= new
-
-    def _log_notes(self, result: BatchResult) -> None:
-        log = self._log
-        for record, note in result.notes:
-            getattr(log, note.level)(note.event, topic=record.topic, partition=record.partition,
-                                     offset=record.offset, **note.fields)
 
 
 def create_app(stage: Stage, settings: Settings,

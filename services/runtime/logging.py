@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+
+if TYPE_CHECKING:
+    from services.runtime.stage import BatchResult
 
 # Keys that may hold complaint text or reporter identity; never logged.
 FORBIDDEN_KEYS = frozenset(
@@ -55,3 +58,10 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 def get_logger(**ids: Any) -> Any:
     return structlog.get_logger().bind(**ids)
+
+
+def log_notes(log: Any, result: BatchResult) -> None:
+    """A batch's log notes, each with its input record's position (every runtime's)."""
+    for record, note in result.notes:
+        getattr(log, note.level)(note.event, topic=record.topic, partition=record.partition,
+                                 offset=record.offset, **note.fields)

@@ -22,7 +22,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from services.runtime.broker_wait import wait_for_broker
 from services.runtime.kafka_client import aiokafka_options
-from services.runtime.logging import configure_logging, get_logger
+from services.runtime.logging import configure_logging, get_logger, log_notes
 from services.runtime.metrics import StageMetrics
 from services.runtime.settings import Settings
 from services.runtime.stage import Record, Stage, StagedStores, run_batch
@@ -50,6 +50,7 @@ class StatelessWorker:
         self.group_id = f"{settings.topic_prefix}lapor-{stage.name}"
         self.metrics = StageMetrics(stage.name)
         self._stopping = asyncio.Event()
+        self._log: Any = None  # made in `serve`, after `run` configured the JSON logging
 
     def run(self) -> None:
         configure_logging(self.stage.name, self.settings.log_level)
@@ -69,7 +70,7 @@ class StatelessWorker:
         consumer.subscribe(pattern=subscription_pattern(self.stage, self.settings.topic_prefix))
         producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True,
                                     linger_ms=int(self.settings.batch_within_ms))
-        log = get_logger()
+        log = self._log = get_logger()
         await consumer.start()
         await producer.start()
         web = await self._metrics_site() if self.settings.web_enabled else None
@@ -98,10 +99,7 @@ class StatelessWorker:
         await consumer.commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "")
                                for tp, batch in fetched.items()})
         self.metrics.observe(records, result, time.perf_counter() - started)
-        log = get_logger()
-        for record, note in result.notes:
-            getattr(log, note.level)(note.event, topic=record.topic, partition=record.partition,
-                                     offset=record.offset, **note.fields)
+        log_notes(self._log, result)
 
     async def _metrics_site(self) -> Any:
         from aiohttp import web

@@ -64,15 +64,17 @@ def agency_status_topic_name(agency_id: str) -> str:
     return AGENCY_STATUS_TOPIC.format(agency_id=agency_id)
 
 
+def _agency_in(template: str, name: str) -> str | None:
+    """The agency id of `name` if it is one agency's topic of a per-agency template."""
+    head, tail = template.split("{agency_id}")
+    if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+        return name[len(head):-len(tail)]
+    return None
+
+
 def family_member(template: str, topic: str) -> bool:
     """Whether `topic` is one agency's topic of a per-agency template."""
-    head, tail = template.split("{agency_id}")
-    return topic.startswith(head) and topic.endswith(tail) and len(topic) > len(head) + len(tail)
-
-
-def _agency_in(template: str, name: str) -> str | None:
-    head, tail = template.split("{agency_id}")
-    return name[len(head):-len(tail)] if family_member(template, name) else None
+    return _agency_in(template, topic) is not None
 
 
 def agency_of_topic(name: str) -> str | None:
@@ -122,6 +124,11 @@ def agency_topic(settings: Settings, agency_id: str) -> TopicSpec:
         agency_topic_name(agency_id), "complaint_id", settings.partitions,
         settings.replication_factor, retention_ms=settings.input_retention_days * DAY_MS,
     )
+
+
+def agency_topics(settings: Settings, agency_id: str) -> tuple[TopicSpec, TopicSpec]:
+    """An agency's two topics: the complaints it receives, the statuses it sends."""
+    return agency_topic(settings, agency_id), agency_status_topic(settings, agency_id)
 
 
 def agency_status_topic(settings: Settings, agency_id: str) -> TopicSpec:

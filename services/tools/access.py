@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +31,13 @@ from services.domain.registry import Registry, load_registry
 from services.runtime.admin import create_topics
 from services.runtime.kafka_client import librdkafka_config
 from services.runtime.settings import Settings
-from services.runtime.topics import agency_status_topic, agency_topic, catalogue
+from services.runtime.topics import agency_topics, catalogue
 from services.tools.access_plan import (
     Grant, Operation, Pattern, Principal, Resource, agency_user, plan,
 )
-from services.tools.broker_security import new_secret, secret_file, write_secret
+from services.tools.broker_security import as_principal, new_secret, secret_file, write_secret
+
+__all__ = ["AccessError", "as_principal", "check", "provision", "register"]
 
 SCRAM_ITERATIONS = 8192
 TIMEOUT_S = 30.0
@@ -72,30 +74,34 @@ def _wait(future: Future[Any], what: str) -> Any:
         raise AccessError(f"{what}: {exc.args[0].str() if exc.args else exc}") from None
 
 
+def _wait_each(futures: Mapping[Any, Future[Any]], what: str) -> None:
+    """Every future of one admin call (keyed by the user or ACL it is about)."""
+    for subject, future in futures.items():
+        _wait(future, f"{what} {subject}")
+
+
 _RESOURCES = {Resource.topic: ResourceType.TOPIC, Resource.group: ResourceType.GROUP}
 _PATTERNS = {Pattern.literal: ResourcePatternType.LITERAL, Pattern.prefixed: ResourcePatternType.PREFIXED}
+_RESOURCE_OF = {v: k for k, v in _RESOURCES.items()}
+_PATTERN_OF = {v: k for k, v in _PATTERNS.items()}
+_OPERATIONS = {o.value for o in Operation}
 
 
-def _binding(principal: str, grant: Grant) -> AclBinding:
-    return AclBinding(_RESOURCES[grant.resource], grant.name, _PATTERNS[grant.pattern], principal,
-                      "*", AclOperation[grant.operation.value], AclPermissionType.ALLOW)
-
-
-def _filter(principal: str, grant: Grant) -> AclBindingFilter:
-    """Exactly the one binding `_binding` makes (deletions take filters)."""
-    return AclBindingFilter(_RESOURCES[grant.resource], grant.name, _PATTERNS[grant.pattern],
-                            principal, "*", AclOperation[grant.operation.value],
-                            AclPermissionType.ALLOW)
+def _acl(kind: type[AclBindingFilter], principal: str, grant: Grant) -> Any:
+    """The ACL binding of a grant (`AclBinding`), or the filter matching exactly it
+    (`AclBindingFilter`: what deletions take)."""
+    return kind(_RESOURCES[grant.resource], grant.name, _PATTERNS[grant.pattern], principal,
+                "*", AclOperation[grant.operation.value], AclPermissionType.ALLOW)
 
 
 def _grant(binding: AclBinding) -> Grant | None:
     """The grant an ACL binding states, or None for one this tool never makes (a DENY, a
     host other than any, another resource type): such bindings are left alone."""
-    resource = {v: k for k, v in _RESOURCES.items()}.get(binding.restype)
-    pattern = {v: k for k, v in _PATTERNS.items()}.get(binding.resource_pattern_type)
+    resource = _RESOURCE_OF.get(binding.restype)
+    pattern = _PATTERN_OF.get(binding.resource_pattern_type)
     if (resource is None or pattern is None or binding.host != "*"
             or binding.permission_type != AclPermissionType.ALLOW
-            or binding.operation.name not in {o.value for o in Operation}):
+            or binding.operation.name not in _OPERATIONS):
         return None
     return Grant(resource, pattern, binding.name, Operation(binding.operation.name))
 
@@ -116,10 +122,10 @@ def scram_users(admin: AdminClient) -> set[str]:
     return set(_wait(admin.describe_user_scram_credentials(), "listing SCRAM users"))
 
 
-def ensure_users(settings: Settings, admin: AdminClient, users: Iterable[str],
+def ensure_users(settings: Settings, admin: AdminClient, known: set[str], users: Iterable[str],
                  rotate: set[str], report: ProvisionReport) -> None:
-    """A SCRAM credential and a secret file for each user; kept when both exist."""
-    known = scram_users(admin)
+    """A SCRAM credential and a secret file for each user; kept when both exist. `known`:
+    the users with a credential before."""
     upserts = []
     for user in users:
         path = secret_file(settings.access_dir, user)
@@ -132,30 +138,27 @@ def ensure_users(settings: Settings, admin: AdminClient, users: Iterable[str],
             user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS), secret.encode()))
         report.users_created.append(user)
     if upserts:
-        for user, future in admin.alter_user_scram_credentials(upserts).items():
-            _wait(future, f"setting the SCRAM credential of {user}")
+        _wait_each(admin.alter_user_scram_credentials(upserts), "setting the SCRAM credential of")
         _until(lambda: set(report.users_created) <= scram_users(admin), "the new SCRAM credentials")
 
 
-def offboard(settings: Settings, admin: AdminClient, registry: Registry,
-             report: ProvisionReport) -> None:
+def offboard(settings: Settings, admin: AdminClient, registry: Registry, logins: set[str],
+             grants: dict[str, set[Grant]], report: ProvisionReport) -> None:
     """An agency gone from the registry loses its login, its grants and its secret file
-    (only this deployment's: its user names carry the topic prefix)."""
+    (only this deployment's: its user names carry the topic prefix). `logins` and `grants`:
+    the cluster's before provisioning (it changes only planned principals, never these)."""
     head = agency_user(settings, "")
-    grants = current_grants(admin)
-    logins = scram_users(admin)
     gone = sorted(u for u in logins | {p.removeprefix("User:") for p in grants}
                   if u.startswith(head) and u[len(head):] not in registry)
     if not gone:
         return
-    revoke = [_filter(f"User:{u}", g) for u in gone for g in sorted(grants.get(f"User:{u}", set()))]
+    revoke = [_acl(AclBindingFilter, f"User:{u}", g) for u in gone
+              for g in sorted(grants.get(f"User:{u}", set()))]
     if revoke:
-        for binding, future in admin.delete_acls(revoke).items():
-            _wait(future, f"revoking {binding}")
+        _wait_each(admin.delete_acls(revoke), "revoking")
     deletions = [UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in gone if u in logins]
     if deletions:
-        for user, future in admin.alter_user_scram_credentials(deletions).items():
-            _wait(future, f"deleting the SCRAM credential of {user}")
+        _wait_each(admin.alter_user_scram_credentials(deletions), "deleting the SCRAM credential of")
     for user in gone:
         secret_file(settings.access_dir, user).unlink(missing_ok=True)
     report.users_removed, report.grants_removed = gone, report.grants_removed + len(revoke)
@@ -173,20 +176,19 @@ def _until(done: Callable[[], bool], what: str, timeout_s: float = TIMEOUT_S) ->
         time.sleep(0.2)
 
 
-def converge_grants(admin: AdminClient, principals: list[Principal], report: ProvisionReport) -> None:
-    have = current_grants(admin)
+def converge_grants(admin: AdminClient, have: dict[str, set[Grant]], principals: list[Principal],
+                    report: ProvisionReport) -> None:
+    """Give each principal exactly its planned grants; `have`: the cluster's grants before."""
     add: list[AclBinding] = []
     remove: list[AclBindingFilter] = []
     for p in principals:
         wanted, present = set(p.grants), have.get(p.kafka_principal, set())
-        add += [_binding(p.kafka_principal, g) for g in sorted(wanted - present)]
-        remove += [_filter(p.kafka_principal, g) for g in sorted(present - wanted)]
+        add += [_acl(AclBinding, p.kafka_principal, g) for g in sorted(wanted - present)]
+        remove += [_acl(AclBindingFilter, p.kafka_principal, g) for g in sorted(present - wanted)]
     for start in range(0, len(add), 500):
-        for binding, future in admin.create_acls(add[start:start + 500]).items():
-            _wait(future, f"granting {binding}")
+        _wait_each(admin.create_acls(add[start:start + 500]), "granting")
     if remove:
-        for binding, future in admin.delete_acls(remove).items():
-            _wait(future, f"revoking {binding}")
+        _wait_each(admin.delete_acls(remove), "revoking")
     report.grants_added, report.grants_removed = len(add), len(remove)
     if add or remove:
         planned = {p.kafka_principal: set(p.grants) for p in principals}
@@ -204,16 +206,16 @@ async def provision(settings: Settings, agency_ids: list[str] | None = None,
     if unknown:
         raise AccessError(f"not in the agency registry: {', '.join(unknown)}")
     report = ProvisionReport()
-    specs = catalogue(settings) + [s for a in ids for s in (agency_topic(settings, a),
-                                                            agency_status_topic(settings, a))]
+    specs = catalogue(settings) + [s for a in ids for s in agency_topics(settings, a)]
     report.topics_created = len((await create_topics(settings, specs)).created)
     principals = plan(settings, ids)
 
     def users_and_grants() -> None:  # librdkafka's admin calls block: off the event loop
         admin = _admin(settings)
-        ensure_users(settings, admin, [p.user for p in principals], set(rotate), report)
-        converge_grants(admin, principals, report)
-        offboard(settings, admin, registry, report)
+        logins, grants = scram_users(admin), current_grants(admin)  # read once
+        ensure_users(settings, admin, logins, [p.user for p in principals], set(rotate), report)
+        converge_grants(admin, grants, principals, report)
+        offboard(settings, admin, registry, logins, grants, report)
 
     await asyncio.to_thread(users_and_grants)
     return report
@@ -224,14 +226,6 @@ def check(settings: Settings, user: str) -> tuple[bool, list[Grant]]:
     admin = _admin(settings)
     grants = current_grants(admin).get(f"User:{user}", set())
     return user in scram_users(admin), sorted(grants)
-
-
-def as_principal(settings: Settings, user: str) -> Settings:
-    """The same settings as another provisioned principal (its secret from LAPOR_ACCESS_DIR)."""
-    if settings.kafka_security == "PLAINTEXT":
-        return settings
-    return settings.model_copy(update={"kafka_user": user,
-                                       "kafka_password_file": secret_file(settings.access_dir, user)})
 
 
 def _provision(args: argparse.Namespace, settings: Settings) -> int:

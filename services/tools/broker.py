@@ -98,10 +98,6 @@ def _java(lib: Path, *args: str) -> list[str]:
     return ["java", "-cp", f"{lib}/*", *args]
 
 
-def _properties(settings: Settings, port: int, controller_port: int, data: Path) -> str:
-    return node_properties(settings, "127.0.0.1", "127.0.0.1", port, controller_port, free_port(), data)
-
-
 def node_properties(settings: Settings, bind: str, host: str, port: int, controller_port: int,
                     replication_port: int, data: Path) -> str:
     """server.properties of a single combined node listening on `bind`, known as `host`."""
@@ -175,7 +171,8 @@ def start(settings: Settings, port: int | None = None, timeout_s: float = 90.0) 
     controller_port = free_port()
     p.state.mkdir(parents=True, exist_ok=True)
     props = p.state / "server.properties"
-    props.write_text(_properties(settings, port, controller_port, p.data))
+    props.write_text(node_properties(settings, "127.0.0.1", "127.0.0.1", port, controller_port,
+                                     free_port(), p.data))
     if not (p.data / "meta.properties").exists():
         cluster_id = subprocess.run(
             _java(lib, "kafka.tools.StorageTool", "random-uuid"),

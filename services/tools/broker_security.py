@@ -113,14 +113,21 @@ def ensure_files(settings: Settings, hosts: tuple[str, ...] = ()) -> BrokerSecur
     return sec
 
 
+def as_principal(settings: Settings, user: str) -> Settings:
+    """The same settings as another provisioned principal (its secret from LAPOR_ACCESS_DIR)."""
+    if settings.kafka_security == "PLAINTEXT":
+        return settings
+    return settings.model_copy(update={"kafka_user": user,
+                                       "kafka_password_file": secret_file(settings.access_dir, user)})
+
+
 def admin_settings(settings: Settings) -> Settings:
-    """`settings` as the operator's super user of the embedded broker."""
+    """`settings` as the operator's super user of the embedded broker (and its CA)."""
     if settings.kafka_security == "PLAINTEXT":
         return settings
     sec = BrokerSecurity(settings.access_dir.resolve())
-    return settings.model_copy(update={"kafka_user": ADMIN_USER,
-                                       "kafka_password_file": sec.admin_secret,
-                                       "kafka_ca_file": sec.ca_cert})
+    return as_principal(settings, ADMIN_USER).model_copy(update={
+        "kafka_password_file": sec.admin_secret, "kafka_ca_file": sec.ca_cert})
 
 
 def listener_properties(settings: Settings, client: str, replication: str, controller: str,

@@ -26,18 +26,12 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
                                   [args.port + i for i in range(args.nodes)] if args.port else None)
         print(f"{args.nodes}-node cluster running at {bootstrap} (state in {cluster.state_dir(settings)})")
         print(f"export LAPOR_BOOTSTRAP_SERVERS={bootstrap} LAPOR_REPLICATION_FACTOR=3")
+        _print_operator_exports(admin_settings(settings))
     elif args.action == "start":
         bootstrap = broker.start(settings, port=args.port)
         print(f"broker running at {bootstrap} (state in {broker.paths(settings).state})")
         print(f"export LAPOR_BOOTSTRAP_SERVERS={bootstrap}")
-    if args.action == "start":
-        admin = admin_settings(settings)
-        if admin.kafka_security == "PLAINTEXT":
-            print("export LAPOR_KAFKA_SECURITY=PLAINTEXT  # no authentication: development only")
-        else:  # the admin's secret stays in its file; only the path is printed
-            print(f"export LAPOR_KAFKA_USER={admin.kafka_user} "
-                  f"LAPOR_KAFKA_PASSWORD_FILE={admin.kafka_password_file} "
-                  f"LAPOR_KAFKA_CA_FILE={admin.kafka_ca_file}")
+        _print_operator_exports(admin_settings(settings))
     elif args.action == "stop":
         stopped = broker.stop(settings) | cluster.stop(settings)
         print("broker stopped" if stopped else "no broker was running")
@@ -65,9 +59,18 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_operator_exports(admin: Settings) -> None:
+    if admin.kafka_security == "PLAINTEXT":
+        print("export LAPOR_KAFKA_SECURITY=PLAINTEXT  # no authentication: development only")
+    else:  # the admin's secret stays in its file; only the path is printed
+        print(f"export LAPOR_KAFKA_USER={admin.kafka_user} "
+              f"LAPOR_KAFKA_PASSWORD_FILE={admin.kafka_password_file} "
+              f"LAPOR_KAFKA_CA_FILE={admin.kafka_ca_file}")
+
+
 def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from services.runtime.admin import create_topics, existing_partitions
-    from services.runtime.topics import agency_status_topic, agency_topic, catalogue
+    from services.runtime.topics import agency_topics, catalogue
 
     specs = catalogue(settings)
     if args.action == "create":
@@ -75,7 +78,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
             from services.domain.registry import load_registry
 
             specs += [spec for a in sorted(load_registry(settings.agencies_file).ids())
-                      for spec in (agency_topic(settings, a), agency_status_topic(settings, a))]
+                      for spec in agency_topics(settings, a)]
         report = asyncio.run(create_topics(settings, specs))
         for name in report.created:
             print(f"created {name}")
