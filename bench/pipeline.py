@@ -9,8 +9,10 @@
    agency topic (p50, p99) at fixed offered rates (100/s, 1,000/s) and at the maximum (the
    whole batch published at once).
 
-Usage: .venv/bin/python bench/pipeline.py [N] [--stages-only | --pipeline-only]
-       (N = backlog size, default 20000)
+Usage: .venv/bin/python bench/pipeline.py [N] [--stages-only | --pipeline-only] [--py-spy]
+       (N = backlog size, default 20000; --py-spy samples each stage alone with py-spy and
+       prints where its time goes: own time by function, and time under the handler, the
+       sends and faust's stream)
 Starts the embedded broker unless LAPOR_BOOTSTRAP_SERVERS is set.
 
 Latency is measured on Kafka record timestamps (CreateTime, one machine clock): the
@@ -107,9 +109,32 @@ async def bare_loop(s: Settings, n: int, batched: bool) -> float:
         await p.stop()
 
 
-async def output_rate(s: Settings, topic: str, n: int, timeout: float = 900, skip: int = 0) -> float:
+class CpuClock:
+    """The CPU time (user + system, all threads) a worker process spends from `start` to
+    `stop`: per event, a steadier figure than the rate on a machine the broker shares."""
+
+    def __init__(self, pid: int | None = None) -> None:
+        self.pid, self.began, self.per_event_us = pid, 0.0, float("nan")
+
+    def _now(self) -> float:
+        if self.pid is None:
+            return 0.0
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def start(self) -> None:
+        self.began = self._now()
+
+    def stop(self, events: int) -> None:
+        if self.pid is not None and events > 0:
+            self.per_event_us = (self._now() - self.began) * 1e6 / events
+
+
+async def output_rate(s: Settings, topic: str, n: int, timeout: float = 900, skip: int = 0,
+                      cpu: CpuClock | None = None) -> float:
     """events/s of a stage draining a backlog: n over first-to-last output record (after
     `skip` records already on the topic)."""
+    cpu = cpu or CpuClock()
     c = AIOKafkaConsumer(s.topic(topic), **aiokafka_options(s),
                          auto_offset_reset="earliest", group_id=None)
     await c.start()
@@ -120,6 +145,8 @@ async def output_rate(s: Settings, topic: str, n: int, timeout: float = 900, ski
                 got += len(recs)
                 if got > 0 and not first:
                     first = time.monotonic()
+                    cpu.start()
+        cpu.stop(n)
         if got < n:
             raise RuntimeError(f"{topic}: {got} of {n} records within {timeout} s")
         return n / max(time.monotonic() - first, 1e-9)
@@ -127,8 +154,10 @@ async def output_rate(s: Settings, topic: str, n: int, timeout: float = 900, ski
         await c.stop()
 
 
-async def committed_rate(s: Settings, group: str, topics: list[str], timeout: float = 900) -> float:
+async def committed_rate(s: Settings, group: str, topics: list[str], timeout: float = 900,
+                         cpu: CpuClock | None = None) -> float:
     """events/s of a stage with no per-event output: the group's commits over the backlog."""
+    cpu = cpu or CpuClock()
     admin = AIOKafkaAdminClient(**aiokafka_options(s))
     probe = AIOKafkaConsumer(**aiokafka_options(s), group_id=None)
     await admin.start()
@@ -143,7 +172,9 @@ async def committed_rate(s: Settings, group: str, topics: list[str], timeout: fl
             done = sum(offsets[tp].offset for tp in parts if tp in offsets)
             if done and not first:  # rate between the first commit and the last
                 first, at_first = time.monotonic(), done
+                cpu.start()
             if done >= total:
+                cpu.stop(total - at_first)
                 return float(total - at_first) / max(time.monotonic() - first, 1e-9)
             await asyncio.sleep(0.2)
         raise RuntimeError(f"group {group} did not commit {total} offsets within {timeout} s")
@@ -252,6 +283,42 @@ class FaustPassthrough:
         self._log.close()
 
 
+class Sampler:
+    """py-spy recording a worker process (folded stacks), summarised when stopped. Sampling
+    costs the worker a little: the rate of a sampled run reads low."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.out = out
+        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate", "200",
+                                      "--format", "raw", "--output", str(out), "--nonblocking", "--threads"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def report(self, service: str, top: int = 25) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(60)
+        own: dict[str, int] = {}
+        under: dict[str, int] = {}
+        total = 0
+        for line in self.out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            n = int(count)
+            total += n
+            leaf = frames[-1]
+            own[leaf] = own.get(leaf, 0) + n
+            for name in set(frames):
+                under[name] = under.get(name, 0) + n
+        print(f"\n== {service}: {total} samples; own time by function")
+        for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{100 * n / total:6.1f}%  {name}")
+        print(f"-- {service}: time under")
+        marks = ("run_batch", "process ", "_apply", "send (", "take_events", "_drain",
+                 "getmany", "_on_message", "select", "gather")
+        for name, n in sorted(under.items(), key=lambda kv: -kv[1]):
+            if any(m in name for m in marks):
+                print(f"{100 * n / total:6.1f}%  {name}")
+
+
 def main() -> None:
     numbers = [a for a in sys.argv[1:] if a.isdigit()]
     n = int(numbers[0]) if numbers else 20_000
@@ -261,7 +328,7 @@ def main() -> None:
 
 def run(base: Settings, n: int) -> None:
     logs = Path(tempfile.mkdtemp())
-    rows: list[tuple[str, float]] = []
+    rows: list[Row] = []
     bare = faust_rate = float("nan")
     if "--pipeline-only" not in sys.argv:
         rows, bare, faust_rate = stages_alone(base, n, logs)
@@ -280,42 +347,53 @@ def run(base: Settings, n: int) -> None:
     print_tables(n, base.partitions, rows, bare, faust_rate, results)
 
 
-def stages_alone(base: Settings, n: int, logs: Path) -> tuple[list[tuple[str, float]], float, float]:
-    """The limits and each stage alone, each draining the backlog the previous one left."""
-    s = fresh(base)
+Row = tuple[str, float, float]  # name, events/s, worker CPU µs per event (nan: not a worker)
+
+
+def stages_alone(base: Settings, n: int, logs: Path) -> tuple[list[Row], float, float]:
+    """The limits and each stage alone, each draining the backlog the previous one left; the
+    agency topics made up front, as for the whole pipeline."""
+    s = fresh(base, agencies=True)
     asyncio.run(produce_all(s, SUBMITTED, [submission("b", i) for i in range(n)]))
     asyncio.run(bare_loop(s, n, batched=True))  # warm-up: the broker's JIT and page cache
     bare = asyncio.run(bare_loop(s, n, batched=True))
-    rows = [("batched aiokafka loop (getmany, send all, acks together)", bare),
-            ("per-message aiokafka loop (await each ack)", asyncio.run(bare_loop(s, n, batched=False)))]
+    rows = [("batched aiokafka loop (getmany, send all, acks together)", bare, float("nan")),
+            ("per-message aiokafka loop (await each ack)", asyncio.run(bare_loop(s, n, batched=False)),
+             float("nan"))]
     passthrough = FaustPassthrough(s, logs / "faust-passthrough.log")
+    cpu = CpuClock(passthrough.proc.pid)
     try:
-        faust_rate = asyncio.run(output_rate(s, SINK, n, skip=3 * n))  # after the bare loops' 3n
+        faust_rate = asyncio.run(output_rate(s, SINK, n, skip=3 * n, cpu=cpu))  # after the bare loops' 3n
     finally:
         passthrough.stop()
-    rows.append(("faust passthrough (take_events 500/10 ms, producer.send)", faust_rate))
-    stages: list[tuple[str, Callable[[], Coroutine[Any, Any, float]]]] = [
-        ("intake", lambda: output_rate(s, ACCEPTED, n)),
-        ("router", lambda: output_rate(s, ROUTED, n)),
-        ("sla_monitor", lambda: committed_rate(s, f"{s.topic_prefix}lapor-sla_monitor",
-                                               [ACCEPTED, ROUTED])),
+    rows.append(("faust passthrough (take_events 500/10 ms, producer.send)", faust_rate,
+                 cpu.per_event_us))
+    stages: list[tuple[str, Callable[[CpuClock], Coroutine[Any, Any, float]]]] = [
+        ("intake", lambda cpu: output_rate(s, ACCEPTED, n, cpu=cpu)),
+        ("router", lambda cpu: output_rate(s, ROUTED, n, cpu=cpu)),
+        ("sla_monitor", lambda cpu: committed_rate(s, f"{s.topic_prefix}lapor-sla_monitor",
+                                                   [ACCEPTED, ROUTED], cpu=cpu)),
     ]
     for service, measure in stages:
         worker = WorkerProcess(service, s, logs / f"{service}.log")
+        sampler = Sampler(worker.proc.pid, logs / f"{service}.folded") if "--py-spy" in sys.argv else None
+        cpu = CpuClock(worker.proc.pid)
         try:
-            rows.append((f"{service} alone (events/s)", asyncio.run(measure())))
+            rows.append((f"{service} alone (events/s)", asyncio.run(measure(cpu)), cpu.per_event_us))
         finally:
+            if sampler is not None:
+                sampler.report(service)
             worker.stop()
 
     return rows, bare, faust_rate
 
 
-def print_tables(n: int, partitions: int, rows: list[tuple[str, float]], bare: float,
+def print_tables(n: int, partitions: int, rows: list[Row], bare: float,
                  faust_rate: float, results: list[tuple[Phase, float, float, float]]) -> None:
     print(f"\n{n} complaints backlog, {partitions} partitions, one worker per stage, broker on 127.0.0.1")
-    print(f"{'stage':58} {'events/s':>9} {'vs batched':>10} {'vs faust':>9}")
-    for name, rate in rows:
-        print(f"{name:58} {rate:9.0f} {rate / bare:10.2f} {rate / faust_rate:9.2f}")
+    print(f"{'stage':58} {'events/s':>9} {'vs batched':>10} {'vs faust':>9} {'CPU µs/event':>12}")
+    for name, rate, cpu_us in rows:
+        print(f"{name:58} {rate:9.0f} {rate / bare:10.2f} {rate / faust_rate:9.2f} {cpu_us:12.0f}")
     print(f"\n{'whole pipeline, offered rate':30} {'count':>6} {'events/s':>9} {'vs bare':>8} "
           f"{'p50 ms':>8} {'p99 ms':>8}")
     for ph, rate, p50, p99 in results:

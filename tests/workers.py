@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import signal
 import subprocess
@@ -65,3 +67,15 @@ def running(service: str, settings: Settings, log_dir: Path, name: str | None = 
         yield worker
     finally:
         worker.stop()
+
+
+def logged_events(text: str) -> list[str]:
+    """The `event` of each JSON line of a worker's log (its other lines are faust's own)."""
+    events = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                events.append(str(json.loads(line).get("event")))
+            except ValueError:
+                continue
+    return events

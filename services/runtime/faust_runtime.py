@@ -24,11 +24,13 @@ from functools import partial
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.streams import _current_event
 from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.runtime.admin import create_topics
+from services.runtime.batch_send import PRODUCER_BATCH_BYTES, Outgoing, SentBatch, send_batched
 from services.runtime.broker_wait import wait_for_broker
 from services.runtime.metrics import StageMetrics
 from services.runtime.faust_patches import (
@@ -65,6 +67,7 @@ def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
         # A dead letter carries its input (up to LAPOR_MAX_MESSAGE_BYTES, base64 when not
         # UTF-8) plus its errors: more than the 1 MiB default must fit in one request.
         producer_max_request_size=8 * 1024 * 1024,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         web_enabled=settings.web_enabled,
         web_port=settings.web_port,
         web_bind=settings.web_host,
@@ -91,6 +94,7 @@ class BatchRunner:
         self._topics_ready = {s.name for s in catalogue(settings)}
         self._log = get_logger()
         self._changelogs = {name: t.changelog_topic.get_topic_name() for name, t in tables.items()}
+        self._table_of_changelog = {topic: tables[name] for name, topic in self._changelogs.items()}
 
     def _record(self, event: EventT[Any]) -> Record:
         m = event.message
@@ -102,11 +106,12 @@ class BatchRunner:
         started = time.perf_counter()
         result = run_batch(self.stage, records, stores)
         await self._ensure_topics(result)
-        send = self.app.producer.send
+        producer = self._producer()
         prefix = self._prefix
-        acks = [await send(prefix + o.topic, o.key, o.value, None, None, None) for o in result.outputs]
-        await asyncio.gather(*acks)
-        await self._apply(events, stores)
+        sent = await send_batched(producer, [(prefix + o.topic, o.key, o.value, None)
+                                             for o in result.outputs])
+        await asyncio.gather(*(batch.future for batch in sent))
+        await self._apply(producer, events, stores)
         seconds = time.perf_counter() - started
         self.metrics.observe(records, result, seconds, self._highwater)
         log_notes(self._log, result)
@@ -119,15 +124,22 @@ class BatchRunner:
         except Exception:  # not known yet (no fetch answered for it): no lag figure this time
             return None
 
-    async def _apply(self, events: Sequence[EventT[Any]], stores: StagedStores) -> None:
+    def _producer(self) -> AIOKafkaProducer:
+        # faust's transport producer wraps the aiokafka one; its `flush` (before each
+        # offset commit) waits for the batches queued on the latter too.
+        return self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+    async def _apply(self, producer: AIOKafkaProducer, events: Sequence[EventT[Any]],
+                     stores: StagedStores) -> None:
         """Write the staged values to the tables' stores and changelogs.
 
-        The changelog records go straight to the app's producer (json key and value, as
-        faust's own table writes encode them; None is a tombstone) instead of through
-        `table[key] = value`, whose per-record buffer task was a sixth of a stage's time.
-        They are not awaited here: faust flushes the producer before it commits offsets, and
-        a failed changelog write crashes the worker (its inputs are then read again)."""
-        send = self.app.producer.send
+        The changelog records go straight to the producer (json key and value, as faust's
+        own table writes encode them; None is a tombstone), to the partition of the record
+        that made the write, instead of through `table[key] = value`, whose per-record
+        buffer task was a sixth of a stage's time. They are not awaited here: faust flushes
+        the producer before it commits offsets, and a failed changelog write crashes the
+        worker (its inputs are then read again)."""
+        changelog: list[Outgoing] = []
         token = _current_event.set(None)
         try:
             for (store, key), (value, index) in stores.writes.items():
@@ -142,13 +154,15 @@ class BatchRunner:
                 else:
                     table.data[key] = value
                     encoded = json.dumps(value, separators=(",", ":")).encode()
-                sent = await send(self._changelogs[store], json.dumps(key).encode(), encoded,
-                                  event.message.partition, None, None)
-                sent.add_done_callback(partial(self._changelog_sent, table))  # type: ignore[attr-defined]
+                changelog.append((self._changelogs[store], json.dumps(key).encode(), encoded,
+                                  event.message.partition))
         finally:
             _current_event.reset(token)
+        for batch in await send_batched(producer, changelog):
+            table = self._table_of_changelog[batch.topic]
+            batch.future.add_done_callback(partial(self._changelog_sent, table, batch))
 
-    def _changelog_sent(self, table: Any, future: asyncio.Future[Any]) -> None:
+    def _changelog_sent(self, table: Any, batch: SentBatch, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
             return
         error = future.exception()
@@ -158,8 +172,7 @@ class BatchRunner:
             return
         # As faust's own write does: RocksDB keeps the offset it holds data up to, so a
         # restart on the same disk reads only the changelog written since.
-        sent = future.result()
-        table.data.set_persisted_offset(TP(sent.topic, sent.partition), sent.offset)
+        table.data.set_persisted_offset(TP(batch.topic, batch.partition), batch.last_offset())
 
     async def _ensure_topics(self, result: BatchResult) -> None:
         """Agency topics are created on first use (or up front: `lapor topics create --agencies`)."""

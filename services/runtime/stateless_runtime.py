@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
+from services.runtime.batch_send import PRODUCER_BATCH_BYTES, send_batched
 from services.runtime.broker_wait import wait_for_broker
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.logging import configure_logging, get_logger, log_notes
@@ -69,7 +70,7 @@ class StatelessWorker:
                                     max_poll_records=self.settings.batch_max)
         consumer.subscribe(pattern=subscription_pattern(self.stage, self.settings.topic_prefix))
         producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True,
-                                    linger_ms=int(self.settings.batch_within_ms))
+                                    max_batch_size=PRODUCER_BATCH_BYTES)
         log = self._log = get_logger()
         await consumer.start()
         await producer.start()
@@ -94,8 +95,9 @@ class StatelessWorker:
                           r.key, r.value) for tp, batch in fetched.items() for r in batch]
         started = time.perf_counter()
         result = run_batch(self.stage, records, StagedStores({}))
-        acks = [await producer.send(prefix + o.topic, o.value, key=o.key) for o in result.outputs]
-        await asyncio.gather(*acks)
+        sent = await send_batched(producer, [(prefix + o.topic, o.key, o.value, None)
+                                             for o in result.outputs])
+        await asyncio.gather(*(batch.future for batch in sent))
         await consumer.commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "")
                                for tp, batch in fetched.items()})
         self.metrics.observe(records, result, time.perf_counter() - started)
