@@ -30,13 +30,25 @@ def _gf32_mul(a: int, b: int) -> int:
     return result
 
 
+def _weighted_terms() -> tuple[dict[str, int], ...]:
+    """For each position i of the body, char -> alpha^(i+1) * value(char), alpha = x = 2:
+    the check character's sum becomes table lookups (it was a tenth of intake's time)."""
+    terms, weight = [], 2
+    for _ in range(BODY_LEN):
+        terms.append({char: _gf32_mul(weight, value) for value, char in enumerate(ALPHABET)})
+        weight = _gf32_mul(weight, 2)
+    return tuple(terms)
+
+
+_TERMS = _weighted_terms()
+
+
 def _check_char(body: str) -> str:
     # sum of alpha^(i+1) * v_i: a substitution changes it by alpha^k * (a xor b) != 0, and an
     # adjacent swap by alpha^k * (1 + alpha) * (a xor b) != 0.
-    total, weight = 0, 2  # alpha = x = 2
-    for char in body:
-        total ^= _gf32_mul(weight, ALPHABET.index(char))
-        weight = _gf32_mul(weight, 2)
+    total = 0
+    for terms, char in zip(_TERMS, body):
+        total ^= terms[char]
     return ALPHABET[total]
 
 

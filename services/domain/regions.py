@@ -28,6 +28,7 @@ def renumbered() -> dict[str, str]:
     return {old: entry["to"] for old, entry in yaml.safe_load(text)["renumbered"].items()}
 
 
+@lru_cache(maxsize=8192)  # a few thousand codes recur; the list does not change while running
 def read_region(given: str) -> RegionReading:
     code = normalize_wilayah_code(given)
     if not _well_formed(code):

@@ -51,7 +51,8 @@ class SentBatch:
 async def send_batched(producer: AIOKafkaProducer, records: Iterable[Outgoing]) -> list[SentBatch]:
     """Queue `records` on `producer`, one record batch per partition (more when a batch fills
     up), and return the queued batches; awaiting their futures awaits every ack."""
-    partitions: dict[str, list[int]] = {}
+    records = list(records)
+    partitions = await _partitions(producer, {topic for topic, _, _, p in records if p is None})
     open_batches: dict[tuple[str, int], tuple[Any, int]] = {}
     sent: list[SentBatch] = []
     limit = producer._max_request_size  # what `send` refuses a record over, refused here too
@@ -60,9 +61,7 @@ async def send_batched(producer: AIOKafkaProducer, records: Iterable[Outgoing]) 
         if len(key or b"") + len(value or b"") > limit:
             raise MessageSizeTooLargeError(f"a record for {topic} exceeds max_request_size")
         if partition is None:
-            known = partitions.get(topic)
-            if known is None:
-                known = partitions[topic] = sorted(await producer.partitions_for(topic))
+            known = partitions[topic]
             partition = _partitioner(key, known, known)
         builder, count = open_batches.get((topic, partition)) or (producer.create_batch(), 0)
         if builder.append(key=key, value=value, timestamp=None) is None:  # full: queue it
@@ -74,6 +73,19 @@ async def send_batched(producer: AIOKafkaProducer, records: Iterable[Outgoing]) 
     for (topic, partition), (builder, count) in open_batches.items():
         sent.append(await _queue(producer, builder, topic, partition, count))
     return sent
+
+
+async def _partitions(producer: AIOKafkaProducer, topics: set[str]) -> dict[str, list[int]]:
+    """Each topic's partitions; those the producer has no metadata for yet (a topic's first
+    use since start, e.g. an agency's) are asked for together: one metadata round trip for
+    the batch, not one after another, each holding up the whole batch."""
+    cluster = producer.client.cluster
+    known = {topic: cluster.partitions_for_topic(topic) for topic in topics}
+    missing = sorted(topic for topic, parts in known.items() if parts is None)
+    if missing:
+        fetched = await asyncio.gather(*(producer.partitions_for(topic) for topic in missing))
+        known.update(zip(missing, fetched))
+    return {topic: sorted(parts) for topic, parts in known.items()}
 
 
 async def _queue(producer: AIOKafkaProducer, builder: Any, topic: str, partition: int,

@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from services.runtime.admin import create_topics
 from services.runtime.batch_send import PRODUCER_BATCH_BYTES, Outgoing, SentBatch, send_batched
 from services.runtime.broker_wait import wait_for_broker
+from services.runtime.heap import settle_heap
 from services.runtime.metrics import StageMetrics
 from services.runtime.faust_patches import (
     PatchedApp, SeekFirstTableManager, check_versions, ensure_committed_offsets,
@@ -95,12 +96,16 @@ class BatchRunner:
         self._log = get_logger()
         self._changelogs = {name: t.changelog_topic.get_topic_name() for name, t in tables.items()}
         self._table_of_changelog = {topic: tables[name] for name, topic in self._changelogs.items()}
+        self._settled = False
 
     def _record(self, event: EventT[Any]) -> Record:
         m = event.message
         return Record(m.topic[len(self._prefix):], m.partition, m.offset, m.timestamp, m.key, m.value)
 
     async def process(self, events: Sequence[EventT[Any]]) -> None:
+        if not self._settled:  # the first batch: the worker has started
+            settle_heap()
+            self._settled = True
         records = [self._record(e) for e in events]
         stores = StagedStores(self.tables)
         started = time.perf_counter()

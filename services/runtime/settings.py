@@ -83,9 +83,11 @@ class Settings(BaseSettings):
         500, ge=1, description="Most input records a worker handles in one batch (one ack wait)."
     )
     batch_within_ms: float = Field(
-        2.0, gt=0, description="How long a batch waits to fill: small, so that a lone complaint "
-        "is not held back at low load (under load batches fill at once; 2 ms halved the "
-        "pipeline's p50 at 100/s against 10 ms, at the same throughput).",
+        10.0, gt=0, description="How long a batch waits to fill. faust moves records into a "
+        "batch only during this wait, so it sets the batch size under load: at 2 ms batches "
+        "held 20-60 records and the pipeline kept up with 650 of 1,000 complaints/s offered; "
+        "at 10 ms (150-500 records) with all of them. A lone complaint waits at most this long "
+        "at each stage.",
     )
     web_enabled: bool = Field(True, description="Serve the faust web view and /metrics.")
     web_port: int = Field(6066, description="Port of the faust web view of a worker.")

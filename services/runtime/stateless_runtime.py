@@ -22,6 +22,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from services.runtime.batch_send import PRODUCER_BATCH_BYTES, send_batched
 from services.runtime.broker_wait import wait_for_broker
+from services.runtime.heap import settle_heap
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.logging import configure_logging, get_logger, log_notes
 from services.runtime.metrics import StageMetrics
@@ -75,6 +76,7 @@ class StatelessWorker:
         await consumer.start()
         await producer.start()
         web = await self._metrics_site() if self.settings.web_enabled else None
+        settle_heap()
         log.info("worker_ready", group=self.group_id)
         try:
             while not self._stopping.is_set():

@@ -70,3 +70,18 @@ async def test_a_named_partition_is_kept(broker_settings: Settings) -> None:
     got = await consume(settings, "batch.v1", expected=3)
     assert sorted((r.partition, r.value) for r in got) == [
         (0, b"a"), (1, b"b"), (1, b"keyless")]
+
+
+async def test_topics_first_used_in_one_batch_are_all_delivered(broker_settings: Settings) -> None:
+    settings = isolated(broker_settings)
+    names = [f"first-use-{i}.v1" for i in range(20)]
+    await create_topics(settings, [TopicSpec(n, "test", 2, 1) for n in names])
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
+    await producer.start()
+    try:  # the producer knows none of them yet: their metadata is asked for together
+        sent = await send_batched(producer, [(settings.topic(n), n.encode(), b"v", None) for n in names])
+        await asyncio.gather(*(b.future for b in sent))
+    finally:
+        await producer.stop()
+    got = await consume(settings, names, expected=20)
+    assert sorted(r.key for r in got) == sorted(n.encode() for n in names)
