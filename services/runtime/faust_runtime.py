@@ -16,7 +16,6 @@ faust itself is touched here and in `faust_patches` only.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -24,6 +23,7 @@ from functools import partial
 from typing import Any
 
 import faust
+import orjson
 from aiokafka import AIOKafkaProducer
 from faust.streams import _current_event
 from faust.types import TP, EventT
@@ -138,8 +138,8 @@ class BatchRunner:
                      stores: StagedStores) -> None:
         """Write the staged values to the tables' stores and changelogs.
 
-        The changelog records go straight to the producer (json key and value, as faust's
-        own table writes encode them; None is a tombstone), to the partition of the record
+        The changelog records go straight to the producer (JSON key and value, as faust's
+        own table writes encode them, rendered by orjson; None is a tombstone), to the partition of the record
         that made the write, instead of through `table[key] = value`, whose per-record
         buffer task was a sixth of a stage's time. They are not awaited here: faust flushes
         the producer before it commits offsets, and a failed changelog write crashes the
@@ -158,8 +158,8 @@ class BatchRunner:
                     encoded = None
                 else:
                     table.data[key] = value
-                    encoded = json.dumps(value, separators=(",", ":")).encode()
-                changelog.append((self._changelogs[store], json.dumps(key).encode(), encoded,
+                    encoded = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+                changelog.append((self._changelogs[store], orjson.dumps(key), encoded,
                                   event.message.partition))
         finally:
             _current_event.reset(token)
