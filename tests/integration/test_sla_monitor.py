@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer
+
 from schemas import Escalation, StatusEvent
 from services.runtime.settings import Settings
 from services.runtime.kafka_client import aiokafka_options
@@ -130,7 +132,8 @@ async def test_sigkill_mid_escalations_loses_none_and_invents_none(
 ) -> None:
     settings = isolated(broker_settings)
     await create_contract_topics(settings)
-    complaints = [f"LPR-{i:011d}X" for i in range(150)]
+    # Enough that a worker batching at full speed is still mid-run when it is killed.
+    complaints = [f"LPR-{i:011d}X" for i in range(600)]
     log: list[Step] = []
     for cid in complaints:
         log += [accepted(cid, "2026-03-02T09:00:00+07:00"), routed(cid, "pln", "2026-03-02T09:00:00+07:00")]
@@ -142,10 +145,20 @@ async def test_sigkill_mid_escalations_loses_none_and_invents_none(
     with running("sla_monitor", settings, tmp_path, name="sla-1") as first:
         await wait_until_running(settings)
         await publish_in_bulk(settings, log)
-        await play(settings, [late_tick], pause_s=4)
-        seen = await consume(settings, "sla.escalations.v1", expected=300, timeout_s=60, quiet_s=0)
-        assert len(seen) < 1 + len(expected), "the kill must land in the middle of the run"
-        first.kill()
+        # Already reading before the tick goes out: the kill follows the first escalations.
+        watcher = AIOKafkaConsumer(settings.topic("sla.escalations.v1"), **aiokafka_options(settings),
+                                   auto_offset_reset="earliest", group_id=None)
+        await watcher.start()
+        try:
+            await play(settings, [late_tick], pause_s=4)
+            seen = 0
+            while seen == 0:
+                seen += sum(len(r) for r in (await watcher.getmany(timeout_ms=50)).values())
+            first.kill()
+        finally:
+            await watcher.stop()
+    written = await consume(settings, "sla.escalations.v1", timeout_s=10, quiet_s=2)
+    assert len(written) < len(expected), "the kill must land in the middle of the run"
     with running("sla_monitor", settings, tmp_path, name="sla-2"):
         # A live ticker keeps ticking: complaints read after a tick fire at the next one.
         records = await tick_until(settings, 1 + len(expected), start=late_tick[2]["as_of"])
