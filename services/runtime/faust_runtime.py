@@ -139,11 +139,11 @@ class BatchRunner:
         """Write the staged values to the tables' stores and changelogs.
 
         The changelog records go straight to the producer (JSON key and value, as faust's
-        own table writes encode them, rendered by orjson; None is a tombstone), to the partition of the record
-        that made the write, instead of through `table[key] = value`, whose per-record
-        buffer task was a sixth of a stage's time. They are not awaited here: faust flushes
-        the producer before it commits offsets, and a failed changelog write crashes the
-        worker (its inputs are then read again)."""
+        own table writes encode them, rendered by orjson; None is a tombstone), to the
+        partition of the record that made the write, instead of through `table[key] = value`,
+        whose per-record buffer task was a sixth of a stage's time. They are not awaited
+        here: faust flushes the producer before it commits offsets, and a failed changelog
+        write crashes the worker (its inputs are then read again)."""
         changelog: list[Outgoing] = []
         token = _current_event.set(None)
         try:

@@ -21,14 +21,16 @@ class StageMetrics:
     def __init__(self, stage: str, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry()
         r, self.stage = self.registry, stage
-        self.records_in = prom.Counter("lapor_records_in", "Input records handled", ["stage", "topic"], registry=r)
-        self.records_out = prom.Counter("lapor_records_out", "Records produced", ["stage", "topic"], registry=r)
-        self.handled = prom.Counter("lapor_handled", "What the handlers did, by event", ["stage", "event"],
-                               registry=r)
+        self.records_in = prom.Counter("lapor_records_in", "Input records handled",
+                                       ["stage", "topic"], registry=r)
+        self.records_out = prom.Counter("lapor_records_out", "Records produced",
+                                        ["stage", "topic"], registry=r)
+        self.handled = prom.Counter("lapor_handled", "What the handlers did, by event",
+                                    ["stage", "event"], registry=r)
         self.dead_letters = prom.Counter("lapor_dead_letters", "Records dead-lettered, by reason",
-                                    ["stage", "reason"], registry=r)
+                                         ["stage", "reason"], registry=r)
         self.escalations = prom.Counter("lapor_escalations", "Escalations emitted",
-                                   ["stage", "level", "kind"], registry=r)
+                                        ["stage", "level", "kind"], registry=r)
         self.batch_seconds = Histogram("lapor_batch_seconds", "Time to handle one batch (compute, "
                                        "send, acks, writes)", ["stage"], buckets=LATENCY_BUCKETS,
                                        registry=r)
