@@ -11,8 +11,7 @@
 
 Usage: .venv/bin/python bench/pipeline.py [N] [--stages-only | --pipeline-only] [--py-spy]
        (N = backlog size, default 20000; --py-spy samples each stage alone with py-spy and
-       prints where its time goes: own time by function, and time under the handler, the
-       sends and faust's stream)
+       prints where its time goes: its samples by part, and the functions with most own time)
 Starts the embedded broker unless LAPOR_BOOTSTRAP_SERVERS is set.
 
 Latency is measured on Kafka record timestamps (CreateTime, one machine clock): the
@@ -26,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -55,7 +55,7 @@ from services.runtime.topics import (  # noqa: E402
 )
 from services.runtime.kafka_client import aiokafka_options  # noqa: E402
 from services.domain.complaint_id import make_complaint_id  # noqa: E402
-from tests.workers import WorkerProcess, settings_env  # noqa: E402
+from tests.workers import WorkerProcess  # noqa: E402
 
 SUBMITTED_AT = "2026-03-02T09:15:00+07:00"
 SINK = "bench.sink.v1"  # where the passthrough rows write
@@ -220,6 +220,21 @@ class AgencyReader:
                         seen.setdefault(r.key.decode(), r.timestamp)
 
 
+@dataclass(frozen=True)
+class Hops:
+    """p99 of each hop: channel publish -> accepted, accepted -> agency topic."""
+
+    intake_p99: float
+    router_p99: float
+
+
+Result = tuple[Phase, float, float, float, Hops]  # phase, events/s, p50 ms, p99 ms, hops
+
+
+def p99(values: Iterable[float]) -> float:
+    return statistics.quantiles(sorted(values), n=100)[98]
+
+
 async def run_phase(s: Settings, reader: AgencyReader, phase: Phase) -> tuple[float, float, float, Hops]:
     """(achieved events/s, p50 ms, p99 ms, each hop's p99) for one offered rate."""
     p = AIOKafkaProducer(**aiokafka_options(s), acks="all", linger_ms=1)
@@ -247,21 +262,6 @@ async def run_phase(s: Settings, reader: AgencyReader, phase: Phase) -> tuple[fl
     hops = Hops(p99(reader.accepted[cid] - at for cid, at in sent.items() if cid in reader.accepted),
                 p99(reader.arrived[cid] - reader.accepted[cid] for cid in sent if cid in reader.accepted))
     return phase.count / max(span_ms / 1000, 1e-9), q[49], q[98], hops
-
-
-Result = tuple[Phase, float, float, float, "Hops"]  # phase, events/s, p50 ms, p99 ms, hops
-
-
-@dataclass(frozen=True)
-class Hops:
-    """p99 of each hop: channel publish -> accepted, accepted -> agency topic."""
-
-    intake_p99: float
-    router_p99: float
-
-
-def p99(values: Iterable[float]) -> float:
-    return statistics.quantiles(sorted(values), n=100)[98]
 
 
 async def whole_pipeline(s: Settings, phases: list[Phase]) -> list[Result]:
@@ -296,7 +296,7 @@ class FaustPassthrough:
         self._log = open(log, "ab")
         script = Path(__file__).resolve().parent / "faust_passthrough.py"
         self.proc = subprocess.Popen([sys.executable, str(script), SUBMITTED, SINK],
-                                     env=settings_env(s), stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=s.environment(), stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
     def stop(self) -> None:
@@ -306,39 +306,51 @@ class FaustPassthrough:
 
 
 class Sampler:
-    """py-spy recording a worker process (folded stacks), summarised when stopped. Sampling
-    costs the worker a little: the rate of a sampled run reads low."""
+    """py-spy recording a worker process (folded stacks), summarised when stopped: the shares
+    of the worker's samples after start-up by part (the README's "Where the time goes"
+    table), then the functions with the most own time. Sampling costs the worker a little:
+    the rate of a sampled run reads low."""
+
+    # A sample belongs to the first part one of its frames names (function, without line).
+    PARTS = (
+        ("start-up", ("_find_and_load (", "settle_heap (")),
+        ("handlers (run_batch)", ("run_batch (",)),
+        ("sends and the producer's requests and responses",
+         ("send_batched (", "Sender._send_produce_req (", "AIOKafkaConnection._read (",
+          "_read_ready (")),
+        ("log lines", ("log_notes (",)),
+        ("metrics", ("StageMetrics.observe (",)),
+        ("changelog writes", ("BatchRunner._apply (",)),
+    )
+    REST = "faust's stream machinery, the event loop, the consumer thread"
 
     def __init__(self, pid: int, out: Path) -> None:
         self.out = out
-        self.proc = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate", "200",
-                                      "--format", "raw", "--output", str(out), "--nonblocking", "--threads"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+             "--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def report(self, service: str, top: int = 25) -> None:
+    def report(self, service: str, top: int = 15) -> None:
         self.proc.send_signal(signal.SIGINT)
         self.proc.wait(60)
+        parts: dict[str, int] = {}
         own: dict[str, int] = {}
-        under: dict[str, int] = {}
-        total = 0
         for line in self.out.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
-            frames = stack.split(";")
-            n = int(count)
-            total += n
-            leaf = frames[-1]
-            own[leaf] = own.get(leaf, 0) + n
-            for name in set(frames):
-                under[name] = under.get(name, 0) + n
-        print(f"\n== {service}: {total} samples; own time by function")
+            frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]  # lines apart
+            part = next((name for name, marks in self.PARTS
+                         if any(f.startswith(marks) for f in frames)), self.REST)
+            parts[part] = parts.get(part, 0) + int(count)
+            own[frames[-1]] = own.get(frames[-1], 0) + int(count)
+        running = sum(parts.values()) - parts.get("start-up", 0)
+        print(f"\n== {service}: {running} samples after start-up, by part")
+        for name, n in sorted(parts.items(), key=lambda kv: -kv[1]):
+            if name != "start-up":
+                print(f"{100 * n / max(running, 1):6.1f}%  {name}")
+        print(f"-- {service}: own time by function (all samples)")
         for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
-            print(f"{100 * n / total:6.1f}%  {name}")
-        print(f"-- {service}: time under")
-        marks = ("run_batch", "process ", "_apply", "send (", "take_events", "_drain",
-                 "getmany", "_on_message", "select", "gather")
-        for name, n in sorted(under.items(), key=lambda kv: -kv[1]):
-            if any(m in name for m in marks):
-                print(f"{100 * n / total:6.1f}%  {name}")
+            print(f"{100 * n / max(sum(own.values()), 1):6.1f}%  {name}")
 
 
 def main() -> None:

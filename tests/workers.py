@@ -17,14 +17,6 @@ from services.tools.access_plan import service_user
 from services.tools.access import as_principal
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAPOR_")}
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[f"LAPOR_{name.upper()}"] = str(value)
-    return env
-
-
 def as_service(settings: Settings, service: str) -> Settings:
     """A worker runs as its service's principal, with exactly that service's ACLs (the
     operator's super user would hide a missing grant)."""
@@ -39,7 +31,7 @@ class WorkerProcess:
         if web_port is not None:
             cmd += ["--web-port", str(web_port)]
         self._log = open(log, "ab")
-        self.proc = subprocess.Popen(cmd, env=settings_env(settings), stdout=self._log,
+        self.proc = subprocess.Popen(cmd, env=settings.environment(), stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:

@@ -6,6 +6,7 @@ test broker and against a multi-broker production cluster.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -153,6 +154,14 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def environment(self) -> dict[str, str]:
+        """The environment of a child process (a worker, the ticker, the CLI) that runs with
+        exactly these settings: this process's variables, its own LAPOR_* replaced."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAPOR_")}
+        env.update({f"LAPOR_{name.upper()}": str(value)
+                    for name, value in self.model_dump().items() if value is not None})
+        return env
 
 
 @lru_cache(maxsize=1)

@@ -44,10 +44,9 @@ def _masked(number: str) -> str:
 
 def _spawn(argv: list[str], settings: Settings, log: Path, service: str) -> subprocess.Popen[bytes]:
     settings = as_principal(settings, service_user(settings, service))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAPOR_")}
-    env.update({f"LAPOR_{k.upper()}": str(v) for k, v in settings.model_dump().items() if v is not None})
-    return subprocess.Popen([sys.executable, "-m", "services.tools.cli", *argv], env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen([sys.executable, "-m", "services.tools.cli", *argv],
+                            env=settings.environment(), stdout=open(log, "ab"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 class Simulation:

@@ -21,7 +21,7 @@ from aiokafka.errors import UnknownTopicOrPartitionError
 from services.runtime.settings import Settings
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import (
-    ACCEPTED, COMPLIANCE, ESCALATIONS, ROUTED, SMS, STATUS, SUBMITTED, TICKS, catalogue,
+    ACCEPTED, COMPLIANCE, ESCALATIONS, ROUTED, SMS, STATUS, SUBMITTED, TICKS,
 )
 from services.runtime.kafka_client import aiokafka_options
 from services.tools import cluster

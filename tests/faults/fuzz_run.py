@@ -15,7 +15,6 @@ from services.runtime.settings import Settings
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import (
     ACCEPTED, COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, STATUS, SUBMITTED, TRIAGE,
-    catalogue,
 )
 from tests.faults.hostile import INPUT_MODELS, hostile_records, schema_errors
 from tests.kafka_helpers import consume, create_contract_topics, produce

@@ -22,7 +22,6 @@ from services.runtime.topics import (
 from services.tools.access import AccessError, check, provision
 from services.tools.access_plan import agency_user, channel_user, national_admin_user
 from tests.kafka_helpers import as_principal, consume, isolated, produce
-from tests.workers import settings_env
 
 AGENCIES = ["pln", "bpjs-kesehatan"]
 CID = "LPR-7K2QX9M4TD5W"
@@ -36,7 +35,7 @@ def status(agency: str | None) -> tuple[bytes, bytes]:
 
 def lapor(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "services.tools.cli", *args],
-                          env=settings_env(settings), capture_output=True, text=True, timeout=90)
+                          env=settings.environment(), capture_output=True, text=True, timeout=90)
 
 
 @pytest.fixture

@@ -9,11 +9,10 @@ from pathlib import Path
 
 from services.runtime.settings import Settings
 from tests.kafka_helpers import create_contract_topics, isolated
-from tests.workers import settings_env
 
 
 def lapor(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services.tools.cli", *args], env=settings_env(settings),
+    return subprocess.run([sys.executable, "-m", "services.tools.cli", *args], env=settings.environment(),
                           capture_output=True, text=True, timeout=60)
 
 
