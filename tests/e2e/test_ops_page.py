@@ -80,7 +80,8 @@ async def test_the_operations_page_in_a_browser(broker_settings: Settings, tmp_p
 
             # Compliance, by month: PLN answered on time, BPJS's first response breached.
             await page.select_option("#period", "month")
-            await page.wait_for_selector("#compliance tbody tr td:text('2026-03')")
+            # (:text-is, not :text: a day's row "2026-03-02" contains "2026-03" and is there before the switch)
+            await page.wait_for_selector("#compliance tbody tr td:text-is('2026-03')")
             rows = {r[0]: r for r in await page.eval_on_selector_all(
                 "#compliance tbody tr", "rows => rows.map(r => [...r.children].map(c => c.textContent))")}
             assert rows["PT PLN (Persero)"][1:6] == ["2026-03", "1", "1", "0", "100%"]

@@ -111,10 +111,17 @@ async function showTimeline(id) {
   } catch (err) { $("#timeline-error").textContent = err.message; }
 }
 
+let refreshes = 0;
 async function refresh() {
+  // The 5-second refresh and a change of period can overlap; only the latest request may render,
+  // or a slow answer for the old period would replace the rows of the one just chosen.
+  const mine = ++refreshes;
   try {
-    renderOverview(await getJSON("/api/overview"));
-    complianceRows = await getJSON("/api/compliance?period=" + $("#period").value);
+    const overview = await getJSON("/api/overview");
+    const rows = await getJSON("/api/compliance?period=" + $("#period").value);
+    if (mine !== refreshes) return;
+    renderOverview(overview);
+    complianceRows = rows;
     renderCompliance();
   } catch (err) { console.warn("refresh failed", err.message); }
 }
