@@ -1,8 +1,9 @@
 """The faust runtime: runs any `Stage` as a faust worker, in batches.
 
 One agent reads all of a stage's input topics (so no two agents of a service ever interleave
-a read-compute-write of the same store), takes up to `LAPOR_BATCH_MAX` records or waits at
-most `LAPOR_BATCH_WITHIN_MS`, runs the pure handlers over the batch, sends every output
+a read-compute-write of the same store), takes up to `LAPOR_BATCH_MAX` records within
+`LAPOR_BATCH_WITHIN_MS` of the first, or fewer once none has come for `LAPOR_BATCH_IDLE_MS`
+(`faust_batches`), runs the pure handlers over the batch, sends every output
 through the app's producer, awaits all the acks together, then applies the staged writes
 (to each table's store and, through the producer, its changelog partition: that of
 the record that made the write) and lets faust ack the records. faust commits offsets only after
@@ -10,7 +11,7 @@ flushing the producer, changelogs included. A crash anywhere repeats the batch u
 same deterministic ids. aiokafka keeps one batch in flight per partition, and the outputs are
 sent in input order, so per-key order holds on every output topic.
 
-faust itself is touched here and in `faust_patches` only.
+faust itself is touched here, in `faust_batches` and in `faust_patches` only.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from services.runtime.batch_send import PRODUCER_BATCH_BYTES, Outgoing, SentBatc
 from services.runtime.broker_wait import wait_for_broker
 from services.runtime.heap import settle_heap
 from services.runtime.metrics import StageMetrics
+from services.runtime.faust_batches import take_batches
 from services.runtime.faust_patches import (
     PatchedApp, SeekFirstTableManager, check_versions, ensure_committed_offsets,
 )
@@ -207,9 +209,8 @@ def create_app(stage: Stage, settings: Settings,
 
     @app.agent(source, name=f"{stage.name}-batches")
     async def batches(stream: faust.StreamT[Any]) -> None:
-        assert isinstance(stream, faust.Stream)  # StreamT does not declare take_events
-        async for events in stream.take_events(settings.batch_max,
-                                               within=settings.batch_within_ms / 1000):
+        async for events in take_batches(stream, settings.batch_max, settings.batch_within_ms / 1000,
+                                         settings.batch_idle_ms / 1000):
             await runner.process(events)
 
     if serve is not None:
