@@ -3,8 +3,8 @@
 faust cannot subscribe to a topic pattern (its aiokafka driver passes names only), and a
 stage that reads every agency's own topic must follow agencies provisioned while it runs.
 With no tables there is nothing for faust to keep, so this loop does what the faust runtime
-does for a batch, with the Kafka client only: take up to `LAPOR_BATCH_MAX` records (waiting
-at most `LAPOR_BATCH_WITHIN_MS` once one is there), run the pure handlers, send every
+does for a batch, with the Kafka client only: take what the consumer has fetched, up to
+`LAPOR_BATCH_MAX` records (getmany returns as soon as there is any), run the handlers, send every
 output, await the acks together, then commit the offsets. A crash repeats the batch under
 the same ids and loses nothing; outputs are sent in input order, so per-key order holds.
 """
