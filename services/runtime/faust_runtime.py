@@ -37,7 +37,7 @@ from services.runtime.heap import settle_heap
 from services.runtime.metrics import StageMetrics
 from services.runtime.faust_batches import take_batches
 from services.runtime.faust_patches import (
-    PatchedApp, SeekFirstTableManager, check_versions, ensure_committed_offsets,
+    PatchedApp, SeekFirstTableManager, StockDeliveryApp, check_versions, ensure_committed_offsets,
 )
 from services.runtime.kafka_client import faust_credentials
 from services.runtime.logging import configure_logging, get_logger, log_notes
@@ -46,8 +46,10 @@ from services.runtime.stage import BatchResult, Record, Stage, StagedStores, run
 from services.runtime.topics import agency_of_topic, agency_topic, catalogue
 
 
-def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
-    """A patched faust app with a fixed id per service.
+def make_app(service: str, settings: Settings, stock_delivery: bool = False,
+             **overrides: Any) -> faust.App:
+    """A patched faust app with a fixed id per service (`stock_delivery`: without the
+    delivery patch, faust_patches 5., for the benchmark's faust row).
 
     The id (with the deployment prefix) and version name the changelog topics and the
     consumer group: they are chosen once and must not change, or state is lost.
@@ -84,7 +86,8 @@ def make_app(service: str, settings: Settings, **overrides: Any) -> faust.App:
         TableManager=SeekFirstTableManager,
     )
     options.update(overrides)
-    return PatchedApp(f"{settings.topic_prefix}lapor-{service}", **options)
+    app_type = StockDeliveryApp if stock_delivery else PatchedApp
+    return app_type(f"{settings.topic_prefix}lapor-{service}", **options)
 
 
 class BatchRunner:

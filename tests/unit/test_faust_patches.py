@@ -4,14 +4,17 @@ when the patch stops doing its job. The recovery ordering (patch 1) and the offs
 
 from __future__ import annotations
 
+import asyncio
 from unittest.mock import AsyncMock, patch
 
 import pytest
 from faust.transport.drivers.aiokafka import Consumer
 from faust.types import TP
+from mode.services import Service, WaitResults
 
 from services.runtime.faust_patches import (
-    VERIFIED, ActiveView, GuardedConsumer, UnverifiedVersionError, check_versions,
+    VERIFIED, ActiveView, GuardedConsumer, InlineDeliveryConsumer, PatchedApp,
+    UnverifiedVersionError, check_versions,
 )
 
 SOURCE, CHANGELOG = TP("complaints.submitted.v1", 0), TP("lapor-intake-seen-changelog", 0)
@@ -87,3 +90,79 @@ def test_recovery_resumes_changelogs_at_once_and_sources_only_after_the_seek() -
         assert resumed == [{CHANGELOG}]  # the sources wait for their seek
     assert resumed == [{CHANGELOG}, {SOURCE}]  # the revoked one stays paused
     assert consumer.resume_partitions({SOURCE}) is None and resumed[-1] == {SOURCE}  # restored
+
+
+# --- 5. records delivered inline ------------------------------------------------------------
+def inline_consumer() -> InlineDeliveryConsumer:
+    consumer = PatchedApp("patch-5-test", broker="kafka://127.0.0.1:1").consumer
+    assert isinstance(consumer, InlineDeliveryConsumer)
+    return consumer
+
+
+async def test_a_delivery_that_does_not_block_runs_inline_without_the_race() -> None:
+    consumer = inline_consumer()
+    delivered: list[int] = []
+
+    async def delivery() -> int:
+        delivered.append(1)
+        return 7
+
+    with patch.object(Service, "wait_first", AsyncMock()) as race:
+        results = await consumer.wait_first(delivery(), consumer.suspend_flow.wait())
+    race.assert_not_awaited()
+    assert delivered == [1] and results.results == [7] and not results.stopped
+
+
+async def test_a_delivery_that_blocks_finishes_where_it_stopped() -> None:
+    consumer = inline_consumer()
+    buffer_has_room: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    steps: list[str] = []
+
+    async def delivery() -> int:
+        steps.append("before")
+        room = await buffer_has_room
+        steps.append("after")
+        return room + 1
+
+    racing = asyncio.ensure_future(consumer.wait_first(delivery(), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    assert steps == ["before"] and not racing.done()
+    buffer_has_room.set_result(41)
+    results = await asyncio.wait_for(racing, 5)
+    assert steps == ["before", "after"] and results.results == [42]
+
+
+async def test_a_blocked_delivery_gives_way_when_faust_suspends_the_flow() -> None:
+    consumer = inline_consumer()
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    seen: list[str] = []
+
+    async def delivery() -> None:
+        try:
+            await never
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    racing = asyncio.ensure_future(consumer.wait_first(delivery(), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    consumer.suspend_flow.set()  # a rebalance
+    results = await asyncio.wait_for(racing, 5)
+    await asyncio.sleep(0)
+    assert seen == ["cancelled"] and results.results == [True]
+
+
+async def test_while_the_flow_is_suspended_every_delivery_takes_the_race() -> None:
+    consumer = inline_consumer()
+    consumer.suspend_flow.set()
+
+    async def delivery() -> int:
+        return 1
+
+    pair = (delivery(), consumer.suspend_flow.wait())
+    raced = WaitResults([], [], True)
+    with patch.object(Service, "wait_first", AsyncMock(return_value=raced)) as race:
+        assert await consumer.wait_first(*pair) is raced
+    race.assert_awaited_once_with(*pair, timeout=None)
+    for coro in pair:
+        coro.close()  # the stand-in race never ran them
