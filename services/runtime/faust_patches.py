@@ -22,8 +22,8 @@ and only for the versions in VERIFIED: `check_versions` refuses any other.
 
 One is for speed, not safety, and keeps faust's behaviour:
 
-5. InlineDeliveryConsumer.wait_first: each fetched record reached its stream through a race of four
-   new tasks (`wait_first`); a delivery that does not block now runs inline.
+5. InlineDeliveryConsumer.wait_first: each fetched record reached its stream through a race
+   of four new tasks (`wait_first`); a delivery that does not block now runs inline.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class SeekFirstTableManager(TableManager):
         return self._recovery
 
 
-# --- 2., 3. and 5. the consumer ----------------------------------------------------------------
+# --- 2., 3. and 5. the consumer ------------------------------------------------------------
 class ActiveView:
     """The live set of active partitions, always truthy (membership is all aiokafka asks)."""
 
@@ -188,10 +188,12 @@ class InlineDeliveryConsumer(GuardedConsumer):
         delivery, suspended = coros
         try:
             pending = delivery.send(None)
-        except StopIteration as done:
+        except BaseException as ended:  # done (StopIteration) or failed, without suspending
             if asyncio.iscoroutine(suspended):
                 suspended.close()  # never started: nothing to cancel
-            return WaitResults([delivery], [done.value], False)
+            if isinstance(ended, StopIteration):
+                return WaitResults([delivery], [ended.value], False)
+            raise
         return await super().wait_first(_Resumed(delivery, pending), suspended)
 
 

@@ -37,7 +37,8 @@ from services.runtime.heap import settle_heap
 from services.runtime.metrics import StageMetrics
 from services.runtime.faust_batches import take_batches
 from services.runtime.faust_patches import (
-    PatchedApp, SeekFirstTableManager, StockDeliveryApp, check_versions, ensure_committed_offsets,
+    PatchedApp, SeekFirstTableManager, StockDeliveryApp, check_versions,
+    ensure_committed_offsets,
 )
 from services.runtime.kafka_client import faust_credentials
 from services.runtime.logging import configure_logging, get_logger, log_notes

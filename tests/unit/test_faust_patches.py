@@ -166,3 +166,13 @@ async def test_while_the_flow_is_suspended_every_delivery_takes_the_race() -> No
     race.assert_awaited_once_with(*pair, timeout=None)
     for coro in pair:
         coro.close()  # the stand-in race never ran them
+
+
+async def test_a_delivery_that_fails_inline_raises_as_in_the_race() -> None:
+    consumer = inline_consumer()
+
+    async def delivery() -> None:
+        raise ValueError("undecodable")
+
+    with pytest.raises(ValueError, match="undecodable"):
+        await consumer.wait_first(delivery(), consumer.suspend_flow.wait())
