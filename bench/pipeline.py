@@ -322,7 +322,7 @@ class Sampler:
         ("metrics", ("StageMetrics.observe (",)),
         ("changelog writes", ("BatchRunner._apply (",)),
     )
-    REST = "faust's stream machinery, the event loop, the consumer thread"
+    REST = "faust's fetch and delivery of records, the event loop, the consumer thread"
 
     def __init__(self, pid: int, out: Path) -> None:
         self.out = out
