@@ -6,7 +6,7 @@ a read-compute-write of the same store), takes up to `LAPOR_BATCH_MAX` records w
 (`faust_batches`), runs the pure handlers over the batch, sends every output
 through the app's producer, awaits all the acks together, then applies the staged writes
 (to each table's store and, through the producer, its changelog partition: that of
-the record that made the write) and lets faust ack the records. faust commits offsets only after
+the record that made the write) and acks the records. faust commits offsets only after
 flushing the producer, changelogs included. A crash anywhere repeats the batch under the
 same deterministic ids. aiokafka keeps one batch in flight per partition, and the outputs are
 sent in input order, so per-key order holds on every output topic.
