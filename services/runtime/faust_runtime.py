@@ -213,8 +213,8 @@ def create_app(stage: Stage, settings: Settings,
 
     @app.agent(source, name=f"{stage.name}-batches")
     async def batches(stream: faust.StreamT[Any]) -> None:
-        async for events in take_batches(stream, settings.batch_max, settings.batch_within_ms / 1000,
-                                         settings.batch_idle_ms / 1000):
+        within, idle = settings.batch_within_ms / 1000, settings.batch_idle_ms / 1000
+        async for events in take_batches(stream, settings.batch_max, within, idle):
             await runner.process(events)
 
     if serve is not None:
