@@ -69,11 +69,18 @@ class _Intake:
         if last:
             self.stream._on_message_out(message.tp, message.offset, message)
 
-    async def first(self) -> EventT[Any]:
-        """The next admitted event, waiting for it as long as it takes."""
+    async def first(self) -> EventT[Any] | None:
+        """The next admitted event, waiting for it as long as it takes; None once the
+        channel has ended (the worker is stopping)."""
         while True:
             if self.queue.empty():
-                event = await self.channel.__anext__()
+                try:
+                    event = await self.channel.__anext__()
+                except StopAsyncIteration:
+                    # A graceful stop (SIGTERM) ends the channel. Raised through the async
+                    # generator below it would become "RuntimeError: async generator raised
+                    # StopAsyncIteration" and faust would log the agent as crashed.
+                    return None
             else:
                 event = self.queue.get_nowait()
             if self.admit(event):
@@ -97,7 +104,10 @@ async def take_batches(stream: faust.StreamT[Any], max_: int, within: float,
     intake = _Intake(stream)
     stream.enable_acks = False  # this stream is never iterated; its events are acked here
     while not stream.should_stop:
-        batch = [await intake.first()]
+        first = await intake.first()
+        if first is None:
+            return
+        batch = [first]
         deadline = loop.time() + within
         while True:
             intake.ready(batch, max_)

@@ -78,6 +78,13 @@ def make_app(service: str, settings: Settings, stock_delivery: bool = False,
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_host=settings.web_host,
+        # The web port serves /metrics/ and health only: faust's table views
+        # (`/table/<name>/<key>/`) would hand any caller the router's holdings with reporter
+        # identities, and its router, graph and statistics views are debugging aids.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 10),
         broker_commit_every=10_000,
@@ -221,6 +228,10 @@ def create_app(stage: Stage, settings: Settings,
         @app.task  # type: ignore[untyped-decorator]
         async def serving() -> None:
             await serve(tables)
+
+    @app.page("/health/")
+    async def health_page(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "service": stage.name})
 
     @app.page("/metrics/")
     async def metrics_page(web: Any, request: Any) -> Any:

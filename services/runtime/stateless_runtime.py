@@ -113,8 +113,12 @@ class StatelessWorker:
             return web.Response(body=self.metrics.exposition(),
                                 headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+        async def health(_: web.Request) -> web.Response:
+            return web.json_response({"status": "ok", "service": self.stage.name})
+
         app = web.Application()
         app.router.add_get("/metrics/", metrics)
+        app.router.add_get("/health/", health)
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, self.settings.web_host, self.settings.web_port).start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.runtime.settings import Settings
 from services.tools.broker import free_port
+from tests.examples import CID, VALID
+from schemas import AcceptedComplaint
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import running
 
@@ -41,3 +44,37 @@ async def test_the_intake_worker_exports_its_metrics(broker_settings: Settings, 
     assert got[("lapor_batch_seconds_count", (intake,))] >= 1
     lags = [v for (name, labels), v in got.items() if name == "lapor_consumer_lag"]
     assert lags and all(v == 0 for v in lags)  # caught up
+
+
+def http_status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+async def test_a_worker_serves_metrics_and_health_only_and_stops_without_a_crash(
+        broker_settings: Settings, tmp_path: Path) -> None:
+    """The router keeps reporter identities in its holdings table: its web port must not
+    show tables (faust's `/table/` views) or anything else but metrics and health. A
+    SIGTERM, as `podman stop` sends, ends it cleanly: no agent logged as crashed."""
+    port = free_port()
+    settings = isolated(broker_settings).model_copy(update={"web_enabled": True, "web_port": port})
+    await create_contract_topics(settings)
+    accepted = json.dumps({**VALID[AcceptedComplaint], "privacy": "public",
+                           "reporter": {"name": "Siti", "phone": "+6281234567890"}}).encode()
+    with running("router", settings, tmp_path) as router:
+        await produce(settings, "complaints.accepted.v1", [(CID.encode(), accepted)])
+        await consume(settings, "complaints.routed.v1", expected=1, timeout_s=60)
+        # The holding exists now (the routed event is written after it is staged).
+        assert await asyncio.to_thread(http_status, port, "/health/") == 200
+        assert await asyncio.to_thread(http_status, port, "/metrics/") == 200
+        for path in ("/table/", "/table/holdings/", f"/table/holdings/{CID}/", "/router/",
+                     "/graph/", "/stats/"):
+            assert await asyncio.to_thread(http_status, port, path) == 404, path
+        router.stop()  # SIGTERM
+        assert router.proc.returncode == 0
+    log = router.log_text()
+    assert "worker_batch" in log or "routed" in log  # it did work before it stopped
+    assert "Crashed" not in log and "Traceback" not in log, log[-3000:]
