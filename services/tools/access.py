@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
     ResourceType, ScramCredentialInfo, ScramMechanism, UserScramCredentialDeletion,
@@ -104,6 +104,27 @@ def _grant(binding: AclBinding) -> Grant | None:
             or binding.operation.name not in _OPERATIONS):
         return None
     return Grant(resource, pattern, binding.name, Operation(binding.operation.name))
+
+
+def require_authoriser(admin: AdminClient, bootstrap: str) -> None:
+    """Refuse, in one line and before anything is changed, a cluster that cannot keep
+    ACLs. Listing ACLs there answers an empty list; deleting (a filter that matches nothing
+    this tool ever makes) is refused with SECURITY_DISABLED."""
+    probe = AclBindingFilter(ResourceType.TOPIC, "lapor-authoriser-probe", ResourcePatternType.LITERAL,
+                             "User:lapor-authoriser-probe", None, AclOperation.ANY,
+                             AclPermissionType.ANY)
+    for future in admin.delete_acls([probe]).values():
+        try:
+            future.result(timeout=TIMEOUT_S)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if error is not None and error.code() == KafkaError.SECURITY_DISABLED:
+                raise AccessError(
+                    f"the cluster at {bootstrap} has no authoriser (authorizer.class.name is "
+                    "unset), so it cannot keep ACLs: start it with authentication "
+                    "(`lapor broker start` without --insecure-plain) or configure Kafka's "
+                    "StandardAuthorizer") from None
+            raise AccessError(f"probing the cluster's authoriser: {error.str() if error else exc}") from None
 
 
 def current_grants(admin: AdminClient) -> dict[str, set[Grant]]:
@@ -206,6 +227,7 @@ async def provision(settings: Settings, agency_ids: list[str] | None = None,
     if unknown:
         raise AccessError(f"not in the agency registry: {', '.join(unknown)}")
     report = ProvisionReport()
+    await asyncio.to_thread(require_authoriser, _admin(settings), settings.bootstrap_servers)
     specs = catalogue(settings) + [s for a in ids for s in agency_topics(settings, a)]
     report.topics_created = len((await create_topics(settings, specs)).created)
     principals = plan(settings, ids)

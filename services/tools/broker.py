@@ -19,7 +19,9 @@ from pathlib import Path
 
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
-from services.tools.broker_security import admin_settings, format_arguments, listener_properties
+from services.tools.broker_security import (
+    BrokerSecurity, admin_settings, fingerprint, format_arguments, listener_properties, write_private,
+)
 
 
 class BrokerError(RuntimeError):
@@ -50,6 +52,10 @@ class BrokerPaths:
     @property
     def security_file(self) -> Path:
         return self.state / "formatted-for"  # SASL_SSL or PLAINTEXT: what the storage was made for
+
+    @property
+    def admin_file(self) -> Path:
+        return self.state / "formatted-admin"  # fingerprint of the operator secret it was made with
 
 
 def _formatted_as(p: BrokerPaths) -> str | None:
@@ -96,6 +102,45 @@ def fetch(settings: Settings) -> Path:
 
 def _java(lib: Path, *args: str) -> list[str]:
     return ["java", "-cp", f"{lib}/*", *args]
+
+
+def format_storage(settings: Settings, lib: Path, cluster_id: str, props: Path,
+                   workdir: Path) -> subprocess.CompletedProcess[str]:
+    """Format a node's storage with Kafka's StorageTool, the operator's SCRAM credential
+    included. Its arguments (the operator's password among them) go to `java` in an
+    argument file only its owner can read, removed right after: never on a command line,
+    where `ps` would show them."""
+    args = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+            *format_arguments(settings)]
+    argfile = workdir / "format.args"
+    write_private(argfile, "".join('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"\n'
+                                   for a in args))
+    try:
+        return subprocess.run(_java(lib, f"@{argfile}"), capture_output=True, text=True)
+    finally:
+        argfile.unlink(missing_ok=True)
+
+
+def _check_formatted_for(settings: Settings, p: BrokerPaths) -> None:
+    """Refuse at once data that the configured credentials cannot open (the broker would
+    start and refuse the operator until the wait ran out)."""
+    if _formatted_as(p) != settings.kafka_security:
+        # The operator's SCRAM credential is made with the storage: data formatted another
+        # way (or before brokers had authentication) cannot be switched in place.
+        raise BrokerError(
+            f"the broker data in {p.data} was formatted for {_formatted_as(p) or 'no authentication'}, "
+            f"not {settings.kafka_security}: stop the broker and remove {p.state} (a development "
+            "broker's data), or start it as it was formatted")
+    if settings.kafka_security == "PLAINTEXT" or not p.admin_file.exists():
+        return
+    sec = BrokerSecurity(settings.access_dir.resolve())
+    if not sec.admin_secret.exists() or fingerprint(sec.admin_secret) != p.admin_file.read_text().strip():
+        raise BrokerError(
+            f"the broker data in {p.data} was formatted with another operator credential than "
+            f"the one in LAPOR_ACCESS_DIR={settings.access_dir} (another access directory, or "
+            "its secret was replaced): the broker would refuse the operator. Start it with the "
+            f"access directory it was made with, or remove {p.state} (a development broker's "
+            "data) to start afresh")
 
 
 def node_properties(settings: Settings, bind: str, host: str, port: int, controller_port: int,
@@ -170,29 +215,22 @@ def start(settings: Settings, port: int | None = None, timeout_s: float = 90.0) 
         raise BrokerError(f"port {port} on 127.0.0.1 is taken; set LAPOR_BROKER_PORT to a free port")
     controller_port = free_port()
     p.state.mkdir(parents=True, exist_ok=True)
-    props = p.state / "server.properties"
-    props.write_text(node_properties(settings, "127.0.0.1", "127.0.0.1", port, controller_port,
-                                     free_port(), p.data))
+    props = p.state / "server.properties"  # holds the keystore's password: owner only
+    write_private(props, node_properties(settings, "127.0.0.1", "127.0.0.1", port, controller_port,
+                                         free_port(), p.data))
     if not (p.data / "meta.properties").exists():
         cluster_id = subprocess.run(
             _java(lib, "kafka.tools.StorageTool", "random-uuid"),
             capture_output=True, text=True, check=True,
         ).stdout.strip().splitlines()[-1]
-        fmt = subprocess.run(
-            _java(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
-                  *format_arguments(settings)),
-            capture_output=True, text=True,
-        )
+        fmt = format_storage(settings, lib, cluster_id, props, p.state)
         if fmt.returncode != 0:
             raise BrokerError(f"formatting broker storage in {p.data} failed:\n{fmt.stderr[-2000:]}")
         p.security_file.write_text(settings.kafka_security)
-    elif _formatted_as(p) != settings.kafka_security:
-        # The operator's SCRAM credential is made with the storage: data formatted another
-        # way (or before brokers had authentication) cannot be switched in place.
-        raise BrokerError(
-            f"the broker data in {p.data} was formatted for {_formatted_as(p) or 'no authentication'}, "
-            f"not {settings.kafka_security}: stop the broker and remove {p.state} (a development "
-            "broker's data), or start it as it was formatted")
+        if settings.kafka_security != "PLAINTEXT":
+            p.admin_file.write_text(fingerprint(BrokerSecurity(settings.access_dir.resolve()).admin_secret))
+    else:
+        _check_formatted_for(settings, p)
     log4j = p.state / "log4j2.properties"
     log4j.write_text(
         resources.files("services.tools").joinpath("data/broker-log4j2.properties").read_text()

@@ -13,6 +13,7 @@ Development certificates are made once with `openssl` (a CA, and one broker cert
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -58,14 +59,27 @@ def secret_file(directory: Path, user: str) -> Path:
     return directory / "secrets" / f"{user}.secret"
 
 
-def write_secret(path: Path, secret: str) -> None:
-    """A secret file only its owner can read (written whole, then moved into place)."""
+def write_private(path: Path, text: str) -> None:
+    """A file only its owner can read (a secret, or properties holding passwords), written
+    whole and then moved into place, so it is never readable by others even for a moment."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a leftover file
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(secret + "\n")
+        out.write(text)
     tmp.replace(path)
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """A secret file only its owner can read: the secret on its first line."""
+    write_private(path, secret + "\n")
+
+
+def fingerprint(secret_path: Path) -> str:
+    """A short digest of a secret file: it tells two credentials apart without keeping or
+    showing either (the secrets are random, 256 bits)."""
+    return hashlib.sha256(secret_path.read_bytes().strip()).hexdigest()[:16]
 
 
 def new_secret() -> str:
@@ -104,11 +118,13 @@ def ensure_files(settings: Settings, hosts: tuple[str, ...] = ()) -> BrokerSecur
     _openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
              "-CAcreateserial", "-days", "825", "-extfile", "broker.ext", "-out", "broker.pem",
              cwd=work)
-    store_password = new_secret()
-    write_secret(sec.keystore_password_file, store_password)
+    write_secret(sec.keystore_password_file, new_secret())
+    # The password is read from its file: never on a command line (`ps` shows those).
     _openssl("pkcs12", "-export", "-in", "broker.pem", "-inkey", "broker.key",
              "-certfile", "ca.pem", "-name", "lapor-broker", "-out", str(sec.keystore),
-             "-passout", f"pass:{store_password}", cwd=work)
+             "-passout", f"file:{sec.keystore_password_file}", cwd=work)
+    for private in (work / "ca.key", work / "broker.key", sec.keystore):
+        private.chmod(0o600)
     shutil.copyfile(work / "ca.pem", sec.ca_cert)
     return sec
 
@@ -167,7 +183,9 @@ def listener_properties(settings: Settings, client: str, replication: str, contr
 
 
 def format_arguments(settings: Settings) -> list[str]:
-    """StorageTool arguments that create the admin's SCRAM credential with the metadata."""
+    """StorageTool arguments that create the admin's SCRAM credential with the metadata. They
+    hold the admin's password: pass them in a private argument file (`storage_format`), never
+    on the command line."""
     if settings.kafka_security == "PLAINTEXT":
         return []
     secret = ensure_files(settings).admin_secret.read_text().strip()

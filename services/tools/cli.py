@@ -38,7 +38,7 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "fetch":
         print(f"broker jars in {broker.fetch(settings)}")
     elif args.action == "certs":
-        from services.tools.broker_security import ensure_files
+        from services.tools.broker_security import ensure_files, write_private
 
         made = ensure_files(settings, tuple(args.host or ()))
         print(f"development CA {made.ca_cert}, broker keystore {made.keystore}, "
@@ -46,7 +46,7 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
         if args.properties:  # a node elsewhere (docker-compose): listening on all interfaces
             host = (args.host or ["localhost"])[0]
             port = args.port or settings.broker_port
-            args.properties.write_text(broker.node_properties(
+            write_private(args.properties, broker.node_properties(
                 settings, "0.0.0.0", host, port, port + 1, port + 2, Path("/var/lib/kafka/data")))
             print(f"wrote {args.properties} for {host}:{port}")
     else:

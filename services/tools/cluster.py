@@ -20,8 +20,8 @@ from pathlib import Path
 
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
-from services.tools.broker_security import admin_settings, format_arguments, listener_properties
-from services.tools.broker import BrokerError, _java, _reap, fetch, free_port, wait_ready
+from services.tools.broker_security import admin_settings, listener_properties, write_private
+from services.tools.broker import BrokerError, _java, _reap, fetch, format_storage, free_port, wait_ready
 
 HEAP = ["-Xms128m", "-Xmx512m"]  # three JVMs on 2 cores and a laptop's memory
 
@@ -102,13 +102,11 @@ def start_node(settings: Settings, node_id: int) -> None:
     lib = fetch(settings)
     home = _node_dir(settings, node_id)
     home.mkdir(parents=True, exist_ok=True)
-    props = home / "server.properties"
-    props.write_text(_properties(settings, node, nodes))
+    props = home / "server.properties"  # holds the keystore's password: owner only
+    write_private(props, _properties(settings, node, nodes))
     cluster_id = (state_dir(settings) / "cluster.id").read_text().strip()
     if not (home / "data" / "meta.properties").exists():
-        fmt = subprocess.run(_java(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                   "-c", str(props),
-                                   *format_arguments(settings)), capture_output=True, text=True)
+        fmt = format_storage(settings, lib, cluster_id, props, home)
         if fmt.returncode != 0:
             raise BrokerError(f"formatting node {node_id} failed:\n{fmt.stderr[-2000:]}")
     log4j = home / "log4j2.properties"
