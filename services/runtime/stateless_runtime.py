@@ -119,7 +119,7 @@ class StatelessWorker:
         app = web.Application()
         app.router.add_get("/metrics/", metrics)
         app.router.add_get("/health/", health)
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, access_log=None)  # a line per scrape says nothing
         await runner.setup()
         await web.TCPSite(runner, self.settings.web_host, self.settings.web_port).start()
         return runner

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -29,13 +30,16 @@ from confluent_kafka.admin import (
 
 from services.domain.registry import Registry, load_registry
 from services.runtime.admin import create_topics
+from services.runtime.broker_wait import wait_for_broker
 from services.runtime.kafka_client import librdkafka_config
 from services.runtime.settings import Settings
 from services.runtime.topics import agency_topics, catalogue
 from services.tools.access_plan import (
     Grant, Operation, Pattern, Principal, Resource, agency_user, plan,
 )
-from services.tools.broker_security import as_principal, new_secret, secret_file, write_secret
+from services.tools.broker_security import (
+    as_principal, hand_out, new_secret, secret_file, write_secret,
+)
 
 __all__ = ["AccessError", "as_principal", "check", "provision", "register"]
 
@@ -251,6 +255,8 @@ def check(settings: Settings, user: str) -> tuple[bool, list[Grant]]:
 
 
 def _provision(args: argparse.Namespace, settings: Settings) -> int:
+    if args.wait:  # a deployment's first step: the broker may be starting still
+        asyncio.run(wait_for_broker(settings))
     report = asyncio.run(provision(settings, args.agency or None, args.rotate or ()))
     for user in report.users_created:
         print(f"secret for {user}: {secret_file(settings.access_dir, user)}")
@@ -269,6 +275,15 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if known else 1
 
 
+def _hand_out(args: argparse.Namespace, settings: Settings) -> int:
+    for pair in args.placements:
+        user, sep, target = pair.partition("=")
+        if not sep or not user or not target:
+            raise ValueError(f"expected USER=DIR, got {pair!r}")
+        print(f"{user}: {hand_out(settings, user, Path(target))}")
+    return 0
+
+
 def register(sub: Any) -> None:
     a = sub.add_parser("access", help="principals, secrets and ACLs on the cluster (as lapor-admin)")
     actions = a.add_subparsers(dest="action", required=True)
@@ -278,7 +293,13 @@ def register(sub: Any) -> None:
                    help="only these agencies (repeatable; default: every registered one)")
     p.add_argument("--rotate", action="append", metavar="USER",
                    help="give this user a new secret (repeatable); hand over the new file")
+    p.add_argument("--wait", action="store_true",
+                   help="first wait for the cluster to answer the operator (LAPOR_BROKER_WAIT_S)")
     p.set_defaults(handler=_provision)
+    h = actions.add_parser("hand-out", help="copy a principal's secret and the CA certificate "
+                           "into the directory only that principal's process mounts")
+    h.add_argument("placements", nargs="+", metavar="USER=DIR")
+    h.set_defaults(handler=_hand_out)
     c = actions.add_parser("check", help="print what a principal may do")
     c.add_argument("principal", help="user name, e.g. agency-bpjs-kesehatan")
     c.set_defaults(handler=_check)

@@ -144,14 +144,16 @@ def _check_formatted_for(settings: Settings, p: BrokerPaths) -> None:
 
 
 def node_properties(settings: Settings, bind: str, host: str, port: int, controller_port: int,
-                    replication_port: int, data: Path) -> str:
-    """server.properties of a single combined node listening on `bind`, known as `host`."""
+                    replication_port: int, data: Path, installed: BrokerSecurity | None = None) -> str:
+    """server.properties of a single combined node listening on `bind`, known as `host`
+    (`installed`: where it finds its keystore and CA certificate, if not in the access dir)."""
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
         *listener_properties(settings, f"{bind}:{port}", f"{bind}:{replication_port}",
                              f"{bind}:{controller_port}", f"{host}:{port}",
-                             advertised_replication=f"{host}:{replication_port}"),
+                             advertised_replication=f"{host}:{replication_port}",
+                             installed=installed),
         f"controller.quorum.voters=1@{host}:{controller_port}",
         f"log.dirs={data}",
         # Topics come from the catalogue; an auto-created topic would have the wrong

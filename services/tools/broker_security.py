@@ -59,16 +59,21 @@ def secret_file(directory: Path, user: str) -> Path:
     return directory / "secrets" / f"{user}.secret"
 
 
-def write_private(path: Path, text: str) -> None:
-    """A file only its owner can read (a secret, or properties holding passwords), written
-    whole and then moved into place, so it is never readable by others even for a moment."""
+def write_private_bytes(path: Path, data: bytes) -> None:
+    """A file only its owner can read (a secret, a keystore, properties holding passwords),
+    written whole and then moved into place, so it is never readable by others even for a
+    moment."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a leftover file
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
     tmp.replace(path)
+
+
+def write_private(path: Path, text: str) -> None:
+    write_private_bytes(path, text.encode("utf-8"))
 
 
 def write_secret(path: Path, secret: str) -> None:
@@ -147,8 +152,11 @@ def admin_settings(settings: Settings) -> Settings:
 
 
 def listener_properties(settings: Settings, client: str, replication: str, controller: str,
-                        advertised_client: str, advertised_replication: str | None = None) -> list[str]:
-    """Listeners of one node: host:port of its CLIENT, REPLICATION and CONTROLLER listeners."""
+                        advertised_client: str, advertised_replication: str | None = None,
+                        installed: BrokerSecurity | None = None) -> list[str]:
+    """Listeners of one node: host:port of its CLIENT, REPLICATION and CONTROLLER listeners.
+    `installed`: where the node finds its keystore and the CA certificate, when not in the
+    access directory (a broker container gets only those, see `install_broker_files`)."""
     listeners = [
         f"listeners=CLIENT://{client},REPLICATION://{replication},CONTROLLER://{controller}",
         f"advertised.listeners=CLIENT://{advertised_client},"
@@ -161,6 +169,7 @@ def listener_properties(settings: Settings, client: str, replication: str, contr
                 "CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT"]
     sec = ensure_files(settings)
     store_password = sec.keystore_password_file.read_text().strip()
+    node_files = installed or sec
     return [
         *listeners,
         "listener.security.protocol.map=CLIENT:SASL_SSL,REPLICATION:SSL,CONTROLLER:SSL",
@@ -171,15 +180,40 @@ def listener_properties(settings: Settings, client: str, replication: str, contr
         "listener.name.replication.ssl.client.auth=required",
         "listener.name.controller.ssl.client.auth=required",
         "ssl.keystore.type=PKCS12",
-        f"ssl.keystore.location={sec.keystore}",
+        f"ssl.keystore.location={node_files.keystore}",
         f"ssl.keystore.password={store_password}",
         f"ssl.key.password={store_password}",
         "ssl.truststore.type=PEM",
-        f"ssl.truststore.location={sec.ca_cert}",
+        f"ssl.truststore.location={node_files.ca_cert}",
         f"authorizer.class.name={AUTHORIZER}",
         "allow.everyone.if.no.acl.found=false",
         f"super.users=User:{ADMIN_USER};{BROKER_PRINCIPAL}",
     ]
+
+
+def install_broker_files(settings: Settings, target: Path) -> BrokerSecurity:
+    """Copy what a broker node needs of the access directory (its keystore and the CA
+    certificate, no CA key and no client secret) into `target`: the files a broker container
+    mounts. The keystore stays readable by its owner only."""
+    sec = ensure_files(settings)
+    node = BrokerSecurity(target)
+    target.mkdir(parents=True, exist_ok=True)
+    write_private_bytes(node.keystore, sec.keystore.read_bytes())
+    shutil.copyfile(sec.ca_cert, node.ca_cert)
+    return node
+
+
+def hand_out(settings: Settings, user: str, target: Path) -> Path:
+    """Put a principal's secret (0600) and the CA certificate into `target`, the directory
+    that only that principal's process mounts; returns the secret file's path there."""
+    secret = secret_file(settings.access_dir, user)
+    if not secret.exists():
+        raise SecuritySetupError(f"no secret for {user} in {secret.parent}: provision it first "
+                                 "(`lapor access provision`)")
+    placed = target / secret.name
+    write_private_bytes(placed, secret.read_bytes())
+    shutil.copyfile(BrokerSecurity(settings.access_dir.resolve()).ca_cert, target / "ca.pem")
+    return placed
 
 
 def format_arguments(settings: Settings) -> list[str]:

@@ -38,17 +38,20 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "fetch":
         print(f"broker jars in {broker.fetch(settings)}")
     elif args.action == "certs":
-        from services.tools.broker_security import ensure_files, write_private
+        from services.tools.broker_security import ensure_files, install_broker_files, write_private
 
         made = ensure_files(settings, tuple(args.host or ()))
         print(f"development CA {made.ca_cert}, broker keystore {made.keystore}, "
               f"admin secret {made.admin_secret}")
-        if args.properties:  # a node elsewhere (docker-compose): listening on all interfaces
+        if args.broker_files:  # a node elsewhere (a container): listening on all interfaces
             host = (args.host or ["localhost"])[0]
             port = args.port or settings.broker_port
-            write_private(args.properties, broker.node_properties(
-                settings, "0.0.0.0", host, port, port + 1, port + 2, Path("/var/lib/kafka/data")))
-            print(f"wrote {args.properties} for {host}:{port}")
+            node = install_broker_files(settings, args.broker_files)
+            properties = args.broker_files / "server.properties"
+            write_private(properties, broker.node_properties(
+                settings, "0.0.0.0", host, port, port + 1, port + 2, Path("/var/lib/kafka/data"),
+                installed=node))
+            print(f"wrote {properties}, {node.keystore} and {node.ca_cert} for {host}:{port}")
     else:
         port, nodes = broker.running_port(settings), cluster.running(settings)
         if nodes:
@@ -114,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="certs: make the development CA, broker keystore and admin secret "
                    "(once; `start` does it too)")
     b.add_argument("--host", action="append", help="certs: another name of the broker")
-    b.add_argument("--properties", type=Path, default=None,
-                   help="certs: also write a node's server.properties for --host:--port")
+    b.add_argument("--broker-files", type=Path, default=None, metavar="DIR",
+                   help="certs: also write what a broker node elsewhere needs into DIR (its "
+                   "server.properties, keystore and the CA certificate; no CA key, no secret)")
     b.add_argument("--port", type=int, default=None, help="client port (default LAPOR_BROKER_PORT)")
     b.add_argument("--nodes", type=int, default=1, choices=[1, 3],
                    help="3: a KRaft cluster (RF 3, min.insync.replicas 2) on ports PORT..PORT+2")
@@ -162,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.runtime.kafka_client import KafkaAccessError, connection_problem
         from services.tools.access import AccessError
         from services.tools.broker import BrokerError
+        from services.tools.broker_security import SecuritySetupError
 
         from aiokafka.errors import (
             ClusterAuthorizationFailedError, GroupAuthorizationFailedError, KafkaConnectionError,
@@ -188,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"lapor {args.command}: invalid input:\n{exc}", file=sys.stderr)
             return 2
         if isinstance(exc, (BrokerError, BrokerUnavailableError, TopicMismatchError, TopicCreationError,
-                            KafkaAccessError, AccessError, FileNotFoundError, ValueError)):
+                            KafkaAccessError, AccessError, SecuritySetupError,
+                            FileNotFoundError, ValueError)):
             print(f"lapor {args.command}: error: {exc}", file=sys.stderr)
             return 2
         raise

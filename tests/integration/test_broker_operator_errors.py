@@ -16,7 +16,9 @@ import pytest
 from services.runtime.settings import Settings
 from services.tools import broker
 from services.tools.access import AccessError, provision
-from services.tools.broker_security import ensure_files
+from services.tools.broker_security import (
+    SecuritySetupError, ensure_files, hand_out, secret_file, write_secret,
+)
 
 
 def owner_only(path: Path) -> bool:
@@ -30,14 +32,21 @@ def test_files_holding_passwords_or_keys_are_readable_by_their_owner_only(tmp_pa
                  sec.directory / "ca" / "ca.key", sec.directory / "ca" / "broker.key"):
         assert owner_only(path), f"{path} is {oct(path.stat().st_mode)}"
     assert not owner_only(sec.ca_cert)  # the CA certificate is public: clients need it
-    # `lapor broker certs --properties`: the compose deployment's server.properties
-    props = tmp_path / "server.properties"
+    # `lapor broker certs --broker-files`: what the compose deployment's broker mounts
+    node = tmp_path / "node"
+    props = node / "server.properties"
     env = settings.environment()
     made = subprocess.run([sys.executable, "-m", "services.tools.cli", "broker", "certs",
-                           "--host", "kafka", "--properties", str(props)],
+                           "--host", "kafka", "--broker-files", str(tmp_path / "node")],
                           capture_output=True, text=True, env=env, timeout=60)
     assert made.returncode == 0, made.stderr
-    assert "ssl.keystore.password=" in props.read_text() and owner_only(props)
+    assert sorted(p.name for p in node.iterdir()) == ["broker.p12", "ca.pem", "server.properties"]
+    assert owner_only(props) and owner_only(node / "broker.p12")
+    text = props.read_text()
+    assert "ssl.keystore.password=" in text
+    assert f"ssl.keystore.location={node / 'broker.p12'}" in text
+    assert f"ssl.truststore.location={node / 'ca.pem'}" in text
+    assert "advertised.listeners=CLIENT://kafka:" in text
 
 
 def test_storage_is_formatted_with_no_password_on_the_command_line(
@@ -97,3 +106,16 @@ def test_provisioning_a_cluster_without_an_authoriser_says_so_in_one_line(tmp_pa
         assert "Traceback" not in cli.stderr
     finally:
         broker.stop(plain)
+
+
+def test_a_hand_out_holds_one_principal_s_secret_and_the_ca_certificate_only(tmp_path: Path) -> None:
+    settings = Settings(access_dir=tmp_path / "access")
+    ensure_files(settings)
+    for user in ("svc-intake", "svc-router"):
+        write_secret(secret_file(settings.access_dir, user), f"secret-of-{user}")
+    placed = hand_out(settings, "svc-intake", tmp_path / "intake")
+    assert sorted(p.name for p in (tmp_path / "intake").iterdir()) == ["ca.pem", "svc-intake.secret"]
+    assert placed.read_text().strip() == "secret-of-svc-intake" and owner_only(placed)
+    assert (tmp_path / "intake" / "ca.pem").read_bytes() == (settings.access_dir / "ca.pem").read_bytes()
+    with pytest.raises(SecuritySetupError, match="no secret for svc-nobody"):
+        hand_out(settings, "svc-nobody", tmp_path / "nobody")

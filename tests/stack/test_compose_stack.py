@@ -1,0 +1,319 @@
+"""The compose deployment as an operator runs it: `scripts/stack up` builds the images from
+Debian's packages and brings docker-compose.yml up with podman-compose; then the parties of
+the system, each as its own principal in a container on the compose network, use it:
+
+- the web channel submits a complaint and the SMS gateway an anonymous SMS;
+- the agency (PLN) reads both on its topic, the SMS sender's number on neither;
+- a tick a month ahead (the national admin's) makes escalations;
+- each channel reads its reply on the notifications topic;
+- the ops page answers on 127.0.0.1 and nothing else is published but Prometheus;
+- Prometheus scrapes every worker, and every query of the Grafana dashboard has a series;
+- least privilege: each container mounts only its own secret, runs as uid 10001 on a
+  read-only root, secret files are 0600, no worker serves faust's table views;
+- a graceful stop logs no crash, and `scripts/stack down` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "lapor-stacktest"
+NETWORK = f"{PROJECT}_default"
+IMAGE = "localhost/lapor-router:0.1.0"
+ENV = {**os.environ, "LAPOR_STACK_PROJECT": PROJECT,
+       "CONTAINERS_CONF": str(ROOT / "ops/podman/containers.conf")}
+WORKERS = {"intake": "svc-intake", "router": "svc-router", "sla_monitor": "svc-sla-monitor",
+           "ops_view": "svc-ops-view", "status_gate": "svc-status-gate"}
+SERVICES = {**WORKERS, "ticker": "svc-ticker"}
+SMS_NUMBER = "+6281398765432"
+T = TypeVar("T")
+
+pytestmark = pytest.mark.stack
+
+
+def sh(*cmd: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=timeout, cwd=ROOT)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout[-2000:]}"
+                             f"\n{done.stderr[-3000:]}")
+    return done
+
+
+def container(service: str) -> str:
+    return f"{PROJECT}_{service}_1"
+
+
+def volume_dir(name: str) -> Path:
+    return Path(sh("podman", "volume", "inspect", f"{PROJECT}_{name}",
+                   "--format", "{{.Mountpoint}}").stdout.strip())
+
+
+def until(what: str, probe: Callable[[], T | None], timeout_s: float = 120) -> T:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = probe()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
+        time.sleep(2)
+
+
+def left_behind() -> list[str]:
+    label = f"label=io.podman.compose.project={PROJECT}"
+    containers = sh("podman", "ps", "-a", "--filter", label, "--format", "{{.Names}}").stdout.split()
+    volumes = [v for v in sh("podman", "volume", "ls", "--format", "{{.Name}}").stdout.split()
+               if v.startswith(f"{PROJECT}_")]
+    networks = [n for n in sh("podman", "network", "ls", "--format", "{{.Name}}").stdout.split()
+                if n == NETWORK]
+    return containers + volumes + networks
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[dict[str, float]]:
+    """The stack, up; its timings. Torn down whatever happens."""
+    if shutil.which("podman") is not None:
+        sh("bash", "scripts/stack", "down", timeout=300, check=False)  # a previous run's leftovers
+    started = time.monotonic()
+    sh("bash", "scripts/stack", "build", timeout=1800)
+    built = time.monotonic()
+    sh("bash", "scripts/stack", "up", timeout=900)
+    up = time.monotonic()
+    timings = {"build_s": built - started, "start_s": up - built}
+    print(f"\nstack: images built in {timings['build_s']:.0f} s, started in {timings['start_s']:.0f} s")
+    try:
+        yield timings
+    finally:
+        sh("bash", "scripts/stack", "down", timeout=300, check=False)
+
+
+class Party:
+    """A principal's client: `lapor` in a throwaway container on the compose network, with
+    only the secret the operator handed it (and the CA certificate)."""
+
+    def __init__(self, user: str, home: Path):
+        access = volume_dir("access")
+        self.user, self.dir = user, home / user
+        self.dir.mkdir(mode=0o700)
+        shutil.copy(access / "secrets" / f"{user}.secret", self.dir)
+        shutil.copy(access / "ca.pem", self.dir)
+        for path in (self.dir, *self.dir.iterdir()):
+            os.chown(path, 10001, 10001)
+
+    def lapor(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return sh("podman", "run", "--rm", "--read-only", "--network", NETWORK,
+                  "-v", f"{self.dir}:/client:ro",
+                  "-e", "LAPOR_BOOTSTRAP_SERVERS=kafka:9092", "-e", f"LAPOR_KAFKA_USER={self.user}",
+                  "-e", f"LAPOR_KAFKA_PASSWORD_FILE=/client/{self.user}.secret",
+                  "-e", "LAPOR_KAFKA_CA_FILE=/client/ca.pem", IMAGE, "lapor", *args, check=check)
+
+    def records(self, topic: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lapor("tail", topic).stdout.splitlines()
+                if line.startswith("{")]
+
+    def send(self, topic: str, key: str, value: Any) -> None:
+        line = json.dumps({"topic": topic, "key": key, "value": value})
+        (self.dir / "send.jsonl").write_text(line + "\n")
+        os.chown(self.dir / "send.jsonl", 10001, 10001)
+        self.lapor("replay", "/client/send.jsonl")
+
+
+@pytest.fixture(scope="module")
+def parties(stack: dict[str, float]) -> Iterator[dict[str, Party]]:
+    with tempfile.TemporaryDirectory() as home:
+        yield {u: Party(u, Path(home)) for u in ("channel-web", "channel-sms", "agency-pln",
+                                                 "agency-bpjs-kesehatan", "national-admin")}
+
+
+def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict[str, float]) -> None:
+    allowed = {"access-files": {"access", "broker", "operator"},
+               "kafka-storage": {"broker", "operator", "kafka-data"},
+               "kafka": {"broker", "kafka-data"},
+               "provision": {"access", *(f"{s}-access" for s in (
+                   "intake", "router", "sla-monitor", "ops-view", "status-gate", "ticker"))},
+               "prometheus": {"prometheus-data"}}
+    for service, user in SERVICES.items():
+        own = f"{service.replace('_', '-')}-access"
+        data = {"intake": "intake-data", "router": "router-data", "sla_monitor": "sla-data",
+                "ops_view": "ops-data"}.get(service)
+        allowed[service] = {own, *([data] if data else [])}
+    for service, volumes in allowed.items():
+        mounts = json.loads(sh("podman", "inspect", container(service), "--format",
+                               "{{json .Mounts}}").stdout)
+        named = {m["Name"].removeprefix(f"{PROJECT}_") for m in mounts if m.get("Type") == "volume"}
+        assert named == volumes, service
+        assert not [m for m in mounts if m.get("Type") == "bind"], service  # no host paths
+        config = json.loads(sh("podman", "inspect", container(service), "--format",
+                               "{{json .HostConfig}}").stdout)
+        assert config["ReadonlyRootfs"] is True, service
+        assert sh("podman", "inspect", container(service), "--format", "{{.Config.User}}"
+                  ).stdout.strip() == "10001:10001", service
+    for service, user in SERVICES.items():  # running: what it sees, as whom
+        name = container(service)
+        assert sh("podman", "exec", name, "id", "-u").stdout.strip() == "10001"
+        assert sorted(sh("podman", "exec", name, "ls", "-A", "/access").stdout.split()) == \
+            ["ca.pem", f"{user}.secret"]
+        assert sh("podman", "exec", name, "touch", "/opt/lapor/x", check=False).returncode != 0
+    # Every file holding a secret, a key or a password is its owner's only (uid 10001).
+    ca = volume_dir("access") / "ca"
+    assert stat.S_IMODE(ca.stat().st_mode) == 0o700  # the CA's workshop (certificates too)
+    private = [volume_dir("access") / "secrets", volume_dir("broker"), volume_dir("operator"),
+               *(volume_dir(f"{s.replace('_', '-')}-access") for s in SERVICES)]
+    checked = 0
+    for path in [ca / "ca.key", ca / "broker.key", volume_dir("access") / "broker.p12",
+                 volume_dir("access") / "broker.p12.password",
+                 *(p for folder in private for p in folder.iterdir())]:
+        if path.name != "ca.pem":  # the CA certificate is public: clients need it
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+            assert path.stat().st_uid == 10001, path
+            checked += 1
+    assert checked > len(SERVICES) + 500  # the services' and every agency's secret, the keys
+    assert (volume_dir("access") / "ca" / "ca.key").exists()  # the CA key: in `access` only
+
+
+def test_only_the_ops_page_and_prometheus_are_published_on_loopback(stack: dict[str, float]) -> None:
+    published = {}
+    for service in [*SERVICES, "kafka", "prometheus"]:
+        ports = json.loads(sh("podman", "inspect", container(service), "--format",
+                              "{{json .NetworkSettings.Ports}}").stdout) or {}
+        bound = [(b["HostIp"], b["HostPort"]) for bindings in ports.values() for b in bindings or []]
+        if bound:
+            published[service] = bound
+    assert published == {"ops_view": [("127.0.0.1", "8070")], "prometheus": [("127.0.0.1", "9090")]}
+    def ops_page() -> bytes | None:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:8070/", timeout=10) as page:
+                return page.read() if page.status == 200 else None
+        except OSError:  # the worker opens its page once it has joined its group
+            return None
+
+    assert b"LAPOR" in until("the operations page on 127.0.0.1:8070", ops_page)
+
+
+def test_worker_web_ports_serve_metrics_and_health_but_no_tables(stack: dict[str, float]) -> None:
+    probe = ("import sys, urllib.request, urllib.error\n"
+             "def status(url):\n"
+             "    try:\n"
+             "        return urllib.request.urlopen(url, timeout=10).status\n"
+             "    except urllib.error.HTTPError as e:\n"
+             "        return e.code\n"
+             "for host in sys.argv[1:]:\n"
+             "    for path in ('/health/', '/metrics/', '/table/', '/table/holdings/', '/router/'):\n"
+             "        print(host, path, status(f'http://{host}:6066{path}'))\n")
+    lines = sh("podman", "exec", container("ops_view"), "python3", "-c", probe, *WORKERS).stdout.split("\n")
+    got = {(h, p): int(s) for h, p, s in (line.split() for line in lines if line)}
+    for host in WORKERS:
+        assert got[(host, "/health/")] == 200 and got[(host, "/metrics/")] == 200, host
+        for path in ("/table/", "/table/holdings/", "/router/"):
+            assert got[(host, path)] == 404, (host, path)
+
+
+@pytest.fixture(scope="module")
+def traffic(parties: dict[str, Party]) -> dict[str, Any]:
+    """A web complaint, an anonymous SMS and a malformed submission, each from its channel's
+    principal; once PLN has both complaints (read as agency-pln), a tick a month ahead."""
+    web, sms, pln, admin = (parties[u] for u in ("channel-web", "channel-sms", "agency-pln",
+                                                 "national-admin"))
+    now = datetime.now(UTC).astimezone()
+    web.lapor("submit", "--body", "Listrik padam sejak kemarin di rumah saya",
+              "--set", "submission_id=stack-web-1", "--set", "channel=web", "--set", "agency_hint=pln")
+    sms.send("channels.sms.v1", "stack-sms-1", {
+        "message_id": "stack-sms-1", "msisdn": SMS_NUMBER, "received_at": now.isoformat(),
+        "text": "ANONIM Listrik padam tiga hari di desa kami, tolong PLN"})
+    web.send("complaints.submitted.v1", "stack-bad-1", [1])  # a dead letter, for the dashboard
+
+    def at_pln() -> list[dict[str, Any]] | None:
+        got = [r["value"] for r in pln.records("agency.pln.complaints.v1")]
+        return got if {v["submission_id"] for v in got} >= {"stack-web-1", "stack-sms-1"} else None
+
+    delivered = until("both complaints on PLN's topic, read as agency-pln", at_pln)
+    admin.lapor("tick", (now + timedelta(days=40)).isoformat())
+    return {"delivered": delivered,
+            "ids": {v["submission_id"]: v["complaint_id"] for v in delivered}}
+
+
+def test_complaints_flow_from_the_channels_to_the_agency_escalations_and_replies(
+        parties: dict[str, Party], traffic: dict[str, Any]) -> None:
+    web, sms, admin = (parties[u] for u in ("channel-web", "channel-sms", "national-admin"))
+    delivered, ids = traffic["delivered"], traffic["ids"]
+    assert {v["agency_id"] for v in delivered} == {"pln"}
+    assert SMS_NUMBER not in json.dumps(delivered) and "81398765432" not in json.dumps(delivered)
+    # Another agency may not read PLN's topic.
+    refused = parties["agency-bpjs-kesehatan"].lapor("tail", "agency.pln.complaints.v1", check=False)
+    assert refused.returncode == 2 and "not authorised" in refused.stderr
+
+    def escalated() -> set[str] | None:
+        got = {r["value"]["complaint_id"] for r in admin.records("sla.escalations.v1")}
+        return got if {ids["stack-web-1"], ids["stack-sms-1"]} <= got else None
+
+    until("escalations of both complaints after the tick", escalated)
+
+    def replied(party: Party, submission: str) -> dict[str, Any] | None:
+        return next((r["value"] for r in party.records("complaints.notifications.v1")
+                     if r["value"].get("submission_id") == submission
+                     and r["value"]["kind"] == "accepted"), None)
+
+    sms_reply = until("the SMS gateway's reply", lambda: replied(sms, "stack-sms-1"))
+    assert sms_reply["channel"] == "sms" and ids["stack-sms-1"] in sms_reply["text"]
+    web_reply = until("the web portal's reply", lambda: replied(web, "stack-web-1"))
+    assert web_reply["channel"] == "web" and ids["stack-web-1"] in web_reply["text"]
+
+
+def prometheus(path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:9090{path}", timeout=10) as answer:
+        return json.load(answer)["data"]
+
+
+def test_prometheus_scrapes_every_worker_and_every_dashboard_query_has_a_series(
+        traffic: dict[str, Any]) -> None:
+    """After the traffic (which makes dead letters and escalations, so that their panels
+    have something to show)."""
+    targets = until("every worker scraped", lambda: (
+        t if len(t := prometheus("/api/v1/targets")["activeTargets"]) == len(WORKERS)
+        and all(x["health"] == "up" for x in t) else None), timeout_s=120)
+    assert {x["labels"]["instance"] for x in targets} == {f"{w}:6066" for w in WORKERS}
+    dashboard = json.loads((ROOT / "ops/grafana/dashboards/lapor.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert len(queries) == 7
+
+    def every_query_answers() -> bool:
+        return all(prometheus("/api/v1/query?query=" + urllib.parse.quote(q))["result"]
+                   for q in queries)
+
+    until("a series for each dashboard query", every_query_answers, timeout_s=180)
+    escalations = prometheus("/api/v1/query?query=" + urllib.parse.quote(
+        "sum(lapor_escalations_total)"))["result"]
+    assert float(escalations[0]["value"][1]) >= 2
+
+
+def test_a_graceful_stop_logs_no_crash_and_down_leaves_nothing(stack: dict[str, float]) -> None:
+    stats = json.loads(sh("podman", "stats", "--no-stream", "--format", "json").stdout)
+    memory = {s["name"].removeprefix(f"{PROJECT}_").removesuffix("_1"): s["mem_usage"].split("/")[0].strip()
+              for s in stats if s["name"].startswith(PROJECT)}
+    print(f"\nstack memory per container: {memory}")
+    for service in WORKERS:
+        sh("podman", "stop", "-t", "30", container(service))
+        state = json.loads(sh("podman", "inspect", container(service), "--format",
+                              "{{json .State}}").stdout)
+        log = sh("podman", "logs", container(service)).stdout + sh(
+            "podman", "logs", container(service)).stderr
+        assert "worker_ready" in log or "Worker ready" in log, service  # it ran
+        assert "Crashed" not in log and "Traceback" not in log, (service, log[-3000:])
+        assert state["ExitCode"] == 0, service
+    sh("bash", "scripts/stack", "down", timeout=300)
+    assert left_behind() == []
