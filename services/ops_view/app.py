@@ -20,6 +20,8 @@ def create_app(settings: Settings) -> faust.App:
     site_registry, calendar = load_registry(settings.agencies_file), load_calendar(settings.calendar_file)
 
     async def page(tables: Mapping[str, Any]) -> None:
-        await serve(OpsSite(tables, site_registry, calendar), settings.ops_host, settings.ops_port)
+        site = OpsSite(tables, site_registry, calendar, settings.ops_hosts(),
+                       settings.ops_streams_per_client)
+        await serve(site, settings.ops_host, settings.ops_port)
 
     return stage_app(build(settings), settings, serve=page)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -22,12 +23,46 @@ from services.ops_view.handlers import BOARD, TIMELINES
 
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
 PUSH_EVERY_S = 1.0
+LEVELS = ("1", "2", "3")
+AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+# OWASP ASVS level 1 (V14.4): the page loads only its own script and style, is never framed,
+# and tells the browser not to guess types or pass the address on.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self'; connect-src 'self'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def host_name(header: str | None) -> str | None:
+    """The host of a `Host` header without its port (`[::1]:8070` -> `::1`), lower case."""
+    if not header:
+        return None
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[1:end] if end > 0 else None
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def bad_request(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)
 
 
 class OpsSite:
     def __init__(self, stores: Mapping[str, Mapping[str, Any]], registry: Registry,
-                 calendar: WorkingCalendar):
+                 calendar: WorkingCalendar, allowed_hosts: frozenset[str] = frozenset({"127.0.0.1", "localhost"}),
+                 streams_per_client: int = 4):
         self.stores, self.registry, self.calendar = stores, registry, calendar
+        self.allowed_hosts, self.streams_per_client = allowed_hosts, streams_per_client
+        self.streams: dict[str, int] = {}  # open /events streams by client address
 
     @property
     def board(self) -> Mapping[str, Any]:
@@ -37,8 +72,26 @@ class OpsSite:
     def timelines(self) -> Mapping[str, Any]:
         return self.stores[TIMELINES]
 
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Only allowed hosts, only GET/HEAD; the security headers on every answer (errors
+        included); an unexpected error a 500 with no detail rather than a traceback page."""
+        if host_name(request.headers.get("Host")) not in self.allowed_hosts:
+            response: web.StreamResponse = web.json_response(
+                {"error": "unknown host (LAPOR_OPS_ALLOWED_HOSTS)"}, status=421)
+        elif request.method not in ("GET", "HEAD"):
+            response = web.json_response({"error": "read-only"}, status=405)
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = web.json_response({"error": exc.reason}, status=exc.status)
+        if not response.prepared:
+            response.headers.update(SECURITY_HEADERS)
+        return response
+
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.guard])
         app.router.add_get("/", self.static)
         app.router.add_get("/static/{name}", self.static)
         app.router.add_get("/api/overview", self.overview)
@@ -54,6 +107,11 @@ class OpsSite:
             raise web.HTTPNotFound()
         body = resources.files("services.ops_view").joinpath(f"static/{name}").read_bytes()
         return web.Response(body=body, content_type=STATIC[name], charset="utf-8")
+
+    def prepared(self, response: web.StreamResponse) -> web.StreamResponse:
+        """A streamed answer sends its headers itself: with the security headers."""
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     def _names(self) -> dict[str, str]:
         return {a.id: a.name for a in self.registry.agencies.values()}
@@ -74,13 +132,13 @@ class OpsSite:
         return web.json_response([{**r, "agency_name": names.get(r["agency_id"], r["agency_id"])}
                                   for r in rows])
 
-    def _escalations(self, request: web.Request) -> list[dict[str, Any]]:
-        level = request.query.get("level")
-        return queries.escalations(self.board, int(level) if level and level.isdigit() else None,
-                                   request.query.get("agency") or None)
-
     async def escalations(self, request: web.Request) -> web.Response:
-        return web.json_response(self._escalations(request))
+        level, agency = request.query.get("level") or None, request.query.get("agency") or None
+        if level is not None and level not in LEVELS:
+            return bad_request(f"level must be one of {', '.join(LEVELS)}")
+        if agency is not None and not AGENCY_ID.fullmatch(agency):
+            return bad_request("agency must be an agency id (lower-case letters, digits, dashes)")
+        return web.json_response(queries.escalations(self.board, int(level) if level else None, agency))
 
     async def timeline(self, request: web.Request) -> web.Response:
         try:
@@ -91,9 +149,22 @@ class OpsSite:
             return web.json_response({"error": str(exc)}, status=status)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """Server-sent events: each escalation once, as the view learns of it."""
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
+        """Server-sent events: each escalation once, as the view learns of it. A client may
+        hold `streams_per_client` open at once (429 beyond), so one cannot tie the worker up."""
+        client = request.remote or "?"
+        if self.streams.get(client, 0) >= self.streams_per_client:
+            return web.json_response({"error": "too many live streams from this address"},
+                                     status=429, headers={"Retry-After": "10"})
+        self.streams[client] = self.streams.get(client, 0) + 1
+        try:
+            return await self._stream(request)
+        finally:
+            self.streams[client] -= 1
+            if not self.streams[client]:
+                del self.streams[client]
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        response = self.prepared(web.StreamResponse(headers={"Content-Type": "text/event-stream"}))
         await response.prepare(request)
         sent: set[str] = {e["escalation_id"] for e in queries.escalations(self.board)}
         await response.write(b": connected\n\n")

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     ops_host: str = Field("127.0.0.1", description="Bind address of the operations page: "
                           "this machine only unless opened wider (e.g. 0.0.0.0 behind a proxy).")
     ops_port: int = Field(8070, description="Port of the operations page (and `lapor show`).")
+    ops_allowed_hosts: str = Field(
+        "", description="Comma-separated host names the operations page answers to (its `Host` "
+        "header, port aside); empty: LAPOR_OPS_HOST and localhost. Any other host is refused, "
+        "so a page on another site cannot read it through DNS rebinding.")
+    ops_streams_per_client: int = Field(
+        4, ge=1, description="Live streams (/events) one client address may hold open at once.")
     ops_timeline_days: int = Field(30, ge=1, description="Days a closed complaint's timeline "
                                    "stays on the operations page.")
     ops_compliance_days: int = Field(400, ge=1, description="Days an agency-day's compliance "
@@ -155,6 +161,11 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def ops_hosts(self) -> frozenset[str]:
+        """The host names the operations page answers to (LAPOR_OPS_ALLOWED_HOSTS)."""
+        given = {h.strip().lower() for h in self.ops_allowed_hosts.split(",") if h.strip()}
+        return frozenset(given or {self.ops_host.lower(), "localhost"})
 
     def environment(self) -> dict[str, str]:
         """The environment of a child process (a worker, the ticker, the CLI) that runs with
