@@ -29,6 +29,7 @@ from schemas.events import (
     Notification,
     RejectedEvent,
     Reporter,
+    ReporterStatus,
     RoutedEvent,
     RoutingInfo,
     RulesVersion,
@@ -43,7 +44,7 @@ from schemas.events import (
 __all__ = [
     "AcceptedComplaint", "AgencyComplaint", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
-    "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter",
+    "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter", "ReporterStatus",
     "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusEvent",
     "Submission", "SubmittedLocation", "Tick", "ValidationErrorItem", "WireModel", "WirePart",
 ]

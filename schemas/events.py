@@ -232,6 +232,10 @@ class StatusEvent(WireModel):
     at: Timestamp
     note: Annotated[str, StringConstraints(strict=True, max_length=5000)] | None = None
     target_agency_id: AgencyId | None = None
+    # Set by the status gate on a reporter's status (`reporter_replied`): the channel whose
+    # principal carried it, from its topic's name. The SLA monitor applies it only to a
+    # complaint that came in through that channel. Absent: an agency's or an admin's status.
+    channel: Channel | None = None
 
 
 class AgencyStatus(StatusEvent):
@@ -243,6 +247,17 @@ class AgencyStatus(StatusEvent):
 
     topic_name: ClassVar[str] = "agency-status.{agency_id}.v1"
     schema_name: ClassVar[str] = "agency_status"
+
+
+class ReporterStatus(StatusEvent):
+    """reporter-status.<channel>.v1, key complaint_id: what a reporter says about their own
+    complaint (today `reporter_replied`: they answered the agency's response), carried by
+    the channel they use. Only that channel's principal may write its topic, so the topic is
+    the channel's signature: the status gate re-publishes each on complaints.status.v1 with
+    `channel` from the topic name. `agency_id` and `channel` are left out."""
+
+    topic_name: ClassVar[str] = "reporter-status.{channel}.v1"
+    schema_name: ClassVar[str] = "reporter_status"
 
 
 WorkingDays = Annotated[int, Field(ge=1, le=366)]
@@ -338,15 +353,17 @@ class ComplianceStats(WireModel):
 
 
 class Notification(WireModel):
-    """complaints.notifications.v1, key complaint_id (or the input's key when no complaint
-    came of it): one thing a reporter should hear, for the channel to deliver.
+    """complaints.notifications.<channel>.v1, key complaint_id (or the input's key when no
+    complaint came of it): one thing a reporter should hear, for the channel to deliver. One
+    topic per channel, readable by that channel's principal alone (Kafka ACLs).
 
     The reply address is the channel's own: `submission_id` (the gateway's `message_id` for
-    SMS), and `msisdn` only on the replies intake writes (it alone reads the SMS). Later
-    replies to an SMS carry the message id, which the gateway maps to the number it came
-    from: no stage after intake holds the number of an anonymous reporter."""
+    SMS), and `msisdn` only on a reply intake writes (it alone reads the SMS) to a sender who
+    is not anonymous, or to an SMS without a readable message id. Later replies to an SMS
+    carry the message id, which the gateway maps to the number it came from: no stage after
+    intake holds the number of an anonymous reporter."""
 
-    topic_name: ClassVar[str] = "complaints.notifications.v1"
+    topic_name: ClassVar[str] = "complaints.notifications.{channel}.v1"
     schema_name: ClassVar[str] = "notification"
     event_id: EventId
     kind: NoticeKind
@@ -364,5 +381,6 @@ class Notification(WireModel):
 
 ALL_EVENTS: tuple[type[WireModel], ...] = (
     Submission, SmsMessage, AcceptedComplaint, RejectedEvent, AgencyComplaint, RoutedEvent,
-    StatusEvent, AgencyStatus, Tick, Escalation, ComplianceStats, Notification, RulesVersion,
+    StatusEvent, AgencyStatus, ReporterStatus, Tick, Escalation, ComplianceStats, Notification,
+    RulesVersion,
 )

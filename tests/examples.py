@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
-    AgencyStatus, RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick, WireModel,
+    AgencyStatus, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick, WireModel,
 )
 
 T = "2026-03-02T09:15:00+07:00"
@@ -48,6 +48,7 @@ VALID: dict[type[WireModel], dict[str, Any]] = {
                   "agency_id": "pln", "at": T},
     AgencyStatus: {"event_id": "s-2", "complaint_id": CID, "status": "responded", "at": T,
                    "note": "Tagihan dikoreksi."},
+    ReporterStatus: {"event_id": "r-1", "complaint_id": CID, "status": "reporter_replied", "at": T},
     Tick: {"as_of": T},
     Escalation: {
         "escalation_id": "e-1", "complaint_id": CID, "agency_id": "pln",
@@ -81,6 +82,7 @@ INVALID: dict[type[WireModel], tuple[dict[str, Any], str]] = {
     RoutedEvent: ({**VALID[RoutedEvent], "attempt": 0}, "attempt"),
     StatusEvent: ({**VALID[StatusEvent], "status": "done"}, "status"),
     AgencyStatus: ({**VALID[AgencyStatus], "at": "2026-03-02 09:15"}, "at"),
+    ReporterStatus: ({**VALID[ReporterStatus], "channel": "fax"}, "channel"),
     Tick: ({"as_of": 1767225600}, "as_of"),
     Escalation: ({**VALID[Escalation], "level": 4}, "level"),
     ComplianceStats: ({**VALID[ComplianceStats], "received": -1}, "received"),

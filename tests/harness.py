@@ -18,7 +18,9 @@ from services.router.compose import build as build_router
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
 from services.runtime.stage import Stage
-from services.runtime.topics import TICKS
+from services.runtime.topics import TICKS, agency_of_status_topic, channel_of_reporter_status_topic
+from services.tools.access_plan import agency_user, channel_user
+from services.tools.broker_security import as_principal
 from services.sla_monitor.compose import build as build_sla
 from services.status_gate.compose import build as build_status_gate
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
@@ -88,7 +90,19 @@ class BrokerHarness:
         self.settings, self._logs, self._services = settings, logs, services
 
     async def publish(self, topic: str, records: Records, timestamp_s: float | None = None) -> None:
-        await produce(self.settings, topic, records, timestamp_s=timestamp_s)  # type: ignore[arg-type]
+        await produce(self._writer(topic), topic, records, timestamp_s=timestamp_s)  # type: ignore[arg-type]
+
+    def _writer(self, topic: str) -> Settings:
+        """Who writes `topic`: an agency's statuses come from that agency's principal, a
+        reporter's from their channel's (so the test goes through the ACLs as deployed); other
+        inputs from the operator's."""
+        agency = agency_of_status_topic(topic)
+        if agency is not None:
+            return as_principal(self.settings, agency_user(self.settings, agency))
+        channel = channel_of_reporter_status_topic(topic)
+        if channel is not None:
+            return as_principal(self.settings, channel_user(self.settings, channel.value))
+        return self.settings
 
     async def tick(self, as_of: str) -> None:
         for p in range(self.settings.partitions):

@@ -10,8 +10,11 @@ from typing import Any
 from schemas import ComplianceStats, Escalation, Notification, RejectedEvent, StatusEvent, WireModel
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
-from services.runtime.topics import COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJECTED, STATUS, TICKS
+from services.runtime.topics import (
+    CLOSURES, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS, REJECTED, STATUS, TICKS,
+)
 from services.sla_monitor.compose import build as sla_stage
+from services.status_gate.compose import build as gate_stage
 
 RECORD_TIME = 1_893_456_000.0  # 2030-01-01: statuses are capped at their record time
 
@@ -98,8 +101,8 @@ class Produced:
 
 
 OUTPUT_MODELS: dict[str, type[WireModel]] = {
-    ESCALATIONS: Escalation, COMPLIANCE: ComplianceStats, STATUS: StatusEvent,
-    REJECTED: RejectedEvent, NOTIFICATIONS: Notification}
+    ESCALATIONS: Escalation, COMPLIANCE: ComplianceStats, CLOSURES: StatusEvent,
+    REJECTED: RejectedEvent, **{t: Notification for t in NOTIFICATION_TOPICS}}
 
 
 def run_in_memory(log: list[Step], partitions: int = 1,
@@ -107,10 +110,14 @@ def run_in_memory(log: list[Step], partitions: int = 1,
                   one_batch: bool = False) -> list[Produced]:
     """The SLA stage on the in-memory runtime (the real handlers), fed the log in order: one
     record per batch, or the whole log as one batch (`one_batch`). A tick goes to every
-    partition. `stores` (the worker's dicts) carries state from one run to the next."""
+    partition. `stores` (the worker's dicts) carries state from one run to the next. The
+    status gate runs beside it, as deployed: the monitor's auto-close reaches
+    complaints.status.v1 (and so the monitor itself) through it. The SLA stage's outputs
+    are returned."""
     topics = MemoryTopics(partitions)
     worker = MemoryWorker(sla_stage(Settings(partitions=partitions)), topics,
                           batch_max=len(log) * partitions + 1 if one_batch else 1)
+    gate = MemoryWorker(gate_stage(Settings(partitions=partitions)), topics)
     if stores is not None:
         for name in worker.stores:
             stores.setdefault(name, {})
@@ -121,8 +128,8 @@ def run_in_memory(log: list[Step], partitions: int = 1,
             topics.publish(topic, key.encode() if key else None, raw, partition=p,
                            timestamp=RECORD_TIME)
         if not one_batch:
-            run_until_idle([worker])
-    run_until_idle([worker])
+            run_until_idle([worker, gate])
+    run_until_idle([worker, gate])
     return [Produced(r.topic, r.key.decode() if r.key else None,
                      OUTPUT_MODELS[r.topic].model_validate_json(r.value or b""))
             for result in worker.results for r in result.outputs]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import AcceptedComplaint
+from schemas import AcceptedComplaint, Privacy
 from services.intake.accept import accept, sms_to_submission
 from services.intake.classify import Classifier
 from services.intake.decode import Rejection, decode_sms, decode_submission
@@ -14,7 +14,7 @@ from services.intake.phones import normalise_msisdn
 from services.intake.dedup_expiry import expire, remember
 from services.intake.replies import accepted_notice, rejected_notice, reply_of_raw
 from services.runtime.stage import Outcome, Output, Record, StagedStores, StoreName, reject
-from services.runtime.topics import ACCEPTED, NOTIFICATIONS, SMS, SUBMITTED
+from services.runtime.topics import ACCEPTED, SMS, SUBMITTED, notifications_topic_name
 
 STAGE = "intake"
 # One dedup store per source topic: a table's changelog partition is its source record's
@@ -63,9 +63,11 @@ class IntakeHandlers:
         # Remembered only once the accepted event is acknowledged (the runtime applies
         # writes after the acks): a crash in between repeats the event under the same id.
         remember(stores, seen, record.partition, cid, record.timestamp)
-        reply = accepted_notice(decided, msisdn)
+        # An SMS is answered by its message id, which the gateway maps to the sender; the
+        # number itself only to a sender who did not ask to stay anonymous.
+        reply = accepted_notice(decided, None if decided.privacy is Privacy.anonymous else msisdn)
         out = Outcome([Output(ACCEPTED, cid.encode(), decided.to_bytes()),
-                       Output(NOTIFICATIONS, cid.encode(), reply.to_bytes())])
+                       Output(notifications_topic_name(reply.channel), cid.encode(), reply.to_bytes())])
         return out.note("accepted", complaint_id=cid, event_id=decided.event_id,
                         channel=decided.channel.value, category=decided.category.value)
 
@@ -77,4 +79,4 @@ def _rejection_reply(record: Record, reason: str) -> list[Output]:
         return []
     told = rejected_notice(reply, reason, record.time, (record.topic, record.partition, record.offset))
     key = record.key or (reply.submission_id.encode() if reply.submission_id else None)
-    return [Output(NOTIFICATIONS, key, told.to_bytes())]
+    return [Output(notifications_topic_name(told.channel), key, told.to_bytes())]

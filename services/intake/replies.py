@@ -19,7 +19,7 @@ def _text_field(data: dict[str, object], name: str) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() and len(value) <= _ID_MAX else None
 
 
-def sms_reply(msisdn: str, message_id: str | None) -> ReplyAddress:
+def sms_reply(msisdn: str | None, message_id: str | None) -> ReplyAddress:
     return ReplyAddress(Channel.sms, message_id, msisdn)
 
 
@@ -33,9 +33,13 @@ def reply_of_raw(raw: bytes | None, is_sms: bool) -> ReplyAddress | None:
     if not isinstance(data, dict):
         return None
     if is_sms:
-        number = _text_field(data, "msisdn")
+        number, message_id = _text_field(data, "msisdn"), _text_field(data, "message_id")
         msisdn = normalise_msisdn(number) if number else None
-        return sms_reply(msisdn, _text_field(data, "message_id")) if msisdn else None
+        if msisdn is None:
+            return None  # no possible sender: nobody to answer
+        # The gateway answers a message id it knows; the number only where none is readable
+        # (the text, which may ask for anonymity, could not be read).
+        return sms_reply(msisdn if message_id is None else None, message_id)
     channel, submission_id = _text_field(data, "channel"), _text_field(data, "submission_id")
     if channel is None or channel not in Channel.__members__ or submission_id is None:
         return None

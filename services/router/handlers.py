@@ -22,7 +22,7 @@ from services.runtime.stage import (
     Outcome, Output, Record, StagedStores, StoreName, parse_or_reject,
 )
 from services.runtime.topics import (
-    ACCEPTED, NOTIFICATIONS, ROUTED, TICKS, TRIAGE, agency_topic_name,
+    ACCEPTED, ROUTED, TICKS, TRIAGE, agency_topic_name, notifications_topic_name,
 )
 
 STAGE = "router"
@@ -128,7 +128,7 @@ class RouterHandlers:
                      agency_id=d.agency_id, role=d.role.value, rule_id=d.rule_id, attempt=d.attempt)
             if d.agency_id is not None and d.role is Role.primary:
                 told = self._routed_notice(c, d, rerouted=previous_holder is not None)
-                out.outputs.append(Output(NOTIFICATIONS, key, told.to_bytes()))
+                out.outputs.append(Output(notifications_topic_name(told.channel), key, told.to_bytes()))
         return out
 
     def _routed_notice(self, c: AcceptedComplaint, d: Delivery, rerouted: bool) -> Notification:

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     notifications_retention_days: int = Field(
         30,
         ge=1,
-        description="Retention of complaints.notifications.v1: it holds reply addresses (an "
+        description="Retention of the complaints.notifications.<channel>.v1 topics: it holds reply addresses (an "
         "SMS sender's number, anonymous ones included) and only has to outlive a channel's "
         "delivery retries.",
     )

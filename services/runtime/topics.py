@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas import (
-    AcceptedComplaint, AgencyComplaint, AgencyStatus, ComplianceStats, Escalation, Notification, RejectedEvent,
-    RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick,
+    AcceptedComplaint, AgencyComplaint, AgencyStatus, Channel, ComplianceStats, Escalation, Notification,
+    RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick,
 )
 from services.runtime.settings import Settings
 
@@ -21,8 +21,10 @@ STATUS = StatusEvent.topic_name
 TICKS = Tick.topic_name
 ESCALATIONS = Escalation.topic_name
 COMPLIANCE = ComplianceStats.topic_name
-NOTIFICATIONS = Notification.topic_name
 RULES = RulesVersion.topic_name  # the history of rules versions (each also announced on TICKS)
+# The SLA monitor's auto-close statuses (`closed`, no agency): the status gate passes them on
+# to complaints.status.v1, which only gates and the national admin may write.
+CLOSURES = "sla.closures.v1"
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -54,6 +56,28 @@ class TopicSpec:
 
 AGENCY_TOPIC = AgencyComplaint.topic_name
 AGENCY_STATUS_TOPIC = AgencyStatus.topic_name  # written by that agency only (ACLs)
+
+
+def notifications_topic_name(channel: Channel | str) -> str:
+    """The replies one channel delivers: only its principal may read them."""
+    return Notification.topic_name.format(channel=Channel(channel).value)
+
+
+def reporter_status_topic_name(channel: Channel | str) -> str:
+    """What reporters say through one channel: only its principal may write it."""
+    return ReporterStatus.topic_name.format(channel=Channel(channel).value)
+
+
+NOTIFICATION_TOPICS = tuple(notifications_topic_name(c) for c in Channel)
+REPORTER_STATUS_TOPICS = tuple(reporter_status_topic_name(c) for c in Channel)
+
+
+def channel_of_reporter_status_topic(name: str) -> Channel | None:
+    """The channel of a reporter status topic's contract name, else None."""
+    for channel in Channel:
+        if name == reporter_status_topic_name(channel):
+            return channel
+    return None
 
 
 def agency_topic_name(agency_id: str) -> str:
@@ -111,8 +135,12 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         spec(TICKS, "none (one per partition)", COPARTITIONED),
         spec(ESCALATIONS, "complaint_id"),
         spec(COMPLIANCE, "agency_id"),
-        spec(NOTIFICATIONS, "complaint_id (else the input's key)",
-             retention=settings.notifications_retention_days * DAY_MS),
+        *(spec(name, "complaint_id (else the input's key)",
+               retention=settings.notifications_retention_days * DAY_MS)
+          for name in NOTIFICATION_TOPICS),
+        spec(CLOSURES, "complaint_id"),
+        # One partition each: reporters' statuses are few (per complaint order holds alike).
+        *(TopicSpec(name, "complaint_id", 1, rf, retention_ms=keep) for name in REPORTER_STATUS_TOPICS),
         # Every version is kept (a replay needs the ones in force then): compacted, one
         # partition, keyed by version number.
         TopicSpec(RULES, "version", 1, rf, cleanup_policy="compact"),

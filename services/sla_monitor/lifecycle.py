@@ -66,8 +66,15 @@ def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Poli
         return "ignored_closed"
     responsible = s.agency_id == state.agency_id or (
         state.agency_id == TRIAGE_AGENCY and s.status is Status.assigned)
-    if s.status is Status.reporter_replied or (s.status is Status.closed and s.agency_id is None):
-        responsible = True  # the reporter's reply; the monitor's auto-close or an admin's close
+    if s.status is Status.reporter_replied:
+        # The reporter's word: through the channel the complaint came in by (the status
+        # gate names it), or the national admin's (no channel, no agency); never an agency's.
+        if s.agency_id is not None or (s.channel is not None and s.channel.value != state.channel):
+            state.flagged_statuses += 1
+            return "flagged_not_the_reporter"
+        responsible = True
+    elif s.status is Status.closed and s.agency_id is None:
+        responsible = True  # the monitor's auto-close (through the gate) or an admin's close
     if not responsible:
         state.flagged_statuses += 1
         return "flagged_non_responsible"

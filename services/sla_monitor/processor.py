@@ -19,7 +19,7 @@ from services.domain.ids import deterministic_id
 from services.domain.registry import Registry
 from services.domain.rules import SHIPPED, RuleSet, in_force, rule_set_of
 from services.runtime.stage import StagedStores, StoreName
-from services.runtime.topics import ESCALATIONS, NOTIFICATIONS, STATUS
+from services.runtime.topics import CLOSURES, ESCALATIONS, notifications_topic_name
 from services.sla_monitor.clocks import Clock, ComplaintClocks, Moment
 from services.sla_monitor.compliance_counts import close_days, count, overdue_agencies, settle_overdue
 from services.sla_monitor.due_index import (
@@ -177,7 +177,7 @@ class SlaProcessor:
         if res.note.startswith("applied_") and state.to_dict() != was:
             told = status_notice(state, s, self.registry)
             if told is not None:
-                res.outputs.append(Emitted(NOTIFICATIONS, state.complaint_id, told))
+                res.outputs.append(Emitted(notifications_topic_name(told.channel), state.complaint_id, told))
         self._count_first_responses(res, partition, first)
         settle_overdue(res.view, partition, state, before)
         self._save(res, partition, state)
@@ -357,7 +357,8 @@ class SlaProcessor:
                 complaint_id=state.complaint_id, status=Status.closed, agency_id=None, at=m.fire_at,
                 note=f"closed automatically: no reply from the reporter within {c.limit} working days",
             )
-            res.outputs.append(Emitted(STATUS, state.complaint_id, status))
+            # To the status gate (sla.closures.v1): this service may not write statuses.
+            res.outputs.append(Emitted(CLOSURES, state.complaint_id, status))
             return
         esc = Escalation(
             escalation_id=deterministic_id("escalation", state.complaint_id, c.agency_id, c.name.value,
@@ -370,7 +371,7 @@ class SlaProcessor:
         told = escalation_notice(state, m)
         if told is not None and not any(isinstance(e.event, Notification)
                                         and e.event.event_id == told.event_id for e in res.outputs):
-            res.outputs.append(Emitted(NOTIFICATIONS, state.complaint_id, told))
+            res.outputs.append(Emitted(notifications_topic_name(told.channel), state.complaint_id, told))
         if m.kind is EscalationKind.breach and m.level == 1 and c.agency_id != "triage":
             count(res.view, partition, c.agency_id, m.fire_at, c.tz, "", clock=c.name)
 

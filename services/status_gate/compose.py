@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from services.runtime.settings import Settings
 from services.runtime.stage import Stage
-from services.runtime.topics import AGENCY_STATUS_TOPIC
+from services.runtime.topics import AGENCY_STATUS_TOPIC, CLOSURES, REPORTER_STATUS_TOPICS
 from services.status_gate.handlers import STAGE, handle
 
 
 def build(settings: Settings) -> Stage:
     del settings  # nothing to configure: the topic is the authority
-    return Stage(STAGE, (), (), handle, input_families=(AGENCY_STATUS_TOPIC,))
+    return Stage(STAGE, (CLOSURES, *REPORTER_STATUS_TOPICS), (), handle,
+                 input_families=(AGENCY_STATUS_TOPIC,))

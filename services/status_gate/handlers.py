@@ -1,28 +1,50 @@
 """Every decision of the status gate, as a pure handler.
 
-An agency's status topic is writable by that agency's principal alone (Kafka ACLs), so the
-topic name is the status's authority. The gate re-publishes each status on
-complaints.status.v1 keyed by complaint id, with `agency_id` from the topic; a status whose
-body names another agency, an `assigned` (the national admin's, written on
-complaints.status.v1 directly), or a body that is not a status are dead-lettered with their
-reason and change nothing downstream. The registry is not consulted: a status topic exists
-only once the operator provisioned its agency (no service may create one), and an agency
-added while the gate runs is heard at once. No store: the event keeps its `event_id`, so a
-repeat is the same event and the SLA monitor and router see it as a duplicate."""
+complaints.status.v1 says what happened to a complaint, and everything downstream trusts
+it, so only this gate (and the national admin, for its own `assigned`) may write it. Each
+party speaks on a topic that only its principal may write (Kafka ACLs), so the topic is its
+signature, and the gate passes on what that party may say:
+
+- an agency (`agency-status.<id>.v1`): its statuses, with `agency_id` from the topic. A
+  body naming another agency, an `assigned` (the national admin's alone) or a
+  `reporter_replied` (the reporter's alone) is dead-lettered;
+- a reporter, through the channel that carries their words (`reporter-status.<channel>.v1`):
+  `reporter_replied`, with `channel` from the topic (the SLA monitor applies it only to a
+  complaint that came in through that channel). Anything else, or a body naming an agency,
+  is dead-lettered;
+- the SLA monitor (`sla.closures.v1`): its auto-close, a `closed` without an agency; anything
+  else is dead-lettered.
+
+The registry is not consulted: a status topic exists only once the operator provisioned its
+agency (no service may create one), and an agency added while the gate runs is heard at
+once. No store: the event keeps its `event_id`, so a repeat is the same event and the SLA
+monitor and router see it as a duplicate."""
 
 from __future__ import annotations
 
-from schemas import AgencyStatus, Status, StatusEvent
+from schemas import AgencyStatus, Channel, ReporterStatus, Status, StatusEvent
 from services.runtime.stage import Outcome, Output, Record, StagedStores, parse_or_reject, reject
-from services.runtime.topics import STATUS, agency_of_status_topic
+from services.runtime.topics import (
+    CLOSURES, STATUS, agency_of_status_topic, channel_of_reporter_status_topic,
+)
 
 STAGE = "status_gate"
+REPORTERS_OWN = frozenset({Status.reporter_replied})  # what only a reporter may say
 
 
 def handle(record: Record, stores: StagedStores) -> Outcome:
+    if record.topic == CLOSURES:
+        return _closure(record)
+    channel = channel_of_reporter_status_topic(record.topic)
+    if channel is not None:
+        return _reporter(record, channel)
     agency = agency_of_status_topic(record.topic)
-    if agency is None:  # not an agency's status topic (the subscription reads no other)
-        return reject(STAGE, record, "not_an_agency_status_topic")
+    if agency is not None:
+        return _agency(record, agency)
+    return reject(STAGE, record, "not_a_status_topic")  # the subscription reads no other
+
+
+def _agency(record: Record, agency: str) -> Outcome:
     parsed = parse_or_reject(STAGE, AgencyStatus, record, "invalid_status")
     if isinstance(parsed, Outcome):
         return parsed
@@ -31,8 +53,39 @@ def handle(record: Record, stores: StagedStores) -> Outcome:
         return reject(STAGE, record, "status_for_another_agency")
     if parsed.status is Status.assigned:
         return reject(STAGE, record, "assigned_by_national_admin_only")
-    fields = parsed.model_dump(exclude={"agency_id", "schema_version"})
-    status = StatusEvent(**fields, agency_id=agency)
+    if parsed.status in REPORTERS_OWN or parsed.channel is not None:
+        return reject(STAGE, record, "reporter_status_from_an_agency")
+    return _passed(StatusEvent(**_fields(parsed), agency_id=agency), "agency_id", agency)
+
+
+def _reporter(record: Record, channel: Channel) -> Outcome:
+    parsed = parse_or_reject(STAGE, ReporterStatus, record, "invalid_status")
+    if isinstance(parsed, Outcome):
+        return parsed
+    if parsed.status not in REPORTERS_OWN:
+        return reject(STAGE, record, "not_a_reporter_status")
+    if parsed.agency_id is not None or parsed.target_agency_id is not None:
+        return reject(STAGE, record, "reporter_status_naming_an_agency")
+    if parsed.channel is not None and parsed.channel is not channel:
+        return reject(STAGE, record, "status_for_another_channel")
+    return _passed(StatusEvent(**_fields(parsed), channel=channel), "channel", channel.value)
+
+
+def _closure(record: Record) -> Outcome:
+    parsed = parse_or_reject(STAGE, StatusEvent, record, "invalid_status")
+    if isinstance(parsed, Outcome):
+        return parsed
+    if (parsed.status is not Status.closed or parsed.agency_id is not None
+            or parsed.channel is not None or parsed.target_agency_id is not None):
+        return reject(STAGE, record, "not_an_auto_close")
+    return _passed(StatusEvent(**_fields(parsed)), "source", "sla_monitor")
+
+
+def _fields(parsed: StatusEvent) -> dict[str, object]:
+    return parsed.model_dump(exclude={"agency_id", "channel", "schema_version"})
+
+
+def _passed(status: StatusEvent, by: str, who: str) -> Outcome:
     return Outcome([Output(STATUS, status.complaint_id.encode(), status.to_bytes())]).note(
-        "status_passed", complaint_id=status.complaint_id, agency_id=agency,
-        status=status.status.value, event_id=status.event_id)
+        "status_passed", complaint_id=status.complaint_id, status=status.status.value,
+        event_id=status.event_id, **{by: who})

@@ -3,11 +3,13 @@
 Deny by default: a principal may do exactly what its grants below say. Each service reads its
 input topics, writes its outputs and dead letters, and owns its consumer group and the
 topics faust makes for it (changelogs: the `<app id>-` prefix). A channel system writes
-its input topic and reads the replies to send. An agency reads its own complaints topic,
-writes its own status topic and uses consumer groups under its own prefix. The national
-admin assigns triaged complaints (complaints.status.v1 directly), publishes rules versions
-and watches the escalation and compliance streams. The operator's `lapor-admin` is a super
-user and needs no grant.
+its input topic and its reporters' statuses, and reads the replies meant for it alone. An
+agency reads its own complaints topic, writes its own status topic and uses consumer groups
+under its own prefix. complaints.status.v1 is written by the status gate (which passes on
+agencies', reporters' and the SLA monitor's statuses, each from a topic only that party may
+write) and by the national admin (its own `assigned`); the admin also publishes rules
+versions and watches the escalation and compliance streams. The operator's `lapor-admin` is
+a super user and needs no grant.
 
 Names carry the deployment's topic prefix (`LAPOR_TOPIC_PREFIX`), so staging and production
 principals on one cluster never reach each other's topics. Group and agency prefixes end in
@@ -23,9 +25,10 @@ from enum import StrEnum
 from schemas import Channel
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    ACCEPTED, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJECTED,
-    ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE, agency_status_topic_name,
-    agency_topic_name, head_of,
+    ACCEPTED, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, CLOSURES, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS,
+    REJECTED, REPORTER_STATUS_TOPICS, ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE,
+    agency_status_topic_name, agency_topic_name, head_of, notifications_topic_name,
+    reporter_status_topic_name,
 )
 
 
@@ -80,11 +83,12 @@ class Principal:
 # Each service's topics by contract name: what it reads, what it writes. Every service may
 # dead-letter, so each writes complaints.rejected.v1.
 SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "intake": ((SUBMITTED, SMS), (ACCEPTED, NOTIFICATIONS)),
-    "router": ((ACCEPTED, STATUS, TICKS), (ROUTED, TRIAGE, NOTIFICATIONS)),
-    "sla_monitor": ((ACCEPTED, ROUTED, STATUS, TICKS), (ESCALATIONS, COMPLIANCE, STATUS, NOTIFICATIONS)),
+    "intake": ((SUBMITTED, SMS), (ACCEPTED, *NOTIFICATION_TOPICS)),
+    "router": ((ACCEPTED, STATUS, TICKS), (ROUTED, TRIAGE, *NOTIFICATION_TOPICS)),
+    "sla_monitor": ((ACCEPTED, ROUTED, STATUS, TICKS),
+                    (ESCALATIONS, COMPLIANCE, CLOSURES, *NOTIFICATION_TOPICS)),
     "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS), ()),
-    "status_gate": ((), (STATUS,)),
+    "status_gate": ((CLOSURES, *REPORTER_STATUS_TOPICS), (STATUS,)),
     "ticker": ((), (TICKS,)),
 }
 FAUST_SERVICES = {"intake", "router", "sla_monitor", "ops_view"}  # app id lapor-<stage name>
@@ -135,8 +139,10 @@ def service(settings: Settings, name: str) -> Principal:
 
 def channel(settings: Settings, name: str) -> Principal:
     user = channel_user(settings, name)
-    grants = [*_topic(settings, Operation.write, SMS if name == Channel.sms else SUBMITTED),
-              *_topic(settings, Operation.read, NOTIFICATIONS), _group_prefix(f"{user}.")]
+    grants = [*_topic(settings, Operation.write, SMS if name == Channel.sms else SUBMITTED,
+                      reporter_status_topic_name(name)),
+              *_topic(settings, Operation.read, notifications_topic_name(name)),
+              _group_prefix(f"{user}.")]
     return Principal(user, Role.channel, tuple(sorted(grants)))
 
 

@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from schemas import Channel
 from services.runtime.settings import Settings
 
 
@@ -88,7 +89,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     data.update({k: v for k, v in (("complaint_id", args.complaint_id), ("status", args.status),
                                    ("agency_id", args.agency), ("target_agency_id", args.target))
                  if v is not None})
-    event, topic = asyncio.run(status(settings, data))
+    event, topic = asyncio.run(status(settings, data, args.channel))
     print(f"status {event.status.value} for {event.complaint_id} sent to {settings.topic(topic)} "
           f"({event.event_id})")
     return 0
@@ -127,6 +128,8 @@ def register(sub: Any) -> None:
     st.add_argument("status", nargs="?", help="acknowledged, responded, not_our_authority, …")
     st.add_argument("--agency", default=None, help="the agency sending it")
     st.add_argument("--target", default=None, help="target_agency_id (re-route, assigned)")
+    st.add_argument("--channel", default=None, choices=[c.value for c in Channel],
+                    help="a reporter's status (reporter_replied), sent as that channel's principal")
     st.add_argument("--file", default=None, help="a JSON file with the event's fields")
     st.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a text field")
     st.set_defaults(handler=_status)

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from schemas import Channel
 from services.tools.generator import stream
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    ACCEPTED, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, SMS, agency_status_topic_name,
+    ACCEPTED, ESCALATIONS, REJECTED, ROUTED, SMS, agency_status_topic_name, notifications_topic_name,
 )
 from services.runtime.kafka_client import aiokafka_options
 from services.tools.access import as_principal, provision
@@ -142,12 +143,14 @@ class Simulation:
             for speaker in speakers.values():
                 await speaker.stop()
 
-    async def sms_gateway(self) -> None:
-        """The 1708 gateway's side of complaints.notifications.v1: it answers SMS replies to
-        the number in the notice, or to the one it received the message id from."""
-        gateway = as_principal(self.settings, channel_user(self.settings, "sms"))
-        consumer = AIOKafkaConsumer(self.settings.topic(NOTIFICATIONS), **aiokafka_options(gateway),
-                                    auto_offset_reset="earliest", group_id=None)
+    async def replies(self, channel: str) -> None:
+        """A channel's side of its own replies topic (complaints.notifications.<channel>.v1),
+        read as its principal: the web portal counts them; the 1708 gateway answers each SMS
+        reply to the number in the notice, or to the one it received the message id from."""
+        gateway = as_principal(self.settings, channel_user(self.settings, channel))
+        consumer = AIOKafkaConsumer(self.settings.topic(notifications_topic_name(channel)),
+                                    **aiokafka_options(gateway), auto_offset_reset="earliest",
+                                    group_id=None)
         await consumer.start()
         try:
             while True:
@@ -210,7 +213,7 @@ class Simulation:
 
 async def _run(sim: Simulation) -> None:
     tasks = [asyncio.create_task(t) for t in (sim.publish(), sim.agencies(), sim.watch(),
-                                              sim.sms_gateway())]
+                                              *(sim.replies(c.value) for c in Channel))]
     told: set[asyncio.Task[None]] = set()
     try:
         while time.monotonic() - sim.t0 < sim.seconds:

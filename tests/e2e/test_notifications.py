@@ -1,7 +1,8 @@
-"""The reporter hears back (complaints.notifications.v1): the tracking id of an SMS, why a
-malformed SMS was refused, and a web complaint's routing, answer and close, in order. An
-anonymous sender's number stays on the notifications topic and the intake input only. The
-same body runs in memory and on the real broker with the three workers."""
+"""The reporter hears back, each channel on its own topic (complaints.notifications.
+<channel>.v1): the tracking id of an SMS, why a malformed SMS was refused, and a web
+complaint's routing, answer and close, in order. An anonymous sender's number stays on the
+SMS input only: its replies go by the gateway's message id. The same body runs in memory and
+on the real broker with the three workers."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from schemas import Notification
 from services.domain.notices import SMS_MAX
 from services.domain.complaint_id import make_complaint_id
 from services.runtime.topics import (
-    ACCEPTED, NOTIFICATIONS, REJECTED, ROUTED, SMS, STATUS, SUBMITTED, TRIAGE, agency_topic_name,
+    ACCEPTED, REJECTED, ROUTED, SMS, STATUS, SUBMITTED, TRIAGE, agency_topic_name,
+    notifications_topic_name,
 )
 from tests.harness import Harness, harness
 
 T = "2026-03-02T09:15:00+07:00"
+SMS_REPLIES, WEB_REPLIES = notifications_topic_name("sms"), notifications_topic_name("web")
 SENDER, ANON_SENDER = "+6281234567890", "+6281311122233"
 ANON_FORMS = (ANON_SENDER, "081311122233", "6281311122233", "81311122233")
 
@@ -40,8 +43,12 @@ def status(cid: str, kind: str, agency: str, at: str) -> tuple[bytes, bytes]:
     return cid.encode(), json.dumps(value).encode()
 
 
-async def notices(h: Harness, expected: int) -> list[Notification]:
-    return [Notification.model_validate_json(v) for _, v in await h.read(NOTIFICATIONS, expected)]
+async def notices(h: Harness, sms_replies: int, web_replies: int) -> list[Notification]:
+    """Each channel's replies, from its own topic (each channel may read only its own)."""
+    sms_told = [Notification.model_validate_json(v) for _, v in await h.read(SMS_REPLIES, sms_replies)]
+    web_told = [Notification.model_validate_json(v) for _, v in await h.read(WEB_REPLIES, web_replies)]
+    assert {n.channel.value for n in sms_told} <= {"sms"} and {n.channel.value for n in web_told} == {"web"}
+    return sms_told + web_told
 
 
 async def test_reporters_hear_back_on_their_own_channel(
@@ -54,7 +61,7 @@ async def test_reporters_hear_back_on_their_own_channel(
             sms("gw-3", "+6281255556666", "Jalan rusak parah di depan rumah", received_at="kemarin"),
         ])
         await h.publish(SUBMITTED, [web("web-1", "Listrik padam tiga hari, token listrik hilang")])
-        told = await notices(h, expected=7)
+        told = await notices(h, sms_replies=5, web_replies=2)
         by = {(n.complaint_id or n.submission_id, n.kind.value): n for n in told}
         assert len(by) == 7
 
@@ -67,15 +74,15 @@ async def test_reporters_hear_back_on_their_own_channel(
         assert routed.agency_id == "pln" and "PT PLN (Persero)" in routed.text
         assert routed.msisdn is None and routed.submission_id == "gw-1"  # the gateway maps it
 
-        # The anonymous SMS is answered on its own number, by intake only.
+        # The anonymous SMS is answered by its message id only, even by intake.
         gw2 = make_complaint_id("sms", "gw-2")
-        assert by[(gw2, "accepted")].msisdn == ANON_SENDER
+        assert (by[(gw2, "accepted")].msisdn, by[(gw2, "accepted")].submission_id) == (None, "gw-2")
         assert by[(gw2, "routed")].agency_id == "bpjs-kesehatan" and by[(gw2, "routed")].msisdn is None
 
         # A malformed SMS: the sender hears why and how to send again; no echo of its text.
         refused = by[("gw-3", "rejected")]
-        assert (refused.msisdn, refused.reason, refused.complaint_id) == (
-            "+6281255556666", "invalid_timestamp", None)
+        assert (refused.msisdn, refused.submission_id, refused.reason, refused.complaint_id) == (
+            None, "gw-3", "invalid_timestamp", None)  # the gateway knows its message id
         assert "tidak terbaca" in refused.text and "1708" in refused.text
         assert "Jalan rusak" not in refused.text and len(refused.text) <= SMS_MAX
 
@@ -83,15 +90,16 @@ async def test_reporters_hear_back_on_their_own_channel(
         cid = make_complaint_id("web", "web-1")
         await h.publish(STATUS, [status(cid, "responded", "pln", "2026-03-03T10:00:00+07:00"),
                                  status(cid, "closed", "pln", "2026-03-04T10:00:00+07:00")])
-        told = await notices(h, expected=9)
+        told = await notices(h, sms_replies=5, web_replies=4)
         mine = [n for n in told if n.complaint_id == cid]
         assert [n.kind.value for n in mine] == ["accepted", "routed", "responded", "closed"]
         assert all(n.channel.value == "web" and n.submission_id == "web-1" and n.msisdn is None
                    and "Siti" not in n.text for n in mine)
         assert len({n.event_id for n in told}) == 9
 
-        # The anonymous sender's number: on the notifications topic (and the SMS input) only.
-        elsewhere = [v for topic in (ACCEPTED, ROUTED, REJECTED, TRIAGE, agency_topic_name("pln"),
+        # The anonymous sender's number: on the SMS input only.
+        elsewhere = [v for topic in (ACCEPTED, ROUTED, REJECTED, TRIAGE, SMS_REPLIES, WEB_REPLIES,
+                                     agency_topic_name("pln"),
                                      agency_topic_name("bpjs-kesehatan"))
                      # all written before the notices read above: no long wait for empty ones
                      for _, v in await h.read(topic, timeout_s=10)]

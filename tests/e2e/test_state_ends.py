@@ -15,10 +15,11 @@ import pytest
 from schemas import RoutedEvent
 from services.domain.complaint_id import make_complaint_id
 from services.runtime.memory import partition_for
-from services.runtime.topics import NOTIFICATIONS, ROUTED, STATUS, SUBMITTED
+from services.runtime.topics import ROUTED, STATUS, SUBMITTED, notifications_topic_name
 from tests.harness import Harness, harness
 
 T = "2026-03-02T09:15:00+07:00"  # Monday
+WEB_REPLIES = notifications_topic_name("web")
 MEMORY_CLOCK = 1_893_456_000.0  # the in-memory runtime's record time
 
 
@@ -47,7 +48,7 @@ async def test_a_closed_complaints_state_ends_everywhere(
         await h.publish(STATUS, [(cid.encode(), json.dumps({
             "event_id": "end-close", "complaint_id": cid, "status": "closed", "agency_id": agency,
             "at": "2026-03-02T12:00:00+07:00"}).encode())])
-        await h.read(NOTIFICATIONS, expected=3)  # accepted, routed, closed: both stages read the close
+        await h.read(WEB_REPLIES, expected=3)  # accepted, routed, closed: both stages read the close
         for store in ("seen-submitted", "holdings", "clocks"):
             assert cid in await h.live_keys(store), store
         await h.tick("2026-03-03T00:00:00+07:00")  # inside the grace period: kept
@@ -63,6 +64,6 @@ async def test_a_closed_complaints_state_ends_everywhere(
                      if partition_for(f"end-{n}".encode(), 2) == partition_for(b"end-1", 2))
         now = MEMORY_CLOCK if runtime == "memory" else time.time()
         await h.publish(SUBMITTED, [submission(later)], timestamp_s=now + 3 * 86400)
-        await h.read(NOTIFICATIONS, expected=5)
+        await h.read(WEB_REPLIES, expected=5)
         assert await gone(h, "seen-submitted", cid)
         assert make_complaint_id("web", later) in await h.live_keys("seen-submitted")

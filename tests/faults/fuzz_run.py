@@ -14,7 +14,8 @@ from services.domain.complaint_id import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import (
-    ACCEPTED, COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, STATUS, SUBMITTED, TRIAGE,
+    ACCEPTED, CLOSURES, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS, REJECTED, ROUTED, STATUS, SUBMITTED,
+    TRIAGE,
 )
 from tests.faults.hostile import INPUT_MODELS, hostile_records, schema_errors
 from tests.kafka_helpers import consume, create_contract_topics, produce
@@ -64,8 +65,8 @@ async def fuzz_on_broker(settings: Settings, log_dir: Path, per_topic: int) -> F
             await asyncio.sleep(1)
         await asyncio.sleep(5)
         report.stopped = [w.service for w in (a, b, c, d) if w.proc.poll() is not None]
-    outputs = [ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, NOTIFICATIONS, TRIAGE,
-               "agency.pln.complaints.v1"]
+    outputs = [ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, *NOTIFICATION_TOPICS,
+               CLOSURES, TRIAGE, "agency.pln.complaints.v1"]
     for topic in outputs:
         for r in await read_to_end(settings, topic):
             if topic in INPUT_MODELS and r.value is not None and not _written_by_a_service(topic, r.value):

@@ -22,8 +22,8 @@ from schemas.events import (
 )
 from schemas.export import render_schemas
 from services.runtime.topics import (
-    ACCEPTED, COMPLIANCE, ESCALATIONS, NOTIFICATIONS, REJECTED, ROUTED, SMS, STATUS, SUBMITTED,
-    TICKS, TRIAGE, agency_of_topic,
+    ACCEPTED, CLOSURES, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS, REJECTED, ROUTED, SMS, STATUS,
+    SUBMITTED, TICKS, TRIAGE, agency_of_topic,
 )
 from tests.examples import VALID
 
@@ -33,8 +33,8 @@ INPUT_MODELS: dict[str, type[WireModel]] = {
     COMPLIANCE: ComplianceStats}
 OUTPUT_MODELS: dict[str, type[WireModel]] = {
     ACCEPTED: AcceptedComplaint, ROUTED: RoutedEvent, STATUS: StatusEvent, ESCALATIONS: Escalation,
-    REJECTED: RejectedEvent, COMPLIANCE: ComplianceStats, NOTIFICATIONS: Notification,
-    TRIAGE: AcceptedComplaint}
+    REJECTED: RejectedEvent, COMPLIANCE: ComplianceStats, CLOSURES: StatusEvent,
+    TRIAGE: AcceptedComplaint, **{t: Notification for t in NOTIFICATION_TOPICS}}
 
 CIDS = ["LPR-7K2QX9M4TD5W", "LPR-0000000000000", "lpr-7k2qx9m4td5w", "LPR-", "", "x" * 300]
 TIMES = ["2026-03-02T09:15:00+07:00", "2026-03-02T09:15:00", "2026-02-30T00:00:00Z", "yesterday",

@@ -17,10 +17,11 @@ from confluent_kafka.admin import (
 from services.runtime.kafka_client import librdkafka_config
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+    CLOSURES, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+    notifications_topic_name, reporter_status_topic_name,
 )
 from services.tools.access import AccessError, check, provision
-from services.tools.access_plan import agency_user, channel_user, national_admin_user
+from services.tools.access_plan import agency_user, channel_user, national_admin_user, service_user
 from tests.kafka_helpers import as_principal, consume, isolated, produce
 
 AGENCIES = ["pln", "bpjs-kesehatan"]
@@ -160,3 +161,39 @@ async def test_an_agency_gone_from_the_registry_loses_its_login_and_grants(
     assert not secret.exists()
     assert check(other, agency_user(other, "pln"))[0]  # other deployments' agencies stay
     assert check(without, agency_user(without, "pln")) == (False, [])  # never provisioned here
+
+
+async def test_each_channel_reads_only_its_own_replies_and_speaks_only_for_its_reporters(
+        deployment: Settings) -> None:
+    """An SMS reply may carry a sender's number: no other channel may read it. A reporter's
+    status goes through the channel that carries it, and a channel speaks for no other."""
+    admin = deployment
+    web = as_principal(admin, channel_user(admin, "web"))
+    sms = as_principal(admin, channel_user(admin, "sms"))
+    await produce(admin, notifications_topic_name("sms"), [(b"k", b"an sms reply")])
+    await produce(admin, notifications_topic_name("web"), [(b"k", b"a web reply")])
+    assert [r.value for r in await consume(sms, notifications_topic_name("sms"), expected=1,
+                                           quiet_s=0.5)] == [b"an sms reply"]
+    assert [r.value for r in await consume(web, notifications_topic_name("web"), expected=1,
+                                           quiet_s=0.5)] == [b"a web reply"]
+    with pytest.raises(TopicAuthorizationFailedError):
+        await consume(web, notifications_topic_name("sms"), timeout_s=10)
+    reply = json.dumps({"event_id": "r-1", "complaint_id": CID, "status": "reporter_replied",
+                        "at": "2026-03-02T09:15:00+07:00"}).encode()
+    await produce(web, reporter_status_topic_name("web"), [(CID.encode(), reply)])  # its own
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(web, reporter_status_topic_name("sms"), [(CID.encode(), reply)])
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(web, STATUS, [(CID.encode(), reply)])
+
+
+async def test_only_the_gate_and_the_national_admin_write_statuses(deployment: Settings) -> None:
+    """The SLA monitor's auto-close goes to its own topic, which only the gate reads."""
+    admin = deployment
+    sla = as_principal(admin, service_user(admin, "sla_monitor"))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(sla, STATUS, [status(None)])
+    await produce(sla, CLOSURES, [status(None)])  # allowed: the gate passes on an auto-close
+    for user in (agency_user(admin, "pln"), channel_user(admin, "web")):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await consume(as_principal(admin, user), CLOSURES, timeout_s=10)

@@ -6,7 +6,7 @@ from services.runtime.admin import (
     TopicMismatchError, create_topics, describe_configs, existing_partitions,
 )
 from services.runtime.settings import Settings
-from services.runtime.topics import DAY_MS, NOTIFICATIONS, catalogue
+from services.runtime.topics import DAY_MS, NOTIFICATION_TOPICS, catalogue
 from tests.kafka_helpers import isolated
 
 
@@ -24,7 +24,7 @@ async def test_topics_create_builds_the_catalogue_and_is_idempotent(
         configs = await describe_configs(settings, settings.topic(spec.name))
         assert configs["cleanup.policy"] == spec.cleanup_policy
         assert configs["retention.ms"] == str(spec.retention_ms)
-        if spec.name == NOTIFICATIONS:  # reply addresses: kept only for delivery retries
+        if spec.name in NOTIFICATION_TOPICS:  # reply addresses: kept only for delivery retries
             assert int(configs["retention.ms"]) == settings.notifications_retention_days * DAY_MS
         elif spec.cleanup_policy == "compact":  # every rules version, for replays
             assert int(configs["retention.ms"]) == -1

@@ -5,7 +5,7 @@ the system, each as its own principal in a container on the compose network, use
 - the web channel submits a complaint and the SMS gateway an anonymous SMS;
 - the agency (PLN) reads both on its topic, the SMS sender's number on neither;
 - a tick a month ahead (the national admin's) makes escalations;
-- each channel reads its reply on the notifications topic;
+- each channel reads its reply on its own notifications topic;
 - the ops page answers on 127.0.0.1 and nothing else is published but Prometheus;
 - Prometheus scrapes every worker, and every query of the Grafana dashboard has a series;
 - least privilege: each container mounts only its own secret, runs as uid 10001 on a
@@ -264,7 +264,8 @@ def test_complaints_flow_from_the_channels_to_the_agency_escalations_and_replies
     until("escalations of both complaints after the tick", escalated)
 
     def replied(party: Party, submission: str) -> dict[str, Any] | None:
-        return next((r["value"] for r in party.records("complaints.notifications.v1")
+        channel = party.user.removeprefix("channel-")  # each reads its own replies only
+        return next((r["value"] for r in party.records(f"complaints.notifications.{channel}.v1")
                      if r["value"].get("submission_id") == submission
                      and r["value"]["kind"] == "accepted"), None)
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from services.domain.registry import load_registry
 from services.runtime.settings import Settings
+from schemas import Channel
 from services.runtime.topics import (
-    NOTIFICATIONS, SMS, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+    CLOSURES, SMS, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+    notifications_topic_name, reporter_status_topic_name,
 )
 from services.tools.access_plan import (
     Grant, Operation, Pattern, Principal, Resource, Role, agency, plan,
@@ -60,9 +62,14 @@ def test_only_the_router_writes_agency_topics_and_only_the_gate_reads_their_stat
         assert who(Operation.write, agency_status_topic_name(a)) == {f"prod.agency-{a}"}
 
 
-def test_statuses_reach_complaints_status_only_through_the_gate_the_admin_and_auto_close() -> None:
-    assert who(Operation.write, STATUS) == {
-        "prod.svc-status-gate", "prod.national-admin", "prod.svc-sla-monitor"}
+def test_statuses_reach_complaints_status_only_through_the_gate_and_the_admin() -> None:
+    assert who(Operation.write, STATUS) == {"prod.svc-status-gate", "prod.national-admin"}
+    # The SLA monitor's auto-close and the reporters' statuses go through the gate.
+    assert who(Operation.write, CLOSURES) == {"prod.svc-sla-monitor"}
+    assert who(Operation.read, CLOSURES) == {"prod.svc-status-gate"}
+    for c in Channel:
+        assert who(Operation.write, reporter_status_topic_name(c)) == {f"prod.channel-{c.value}"}
+        assert who(Operation.read, reporter_status_topic_name(c)) == {"prod.svc-status-gate"}
 
 
 def test_channels_write_their_input_and_read_replies_but_no_agency_topic() -> None:
@@ -72,7 +79,10 @@ def test_channels_write_their_input_and_read_replies_but_no_agency_topic() -> No
         sms = p.user == "prod.channel-sms"
         assert may(p, Resource.topic, topic(SMS), Operation.write) is sms
         assert may(p, Resource.topic, topic(SUBMITTED), Operation.write) is not sms
-        assert may(p, Resource.topic, topic(NOTIFICATIONS), Operation.read)
+        own = p.user.removeprefix("prod.channel-")
+        for c in Channel:  # its own replies only: an SMS reply may carry a sender's number
+            assert may(p, Resource.topic, topic(notifications_topic_name(c)), Operation.read) is (
+                c.value == own)
         assert not any(may(p, Resource.topic, topic(agency_topic_name(a)), Operation.read)
                        for a in AGENCIES)
 

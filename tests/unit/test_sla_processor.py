@@ -35,9 +35,10 @@ def test_a_complaints_whole_life() -> None:
                                                    "warning", 0, 1)
     assert first.target.value == "agency" and escalations(outputs)[1].target.value == "agency_supervisor"
     assert first.as_of.isoformat() == "2026-03-05T00:00:00+07:00"
-    closed = [o.event for o in outputs if isinstance(o.event, StatusEvent)]
-    assert [(s.complaint_id, s.status.value, s.at.isoformat()) for s in closed] == [
-        (LIFE, "closed", LIFE_CLOSED_AT)]
+    closed = [o for o in outputs if isinstance(o.event, StatusEvent)]
+    assert [(o.topic, o.event.complaint_id, o.event.status.value, o.event.at.isoformat(),
+             o.event.agency_id) for o in closed if isinstance(o.event, StatusEvent)] == [
+        ("sla.closures.v1", LIFE, "closed", LIFE_CLOSED_AT, None)]  # to the gate, not to statuses
 
 
 def test_compliance_statistics_per_agency_day() -> None:
