@@ -16,6 +16,7 @@ from typing import Any
 
 VERSION = "v2.12.0"
 MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server"
+GO_MINOR = 23  # its go.mod asks for go 1.23.0
 
 
 def binary(cache: Path) -> Path:
@@ -23,8 +24,13 @@ def binary(cache: Path) -> Path:
     target = cache / "toxiproxy" / VERSION / "toxiproxy-server"
     if target.exists():
         return target
-    if shutil.which("go") is None:
-        raise RuntimeError("the fault suite needs Go to build Toxiproxy (scripts/setup does it)")
+    go = shutil.which("go")
+    version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True).stdout if go else ""
+    minor = version.strip().removeprefix("go1.").split(".")[0]
+    if not minor.isdigit() or int(minor) < GO_MINOR:
+        raise RuntimeError(f"the fault suite builds Toxiproxy {VERSION} with Go 1.{GO_MINOR} or "
+                           f"later and found {version.strip() or 'no go on PATH'} (Debian 12's "
+                           "golang-go is 1.19): install a current Go toolchain")
     target.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "GOBIN": str(target.parent), "GOFLAGS": "-mod=mod"}
     subprocess.run(["go", "install", f"{MODULE}@{VERSION}"], env=env, check=True,

@@ -27,6 +27,11 @@ async def test_submit_status_tail_replay_and_errors(broker_settings: Settings, t
     status = lapor(settings, "status", "LPR-7K2QX9M4TD5W", "acknowledged", "--agency", "pln")
     assert status.returncode == 0, status.stderr
     assert lapor(settings, "status", "LPR-7K2QX9M4TD5W", "done").returncode == 2
+    replied = lapor(settings, "status", "LPR-7K2QX9M4TD5W", "reporter_replied", "--channel", "web")
+    assert replied.returncode == 0 and "reporter-status.web.v1" in replied.stdout, replied.stderr
+    sent = [json.loads(line)["value"] for line in lapor(
+        settings, "tail", "reporter-status.web.v1").stdout.splitlines()]
+    assert [(v["status"], v.get("agency_id")) for v in sent] == [("reporter_replied", None)]
     log = tmp_path / "log.jsonl"
     log.write_text(json.dumps({"topic": "sla.ticks.v1", "value": {"as_of": "2026-03-02T00:00:00+07:00"}}) + "\n")
     assert lapor(settings, "replay", str(log)).returncode == 0
