@@ -55,6 +55,9 @@ class Plan:
 class Report:
     inputs: dict[str, int] = field(default_factory=dict)
     faults: list[tuple[float, str]] = field(default_factory=list)
+    expected: dict[str, int] = field(default_factory=dict)  # ids the fault-free run made, by kind
+    produced: dict[str, int] = field(default_factory=dict)  # distinct ids read from the cluster
+    compliance_agencies: int = 0  # agencies with compliance totals in the fault-free run
     lost: dict[str, int] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
@@ -67,6 +70,7 @@ class Report:
     def lines(self) -> list[str]:
         return [f"inputs: {self.inputs}",
                 f"faults ({len(self.faults)}): " + "; ".join(f"{t:.0f}s {what}" for t, what in self.faults),
+                f"expected ids: {self.expected}; produced ids: {self.produced}",
                 f"lost ids: {self.lost}", f"extra ids: {self.extra}", f"duplicates (repeated ids): {self.duplicates}",
                 f"compliance totals equal: {self.compliance_equal} {self.compliance_diff or ''}",
                 f"workers that exited on their own (restarted): {self.unexpected_exits}",
@@ -243,7 +247,9 @@ class Campaign:
         for kind in ("accepted", "routed", "escalations"):
             w, g = getattr(want, kind), getattr(got, kind)
             r.lost[kind], r.extra[kind] = len(w - g), len(g - w)
+            r.expected[kind], r.produced[kind] = len(w), len(g)
         r.duplicates = got.duplicates
+        r.compliance_agencies = len(want.compliance)
         r.compliance_equal = want.compliance == got.compliance
         r.compliance_diff = {a: (want.compliance.get(a), got.compliance.get(a))
                              for a in want.compliance.keys() | got.compliance.keys()

@@ -21,9 +21,24 @@ async def test_a_short_fault_campaign_loses_nothing_and_invents_nothing(
     finally:
         campaign.close()
     print("\n".join(report.lines()))
+    plan = Plan()
+    # The fault-free reference did the work (equal to nothing would also be "equal"): nearly
+    # every input accepted (a few are malformed on purpose), each routed, escalations fired.
+    expected = report.expected
+    assert expected["accepted"] >= 0.9 * plan.complaints, report.lines()
+    assert expected["routed"] >= expected["accepted"] and expected["escalations"] >= 50, report.lines()
+    assert report.compliance_agencies >= 5, report.lines()
+    assert report.produced == expected, report.lines()
     kinds = {"accepted": 0, "routed": 0, "escalations": 0}
     assert report.lost == kinds and report.extra == kinds, report.lines()
     assert report.compliance_equal, report.lines()
+    # At-least-once: a SIGKILLed worker repeats its unfinished batch under the same ids, so
+    # repeats are allowed, but only of ids it made, and no more than a batch per fault.
+    faults = plan.worker_kills + plan.node_kills
+    assert set(report.duplicates) == set(kinds), report.lines()
+    assert all(0 <= n <= faults * broker_settings.batch_max for n in report.duplicates.values()), \
+        report.lines()
+    assert report.unexpected_exits == 0, report.lines()  # no worker stopped on its own
     done = " ".join(what for _, what in report.faults)
     for fault in ("SIGKILL intake", "SIGKILL router", "SIGKILL sla_monitor", "SIGKILL broker node",
                   "latency", "network cut"):

@@ -3,6 +3,7 @@ each agency reads only its own topic and speaks only for itself."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -197,3 +198,39 @@ async def test_only_the_gate_and_the_national_admin_write_statuses(deployment: S
     for user in (agency_user(admin, "pln"), channel_user(admin, "web")):
         with pytest.raises(TopicAuthorizationFailedError):
             await consume(as_principal(admin, user), CLOSURES, timeout_s=10)
+
+
+async def test_agencies_whose_ids_share_a_prefix_stay_apart_on_the_broker(
+        broker_settings: Settings) -> None:
+    """`pemda-32` (a province) and `pemda-32-73` (a city in it): Kafka's own matching of the
+    provisioned ACLs keeps each to its topics and consumer groups, in both directions."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import GroupAuthorizationFailedError
+
+    from services.runtime.kafka_client import aiokafka_options
+
+    admin = isolated(broker_settings)
+    pair = ["pemda-32", "pemda-32-73"]
+    await provision(admin, pair)
+    for me, other in (pair, pair[::-1]):
+        mine = as_principal(admin, agency_user(admin, me))
+        await produce(admin, agency_topic_name(me), [(b"k", me.encode())])
+        assert [r.value for r in await consume(mine, agency_topic_name(me), expected=1,
+                                               quiet_s=0.5)] == [me.encode()]
+        with pytest.raises(TopicAuthorizationFailedError):
+            await consume(mine, agency_topic_name(other), timeout_s=10)
+        with pytest.raises(TopicAuthorizationFailedError):
+            await produce(mine, agency_status_topic_name(other), [status(other)])
+        for group, allowed in ((f"agency.{me}.inbox", True), (f"agency.{other}.inbox", False)):
+            consumer = AIOKafkaConsumer(admin.topic(agency_topic_name(me)), **aiokafka_options(mine),
+                                        group_id=admin.topic(group), auto_offset_reset="earliest")
+            try:
+                if allowed:
+                    await consumer.start()
+                    assert (await consumer.getone()).value == me.encode()
+                else:
+                    with pytest.raises(GroupAuthorizationFailedError):
+                        await consumer.start()
+                        await asyncio.wait_for(consumer.getone(), 20)
+            finally:
+                await consumer.stop()
