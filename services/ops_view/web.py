@@ -30,7 +30,7 @@ AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 # and tells the browser not to guess types or pass the address on.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "img-src 'self'; connect-src 'self'; base-uri 'none'; "
+                               "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
                                "form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
