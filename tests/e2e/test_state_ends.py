@@ -23,9 +23,21 @@ WEB_REPLIES = notifications_topic_name("web")
 MEMORY_CLOCK = 1_893_456_000.0  # the in-memory runtime's record time
 
 
-def submission(sid: str) -> tuple[bytes, bytes]:
-    return sid.encode(), json.dumps({"submission_id": sid, "channel": "web", "submitted_at": T,
+def submission(sid: str, at: str = T) -> tuple[bytes, bytes]:
+    return sid.encode(), json.dumps({"submission_id": sid, "channel": "web", "submitted_at": at,
                                      "body": "Token listrik tidak masuk ke meteran"}).encode()
+
+
+def closed(cid: str, agency: str | None, at: str) -> tuple[bytes, bytes]:
+    return cid.encode(), json.dumps({"event_id": f"close-{cid}", "complaint_id": cid,
+                                     "status": "closed", "agency_id": agency, "at": at}).encode()
+
+
+def beside(cid: str) -> str:
+    """A submission id whose complaint shares `cid`'s partition (of 2): one tick's handling
+    there looks at both, so the end of one proves the other was looked at too."""
+    return next(f"mark-{n}" for n in range(500) if partition_for(
+        make_complaint_id("web", f"mark-{n}").encode(), 2) == partition_for(cid.encode(), 2))
 
 
 async def gone(h: Harness, store: str, key: str, timeout_s: float = 60) -> bool:
@@ -42,17 +54,21 @@ async def test_a_closed_complaints_state_ends_everywhere(
     async with harness(request, runtime, ["intake", "router", "sla_monitor"], tmp_path,
                        closed_grace_days=2, dedup_retention_days=1) as h:
         cid = make_complaint_id("web", "end-1")
-        await h.publish(SUBMITTED, [submission("end-1")])
-        [(_, raw)] = await h.read(ROUTED, expected=1)
-        agency = RoutedEvent.model_validate_json(raw).agency_id
-        await h.publish(STATUS, [(cid.encode(), json.dumps({
-            "event_id": "end-close", "complaint_id": cid, "status": "closed", "agency_id": agency,
-            "at": "2026-03-02T12:00:00+07:00"}).encode())])
-        await h.read(WEB_REPLIES, expected=3)  # accepted, routed, closed: both stages read the close
+        # A marker beside it, closed a week earlier: its grace ends first.
+        mark = beside(cid)
+        marker = make_complaint_id("web", mark)
+        await h.publish(SUBMITTED, [submission(mark, "2026-02-23T09:15:00+07:00"), submission("end-1")])
+        agency = {e.complaint_id: e.agency_id for e in (
+            RoutedEvent.model_validate_json(raw) for _, raw in await h.read(ROUTED, expected=2))}
+        await h.publish(STATUS, [closed(marker, agency[marker], "2026-02-24T12:00:00+07:00"),
+                                 closed(cid, agency[cid], "2026-03-02T12:00:00+07:00")])
+        await h.read(WEB_REPLIES, expected=6)  # accepted, routed, closed each: both stages read the closes
         for store in ("seen-submitted", "holdings", "clocks"):
-            assert cid in await h.live_keys(store), store
-        await h.tick("2026-03-03T00:00:00+07:00")  # inside the grace period: kept
-        await asyncio.sleep(2 if runtime == "broker" else 0)
+            assert {cid, marker} <= await h.live_keys(store), store
+        await h.tick("2026-03-03T00:00:00+07:00")  # inside end-1's grace period, past the marker's
+        # The marker's state ended at this tick, on the same partition: the tick was handled
+        # there by both stages, and end-1's is kept.
+        assert await gone(h, "holdings", marker) and await gone(h, "clocks", marker)
         assert cid in await h.live_keys("holdings") and cid in await h.live_keys("clocks")
 
         await h.tick("2026-03-10T00:00:00+07:00")  # past 2 working days after the close
@@ -64,6 +80,6 @@ async def test_a_closed_complaints_state_ends_everywhere(
                      if partition_for(f"end-{n}".encode(), 2) == partition_for(b"end-1", 2))
         now = MEMORY_CLOCK if runtime == "memory" else time.time()
         await h.publish(SUBMITTED, [submission(later)], timestamp_s=now + 3 * 86400)
-        await h.read(WEB_REPLIES, expected=5)
+        await h.read(WEB_REPLIES, expected=8)
         assert await gone(h, "seen-submitted", cid)
         assert make_complaint_id("web", later) in await h.live_keys("seen-submitted")

@@ -68,19 +68,49 @@ async def wait_until_running(settings: Settings) -> None:
 
 
 async def tick_until(settings: Settings, expected: int, start: str, timeout_s: float = 150):  # type: ignore[no-untyped-def]
-    """Tick every 2 s (a minute of event time each) until `expected` escalations are there."""
+    """Tick every 2 s (a minute of event time each) until `expected` escalations are there;
+    then prove that nothing more is coming before reading them all: a marker complaint on
+    every partition, due long ago, fires at the next tick there. The worker handles a
+    partition's ticks in order and awaits each batch's acks, so once every marker's
+    escalation is read, whatever the earlier ticks made has been written. The markers'
+    escalations are left out of what is returned."""
     from datetime import datetime, timedelta
+
+    from services.runtime.memory import partition_for
+    from services.runtime.topic_read import read_to_end
 
     base = datetime.fromisoformat(start)
     deadline = asyncio.get_running_loop().time() + timeout_s
     minute = 0
-    while True:
+
+    async def next_tick() -> None:
+        nonlocal minute
         minute += 1
         await play(settings, [tick((base + timedelta(minutes=minute)).isoformat())], pause_s=0)
+
+    while True:
+        await next_tick()
         records = await consume(settings, "sla.escalations.v1", expected=expected, timeout_s=2, quiet_s=0)
         if len(records) >= expected or asyncio.get_running_loop().time() > deadline:
-            await asyncio.sleep(3)  # anything beyond the expected would show up now
-            return await consume(settings, "sla.escalations.v1", expected=expected, timeout_s=10, quiet_s=2)
+            break
+    markers: dict[int, str] = {}
+    for n in range(1000):  # one marker complaint id per partition
+        cid = f"LPR-MARK{n:07d}Q"
+        markers.setdefault(partition_for(cid.encode(), settings.partitions), cid)
+        if len(markers) == settings.partitions:
+            break
+    long_ago = (base - timedelta(days=60)).isoformat()
+    await play(settings, [step for cid in markers.values()
+                          for step in (accepted(cid, long_ago), routed(cid, "pln", long_ago))], pause_s=0)
+    while True:
+        await next_tick()
+        seen = {Escalation.model_validate_json(r.value).complaint_id
+                for r in await consume(settings, "sla.escalations.v1", timeout_s=2, quiet_s=0)}
+        if set(markers.values()) <= seen:
+            break
+        assert asyncio.get_running_loop().time() < deadline + 60, "the markers did not fire"
+    return [r for r in await read_to_end(settings, "sla.escalations.v1")
+            if Escalation.model_validate_json(r.value or b"").complaint_id not in markers.values()]
 
 
 async def run_log(settings: Settings, log: list[Step], expected: int, log_dir: Path,
