@@ -31,7 +31,11 @@ def test_hostile_records_in_memory_give_valid_outputs_or_dead_letters() -> None:
             fed += 1
         run_until_idle(workers)
     produced = [(o.topic, o.value) for w in workers for res in w.results for o in res.outputs]
-    assert fed >= PER_TOPIC * len(INPUT_MODELS) * 0.9 and produced
+    # Every hostile record was answered: nearly all are invalid for every stage that reads
+    # them, so each brings at least one dead letter; the few valid ones flow on.
+    letters = sum(1 for t, _ in produced if t == "complaints.rejected.v1")
+    assert letters >= 0.9 * fed and {t for t, _ in produced} >= {
+        "complaints.accepted.v1", "complaints.routed.v1", "sla.escalations.v1"}
     bad = [(t, e) for t, v in produced for e in schema_errors(t, v)]
     assert bad == []
     reasons = Counter(json.loads(v)["reason"] for t, v in produced if t == "complaints.rejected.v1")
