@@ -66,3 +66,20 @@ def runtime(request: pytest.FixtureRequest) -> str:
         # one of its own), not lazily from inside the async test body.
         request.getfixturevalue("broker_settings")
     return str(request.param)
+
+
+# Time per tier (unit, integration, e2e, faults, stack), summed over the test processes: the
+# figures the README quotes. Under pytest-xdist the controller receives every report.
+TIER_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    parts = Path(report.nodeid.split("::")[0]).parts
+    if len(parts) > 2 and parts[0] == "tests":
+        TIER_SECONDS[parts[1]] = TIER_SECONDS.get(parts[1], 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if TIER_SECONDS:
+        terminalreporter.write_line("time per tier, summed over processes: " + ", ".join(
+            f"{tier} {seconds:.0f} s" for tier, seconds in sorted(TIER_SECONDS.items())))

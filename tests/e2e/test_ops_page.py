@@ -88,7 +88,12 @@ async def test_the_operations_page_in_a_browser(broker_settings: Settings, tmp_p
             assert rows["BPJS Kesehatan"][1:5] == ["2026-03", "1", "0", "0"]
             assert "Tanggapan pertama 1" in rows["BPJS Kesehatan"][6] and "L1 1" in rows["BPJS Kesehatan"][6]
 
-            # A new escalation arrives live: level 2 for BPJS on Thursday 12 March.
+            # A new escalation arrives live: level 2 for BPJS on Thursday 12 March. First, the
+            # page shows every escalation written so far (a positive marker), none of level 2.
+            so_far = len(await consume(settings, "sla.escalations.v1", timeout_s=10, quiet_s=2))
+            assert so_far > 0
+            await page.wait_for_function(
+                f"document.querySelectorAll('#escalations tbody tr').length === {so_far}")
             assert await page.locator("#escalations .lvl2").count() == 0
             await play(settings, [tick("2026-03-12T00:00:00+07:00")], pause_s=0)
             await page.wait_for_selector("#escalations .lvl2", timeout=60_000)
