@@ -43,8 +43,7 @@ SERVICES = {**WORKERS, "ticker": "svc-ticker"}
 SMS_NUMBER = "+6281398765432"
 T = TypeVar("T")
 
-# One process runs the whole module: its tests share the stack.
-pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack")]
+pytestmark = pytest.mark.stack
 
 
 def sh(*cmd: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
