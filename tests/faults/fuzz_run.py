@@ -13,6 +13,7 @@ from pathlib import Path
 from services.domain.complaint_id import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.topic_read import read_to_end
+from services.tools.broker import free_port
 from services.runtime.topics import (
     ACCEPTED, CLOSURES, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS, REJECTED, ROUTED, STATUS, SUBMITTED,
     TRIAGE,
@@ -44,6 +45,9 @@ class FuzzReport:
 
 async def fuzz_on_broker(settings: Settings, log_dir: Path, per_topic: int) -> FuzzReport:
     report, started = FuzzReport(), time.monotonic()
+    # The ops_view worker's page on a port of its own (tests run side by side; the stack
+    # test publishes 8070, and a worker that cannot bind its page stops).
+    settings = settings.model_copy(update={"ops_port": free_port()})
     await create_contract_topics(settings)
     sent: dict[str, Counter[bytes]] = {}  # the fuzz's own records, by topic: all else is output
     with running("intake", settings, log_dir) as a, running("router", settings, log_dir) as b, \
