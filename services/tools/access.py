@@ -44,7 +44,9 @@ from services.tools.broker_security import (
 __all__ = ["AccessError", "as_principal", "check", "provision", "register"]
 
 SCRAM_ITERATIONS = 8192
-TIMEOUT_S = 30.0
+# One admin call may carry every registered agency's credentials or grants (hundreds): on a
+# busy cluster (or a busy machine) the controller takes its time.
+TIMEOUT_S = 120.0
 
 
 class AccessError(RuntimeError):
@@ -76,6 +78,9 @@ def _wait(future: Future[Any], what: str) -> Any:
         return future.result(timeout=TIMEOUT_S)
     except KafkaException as exc:
         raise AccessError(f"{what}: {exc.args[0].str() if exc.args else exc}") from None
+    except TimeoutError:
+        raise AccessError(f"{what}: no answer from the cluster within {TIMEOUT_S:.0f} s; "
+                          "provisioning converges, so run it again") from None
 
 
 def _wait_each(futures: Mapping[Any, Future[Any]], what: str) -> None:
