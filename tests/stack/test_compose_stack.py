@@ -215,8 +215,13 @@ def test_worker_web_ports_serve_metrics_and_health_but_no_tables(stack: dict[str
              "for host in sys.argv[1:]:\n"
              "    for path in ('/health/', '/metrics/', '/table/', '/table/holdings/', '/router/'):\n"
              "        print(host, path, status(f'http://{host}:6066{path}'))\n")
-    lines = sh("podman", "exec", container("ops_view"), "python3", "-c", probe, *WORKERS).stdout.split("\n")
-    got = {(h, p): int(s) for h, p, s in (line.split() for line in lines if line)}
+    def answers() -> dict[tuple[str, str], int] | None:  # once every worker's port is open
+        done = sh("podman", "exec", container("ops_view"), "python3", "-c", probe, *WORKERS,
+                  check=False)
+        lines = done.stdout.split("\n") if done.returncode == 0 else []
+        return {(h, p): int(s) for h, p, s in (line.split() for line in lines if line)} or None
+
+    got = until("every worker's web port answering", answers)
     for host in WORKERS:
         assert got[(host, "/health/")] == 200 and got[(host, "/metrics/")] == 200, host
         for path in ("/table/", "/table/holdings/", "/router/"):
