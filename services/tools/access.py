@@ -134,6 +134,9 @@ def require_authoriser(admin: AdminClient, bootstrap: str) -> None:
                     "(`lapor broker start` without --insecure-plain) or configure Kafka's "
                     "StandardAuthorizer") from None
             raise AccessError(f"probing the cluster's authoriser: {error.str() if error else exc}") from None
+        except TimeoutError:
+            raise AccessError(f"probing the cluster's authoriser: no answer from {bootstrap} "
+                              f"within {TIMEOUT_S:.0f} s") from None
 
 
 def current_grants(admin: AdminClient) -> dict[str, set[Grant]]:
