@@ -180,7 +180,7 @@ class EscalationTarget(StrEnum):
 
 
 class NoticeKind(StrEnum):
-    """What a reporter is told (complaints.notifications.v1)."""
+    """What a reporter is told (complaints.notifications.<channel>.v1)."""
 
     accepted = "accepted"  # the tracking id and what happens next
     rejected = "rejected"  # why, in plain words, and how to send again

@@ -1,4 +1,4 @@
-"""What a reporter is told: the texts of complaints.notifications.v1 (kept as data in
+"""What a reporter is told: the texts of complaints.notifications.<channel>.v1 (kept as data in
 `data/notices.yaml`) and the notification events themselves. Pure.
 
 Only ids, agency names, reason words and limits are ever filled into a text: nothing about

@@ -1,4 +1,4 @@
-"""Where intake's replies go (complaints.notifications.v1): the reply address of an input,
+"""Where intake's replies go (complaints.notifications.<channel>.v1): the reply address of an input,
 read leniently from the raw bytes when the input itself is rejected, and the accepted and
 rejected notices. Pure."""
 

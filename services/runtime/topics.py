@@ -72,12 +72,12 @@ NOTIFICATION_TOPICS = tuple(notifications_topic_name(c) for c in Channel)
 REPORTER_STATUS_TOPICS = tuple(reporter_status_topic_name(c) for c in Channel)
 
 
+_CHANNEL_OF_REPORTER_TOPIC = {reporter_status_topic_name(c): c for c in Channel}
+
+
 def channel_of_reporter_status_topic(name: str) -> Channel | None:
     """The channel of a reporter status topic's contract name, else None."""
-    for channel in Channel:
-        if name == reporter_status_topic_name(channel):
-            return channel
-    return None
+    return _CHANNEL_OF_REPORTER_TOPIC.get(name)
 
 
 def agency_topic_name(agency_id: str) -> str:
