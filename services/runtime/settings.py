@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         3, ge=1, description="After this many 'not_our_authority' the complaint is triaged."
     )
 
+    # --- bridge (agencies' own systems over HTTP) -------------------------------------
+    bridge_file: Path | None = Field(
+        None, description="The bridge's agencies (YAML): endpoint, mode (webhook or open311), "
+        "secret file, rate limit; checked whole when the bridge starts.")
+    bridge_host: str = Field("127.0.0.1", description="Bind address of the bridge's inbound "
+                             "endpoint (agencies post their statuses there).")
+    bridge_port: int = Field(8072, description="Port of the bridge's inbound endpoint.")
+
     # --- SLA ------------------------------------------------------------------------
     calendar_file: Path | None = Field(
         None, description="YAML with dates added to or removed from the holiday calendar."

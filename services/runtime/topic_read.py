@@ -62,3 +62,37 @@ async def read_to_end(settings: Settings, topic: str, last_only: bool = False,
         return out
     finally:
         await consumer.stop()
+
+
+async def read_since(settings: Settings, topic: str, since_ms: int) -> list[TopicRecord]:
+    """Every record of `topic` written at or after `since_ms` (Kafka record time) up to its
+    end offsets now, in offset order per partition (an operator's redelivery)."""
+    name = settings.topic(topic)
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        parts = await _partitions(consumer, name)
+        if not parts:
+            return []
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        found = await consumer.offsets_for_times({tp: since_ms for tp in parts})
+        todo = set()
+        for tp in parts:
+            at = found.get(tp)
+            if at is not None and at.offset < ends[tp]:
+                consumer.seek(tp, at.offset)
+                todo.add(tp)
+        out: list[TopicRecord] = []
+        while todo:
+            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
+            for tp, records in batch.items():
+                out += [TopicRecord(topic, tp.partition, r.offset, r.timestamp, r.key, r.value)
+                        for r in records if r.offset < ends[tp]]
+            for tp in list(todo):
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+        return out
+    finally:
+        await consumer.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from schemas.bridge import Open311Request
 from schemas import (
     AcceptedComplaint, AgencyComplaint, AgencyStatus, Channel, ComplianceStats, Escalation, Notification,
     RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick,
@@ -25,6 +26,8 @@ RULES = RulesVersion.topic_name  # the history of rules versions (each also anno
 # The SLA monitor's auto-close statuses (`closed`, no agency): the status gate passes them on
 # to complaints.status.v1, which only gates and the national admin may write.
 CLOSURES = "sla.closures.v1"
+# The bridge's memory of the Open311 service requests it filed (compacted; schemas/bridge.py).
+OPEN311_REQUESTS = Open311Request.topic_name
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -144,6 +147,8 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         # Every version is kept (a replay needs the ones in force then): compacted, one
         # partition, keyed by version number.
         TopicSpec(RULES, "version", 1, rf, cleanup_policy="compact"),
+        # One record per complaint filed with an Open311 agency, until its request closes.
+        TopicSpec(OPEN311_REQUESTS, "agency_id|complaint_id", 1, rf, cleanup_policy="compact"),
     ]
 
 

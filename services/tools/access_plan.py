@@ -9,7 +9,8 @@ under its own prefix. complaints.status.v1 is written by the status gate (which 
 agencies', reporters' and the SLA monitor's statuses, each from a topic only that party may
 write) and by the national admin (its own `assigned`); the admin also publishes rules
 versions and watches the escalation and compliance streams. The operator's `lapor-admin` is
-a super user and needs no grant.
+a super user and needs no grant. The bridge reads every agency's complaints and writes
+their statuses on behalf of agencies that use HTTP instead of Kafka (services/bridge).
 
 Names carry the deployment's topic prefix (`LAPOR_TOPIC_PREFIX`), so staging and production
 principals on one cluster never reach each other's topics. Group and agency prefixes end in
@@ -25,7 +26,7 @@ from enum import StrEnum
 from schemas import Channel
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    ACCEPTED, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, CLOSURES, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS,
+    ACCEPTED, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, CLOSURES, OPEN311_REQUESTS, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS,
     REJECTED, REPORTER_STATUS_TOPICS, ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE,
     agency_status_topic_name, agency_topic_name, head_of, notifications_topic_name,
     reporter_status_topic_name,
@@ -90,6 +91,7 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS), ()),
     "status_gate": ((CLOSURES, *REPORTER_STATUS_TOPICS), (STATUS,)),
     "ticker": ((), (TICKS,)),
+    "bridge": ((OPEN311_REQUESTS,), (OPEN311_REQUESTS,)),
 }
 FAUST_SERVICES = {"intake", "router", "sla_monitor", "ops_view"}  # app id lapor-<stage name>
 
@@ -134,6 +136,14 @@ def service(settings: Settings, name: str) -> Principal:
     if name == "status_gate":
         grants.append(Grant(Resource.topic, Pattern.prefixed,
                             settings.topic(head_of(AGENCY_STATUS_TOPIC)), Operation.read))
+    if name == "bridge":
+        # It carries agencies' complaints to their systems and, once it has verified an
+        # agency's signature (or polled its Open311 server with its api_key), writes that
+        # agency's statuses as the agency itself would: the status gate still judges them.
+        grants += [Grant(Resource.topic, Pattern.prefixed, settings.topic(head_of(AGENCY_TOPIC)),
+                         Operation.read),
+                   Grant(Resource.topic, Pattern.prefixed,
+                         settings.topic(head_of(AGENCY_STATUS_TOPIC)), Operation.write)]
     return Principal(service_user(settings, name), Role.service, tuple(sorted(set(grants))))
 
 

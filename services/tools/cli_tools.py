@@ -43,16 +43,16 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run one service as a worker (scale out by starting more of them): a faust worker, or
-    the plain batched consumer for a stage without stores."""
+    a stage's own runner (the plain batched consumer, the bridge's lanes), which has `run`."""
     from services.runtime.faust_runtime import run_worker
-    from services.runtime.stateless_runtime import StatelessWorker
 
     if args.web_port is not None:
         settings = settings.model_copy(update={"web_port": args.web_port})
     create_app = service_entry_points()[args.service].load()
     app = create_app(settings)
-    if isinstance(app, StatelessWorker):
-        app.run()
+    run = getattr(app, "run", None)
+    if callable(run):
+        run()
     else:
         run_worker(app, settings)
     return 0

@@ -1,0 +1,35 @@
+"""What the bridge keeps and sends beside the contract topics (an extension of v1: new topics
+and bodies only, no field of an existing event changes)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from schemas.common import AgencyId, ComplaintId, Timestamp, WireModel
+
+
+class Open311Request(WireModel):
+    """bridge.open311-requests.v1, key `<agency_id>|<complaint_id>`, compacted: the service
+    request an agency's GeoReport v2 server made for a complaint, and the last update of it
+    turned into a status. The bridge reads it back at start, so a restart neither files a
+    complaint twice nor repeats a status. A tombstone ends it once the request is closed."""
+
+    topic_name: ClassVar[str] = "bridge.open311-requests.v1"
+    schema_name: ClassVar[str] = "open311_request"
+    agency_id: AgencyId
+    complaint_id: ComplaintId
+    service_request_id: str | None = None  # None while only a token is known
+    token: str | None = None
+    filed_at: Timestamp
+    last_update: str | None = None  # the server's updated_datetime (or update_id) last applied
+    last_status: str | None = None  # the server's status string last applied
+
+
+class WebhookPing(WireModel):
+    """The body of `lapor bridge check`'s signed test call (header X-Lapor-Event: ping): a
+    receiver verifies its signature like any delivery and answers 2xx; nothing is filed."""
+
+    schema_name: ClassVar[str] = "webhook_ping"
+    ping: Literal[True] = True
+    agency_id: AgencyId
+    sent_at: Timestamp

@@ -1,0 +1,105 @@
+"""The bridge worker: agencies' complaints out to their own systems over HTTP (signed webhook
+or Open311 GeoReport v2), their statuses back onto their status topics. Wiring only: the
+lanes and Kafka are the runtime's (services.runtime.lane_runtime), the decisions are in
+config, signing, inbound, open311 and delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+from schemas.bridge import Open311Request
+from services.bridge.config import BridgeConfig, Open311Agency, load_config
+from services.bridge.http import client_session
+from services.bridge.metrics import BridgeMetrics
+from services.bridge.outbound import STAGE, Outbound
+from services.bridge.poller import Poller
+from services.bridge.web import inbound_app, metrics_app, serve_app
+from services.domain.registry import load_registry
+from services.runtime.broker_wait import wait_for_broker
+from services.runtime.lane_runtime import LaneRuntime, lane_pattern
+from services.runtime.logging import configure_logging, get_logger
+from services.runtime.settings import Settings
+from services.runtime.topic_read import read_to_end
+from services.runtime.topics import AGENCY_TOPIC, OPEN311_REQUESTS, agency_of_topic
+
+
+def bridge_config(settings: Settings) -> BridgeConfig:
+    return load_config(settings.bridge_file, load_registry(settings.agencies_file).ids())
+
+
+async def load_states(settings: Settings, config: BridgeConfig) -> dict[str, Open311Request]:
+    """The Open311 requests filed and still open, from the compacted topic (last per key)."""
+    last: dict[str, bytes | None] = {}
+    for r in await read_to_end(settings, OPEN311_REQUESTS):
+        if r.key is not None:
+            last[r.key.decode()] = r.value
+    states = {k: Open311Request.model_validate_json(v) for k, v in last.items() if v is not None}
+    return {k: s for k, s in states.items()
+            if isinstance(config.agencies.get(s.agency_id), Open311Agency)}
+
+
+class BridgeWorker:
+    """`lapor worker bridge`: runs until SIGTERM/SIGINT."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.config = bridge_config(settings)  # checked now: a bad file never starts a worker
+        self.group = f"{settings.topic_prefix}lapor-{STAGE}"
+        self._stopping = asyncio.Event()
+
+    def run(self) -> None:
+        configure_logging(STAGE, self.settings.log_level)
+        asyncio.run(wait_for_broker(self.settings))
+        asyncio.run(self.serve())
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        log: Any = get_logger()
+        settings, config = self.settings, self.config
+        metrics = BridgeMetrics(config.agencies)
+        states = await load_states(settings, config)
+        session = client_session()
+        outbound = Outbound(config, session, metrics, states, log)
+        lanes = LaneRuntime(settings, self.group, agency_of_topic,
+                            lane_pattern(settings.topic_prefix, AGENCY_TOPIC, list(config.agencies)),
+                            outbound.deliver)
+        await lanes.start()
+
+        def refresh() -> None:  # the lane gauges, as of the scrape
+            now = time.time()
+            for agency_id in config.agencies:
+                lane = lanes.lanes.get(agency_id)
+                oldest = lane.oldest_timestamp() if lane else None
+                metrics.pending.labels(agency_id).set(lane.pending() if lane else 0)
+                metrics.oldest.labels(agency_id).set(max(0.0, now - oldest) if oldest else 0)
+
+        runners = [await serve_app(inbound_app(config, lanes.send, metrics, log),
+                                   settings.bridge_host, settings.bridge_port)]
+        if settings.web_enabled:
+            runners.append(await serve_app(metrics_app(metrics, refresh), settings.web_host,
+                                           settings.web_port))
+        pollers = [asyncio.create_task(Poller(a, agency, config, session, states, lanes.send,
+                                              metrics, log).run())
+                   for a, agency in config.agencies.items() if isinstance(agency, Open311Agency)]
+        log.info("worker_ready", group=self.group, agencies=len(config.agencies),
+                 open311_requests=len(states))
+        try:
+            await lanes.run(self._stopping)
+        finally:
+            for task in pollers:
+                task.cancel()
+            await asyncio.gather(*pollers, return_exceptions=True)
+            for runner in runners:
+                await runner.cleanup()
+            await session.close()
+            await lanes.stop()
+            log.info("worker_stopped", group=self.group)
+
+
+def create_app(settings: Settings) -> BridgeWorker:
+    return BridgeWorker(settings)

@@ -1,0 +1,127 @@
+"""`lapor bridge check|redeliver`: the bridge's operator commands, registered with the `lapor`
+CLI through the `lapor.commands` entry point (the CLI never imports the bridge).
+
+- `check AGENCY`: the agency's configuration is valid and its endpoint answers: a signed
+  ping for a webhook (the receiver verifies it like a delivery), GET services.json for
+  Open311 (and every configured service_code is among its services).
+- `redeliver AGENCY --since TIME`: the agency's complaints written since TIME are delivered
+  again, with their original idempotency keys (a webhook receiver drops what it has); for an
+  Open311 agency, those without a service request yet (refused before, say) are filed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from schemas.bridge import WebhookPing
+from services.bridge.app import bridge_config, load_states
+from services.bridge.config import BridgeConfig, Open311Agency, WebhookAgency
+from services.bridge.delivery import Verdict, verdict
+from services.bridge.http import call, client_session
+from services.bridge.metrics import BridgeMetrics
+from services.bridge.outbound import NotSettled, Outbound
+from services.bridge.signing import signed_headers
+from services.runtime.kafka_client import aiokafka_options
+from services.runtime.settings import Settings
+from services.runtime.stage import Record
+from services.runtime.topic_read import read_since
+from services.runtime.topics import agency_topic_name
+
+REDELIVER_TRIES = 3
+
+
+async def check(config: BridgeConfig, agency_id: str) -> tuple[bool, str]:
+    agency = config.agency(agency_id)
+    async with client_session() as session:
+        started = time.monotonic()
+        if isinstance(agency, WebhookAgency):
+            ping = WebhookPing(agency_id=agency_id, sent_at=datetime.now(UTC)).to_bytes()
+            headers = signed_headers(config.secrets[agency_id], int(time.time()), ping,
+                                     f"ping-{int(time.time())}", event="ping")
+            answer = await call(session, "POST", agency.endpoint, agency.timeout_s, data=ping,
+                                headers=headers)
+            took = f"{(time.monotonic() - started) * 1000:.0f} ms"
+            if answer.status is not None and verdict(answer.status) is Verdict.delivered:
+                return True, f"{agency_id}: webhook {agency.endpoint} took a signed ping ({answer.status}, {took})"
+            return False, (f"{agency_id}: webhook {agency.endpoint} answered "
+                           f"{answer.status or answer.error}: {answer.text[:300]}")
+        return await _check_open311(session, config, agency_id, agency, started)
+
+
+async def _check_open311(session: Any, config: BridgeConfig, agency_id: str, agency: Open311Agency,
+                         started: float) -> tuple[bool, str]:
+    params = {"jurisdiction_id": agency.jurisdiction_id} if agency.jurisdiction_id else {}
+    url = agency.endpoint.rstrip("/") + "/services.json"
+    answer = await call(session, "GET", url, agency.timeout_s, params=params)
+    took = f"{(time.monotonic() - started) * 1000:.0f} ms"
+    if answer.status != 200:
+        return False, f"{agency_id}: GET {url} answered {answer.status or answer.error}"
+    try:
+        offered = {str(s["service_code"]) for s in answer.json()}
+    except (ValueError, TypeError, KeyError):
+        return False, f"{agency_id}: {url} is not a GeoReport v2 service list"
+    missing = sorted(set(agency.service_codes.values()) - offered)
+    if missing:
+        return False, f"{agency_id}: service codes {missing} are not among {url}'s services"
+    return True, (f"{agency_id}: Open311 {url} answered ({took}); all "
+                  f"{len(set(agency.service_codes.values()))} service codes offered")
+
+
+async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
+                    since: datetime) -> dict[str, int]:
+    config.agency(agency_id)
+    records = await read_since(settings, agency_topic_name(agency_id), int(since.timestamp() * 1000))
+    states = await load_states(settings, config)
+    counts = {"read": len(records), "settled": 0, "not_settled": 0}
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
+    await producer.start()
+    try:
+        async with client_session() as session:
+            outbound = Outbound(config, session, BridgeMetrics(config.agencies), states,
+                                structlog.get_logger(), max_tries=REDELIVER_TRIES)
+            for r in sorted(records, key=lambda r: (r.timestamp_ms, r.partition, r.offset)):
+                record = Record(r.topic, r.partition, r.offset, r.timestamp_ms / 1000, r.key, r.value)
+                try:
+                    outputs = await outbound.deliver(agency_id, record)
+                except NotSettled:
+                    counts["not_settled"] += 1
+                    continue
+                for o in outputs:
+                    await producer.send_and_wait(settings.topic(o.topic), o.value, key=o.key)
+                counts["settled"] += 1
+    finally:
+        await producer.stop()
+    return counts
+
+
+def _bridge(args: argparse.Namespace, settings: Settings) -> int:
+    config = bridge_config(settings)
+    if args.action == "check":
+        ok, message = asyncio.run(check(config, args.agency))
+        print(message)
+        return 0 if ok else 1
+    if args.since is None:
+        raise ValueError("redeliver needs --since TIME (e.g. 2026-12-01T08:00:00+07:00)")
+    since = datetime.fromisoformat(args.since)
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    counts = asyncio.run(redeliver(settings, config, args.agency, since))
+    print(f"{args.agency}: {counts['read']} complaints since {since.isoformat()}, "
+          f"{counts['settled']} delivered or dead-lettered, {counts['not_settled']} still failing "
+          "(the bridge keeps trying those)")
+    return 0 if counts["not_settled"] == 0 else 1
+
+
+def register(sub: Any) -> None:
+    b = sub.add_parser("bridge", help="check an agency's bridge endpoint, or deliver again")
+    b.add_argument("action", choices=["check", "redeliver"])
+    b.add_argument("agency", help="agency id, as in LAPOR_BRIDGE_FILE")
+    b.add_argument("--since", default=None, help="redeliver: complaints written since this "
+                   "ISO time (UTC unless an offset is given)")
+    b.set_defaults(handler=_bridge)

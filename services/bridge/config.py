@@ -1,0 +1,226 @@
+"""The bridge's configuration: which agencies it serves, how, and with which secret. Kept as
+data (YAML, `LAPOR_BRIDGE_FILE`) and checked whole at start, so a typo stops the bridge with
+a message naming the agency and field instead of failing on the first complaint.
+
+    agencies:
+      pln:
+        mode: webhook
+        endpoint: https://crm.pln.example/lapor/complaints
+        secret_file: /run/secrets/bridge-pln
+        rate_per_s: 5
+      pemda-32-73:
+        mode: open311
+        endpoint: https://open311.bandung.example/georeport/v2/
+        api_key_file: /run/secrets/bridge-pemda-32-73
+        service_codes: {roads_infrastructure: "JALAN", default: "UMUM"}
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from schemas import AgencyId, Category, Status
+
+
+class BridgeConfigError(ValueError):
+    """The bridge file cannot be used; the message says which agency and field, and why."""
+
+
+class _Agency(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a default
+
+    endpoint: str = Field(description="Where complaints go: the webhook URL, or the "
+                          "GeoReport v2 base URL (requests.json is below it).")
+    rate_per_s: float = Field(5.0, gt=0, description="Most requests a second to this agency.")
+    burst: int = Field(5, ge=1, description="Requests allowed at once after a quiet spell.")
+    timeout_s: float = Field(10.0, gt=0, description="Longest wait for one answer.")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        """https only, except to this machine (an agency's test server, the tests' peers)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an http(s) URL with a host")
+        if parts.scheme == "http" and not _loopback(parts.hostname):
+            raise ValueError("must be https (plain http only to this machine)")
+        return url
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class WebhookAgency(_Agency):
+    mode: Literal["webhook"]
+    secret_file: Path = Field(description="The shared HMAC secret (first line), also used to "
+                              "verify the statuses the agency posts back.")
+
+
+# What a GeoReport v2 status (or FixMyStreet's extended state, upper case) means in the
+# contract; None: no status (the request is merely open). An agency's `status_map` adds to it.
+DEFAULT_STATUS_MAP: dict[str, Status | None] = {
+    "open": None,
+    "closed": Status.resolved,
+    "OPEN": None,
+    "CONFIRMED": Status.acknowledged,
+    "INVESTIGATING": Status.in_progress,
+    "IN_PROGRESS": Status.in_progress,
+    "ACTION_SCHEDULED": Status.in_progress,
+    "INTERNAL_REFERRAL": Status.in_progress,
+    "FIXED": Status.resolved,
+    "CLOSED": Status.resolved,
+    "NO_FURTHER_ACTION": Status.responded,
+    "UNABLE_TO_FIX": Status.responded,
+    "WONT_FIX": Status.responded,
+    "DUPLICATE": Status.responded,
+    "NOT_COUNCILS_RESPONSIBILITY": Status.not_our_authority,
+}
+# Statuses an agency may send (the national admin's and reporters' are not theirs).
+AGENCY_STATUSES = frozenset(Status) - {Status.assigned, Status.reporter_replied}
+
+
+class Open311Agency(_Agency):
+    mode: Literal["open311"]
+    api_key_file: Path = Field(description="The agency's GeoReport v2 api_key (first line).")
+    jurisdiction_id: str | None = None
+    service_codes: dict[str, str] = Field(description="Complaint category -> service_code; "
+                                          "`default` for every category not named.")
+    updates: Literal["requests", "servicerequestupdates"] = Field(
+        "requests", description="How status changes are read back: GET requests.json (standard) "
+        "or FixMyStreet's servicerequestupdates.json (extended states).")
+    poll_interval_s: float = Field(60.0, gt=0)
+    status_map: dict[str, Status | None] = Field(default_factory=dict)
+    default_address: str | None = Field(None, description="address_string for a complaint "
+                                        "that gives no place (GeoReport v2 needs one).")
+
+    @field_validator("service_codes")
+    @classmethod
+    def _every_category(cls, codes: dict[str, str]) -> dict[str, str]:
+        known = {c.value for c in Category} | {"default"}
+        unknown = sorted(set(codes) - known)
+        if unknown:
+            raise ValueError(f"unknown categories {unknown}")
+        if "default" not in codes and set(codes) != known - {"default"}:
+            missing = sorted(known - {"default"} - set(codes))
+            raise ValueError(f"no service_code for {missing}; add them or a `default`")
+        return codes
+
+    @field_validator("status_map")
+    @classmethod
+    def _agency_statuses(cls, mapping: dict[str, Status | None]) -> dict[str, Status | None]:
+        wrong = sorted(k for k, v in mapping.items() if v is not None and v not in AGENCY_STATUSES)
+        if wrong:
+            raise ValueError(f"{wrong} map to a status an agency may not send")
+        return mapping
+
+    def service_code(self, category: Category) -> str:
+        return self.service_codes.get(category.value) or self.service_codes["default"]
+
+    def contract_status(self, server_status: str) -> Status | None:
+        """The contract status of a server's status string; unknown ones are no status."""
+        if server_status in self.status_map:
+            return self.status_map[server_status]
+        return DEFAULT_STATUS_MAP.get(server_status)
+
+
+AgencyBridge = Annotated[WebhookAgency | Open311Agency, Field(discriminator="mode")]
+
+
+class BridgeFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    replay_window_s: float = Field(300.0, gt=0, description="How far a signed call's timestamp "
+                                   "may be from the bridge's clock.")
+    retry_base_s: float = Field(1.0, gt=0, description="First retry wait (doubles per try).")
+    retry_cap_s: float = Field(300.0, gt=0, description="Longest wait between two tries.")
+    agencies: dict[AgencyId, AgencyBridge]
+
+    @model_validator(mode="after")
+    def _some(self) -> BridgeFile:
+        if not self.agencies:
+            raise ValueError("no agency configured")
+        return self
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """The checked file with each agency's secret read: what the bridge runs with."""
+
+    file: BridgeFile
+    secrets: dict[str, bytes]  # agency id -> HMAC secret (webhook) or api_key (open311)
+
+    @property
+    def agencies(self) -> dict[str, WebhookAgency | Open311Agency]:
+        return self.file.agencies
+
+    def agency(self, agency_id: str) -> WebhookAgency | Open311Agency:
+        try:
+            return self.file.agencies[agency_id]
+        except KeyError:
+            raise BridgeConfigError(f"agency {agency_id!r} is not in the bridge file") from None
+
+
+def parse_config(text: str, source: str, known_agencies: Iterable[str],
+                 base_dir: Path) -> BridgeConfig:
+    """Check a bridge file's text whole; every problem is named in one error."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BridgeConfigError(f"{source}: not valid YAML: {exc}") from None
+    try:
+        parsed = BridgeFile.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)]
+        raise BridgeConfigError(f"{source}: " + "; ".join(lines)) from None
+    known = set(known_agencies)
+    problems = [f"agencies.{a}: not a registered agency" for a in parsed.agencies if a not in known]
+    secrets: dict[str, bytes] = {}
+    for agency_id, agency in parsed.agencies.items():
+        path = agency.secret_file if isinstance(agency, WebhookAgency) else agency.api_key_file
+        path = path if path.is_absolute() else base_dir / path
+        secret, problem = _read_secret(path)
+        if problem:
+            problems.append(f"agencies.{agency_id}: {problem}")
+        secrets[agency_id] = secret
+    if problems:
+        raise BridgeConfigError(f"{source}: " + "; ".join(problems))
+    return BridgeConfig(parsed, secrets)
+
+
+def _read_secret(path: Path) -> tuple[bytes, str | None]:
+    try:
+        mode = path.stat().st_mode
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        return b"", f"cannot read secret file {path} ({exc.strerror})"
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return b"", f"secret file {path} is readable by others (chmod 600)"
+    if not lines or not lines[0].strip():
+        return b"", f"secret file {path} is empty"
+    return lines[0].strip().encode("utf-8"), None
+
+
+def load_config(path: Path | None, known_agencies: Iterable[str]) -> BridgeConfig:
+    if path is None:
+        raise BridgeConfigError("LAPOR_BRIDGE_FILE is not set: the bridge needs its agencies "
+                                "(see the README's bridge section)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BridgeConfigError(f"LAPOR_BRIDGE_FILE={path}: {exc.strerror}") from None
+    return parse_config(text, str(path), known_agencies, path.parent)

@@ -1,0 +1,60 @@
+"""How a delivery attempt's result decides what happens next, how long to wait before the
+next try, and each agency's request budget. Pure: time comes in as numbers."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    delivered = "delivered"
+    retry = "retry"  # the endpoint may take it later: wait and try again, in order
+    refused = "refused"  # it never will (a 4xx about this request): dead-letter it, go on
+
+
+# 4xx answers that can change with time: the endpoint is overloaded, not yet ready, or
+# asks us to slow down. Every other 4xx is about the request itself.
+RETRYABLE_4XX = frozenset({408, 409, 423, 425, 429})
+
+
+def verdict(status: int | None) -> Verdict:
+    """None: no answer at all (refused connection, time-out, TLS failure)."""
+    if status is None or status >= 500 or status in RETRYABLE_4XX:
+        return Verdict.retry
+    if 200 <= status < 300:
+        return Verdict.delivered
+    if 300 <= status < 400:
+        return Verdict.refused  # redirects are not followed: a moved endpoint needs its operator
+    return Verdict.refused
+
+
+def backoff_s(failures: int, base_s: float, cap_s: float,
+              draw: float | None = None) -> float:
+    """Wait before the next try after `failures` failed ones: exponential, capped, with full
+    jitter (a uniform draw below the bound), so that many agencies' retries after an outage
+    do not arrive together."""
+    bound = min(cap_s, base_s * 2 ** max(0, failures - 1))
+    return float(bound * (random.random() if draw is None else draw))
+
+
+@dataclass
+class TokenBucket:
+    """Requests a second to one agency, with a burst: `wait` says how long until a request
+    may go, and takes its token when it returns 0."""
+
+    rate_per_s: float
+    burst: int
+    tokens: float = -1.0
+    at: float = 0.0
+
+    def wait(self, now: float) -> float:
+        if self.tokens < 0:  # the first request: a full bucket
+            self.tokens, self.at = float(self.burst), now
+        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate_per_s)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate_per_s

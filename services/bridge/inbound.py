@@ -1,0 +1,64 @@
+"""Statuses an agency's system posts back (webhook mode): verified, then passed to the status
+gate on the agency's own status topic. The bridge holds that topic's write grant for the
+agencies it serves: it has checked the agency's signature, which stands in for the ACL the
+agency's own Kafka principal would have met."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from schemas import AgencyStatus
+from services.bridge.config import AGENCY_STATUSES, BridgeConfig, WebhookAgency
+from services.bridge.signing import SIGNATURE, TIMESTAMP, Unverified, verify
+
+
+@dataclass(frozen=True)
+class Accepted:
+    status: AgencyStatus
+
+
+class SeenSignatures:
+    """Signatures accepted within the replay window: the same call sent twice inside the
+    window is a replay too. Bounded by the window (old entries fall out as time passes)."""
+
+    def __init__(self, window_s: float, most: int = 100_000):
+        self.window_s, self.most = window_s, most
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, key: str, now: float) -> bool:
+        while self._seen and (next(iter(self._seen.values())) < now - 2 * self.window_s
+                              or len(self._seen) > self.most):
+            self._seen.popitem(last=False)
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+
+def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, str], body: bytes,
+                  now: float, seen: SeenSignatures) -> Accepted | Unverified:
+    """The agency's status to publish, or the refusal (HTTP status and reason code)."""
+    agency = config.agencies.get(agency_id)
+    if not isinstance(agency, WebhookAgency):
+        return Unverified(401, "unknown_agency")  # no secret to verify with: who is this?
+    refused = verify(config.secrets[agency_id], headers.get(TIMESTAMP), headers.get(SIGNATURE),
+                     body, now, config.file.replay_window_s)
+    if refused is not None:
+        return refused
+    if not seen.first_time(f"{agency_id}|{headers.get(SIGNATURE)}", now):
+        return Unverified(400, "replayed")
+    try:
+        status = AgencyStatus.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(map(str, first["loc"])) or "$"
+        return Unverified(400, f"invalid_body: {where}: {first['msg']}")
+    if status.agency_id is not None and status.agency_id != agency_id:
+        return Unverified(400, "agency_mismatch")
+    if status.status not in AGENCY_STATUSES:
+        return Unverified(400, "status_not_allowed")
+    return Accepted(status.model_copy(update={"agency_id": agency_id}))

@@ -1,0 +1,145 @@
+"""Delivering one complaint to its agency's endpoint: signed webhook or Open311 service
+request, tried until the endpoint takes it or refuses it for good. Runs in the agency's lane
+(services.runtime.lane_runtime), so a retry waits only for this agency's next complaints."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from pydantic import ValidationError
+
+from schemas import AgencyComplaint
+from schemas.bridge import Open311Request
+from schemas.events import ValidationErrorItem
+from services.bridge.config import BridgeConfig, Open311Agency, WebhookAgency
+from services.bridge.delivery import TokenBucket, Verdict, backoff_s, verdict
+from services.bridge.http import ANSWER_KEPT, Answer, call
+from services.bridge.metrics import BridgeMetrics
+from services.bridge.open311 import Open311Error, parse_filed, service_request_form, state_key
+from services.bridge.signing import signed_headers
+from services.runtime.dead_letter import validation_items
+from services.runtime.lane_runtime import Outgoing
+from services.runtime.stage import Record, reject
+from services.runtime.topics import OPEN311_REQUESTS
+
+STAGE = "bridge"
+
+
+class NotSettled(RuntimeError):
+    """An operator's bounded delivery gave up while the endpoint still failed."""
+
+Attempt = Callable[[], Awaitable[Answer]]
+
+
+@dataclass
+class Outbound:
+    config: BridgeConfig
+    session: aiohttp.ClientSession
+    metrics: BridgeMetrics
+    states: dict[str, Open311Request]  # the Open311 requests filed, by state_key
+    log: Any
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.time
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    max_tries: int | None = None  # None: until it settles (the worker); an operator's command stops
+
+    async def deliver(self, agency_id: str, record: Record) -> list[Outgoing]:
+        try:
+            complaint = AgencyComplaint.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            return _dead(record, "not_an_agency_complaint", validation_items(exc))
+        agency = self.config.agency(agency_id)
+        if isinstance(agency, WebhookAgency):
+            return await self._webhook(agency_id, agency, record, complaint)
+        return await self._open311(agency_id, agency, record, complaint)
+
+    async def _webhook(self, agency_id: str, agency: WebhookAgency, record: Record,
+                       complaint: AgencyComplaint) -> list[Outgoing]:
+        body, secret = record.value or b"", self.config.secrets[agency_id]
+
+        def attempt() -> Awaitable[Answer]:
+            # Signed afresh on each try: the timestamp must be recent when it arrives.
+            headers = signed_headers(secret, int(self.clock()), body, complaint.event_id)
+            return call(self.session, "POST", agency.endpoint, agency.timeout_s, data=body,
+                        headers=headers)
+
+        answer = await self._until_settled(agency_id, agency, complaint, attempt)
+        if answer.status is not None and verdict(answer.status) is Verdict.delivered:
+            return []
+        return _dead(record, "bridge_refused", [_answer_item(answer)])
+
+    async def _open311(self, agency_id: str, agency: Open311Agency, record: Record,
+                       complaint: AgencyComplaint) -> list[Outgoing]:
+        key = state_key(agency_id, complaint.complaint_id)
+        if key in self.states:  # filed already (a repeat after a crash, or a copy again)
+            self.log.info("open311_already_filed", agency_id=agency_id,
+                          complaint_id=complaint.complaint_id)
+            return []
+        form = service_request_form(complaint, agency, self.config.secrets[agency_id].decode())
+        url = agency.endpoint.rstrip("/") + "/requests.json"
+
+        def attempt() -> Awaitable[Answer]:
+            return call(self.session, "POST", url, agency.timeout_s, data=form)
+
+        answer = await self._until_settled(agency_id, agency, complaint, attempt)
+        if answer.status is None or verdict(answer.status) is not Verdict.delivered:
+            return _dead(record, "bridge_refused", [_answer_item(answer)])
+        try:
+            filed = parse_filed(answer.json())
+        except (ValueError, Open311Error) as exc:
+            item = ValidationErrorItem(loc="answer", msg=f"{exc}: {answer.text[:ANSWER_KEPT]}")
+            return _dead(record, "open311_bad_answer", [item])
+        state = Open311Request(agency_id=agency_id, complaint_id=complaint.complaint_id,
+                               service_request_id=filed.service_request_id, token=filed.token,
+                               filed_at=datetime.fromtimestamp(self.clock(), UTC))
+        self.states[key] = state
+        self.log.info("open311_filed", agency_id=agency_id, complaint_id=complaint.complaint_id,
+                      service_request_id=filed.service_request_id)
+        return [Outgoing(OPEN311_REQUESTS, key.encode(), state.to_bytes())]
+
+    async def _until_settled(self, agency_id: str, agency: WebhookAgency | Open311Agency,
+                             complaint: AgencyComplaint, attempt: Attempt) -> Answer:
+        """Try until the endpoint takes the complaint or refuses it for good; waits between
+        tries grow (with jitter) up to the cap, and every try is within the rate limit."""
+        bucket = self.buckets.setdefault(agency_id, TokenBucket(agency.rate_per_s, agency.burst))
+        failures = 0
+        while True:
+            while (wait := bucket.wait(time.monotonic())) > 0:
+                await self.sleep(wait)
+            answer = await attempt()
+            outcome = verdict(answer.status)
+            if outcome is not Verdict.retry:
+                self.metrics.retrying.labels(agency_id).set(0)
+                counter = self.metrics.delivered if outcome is Verdict.delivered else self.metrics.refused
+                counter.labels(agency_id).inc()
+                self.log.info(f"delivery_{outcome.value}", agency_id=agency_id,
+                              complaint_id=complaint.complaint_id, event_id=complaint.event_id,
+                              http_status=answer.status, tries=failures + 1)
+                return answer
+            failures += 1
+            if self.max_tries is not None and failures >= self.max_tries:
+                raise NotSettled(f"{agency_id}: {answer.status or answer.error} after {failures} tries")
+            self.metrics.failed_tries.labels(agency_id).inc()
+            self.metrics.retrying.labels(agency_id).set(1)
+            wait = backoff_s(failures, self.config.file.retry_base_s, self.config.file.retry_cap_s)
+            self.log.warning("delivery_retry", agency_id=agency_id,
+                             complaint_id=complaint.complaint_id, http_status=answer.status,
+                             error=answer.error, tries=failures, wait_s=round(wait, 2))
+            await self.sleep(wait)
+
+
+def _answer_item(answer: Answer) -> ValidationErrorItem:
+    if answer.status is None:
+        return ValidationErrorItem(loc="answer", msg=f"no answer: {answer.error}")
+    return ValidationErrorItem(loc="answer", msg=f"HTTP {answer.status}: {answer.text[:ANSWER_KEPT]}")
+
+
+def _dead(record: Record, reason: str, errors: list[ValidationErrorItem]) -> list[Outgoing]:
+    outcome = reject(STAGE, record, reason, errors)
+    return [Outgoing(o.topic, o.key, o.value) for o in outcome.outputs]

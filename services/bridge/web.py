@@ -1,0 +1,68 @@
+"""The bridge's two HTTP sides: the inbound endpoint agencies post their statuses to
+(`POST /agencies/<agency_id>/statuses`, signed like the deliveries), and the worker's own
+/metrics/ and /health/ on its web port (never exposed to agencies)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from services.bridge.config import BridgeConfig
+from services.bridge.inbound import Accepted, SeenSignatures, accept_status
+from services.bridge.metrics import BridgeMetrics
+from services.runtime.lane_runtime import Outgoing
+from services.runtime.topics import agency_status_topic_name
+
+BODY_MAX = 64 * 1024  # a status is small; anything larger is refused before it is read
+
+
+def inbound_app(config: BridgeConfig, send: Callable[[Sequence[Outgoing]], Awaitable[None]],
+                metrics: BridgeMetrics, log: Any) -> web.Application:
+    seen = SeenSignatures(config.file.replay_window_s)
+
+    async def statuses(request: web.Request) -> web.Response:
+        agency_id = request.match_info["agency_id"]
+        label = metrics.agency_label(agency_id)
+        body = await request.read()
+        result = accept_status(config, agency_id, request.headers, body, time.time(), seen)
+        if not isinstance(result, Accepted):
+            code = result.reason.split(":")[0]
+            metrics.refused_in.labels(label, code).inc()
+            log.warning("status_refused", agency_id=label, reason=code, http_status=result.status)
+            return web.json_response({"error": result.reason}, status=result.status)
+        status = result.status
+        await send([Outgoing(agency_status_topic_name(agency_id), status.complaint_id.encode(),
+                             status.to_bytes())])
+        metrics.statuses_in.labels(agency_id, "webhook").inc()
+        log.info("status_passed_on", agency_id=agency_id, complaint_id=status.complaint_id,
+                 status=status.status.value, event_id=status.event_id)
+        return web.json_response({"accepted": status.event_id}, status=202)
+
+    app = web.Application(client_max_size=BODY_MAX)
+    app.router.add_post("/agencies/{agency_id}/statuses", statuses)
+    return app
+
+
+def metrics_app(metrics: BridgeMetrics, refresh: Callable[[], None]) -> web.Application:
+    async def exposition(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.exposition(refresh),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "service": "bridge"})
+
+    app = web.Application()
+    app.router.add_get("/metrics/", exposition)
+    app.router.add_get("/health/", health)
+    return app
+
+
+async def serve_app(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -1,0 +1,191 @@
+"""The runtime of a stage whose work waits on someone else (an agency's HTTP endpoint): one
+ordered lane per agency, so that one agency's endpoint being down for a day delays no other.
+
+A consumer group reads the lanes' topics and hands each record to its lane's queue; each lane
+works through its queue in order with the stage's `deliver` coroutine (which retries as long
+as it must), sends what it returns (dead letters, state), awaits the acks, and only then
+counts the record done. Offsets are committed per partition up to the records done, so a
+crash (SIGKILL included) repeats the unfinished ones and loses none. A lane whose queue grows
+past `HIGH` has its partitions paused (the consumer stops fetching them) until it drains
+below `LOW`: a stalled agency holds a bounded number of records in memory, and the others'
+partitions keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+from services.runtime.batch_send import PRODUCER_BATCH_BYTES
+from services.runtime.kafka_client import aiokafka_options
+from services.runtime.settings import Settings
+from services.runtime.stage import Record
+
+HIGH, LOW = 200, 50  # records queued in one lane: pause its partitions above, resume below
+COMMIT_EVERY_S = 1.0
+METADATA_MAX_AGE_MS = 5_000  # an agency topic the router creates later is read this soon
+
+# A lane's work on one record: what to send before the record counts as done.
+Deliver = Callable[[str, Record], Awaitable[Sequence["Outgoing"]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str  # contract name, without the deployment prefix
+    key: bytes | None
+    value: bytes | None  # None: a tombstone (a compacted topic forgets the key)
+
+
+@dataclass
+class Lane:
+    name: str
+    queue: asyncio.Queue[tuple[TopicPartition, int, Record]] = field(default_factory=asyncio.Queue)
+    paused: bool = False
+    head: Record | None = None  # the record being worked on
+
+    def oldest_timestamp(self) -> float | None:
+        """Kafka time of the oldest record not yet done (the head, else the first queued)."""
+        if self.head is not None:
+            return self.head.timestamp
+        queued = self.queue._queue  # type: ignore[attr-defined]  # a deque; read only
+        return queued[0][2].timestamp if queued else None
+
+    def pending(self) -> int:
+        return self.queue.qsize() + (1 if self.head is not None else 0)
+
+
+class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, settings: Settings, group: str, lane_of_topic: Callable[[str], str | None],
+                 pattern: str, deliver: Deliver):
+        self.settings, self.group, self.deliver = settings, group, deliver
+        self._lane_of_topic, self._pattern = lane_of_topic, pattern
+        self.lanes: dict[str, Lane] = {}
+        self._done: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._generation: dict[TopicPartition, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        options = aiokafka_options(self.settings)
+        self.producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True,
+                                         max_batch_size=PRODUCER_BATCH_BYTES)
+        await self.producer.start()
+        self.consumer = AIOKafkaConsumer(
+            **options, group_id=self.group, enable_auto_commit=False,
+            auto_offset_reset="earliest", metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            session_timeout_ms=int(self.settings.session_timeout_s * 1000))
+        self.consumer.subscribe(pattern=self._pattern, listener=self)
+        await self.consumer.start()
+
+    async def send(self, items: Sequence[Outgoing]) -> None:
+        """Send records and wait until the cluster has them all (acks=all)."""
+        assert self.producer is not None
+        prefix = self.settings.topic_prefix
+        futures = [await self.producer.send(prefix + o.topic, value=o.value, key=o.key) for o in items]
+        await asyncio.gather(*futures)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Fetch and hand out records until `stopping` is set; then commit what is done."""
+        assert self.consumer is not None
+        self._tasks.append(asyncio.create_task(self._commit_loop()))
+        try:
+            while not stopping.is_set():
+                fetched = await self.consumer.getmany(timeout_ms=500,
+                                                      max_records=self.settings.batch_max)
+                for tp, batch in fetched.items():
+                    self._hand_out(tp, batch)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._commit()
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+
+    def _hand_out(self, tp: TopicPartition, batch: list[Any]) -> None:
+        contract = tp.topic[len(self.settings.topic_prefix):]
+        name = self._lane_of_topic(contract)
+        if name is None:
+            return
+        lane = self.lanes.get(name)
+        if lane is None:
+            lane = self.lanes[name] = Lane(name)
+            self._tasks.append(asyncio.create_task(self._work(lane)))
+        generation = self._generation.get(tp, 0)
+        for r in batch:
+            lane.queue.put_nowait((tp, generation, Record(contract, r.partition, r.offset,
+                                                          r.timestamp / 1000, r.key, r.value)))
+        if lane.queue.qsize() > HIGH and not lane.paused:
+            lane.paused = True
+            self._set_paused(lane, True)
+
+    def _set_paused(self, lane: Lane, paused: bool) -> None:
+        assert self.consumer is not None
+        prefix = self.settings.topic_prefix
+        mine = [tp for tp in self.consumer.assignment()
+                if self._lane_of_topic(tp.topic[len(prefix):]) == lane.name]
+        (self.consumer.pause if paused else self.consumer.resume)(*mine)
+
+    async def _work(self, lane: Lane) -> None:
+        while True:
+            tp, generation, record = await lane.queue.get()
+            if generation != self._generation.get(tp, 0):
+                continue  # its partition went to another worker since: that one does it
+            lane.head = record
+            outputs = await self.deliver(lane.name, record)
+            if outputs:
+                await self.send(outputs)
+            lane.head = None
+            if generation == self._generation.get(tp, 0):
+                self._done[tp] = record.offset + 1
+            if lane.paused and lane.queue.qsize() < LOW:
+                lane.paused = False
+                self._set_paused(lane, False)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(COMMIT_EVERY_S)
+            await self._commit()
+
+    async def _commit(self, only: set[TopicPartition] | None = None) -> None:
+        assert self.consumer is not None
+        assigned = self.consumer.assignment()
+        todo = {tp: OffsetAndMetadata(offset, "") for tp, offset in self._done.items()
+                if tp in assigned and (only is None or tp in only)
+                and self._committed.get(tp) != offset}
+        if todo:
+            await self.consumer.commit(todo)
+            self._committed.update({tp: meta.offset for tp, meta in todo.items()})
+
+    # ConsumerRebalanceListener: before partitions move, commit what is done on them, and
+    # make their queued records stale (the new owner starts from the committed offset).
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._commit(set(revoked))
+        for tp in revoked:
+            self._generation[tp] = self._generation.get(tp, 0) + 1
+            self._done.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        for lane in self.lanes.values():  # a new assignment starts unpaused
+            lane.paused = False
+
+
+def lane_pattern(prefix: str, template: str, lanes: Sequence[str]) -> str:
+    """The subscription of per-agency topics of `template` for the given agency ids only."""
+    head, tail = template.split("{agency_id}")
+    names = "|".join(re.escape(a) for a in sorted(lanes))
+    return "^" + re.escape(prefix + head) + f"({names})" + re.escape(tail) + "$"
+

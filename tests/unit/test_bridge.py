@@ -1,0 +1,251 @@
+"""The bridge's decisions without Kafka or HTTP: its configuration's checks, the signature
+scheme (checked against an independent HMAC computation, as an agency would write it),
+inbound refusals, the Open311 mapping, and the delivery policy."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from schemas import AgencyComplaint, Category, Status
+from schemas.bridge import Open311Request
+from services.bridge.config import BridgeConfigError, Open311Agency, parse_config
+from services.bridge.delivery import TokenBucket, Verdict, backoff_s, verdict
+from services.bridge.inbound import Accepted, SeenSignatures, accept_status
+from services.bridge.open311 import (
+    Open311Error, apply_update, parse_filed, parse_requests, parse_token, parse_updates,
+    service_request_form,
+)
+from services.bridge.signing import SIGNATURE, TIMESTAMP, signed_headers, verify
+from tests.examples import CID, VALID
+
+AGENCIES = {"pln", "pemda-32-73", "kemensos"}
+SECRET = b"s3cret-of-pln"
+NOW = 1_780_000_000
+
+
+def secret_file(tmp_path: Path, name: str, text: str = SECRET.decode(), mode: int = 0o600) -> Path:
+    path = tmp_path / name
+    path.write_text(text + "\n")
+    path.chmod(mode)
+    return path
+
+
+def config_text(tmp_path: Path, **pln: object) -> str:
+    secret_file(tmp_path, "pln.secret")
+    secret_file(tmp_path, "pemda.key", "key-pemda")
+    agencies = {
+        "pln": {"mode": "webhook", "endpoint": "https://crm.pln.example/in",
+                "secret_file": "pln.secret", **pln},
+        "pemda-32-73": {"mode": "open311", "endpoint": "http://127.0.0.1:9/georeport/v2",
+                        "api_key_file": "pemda.key",
+                        "service_codes": {"roads_infrastructure": "JALAN", "default": "UMUM"}},
+    }
+    return json.dumps({"agencies": agencies})
+
+
+def test_a_valid_file_is_read_with_its_secrets(tmp_path: Path) -> None:
+    config = parse_config(config_text(tmp_path), "bridge.yaml", AGENCIES, tmp_path)
+    assert config.secrets == {"pln": SECRET, "pemda-32-73": b"key-pemda"}
+    pemda = config.agency("pemda-32-73")
+    assert isinstance(pemda, Open311Agency)
+    assert pemda.service_code(Category.roads_infrastructure) == "JALAN"
+    assert pemda.service_code(Category.electricity) == "UMUM"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"endpoint": "http://crm.pln.example/in"}, "agencies.pln.webhook.endpoint: Value error, must be https"),
+    ({"rate_per_s": 0}, "agencies.pln.webhook.rate_per_s: Input should be greater than 0"),
+    ({"retries": 3}, "agencies.pln.webhook.retries: Extra inputs are not permitted"),
+    ({"secret_file": "missing.secret"}, "agencies.pln: cannot read secret file"),
+    ({"mode": "ftp"}, "agencies.pln: Input tag 'ftp' found using 'mode' does not match"),
+])
+def test_every_mistake_is_named_with_its_agency_and_field(tmp_path: Path, change: dict[str, object],
+                                                          message: str) -> None:
+    with pytest.raises(BridgeConfigError) as caught:
+        parse_config(config_text(tmp_path, **change), "bridge.yaml", AGENCIES, tmp_path)
+    assert message in str(caught.value)
+    assert str(caught.value).startswith("bridge.yaml: ")
+
+
+def test_unknown_agencies_loose_secrets_and_missing_service_codes_are_refused(tmp_path: Path) -> None:
+    text = config_text(tmp_path)
+    with pytest.raises(BridgeConfigError, match="agencies.pln: not a registered agency"):
+        parse_config(text, "b", AGENCIES - {"pln"}, tmp_path)
+    secret_file(tmp_path, "pln.secret", mode=0o644)
+    with pytest.raises(BridgeConfigError, match="readable by others"):
+        parse_config(text, "b", AGENCIES, tmp_path)
+    data = json.loads(config_text(tmp_path))
+    data["agencies"]["pemda-32-73"]["service_codes"] = {"roads_infrastructure": "JALAN"}
+    with pytest.raises(BridgeConfigError, match=r"no service_code for \['civil_service'"):
+        parse_config(json.dumps(data), "b", AGENCIES, tmp_path)
+    data["agencies"]["pemda-32-73"]["status_map"] = {"FIXED": "assigned"}
+    with pytest.raises(BridgeConfigError, match="status an agency may not send"):
+        parse_config(json.dumps(data), "b", AGENCIES, tmp_path)
+    with pytest.raises(BridgeConfigError, match="not valid YAML"):
+        parse_config("agencies: [", "b", AGENCIES, tmp_path)
+
+
+def test_the_signature_is_what_an_agency_computes_with_the_documented_recipe() -> None:
+    body = b'{"complaint_id":"LPR-7K2QX9M4TD5W"}'
+    headers = signed_headers(SECRET, NOW, body, "ag-1")
+    expected = hmac.new(SECRET, f"{NOW}.".encode() + body, hashlib.sha256).hexdigest()
+    assert headers[SIGNATURE] == f"sha256={expected}"
+    assert headers[TIMESTAMP] == str(NOW)
+    assert headers["X-Lapor-Event-Id"] == headers["Idempotency-Key"] == "ag-1"
+    assert verify(SECRET, str(NOW), headers[SIGNATURE], body, NOW + 299, 300) is None
+
+
+@pytest.mark.parametrize(("timestamp", "tamper", "now", "reason"), [
+    (str(NOW), b"x", NOW, "bad_signature"),  # body changed
+    (str(NOW + 1), b"", NOW, "bad_signature"),  # timestamp changed
+    (str(NOW), b"", NOW + 301, "stale_timestamp"),
+    (str(NOW), b"", NOW - 301, "stale_timestamp"),
+    ("soon", b"", NOW, "malformed_timestamp"),
+    ("", b"", NOW, "missing_signature"),
+])
+def test_tampered_late_or_unsigned_calls_fail(timestamp: str, tamper: bytes, now: int, reason: str) -> None:
+    body = b'{"a":1}'
+    given = signed_headers(SECRET, NOW, body, "e")[SIGNATURE]
+    refused = verify(SECRET, timestamp, given, body + tamper, now, 300)
+    assert refused is not None and refused.reason == reason
+
+
+def status_call(body: dict[str, object], secret: bytes = SECRET, at: int = NOW) -> tuple[dict[str, str], bytes]:
+    raw = json.dumps(body).encode()
+    return signed_headers(secret, at, raw, "x"), raw
+
+
+def test_inbound_statuses_pass_only_signed_fresh_once_and_for_their_agency(tmp_path: Path) -> None:
+    config = parse_config(config_text(tmp_path), "b", AGENCIES, tmp_path)
+    seen = SeenSignatures(300)
+    ack = {"event_id": "pln-ack-1", "complaint_id": CID, "status": "acknowledged",
+           "at": "2026-03-02T10:00:00+07:00"}
+
+    def reason(agency: str, headers: dict[str, str], raw: bytes, now: int = NOW) -> str:
+        result = accept_status(config, agency, headers, raw, now, seen)
+        return "accepted" if isinstance(result, Accepted) else f"{result.status} {result.reason}"
+
+    assert reason("pln", *status_call(ack, secret=b"guess")) == "401 bad_signature"
+    assert reason("pln", *status_call(ack, at=NOW - 3600)) == "400 stale_timestamp"
+    assert reason("kemensos", *status_call(ack)) == "401 unknown_agency"  # not a webhook agency
+    assert reason("pemda-32-73", *status_call(ack)) == "401 unknown_agency"  # open311: no inbound
+    assert reason("pln", *status_call({**ack, "agency_id": "kemensos"})) == "400 agency_mismatch"
+    assert reason("pln", *status_call({**ack, "status": "assigned"})) == "400 status_not_allowed"
+    assert reason("pln", *status_call({**ack, "status": "done"})).startswith("400 invalid_body: status:")
+    headers, raw = status_call(ack)
+    result = accept_status(config, "pln", headers, raw, NOW, seen)
+    assert isinstance(result, Accepted) and result.status.agency_id == "pln"
+    assert reason("pln", headers, raw) == "400 replayed"  # the same call again, in the window
+
+
+def complaint(**change: object) -> AgencyComplaint:
+    return AgencyComplaint.model_validate({**VALID[AgencyComplaint], **change})
+
+
+def pemda(tmp_path: Path) -> Open311Agency:
+    agency = parse_config(config_text(tmp_path), "b", AGENCIES, tmp_path).agency("pemda-32-73")
+    assert isinstance(agency, Open311Agency)
+    return agency
+
+
+def test_a_service_request_carries_identity_only_where_privacy_allows(tmp_path: Path) -> None:
+    reporter = {"name": "Siti Aminah", "phone": "+6281234567890", "email": "siti@example.id"}
+    place = {"region_code": "32.73", "lat": -6.9, "lon": 107.6, "address": "Jl. Asia Afrika"}
+    public = dict(service_request_form(complaint(reporter=reporter, location=place,
+                                                 category="roads_infrastructure", title="Jalan"),
+                                       pemda(tmp_path), "key"))
+    assert public["service_code"] == "JALAN" and public["api_key"] == "key"
+    assert public["description"].startswith(f"[LAPOR! {CID}] Jalan\n\n")
+    assert (public["lat"], public["long"], public["address_string"]) == ("-6.9", "107.6", "Jl. Asia Afrika")
+    assert (public["email"], public["phone"], public["first_name"], public["last_name"]) == (
+        "siti@example.id", "+6281234567890", "Siti", "Aminah")
+    # An anonymous complaint's form has no identity field even if a reporter slipped through.
+    anonymous = service_request_form(complaint(reporter=reporter, privacy="anonymous"),
+                                     pemda(tmp_path), "key")
+    names = {name for name, _ in anonymous}
+    assert names == {"api_key", "service_code", "description"}
+    assert "Siti" not in json.dumps(anonymous) and "6281234567890" not in json.dumps(anonymous)
+
+
+def test_answers_of_a_georeport_server_are_read_or_refused() -> None:
+    assert parse_filed([{"service_request_id": 638344}]).service_request_id == "638344"
+    assert parse_filed([{"token": "12345"}]).token == "12345"
+    assert parse_token([{"service_request_id": "638349", "token": "12345"}]) == "638349"
+    assert parse_token([{"token": "12345"}]) is None
+    for bad in ({"errors": []}, [], [{"service_notice": "thanks"}]):
+        with pytest.raises(Open311Error):
+            parse_filed(bad)
+    states = parse_requests([{"service_request_id": "7", "status": "closed",
+                              "status_notes": "Diperbaiki", "updated_datetime": "2026-03-03T10:00:00+07:00"}])
+    assert [(u.service_request_id, u.status, u.notes) for u in states] == [("7", "closed", "Diperbaiki")]
+    updates = parse_updates({"service_request_updates": [
+        {"update_id": "u2", "service_request_id": "7", "status": "FIXED", "updated_datetime": "2026-03-04T00:00:00Z"},
+        {"update_id": "u1", "service_request_id": "7", "status": "IN_PROGRESS", "updated_datetime": "2026-03-03T00:00:00Z"},
+    ]})
+    assert [u.key for u in updates] == ["u1", "u2"]  # in time order
+    with pytest.raises(Open311Error):
+        parse_updates({"updates": []})
+
+
+def test_updates_become_statuses_once_with_stable_ids(tmp_path: Path) -> None:
+    agency = pemda(tmp_path)
+    state = Open311Request(agency_id="pemda-32-73", complaint_id=CID, service_request_id="7",
+                           filed_at=datetime(2026, 3, 2, tzinfo=UTC))
+    now = datetime(2026, 3, 5, tzinfo=UTC)
+    progress, fixed, refused = parse_updates({"service_request_updates": [
+        {"update_id": "u1", "service_request_id": "7", "status": "IN_PROGRESS", "updated_datetime": "2026-03-03T00:00:00Z"},
+        {"update_id": "u2", "service_request_id": "7", "status": "FIXED", "updated_datetime": "2026-03-04T00:00:00Z",
+         "description": "Sudah ditambal"},
+        {"update_id": "u3", "service_request_id": "7", "status": "NOT_COUNCILS_RESPONSIBILITY",
+         "updated_datetime": "2026-03-04T01:00:00Z"},
+    ]})
+    first = apply_update(agency, state, progress, now)
+    assert first is not None and first.status is not None
+    assert (first.status.status, first.status.agency_id, first.status.at) == (
+        Status.in_progress, "pemda-32-73", datetime(2026, 3, 3, tzinfo=UTC))
+    assert apply_update(agency, first.state, progress, now) is None  # seen again: nothing
+    again = apply_update(agency, state, progress, now)  # the same update after a restart
+    assert again is not None and again.status is not None
+    assert again.status.event_id == first.status.event_id
+    done = apply_update(agency, first.state, fixed, now)
+    assert done is not None and done.status is not None
+    assert (done.status.status, done.status.note) == (Status.resolved, "Sudah ditambal")
+    other = apply_update(agency, first.state, refused, now)
+    assert other is not None and other.status is not None and other.status.status is Status.not_our_authority
+    opened = parse_requests([{"service_request_id": "7", "status": "open", "updated_datetime": "x"}])[0]
+    seen_open = apply_update(agency, state, opened, now)
+    assert seen_open is not None and seen_open.status is None and seen_open.state.last_status == "open"
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    (200, Verdict.delivered), (202, Verdict.delivered), (204, Verdict.delivered),
+    (None, Verdict.retry), (500, Verdict.retry), (503, Verdict.retry), (429, Verdict.retry),
+    (408, Verdict.retry), (400, Verdict.refused), (401, Verdict.refused), (404, Verdict.refused),
+    (422, Verdict.refused), (301, Verdict.refused),
+])
+def test_what_an_answer_means(status: int | None, expected: Verdict) -> None:
+    assert verdict(status) is expected
+
+
+def test_backoff_grows_to_its_cap_with_full_jitter() -> None:
+    assert [backoff_s(n, 1.0, 60.0, draw=1.0) for n in (1, 2, 3, 6, 7, 20)] == [1, 2, 4, 32, 60, 60]
+    assert backoff_s(5, 1.0, 60.0, draw=0.25) == 4.0
+    draws = {round(backoff_s(4, 1.0, 60.0), 3) for _ in range(50)}
+    assert len(draws) > 10 and all(0 <= d <= 8 for d in draws)
+
+
+def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
+    bucket = TokenBucket(rate_per_s=2.0, burst=3)
+    assert [bucket.wait(100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.wait(100.0) == pytest.approx(0.5)
+    assert bucket.wait(100.5) == 0.0
+    assert bucket.wait(100.5) == pytest.approx(0.5)
+    assert bucket.wait(110.0) == 0.0  # refilled, never above the burst
+    assert [bucket.wait(110.0) for _ in range(2)] == [0.0, 0.0]
+    assert bucket.wait(110.0) > 0
