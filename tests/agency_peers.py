@@ -1,0 +1,166 @@
+"""The agency's side of the bridge, as the tests run it: real HTTP servers on loopback.
+
+`WebhookReceiver` is written the way the README tells an agency to write one: it recomputes
+the signature from its own copy of the secret, refuses a stale timestamp, and keeps each
+idempotency key once. `GeoReportServer` is a small GeoReport v2 server with its own ids,
+its own api_key and status changes the test makes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def sign(secret: bytes, timestamp: int, body: bytes) -> str:
+    """The README's verification recipe, written here independently of services/bridge."""
+    return "sha256=" + hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class WebhookReceiver:
+    secret: bytes
+    mode: str = "up"  # up | down (503) | slow (answers after `delay_s`)
+    delay_s: float = 0.0
+    received: list[dict[str, Any]] = field(default_factory=list)  # first arrival of each key
+    calls: list[tuple[float, str]] = field(default_factory=list)  # (time, event id) of each call
+    bodies: list[bytes] = field(default_factory=list)  # every body, repeats included
+    bad_signatures: int = 0
+    pings: int = 0
+    url: str = ""
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> WebhookReceiver:
+        app = web.Application()
+        app.router.add_post("/lapor", self._handle)
+        self._runner, base = await _serve(app)
+        self.url = base + "/lapor"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        event_id = request.headers.get("X-Lapor-Event-Id", "")
+        self.calls.append((time.monotonic(), event_id))
+        self.bodies.append(body)
+        if self.mode == "down":
+            return web.Response(status=503, text="maintenance")
+        if self.mode == "slow":
+            await asyncio.sleep(self.delay_s)
+        stamp = request.headers.get("X-Lapor-Timestamp", "0")
+        given = request.headers.get("X-Lapor-Signature", "")
+        if not hmac.compare_digest(sign(self.secret, int(stamp), body), given) or abs(time.time() - int(stamp)) > 300:
+            self.bad_signatures += 1
+            return web.Response(status=401, text="bad signature")
+        if request.headers.get("X-Lapor-Event") == "ping":
+            self.pings += 1
+            return web.Response(status=204)
+        if event_id not in {r["event_id"] for r in self.received}:
+            self.received.append(json.loads(body))
+        return web.json_response({"ok": True})
+
+    def ids(self) -> list[str]:
+        return [r["event_id"] for r in self.received]
+
+
+async def post_status(bridge: str, agency_id: str, status: dict[str, Any], secret: bytes,
+                      timestamp: int | None = None, raw: bytes | None = None) -> tuple[int, dict[str, Any], bytes, dict[str, str]]:
+    """An agency posting a status to the bridge, signed as the README says."""
+    body = raw if raw is not None else json.dumps(status).encode()
+    stamp = int(time.time()) if timestamp is None else timestamp
+    headers = {"Content-Type": "application/json", "X-Lapor-Timestamp": str(stamp),
+               "X-Lapor-Signature": sign(secret, stamp, body)}
+    return await repost(bridge, agency_id, body, headers)
+
+
+async def repost(bridge: str, agency_id: str, body: bytes,
+                 headers: dict[str, str]) -> tuple[int, dict[str, Any], bytes, dict[str, str]]:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{bridge}/agencies/{agency_id}/statuses", data=body,
+                                headers=headers) as answer:
+            return answer.status, await answer.json(), body, headers
+
+
+@dataclass
+class ServiceRequest:
+    id: str
+    form: dict[str, str]
+    status: str = "open"
+    notes: str | None = None
+    updated: str = ""
+
+
+@dataclass
+class GeoReportServer:
+    api_key: str
+    services: tuple[str, ...] = ("JALAN", "UMUM")
+    requests: dict[str, ServiceRequest] = field(default_factory=dict)
+    forms: list[dict[str, str]] = field(default_factory=list)  # every POST, as received
+    url: str = ""
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> GeoReportServer:
+        app = web.Application()
+        app.router.add_get("/georeport/v2/services.json", self._services)
+        app.router.add_post("/georeport/v2/requests.json", self._create)
+        app.router.add_get("/georeport/v2/requests.json", self._list)
+        self._runner, base = await _serve(app)
+        self.url = base + "/georeport/v2/"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _services(self, _: web.Request) -> web.Response:
+        return web.json_response([{"service_code": c, "service_name": c, "type": "realtime",
+                                   "metadata": False} for c in self.services])
+
+    async def _create(self, request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.forms.append(form)
+        if form.get("api_key") != self.api_key:
+            return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
+        if form.get("service_code") not in self.services:
+            return web.json_response([{"code": 400, "description": "unknown service_code"}], status=400)
+        made = ServiceRequest(f"SR-{len(self.requests) + 1001}", form, updated=_now())
+        self.requests[made.id] = made
+        return web.json_response([{"service_request_id": made.id, "service_notice": "diterima"}])
+
+    async def _list(self, request: web.Request) -> web.Response:
+        if request.query.get("api_key") != self.api_key:
+            return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
+        wanted = request.query.get("service_request_id", "").split(",")
+        return web.json_response([
+            {"service_request_id": r.id, "status": r.status, "status_notes": r.notes,
+             "service_code": r.form.get("service_code"), "updated_datetime": r.updated}
+            for r in self.requests.values() if r.id in wanted])
+
+    def change(self, request_id: str, status: str, notes: str | None = None) -> None:
+        made = self.requests[request_id]
+        made.status, made.notes, made.updated = status, notes, _now()
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
