@@ -41,6 +41,7 @@ class WebhookReceiver:
     received: list[dict[str, Any]] = field(default_factory=list)  # first arrival of each key
     calls: list[tuple[float, str]] = field(default_factory=list)  # (time, event id) of each call
     bodies: list[bytes] = field(default_factory=list)  # every body, repeats included
+    refuse: set[str] = field(default_factory=set)  # event ids answered 422, for good
     bad_signatures: int = 0
     pings: int = 0
     url: str = ""
@@ -71,6 +72,8 @@ class WebhookReceiver:
         if not hmac.compare_digest(sign(self.secret, int(stamp), body), given) or abs(time.time() - int(stamp)) > 300:
             self.bad_signatures += 1
             return web.Response(status=401, text="bad signature")
+        if event_id in self.refuse:
+            return web.Response(status=422, text="unknown program code")
         if request.headers.get("X-Lapor-Event") == "ping":
             self.pings += 1
             return web.Response(status=204)

@@ -53,6 +53,8 @@ class Outbound:
         try:
             complaint = AgencyComplaint.model_validate_json(record.value or b"")
         except ValidationError as exc:
+            self.log.warning("rejected", agency_id=agency_id, reason="not_an_agency_complaint",
+                             topic=record.topic, partition=record.partition, offset=record.offset)
             return _dead(record, "not_an_agency_complaint", validation_items(exc))
         agency = self.config.agency(agency_id)
         if isinstance(agency, WebhookAgency):

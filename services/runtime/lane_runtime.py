@@ -25,7 +25,8 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from services.runtime.batch_send import PRODUCER_BATCH_BYTES
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
-from services.runtime.stage import Record
+from services.runtime.logging import get_logger
+from services.runtime.stage import Record, internal_error
 
 HIGH, LOW = 200, 50  # records queued in one lane: pause its partitions above, resume below
 COMMIT_EVERY_S = 1.0
@@ -72,6 +73,7 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         self._tasks: list[asyncio.Task[None]] = []
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        self._log: Any = get_logger()
 
     async def start(self) -> None:
         options = aiokafka_options(self.settings)
@@ -144,7 +146,13 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
             if generation != self._generation.get(tp, 0):
                 continue  # its partition went to another worker since: that one does it
             lane.head = record
-            outputs = await self.deliver(lane.name, record)
+            try:
+                outputs = await self.deliver(lane.name, record)
+            except Exception as exc:  # a poison record must not stop its agency's lane
+                self._log.error("internal_error", topic=record.topic, partition=record.partition,
+                                offset=record.offset, error=type(exc).__name__)
+                outputs = [Outgoing(o.topic, o.key, o.value)
+                           for o in internal_error(self.group, record, exc).outputs]
             if outputs:
                 await self.send(outputs)
             lane.head = None
