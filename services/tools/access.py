@@ -35,11 +35,12 @@ from services.runtime.kafka_client import librdkafka_config
 from services.runtime.settings import Settings
 from services.runtime.topics import agency_topics, catalogue
 from services.tools.access_plan import (
-    Grant, Operation, Pattern, Principal, Resource, agency_user, plan,
+    Grant, Operation, Pattern, Principal, Resource, Role, agency_user, plan,
 )
 from services.tools.broker_security import (
     as_principal, hand_out, new_secret, secret_file, write_secret,
 )
+from services.tools.client_certs import IssuedCert, issue, issued, revoke, user_of_principal
 
 __all__ = ["AccessError", "as_principal", "check", "provision", "register"]
 
@@ -182,7 +183,7 @@ def offboard(settings: Settings, admin: AdminClient, registry: Registry, logins:
     the cluster's before provisioning (it changes only planned principals, never these)."""
     head = agency_user(settings, "")
     gone = sorted(u for u in logins | {p.removeprefix("User:") for p in grants}
-                  if u.startswith(head) and u[len(head):] not in registry)
+                  if u.startswith(head) and user_of_principal(u)[len(head):] not in registry)
     if not gone:
         return
     revoke = [_acl(AclBindingFilter, f"User:{u}", g) for u in gone
@@ -243,16 +244,59 @@ async def provision(settings: Settings, agency_ids: list[str] | None = None,
     specs = catalogue(settings) + [s for a in ids for s in agency_topics(settings, a)]
     report.topics_created = len((await create_topics(settings, specs)).created)
     principals = plan(settings, ids)
+    certified = certificate_principals(settings, principals)
 
     def users_and_grants() -> None:  # librdkafka's admin calls block: off the event loop
         admin = _admin(settings)
         logins, grants = scram_users(admin), current_grants(admin)  # read once
         ensure_users(settings, admin, logins, [p.user for p in principals], set(rotate), report)
-        converge_grants(admin, grants, principals, report)
+        converge_grants(admin, grants, principals + certified, report)
         offboard(settings, admin, registry, logins, grants, report)
 
     await asyncio.to_thread(users_and_grants)
     return report
+
+
+def certificate_principals(settings: Settings, principals: list[Principal]) -> list[Principal]:
+    """Each issued client certificate as a principal: its user's grants, none once revoked
+    (or once its user is no longer planned)."""
+    by_user = {p.user: p for p in principals}
+    out = []
+    for cert in issued(settings):
+        base = by_user.get(cert.user)
+        if base is None and cert.revoked_at is None:
+            continue  # another deployment's (or an offboarded agency's): offboarding removes it
+        grants = base.grants if base is not None and cert.revoked_at is None else ()
+        out.append(Principal(cert.principal, base.role if base else Role.agency, grants))
+    return out
+
+
+def _planned(settings: Settings, user: str) -> Principal:
+    registry = load_registry(settings.agencies_file)
+    found = next((p for p in plan(settings, sorted(registry.ids())) if p.user == user), None)
+    if found is None:
+        raise AccessError(f"{user} is not a principal of this deployment (`lapor access check` "
+                          "names them: svc-*, channel-*, national-admin, agency-<id>)")
+    return found
+
+
+def issue_certificate(settings: Settings, user: str, target: Path) -> tuple[IssuedCert, dict[str, Path]]:
+    """A client certificate carrying `user`'s grants, for clients that cannot use SCRAM."""
+    base = _planned(settings, user)
+    cert, files = issue(settings, user, target)
+    admin = _admin(settings)
+    converge_grants(admin, current_grants(admin), [Principal(cert.principal, base.role, base.grants)],
+                    ProvisionReport())
+    return cert, files
+
+
+def revoke_certificate(settings: Settings, principal: str) -> IssuedCert:
+    """Take a certificate's grants away: its holder may do nothing from the next request."""
+    cert = revoke(settings, principal)
+    admin = _admin(settings)
+    role = Role.agency  # (the role does not matter for an empty set of grants)
+    converge_grants(admin, current_grants(admin), [Principal(cert.principal, role, ())], ProvisionReport())
+    return cert
 
 
 def check(settings: Settings, user: str) -> tuple[bool, list[Grant]]:
@@ -292,6 +336,32 @@ def _hand_out(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _issue_cert(args: argparse.Namespace, settings: Settings) -> int:
+    from services.tools import broker
+
+    cert, files = issue_certificate(settings, args.user, Path(args.out))
+    port = broker.cert_port(settings)
+    where = f"127.0.0.1:{port}" if port else "<the cluster's CERTS listener>"
+    print(f"certificate {cert.principal} for {cert.user} (its grants), valid 825 days:")
+    print(f"  key {files['key']} (hand it to its holder only), certificate {files['cert']}, CA {files['ca']}")
+    print(f"  kcat -b {where} -X security.protocol=ssl -X ssl.ca.location={files['ca']} "
+          f"-X ssl.certificate.location={files['cert']} -X ssl.key.location={files['key']} ...")
+    return 0
+
+
+def _revoke_cert(args: argparse.Namespace, settings: Settings) -> int:
+    cert = revoke_certificate(settings, args.principal)
+    print(f"revoked {cert.principal} ({cert.user}) at {cert.revoked_at}: it may do nothing now")
+    return 0
+
+
+def _list_certs(args: argparse.Namespace, settings: Settings) -> int:
+    for cert in issued(settings):
+        state = f"revoked {cert.revoked_at}" if cert.revoked_at else "valid"
+        print(f"{cert.principal:50} {cert.user:32} issued {cert.issued_at}  {state}")
+    return 0
+
+
 def register(sub: Any) -> None:
     a = sub.add_parser("access", help="principals, secrets and ACLs on the cluster (as lapor-admin)")
     actions = a.add_subparsers(dest="action", required=True)
@@ -308,6 +378,16 @@ def register(sub: Any) -> None:
                            "into the directory only that principal's process mounts")
     h.add_argument("placements", nargs="+", metavar="USER=DIR")
     h.set_defaults(handler=_hand_out)
+    ic = actions.add_parser("issue-cert", help="a client certificate with a user's grants, for "
+                            "Kafka clients that cannot log in with SCRAM (librdkafka < 2.6.1)")
+    ic.add_argument("user", help="e.g. agency-pemda-32-73")
+    ic.add_argument("--out", required=True, help="directory for the key, certificate and CA")
+    ic.set_defaults(handler=_issue_cert)
+    rc = actions.add_parser("revoke-cert", help="take a client certificate's grants away")
+    rc.add_argument("principal", help="the certificate's principal, <user>.tls-<serial>")
+    rc.set_defaults(handler=_revoke_cert)
+    lc = actions.add_parser("certs", help="list the client certificates issued here")
+    lc.set_defaults(handler=_list_certs)
     c = actions.add_parser("check", help="print what a principal may do")
     c.add_argument("principal", help="user name, e.g. agency-bpjs-kesehatan")
     c.set_defaults(handler=_check)

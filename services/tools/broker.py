@@ -42,6 +42,10 @@ class BrokerPaths:
         return self.state / "broker.port"
 
     @property
+    def cert_port_file(self) -> Path:
+        return self.state / "broker.cert-port"  # the CERTS listener's port
+
+    @property
     def data(self) -> Path:
         return self.state / "data"
 
@@ -144,16 +148,19 @@ def _check_formatted_for(settings: Settings, p: BrokerPaths) -> None:
 
 
 def node_properties(settings: Settings, bind: str, host: str, port: int, controller_port: int,
-                    replication_port: int, data: Path, installed: BrokerSecurity | None = None) -> str:
+                    replication_port: int, data: Path, installed: BrokerSecurity | None = None,
+                    cert_port: int | None = None) -> str:
     """server.properties of a single combined node listening on `bind`, known as `host`
-    (`installed`: where it finds its keystore and CA certificate, if not in the access dir)."""
+    (`installed`: where it finds its keystore and CA certificate, if not in the access dir;
+    `cert_port`: the CERTS listener for clients with a certificate)."""
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
         *listener_properties(settings, f"{bind}:{port}", f"{bind}:{replication_port}",
                              f"{bind}:{controller_port}", f"{host}:{port}",
                              advertised_replication=f"{host}:{replication_port}",
-                             installed=installed),
+                             installed=installed,
+                             certs=(f"{bind}:{cert_port}", f"{host}:{cert_port}") if cert_port else None),
         f"controller.quorum.voters=1@{host}:{controller_port}",
         f"log.dirs={data}",
         # Topics come from the catalogue; an auto-created topic would have the wrong
@@ -195,6 +202,16 @@ def running_pid(settings: Settings) -> int | None:
         return None
 
 
+def cert_port(settings: Settings) -> int | None:
+    """The running embedded broker's CERTS listener port (client certificates), if any."""
+    if running_pid(settings) is None:
+        return None
+    try:
+        return int(paths(settings).cert_port_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def running_port(settings: Settings) -> int | None:
     p = paths(settings)
     if running_pid(settings) is None:
@@ -218,8 +235,10 @@ def start(settings: Settings, port: int | None = None, timeout_s: float = 90.0) 
     controller_port = free_port()
     p.state.mkdir(parents=True, exist_ok=True)
     props = p.state / "server.properties"  # holds the keystore's password: owner only
+    cert_port = free_port()  # the CERTS listener (client certificates); see cert_port()
     write_private(props, node_properties(settings, "127.0.0.1", "127.0.0.1", port, controller_port,
-                                         free_port(), p.data))
+                                         free_port(), p.data, cert_port=cert_port))
+    p.cert_port_file.write_text(str(cert_port))
     if not (p.data / "meta.properties").exists():
         cluster_id = subprocess.run(
             _java(lib, "kafka.tools.StorageTool", "random-uuid"),

@@ -151,16 +151,29 @@ def admin_settings(settings: Settings) -> Settings:
         "kafka_password_file": sec.admin_secret, "kafka_ca_file": sec.ca_cert})
 
 
+# A client certificate's subject is `OU=lapor-client, CN=<principal>` (`lapor access
+# issue-cert`); on the CERTS listener its principal is the CN. Other subjects keep Kafka's
+# default (the whole DN), which no grant names.
+CLIENT_CERT_OU = "lapor-client"
+CERT_PRINCIPAL_RULE = rf"RULE:^CN=([a-z0-9.-]+),OU={CLIENT_CERT_OU}$/$1/,DEFAULT"
+
+
 def listener_properties(settings: Settings, client: str, replication: str, controller: str,
                         advertised_client: str, advertised_replication: str | None = None,
-                        installed: BrokerSecurity | None = None) -> list[str]:
-    """Listeners of one node: host:port of its CLIENT, REPLICATION and CONTROLLER listeners.
-    `installed`: where the node finds its keystore and the CA certificate, when not in the
-    access directory (a broker container gets only those, see `install_broker_files`)."""
+                        installed: BrokerSecurity | None = None,
+                        certs: tuple[str, str] | None = None) -> list[str]:
+    """Listeners of one node: host:port of its CLIENT, REPLICATION and CONTROLLER listeners,
+    and (`certs`: bind and advertised host:port) the CERTS listener, where clients log in
+    with a client certificate instead of SCRAM (older librdkafka cannot do SCRAM with Kafka
+    4, see the README's client table). `installed`: where the node finds its keystore and the
+    CA certificate, when not in the access directory (see `install_broker_files`)."""
+    with_certs = certs is not None and settings.kafka_security != "PLAINTEXT"
+    extra = f",CERTS://{certs[0]}" if with_certs and certs else ""
+    extra_advertised = f",CERTS://{certs[1]}" if with_certs and certs else ""
     listeners = [
-        f"listeners=CLIENT://{client},REPLICATION://{replication},CONTROLLER://{controller}",
+        f"listeners=CLIENT://{client},REPLICATION://{replication},CONTROLLER://{controller}{extra}",
         f"advertised.listeners=CLIENT://{advertised_client},"
-        f"REPLICATION://{advertised_replication or replication}",
+        f"REPLICATION://{advertised_replication or replication}{extra_advertised}",
         "inter.broker.listener.name=REPLICATION",
         "controller.listener.names=CONTROLLER",
     ]
@@ -170,9 +183,15 @@ def listener_properties(settings: Settings, client: str, replication: str, contr
     sec = ensure_files(settings)
     store_password = sec.keystore_password_file.read_text().strip()
     node_files = installed or sec
+    cert_listener = [
+        "listener.name.certs.ssl.client.auth=required",
+        f"listener.name.certs.ssl.principal.mapping.rules={CERT_PRINCIPAL_RULE}",
+    ] if with_certs else []
     return [
         *listeners,
-        "listener.security.protocol.map=CLIENT:SASL_SSL,REPLICATION:SSL,CONTROLLER:SSL",
+        "listener.security.protocol.map=CLIENT:SASL_SSL,REPLICATION:SSL,CONTROLLER:SSL"
+        + (",CERTS:SSL" if with_certs else ""),
+        *cert_listener,
         "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512",
         "listener.name.client.scram-sha-512.sasl.jaas.config="
         "org.apache.kafka.common.security.scram.ScramLoginModule required;",

@@ -30,6 +30,9 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "start":
         bootstrap = broker.start(settings, port=args.port)
         print(f"broker running at {bootstrap} (state in {broker.paths(settings).state})")
+        certs = broker.cert_port(settings)
+        if certs:
+            print(f"clients with a certificate (`lapor access issue-cert`): 127.0.0.1:{certs}")
         print(f"export LAPOR_BOOTSTRAP_SERVERS={bootstrap}")
         _print_operator_exports(admin_settings(settings))
     elif args.action == "stop":

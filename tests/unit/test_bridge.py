@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,7 +118,7 @@ def test_tampered_late_or_unsigned_calls_fail(timestamp: str, tamper: bytes, now
     assert refused is not None and refused.reason == reason
 
 
-def status_call(body: dict[str, object], secret: bytes = SECRET, at: int = NOW) -> tuple[dict[str, str], bytes]:
+def status_call(body: Mapping[str, object], secret: bytes = SECRET, at: int = NOW) -> tuple[dict[str, str], bytes]:
     raw = json.dumps(body).encode()
     return signed_headers(secret, at, raw, "x"), raw
 
@@ -178,6 +180,7 @@ def test_answers_of_a_georeport_server_are_read_or_refused() -> None:
     assert parse_filed([{"token": "12345"}]).token == "12345"
     assert parse_token([{"service_request_id": "638349", "token": "12345"}]) == "638349"
     assert parse_token([{"token": "12345"}]) is None
+    bad: Any
     for bad in ({"errors": []}, [], [{"service_notice": "thanks"}]):
         with pytest.raises(Open311Error):
             parse_filed(bad)
