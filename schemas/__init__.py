@@ -16,6 +16,7 @@ from schemas.common import (
     WireModel,
     WirePart,
 )
+from schemas.bridge import BridgeDelivery, Open311Request, WebhookPing
 from schemas.events import (
     AcceptedComplaint,
     AgencyComplaint,
@@ -42,7 +43,7 @@ from schemas.events import (
 )
 
 __all__ = [
-    "AcceptedComplaint", "AgencyComplaint", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
+    "AcceptedComplaint", "AgencyComplaint", "BridgeDelivery", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
     "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter", "ReporterStatus",
     "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusEvent",

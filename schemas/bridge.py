@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from schemas.common import AgencyId, ComplaintId, Timestamp, WireModel
 
 
@@ -33,3 +35,23 @@ class WebhookPing(WireModel):
     ping: Literal[True] = True
     agency_id: AgencyId
     sent_at: Timestamp
+
+
+class BridgeDelivery(WireModel):
+    """bridge.deliveries.v1, key agency_id, compacted: how the bridge's delivery to one
+    agency stands (what the operations page shows per agency). Sent when it changes, at most
+    every few seconds; counts are since the bridge worker started (`started_at`)."""
+
+    topic_name: ClassVar[str] = "bridge.deliveries.v1"
+    schema_name: ClassVar[str] = "bridge_delivery"
+    agency_id: AgencyId
+    mode: Literal["webhook", "open311"]
+    as_of: Timestamp
+    started_at: Timestamp
+    pending: int = Field(ge=0)  # read from the agency's topic, not yet delivered
+    oldest_undelivered_s: float = Field(ge=0)  # 0 when nothing waits
+    retrying: bool  # the next complaint waits for a retry (the endpoint failed)
+    delivered: int = Field(ge=0)
+    refused: int = Field(ge=0)  # dead-lettered: the endpoint refused them for good
+    failed_tries: int = Field(ge=0)
+    statuses_in: int = Field(ge=0)  # statuses passed on from the agency's system

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from schemas.common import SCHEMA_VERSION
+from schemas.common import SCHEMA_VERSION, WireModel
+from schemas.bridge import BridgeDelivery, Open311Request, WebhookPing
 from schemas.events import ALL_EVENTS
 
 SCHEMA_DIR = Path(__file__).parent / "json"
@@ -16,7 +17,8 @@ ID_BASE = "https://github.com/lapor-router/lapor-router/schemas/v1/"
 def render_schemas() -> dict[str, str]:
     """File name -> JSON text of every event schema, deterministic (sorted keys)."""
     out: dict[str, str] = {}
-    for model in ALL_EVENTS:
+    models: tuple[type[WireModel], ...] = (*ALL_EVENTS, Open311Request, BridgeDelivery, WebhookPing)
+    for model in models:
         schema: dict[str, Any] = model.model_json_schema(mode="validation")
         name = f"{model.schema_name}.v{SCHEMA_VERSION}.schema.json"
         schema = {

@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from schemas.bridge import Open311Request
+from schemas.bridge import BridgeDelivery, Open311Request
 from services.bridge.config import BridgeConfig, Open311Agency, load_config
 from services.bridge.http import client_session
 from services.bridge.metrics import BridgeMetrics
@@ -19,11 +20,14 @@ from services.bridge.poller import Poller
 from services.bridge.web import inbound_app, metrics_app, serve_app
 from services.domain.registry import load_registry
 from services.runtime.broker_wait import wait_for_broker
-from services.runtime.lane_runtime import LaneRuntime, lane_pattern
+from services.runtime.lane_runtime import LaneRuntime, Outgoing, lane_pattern
 from services.runtime.logging import configure_logging, get_logger
 from services.runtime.settings import Settings
 from services.runtime.topic_read import read_to_end
-from services.runtime.topics import AGENCY_TOPIC, OPEN311_REQUESTS, agency_of_topic
+from services.runtime.topics import AGENCY_TOPIC, BRIDGE_DELIVERIES, OPEN311_REQUESTS, agency_of_topic
+
+
+REPORT_EVERY_S = 5.0  # how often the delivery state per agency may go to the ops page
 
 
 def bridge_config(settings: Settings) -> BridgeConfig:
@@ -83,9 +87,10 @@ class BridgeWorker:
         if settings.web_enabled:
             runners.append(await serve_app(metrics_app(metrics, refresh), settings.web_host,
                                            settings.web_port))
-        pollers = [asyncio.create_task(Poller(a, agency, config, session, states, lanes.send,
-                                              metrics, log).run())
-                   for a, agency in config.agencies.items() if isinstance(agency, Open311Agency)]
+        reporter = asyncio.create_task(report_deliveries(config, lanes, metrics))
+        pollers = [reporter, *(asyncio.create_task(Poller(a, agency, config, session, states, lanes.send,
+                                               metrics, log).run())
+                     for a, agency in config.agencies.items() if isinstance(agency, Open311Agency))]
         log.info("worker_ready", group=self.group, agencies=len(config.agencies),
                  open311_requests=len(states))
         try:
@@ -99,6 +104,38 @@ class BridgeWorker:
             await session.close()
             await lanes.stop()
             log.info("worker_stopped", group=self.group)
+
+
+async def report_deliveries(config: BridgeConfig, lanes: LaneRuntime, metrics: BridgeMetrics) -> None:
+    """How delivery to each agency stands, on bridge.deliveries.v1 for the operations page:
+    whenever it changed, at most every REPORT_EVERY_S."""
+    started = datetime.now(UTC)
+    sent: dict[str, dict[str, object]] = {}
+    while True:
+        now = datetime.now(UTC)
+        out = []
+        for agency_id, agency in config.agencies.items():
+            lane = lanes.lanes.get(agency_id)
+            oldest = lane.oldest_timestamp() if lane else None
+            facts: dict[str, object] = {
+                "pending": lane.pending() if lane else 0,
+                "oldest_undelivered_s": round(max(0.0, now.timestamp() - oldest), 1) if oldest else 0.0,
+                "retrying": bool(metrics.registry.get_sample_value("lapor_bridge_retrying",
+                                                                 {"agency": agency_id})),
+                "delivered": metrics.total("delivered", agency_id),
+                "refused": metrics.total("refused", agency_id),
+                "failed_tries": metrics.total("failed_tries", agency_id),
+                "statuses_in": sum(metrics.total("statuses_in", agency_id, source=s)
+                                   for s in ("webhook", "open311"))}
+            if sent.get(agency_id) == facts:
+                continue
+            sent[agency_id] = facts
+            report = BridgeDelivery.model_validate({"agency_id": agency_id, "mode": agency.mode,
+                                                    "as_of": now, "started_at": started, **facts})
+            out.append(Outgoing(BRIDGE_DELIVERIES, agency_id.encode(), report.to_bytes()))
+        if out:
+            await lanes.send(out)
+        await asyncio.sleep(REPORT_EVERY_S)
 
 
 def create_app(settings: Settings) -> BridgeWorker:

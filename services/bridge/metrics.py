@@ -36,6 +36,12 @@ class BridgeMetrics:
             for gauge in (self.retrying, self.pending, self.oldest):
                 gauge.labels(agency).set(0)
 
+    def total(self, name: str, agency_id: str, **labels: str) -> int:
+        """A counter's value for one agency (summed over its other labels if not given)."""
+        value = self.registry.get_sample_value(f"lapor_bridge_{name}_total",
+                                               {"agency": agency_id, **labels})
+        return int(value or 0)
+
     def agency_label(self, agency_id: str) -> str:
         return agency_id if agency_id in self.agencies else "unknown"
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas import (
-    AcceptedComplaint, ComplianceStats, Escalation, RejectedEvent, Role, RoutedEvent, Status,
+    AcceptedComplaint, BridgeDelivery, ComplianceStats, Escalation, RejectedEvent, Role, RoutedEvent, Status,
     StatusEvent, Tick, WireModel,
 )
 from services.domain.calendar import zone
@@ -25,7 +25,7 @@ from services.domain.registry import Registry
 from services.runtime.expiry import day_of, expire_through, list_for_expiry
 from services.runtime.stage import Outcome, Record, StagedStores, StoreName, parse_or_reject
 from services.runtime.topics import (
-    ACCEPTED, COMPLIANCE, ESCALATIONS, REJECTED, ROUTED, STATUS, TICKS,
+    ACCEPTED, BRIDGE_DELIVERIES, COMPLIANCE, ESCALATIONS, REJECTED, ROUTED, STATUS, TICKS,
 )
 
 STAGE = "ops_view"
@@ -33,7 +33,8 @@ TIMELINES, BOARD = StoreName.timelines, StoreName.board
 STORES = (TIMELINES, BOARD)
 MODELS: dict[str, type[WireModel]] = {
     ACCEPTED: AcceptedComplaint, ROUTED: RoutedEvent, STATUS: StatusEvent, ESCALATIONS: Escalation,
-    REJECTED: RejectedEvent, COMPLIANCE: ComplianceStats, TICKS: Tick}
+    REJECTED: RejectedEvent, COMPLIANCE: ComplianceStats, TICKS: Tick,
+    BRIDGE_DELIVERIES: BridgeDelivery}
 TIMELINE_MAX = 100  # events kept per complaint (the first and the latest)
 RECENT_ESCALATIONS = 200  # per partition, for the live list
 RECENT_DEAD_LETTERS = 20  # per partition
@@ -63,6 +64,8 @@ class OpsHandlers:
             self.dead_letter(stores, p, event, record.key)
         elif isinstance(event, ComplianceStats):
             self.compliance(stores, p, event)
+        elif isinstance(event, BridgeDelivery):
+            self.bridge_delivery(stores, event)
         elif isinstance(event, Tick) and event.rules is None:
             return self.tick(stores, p, event.as_of)
         return Outcome()
@@ -156,6 +159,15 @@ class OpsHandlers:
         if cid is not None and cid == (key or b"").decode(errors="replace"):
             self._add(stores, cid, d.received_at, "dead_letter",
                       {"reason": d.reason, "source_topic": d.source_topic})
+
+    # --- the bridge: how delivery to each agency's own system stands ---------------------
+    @staticmethod
+    def bridge_delivery(stores: StagedStores, d: BridgeDelivery) -> None:
+        key = f"bridge|{d.agency_id}"  # one partition (the topic has one): one writer per key
+        before = stores.get(BOARD, key)
+        if before is not None and before["as_of"] >= d.as_of.isoformat():
+            return  # an older report read late (a replay)
+        stores.put(BOARD, key, d.model_dump(mode="json"))
 
     # --- compliance: one figure per agency and day, whatever the partition count ----------
     def compliance(self, stores: StagedStores, p: int, c: ComplianceStats) -> None:

@@ -119,6 +119,12 @@ def dead_letters(board: Store, limit: int = 10) -> dict[str, Any]:
             "latest": latest[:limit]}
 
 
+def bridge(board: Store) -> list[dict[str, Any]]:
+    """How delivery to each agency's own system stands: the longest-waiting first."""
+    rows = [v for _, v in _by_prefix(board, "bridge|")]
+    return sorted(rows, key=lambda r: (-r["oldest_undelivered_s"], -r["pending"], r["agency_id"]))
+
+
 class TimelineError(ValueError):
     """A tracking id that cannot be answered, with a message for the person who typed it."""
 

@@ -119,9 +119,12 @@ class OpsSite:
     async def overview(self, request: web.Request) -> web.Response:
         at = queries.now(self.board)
         triage = queries.triage_queue(self.board, self.timelines, self.calendar)
+        names = self._names()
+        bridge = [{**r, "agency_name": names.get(r["agency_id"], r["agency_id"])}
+                  for r in queries.bridge(self.board)]
         return web.json_response({
             "now": at.isoformat() if at else None, "triage": triage,
-            "dead_letters": queries.dead_letters(self.board)})
+            "dead_letters": queries.dead_letters(self.board), "bridge": bridge})
 
     async def compliance(self, request: web.Request) -> web.Response:
         period = request.query.get("period", "day")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.bridge import Open311Request
+from schemas.bridge import BridgeDelivery, Open311Request
 from schemas import (
     AcceptedComplaint, AgencyComplaint, AgencyStatus, Channel, ComplianceStats, Escalation, Notification,
     RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick,
@@ -28,6 +28,7 @@ RULES = RulesVersion.topic_name  # the history of rules versions (each also anno
 CLOSURES = "sla.closures.v1"
 # The bridge's memory of the Open311 service requests it filed (compacted; schemas/bridge.py).
 OPEN311_REQUESTS = Open311Request.topic_name
+BRIDGE_DELIVERIES = BridgeDelivery.topic_name  # how delivery to each agency stands (ops page)
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -149,6 +150,7 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         TopicSpec(RULES, "version", 1, rf, cleanup_policy="compact"),
         # One record per complaint filed with an Open311 agency, until its request closes.
         TopicSpec(OPEN311_REQUESTS, "agency_id|complaint_id", 1, rf, cleanup_policy="compact"),
+        TopicSpec(BRIDGE_DELIVERIES, "agency_id", 1, rf, cleanup_policy="compact"),
     ]
 
 

@@ -26,7 +26,7 @@ from enum import StrEnum
 from schemas import Channel
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    ACCEPTED, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, CLOSURES, OPEN311_REQUESTS, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS,
+    ACCEPTED, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, BRIDGE_DELIVERIES, CLOSURES, OPEN311_REQUESTS, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS,
     REJECTED, REPORTER_STATUS_TOPICS, ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE,
     agency_status_topic_name, agency_topic_name, head_of, notifications_topic_name,
     reporter_status_topic_name,
@@ -88,10 +88,11 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "router": ((ACCEPTED, STATUS, TICKS), (ROUTED, TRIAGE, *NOTIFICATION_TOPICS)),
     "sla_monitor": ((ACCEPTED, ROUTED, STATUS, TICKS),
                     (ESCALATIONS, COMPLIANCE, CLOSURES, *NOTIFICATION_TOPICS)),
-    "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS), ()),
+    "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS,
+                  BRIDGE_DELIVERIES), ()),
     "status_gate": ((CLOSURES, *REPORTER_STATUS_TOPICS), (STATUS,)),
     "ticker": ((), (TICKS,)),
-    "bridge": ((OPEN311_REQUESTS,), (OPEN311_REQUESTS,)),
+    "bridge": ((OPEN311_REQUESTS,), (OPEN311_REQUESTS, BRIDGE_DELIVERIES)),
 }
 FAUST_SERVICES = {"intake", "router", "sla_monitor", "ops_view"}  # app id lapor-<stage name>
 

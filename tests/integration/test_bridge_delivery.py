@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from schemas import AgencyComplaint, RejectedEvent
 from services.domain.complaint_id import make_complaint_id
@@ -61,6 +62,12 @@ def metrics(port: int) -> dict[str, float]:
             for line in text.splitlines() if line.startswith("lapor_bridge")}
 
 
+def ops_overview(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/overview", timeout=5) as answer:
+        data: dict[str, Any] = json.loads(answer.read())
+    return data
+
+
 async def lapor(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     """The CLI in a thread: the agency's servers run on this test's event loop."""
     return await asyncio.to_thread(
@@ -78,7 +85,7 @@ async def test_a_stalled_agency_holds_up_no_other_and_resumes_in_order(
     receivers["kemensos"].refuse = {"kemensos-2"}
     settings = isolated(broker_settings).model_copy(update={
         "bridge_file": config(tmp_path, receivers), "bridge_port": free_port(),
-        "web_enabled": True, "web_port": free_port()})
+        "web_enabled": True, "web_port": free_port(), "ops_port": free_port()})
     await create_contract_topics(settings, list(receivers))
     started = datetime.now(UTC) - timedelta(seconds=5)
     # PLN's and BPJS's complaints first, all on one partition (their order is the test's).
@@ -86,6 +93,8 @@ async def test_a_stalled_agency_holds_up_no_other_and_resumes_in_order(
         await produce(settings, agency_topic_name(agency), [complaint(agency, n) for n in range(1, 4)],
                       partition=0)
     worker = WorkerProcess("bridge", settings, tmp_path / "bridge.log")
+    ops = WorkerProcess("ops_view", settings.model_copy(update={"web_port": free_port()}),
+                        tmp_path / "ops_view.log")
     try:
         await until(lambda: len(receivers["pln"].calls) >= 2, "PLN's failing tries")
         sent_at = time.monotonic()
@@ -111,6 +120,18 @@ async def test_a_stalled_agency_holds_up_no_other_and_resumes_in_order(
         assert seen['lapor_bridge_delivered_total{agency="kemensos"}'] == 4
         assert seen['lapor_bridge_refused_total{agency="kemensos"}'] == 1
         assert seen['lapor_bridge_oldest_undelivered_seconds{agency="kemensos"}'] == 0
+        # The operations page shows the same, PLN (the longest waiting) first.
+        rows: list[dict[str, object]] = []
+
+        def page_shows_it() -> bool:
+            try:
+                rows[:] = ops_overview(settings.ops_port)["bridge"]
+            except OSError:
+                return False  # the page is starting still
+            return [(r["agency_id"], r["pending"], r["retrying"]) for r in rows][:1] == [("pln", 3, True)]
+        await until(page_shows_it, "the bridge rows on the operations page", timeout_s=60)
+        kemensos_row = next(r for r in rows if r["agency_id"] == "kemensos")
+        assert (kemensos_row["delivered"], kemensos_row["refused"], kemensos_row["pending"]) == (4, 1, 0)
 
         # PLN is back: its complaints come in their order; BPJS's slow ones are all there.
         receivers["pln"].mode = "up"
@@ -138,6 +159,7 @@ async def test_a_stalled_agency_holds_up_no_other_and_resumes_in_order(
         assert unknown.returncode == 2 and "not in the bridge file" in unknown.stderr
     finally:
         worker.stop()
+        ops.stop()
         for r in receivers.values():
             await r.stop()
     assert worker.proc.returncode == 0

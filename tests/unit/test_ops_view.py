@@ -17,7 +17,7 @@ from services.ops_view.compose import build
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    ACCEPTED, COMPLIANCE, ESCALATIONS, REJECTED, ROUTED, STATUS, TICKS,
+    ACCEPTED, BRIDGE_DELIVERIES, COMPLIANCE, ESCALATIONS, REJECTED, ROUTED, STATUS, TICKS,
 )
 
 CID = make_complaint_id("web", "ops-1")
@@ -196,3 +196,22 @@ def test_a_closed_complaints_timeline_ends_after_its_days() -> None:
     assert CID in v.timelines
     v.tick("2026-03-06T12:00:00+07:00")
     assert CID not in v.timelines
+
+
+def test_the_bridge_rows_show_the_latest_report_per_agency_longest_waiting_first() -> None:
+    def report(agency: str, as_of: str, pending: int, oldest: float, **more: Any) -> dict[str, Any]:
+        return {"agency_id": agency, "mode": "webhook", "as_of": as_of, "started_at": T,
+                "pending": pending, "oldest_undelivered_s": oldest, "retrying": oldest > 0,
+                "delivered": 5, "refused": 0, "failed_tries": 0, "statuses_in": 1, **more}
+
+    view = View(partitions=1)
+    view.send(BRIDGE_DELIVERIES, report("pln", "2026-03-02T10:00:05+07:00", 3, 40.0), key="pln")
+    view.send(BRIDGE_DELIVERIES, report("kemensos", "2026-03-02T10:00:05+07:00", 0, 0.0), key="kemensos")
+    view.send(BRIDGE_DELIVERIES, report("bpjs-kesehatan", "2026-03-02T10:00:05+07:00", 1, 2.5),
+              key="bpjs-kesehatan")
+    # PLN's endpoint came back; then an older report of it is read late (a replay): ignored.
+    view.send(BRIDGE_DELIVERIES, report("pln", "2026-03-02T10:00:10+07:00", 0, 0.0, delivered=8), key="pln")
+    view.send(BRIDGE_DELIVERIES, report("pln", "2026-03-02T10:00:00+07:00", 9, 99.0), key="pln")
+    rows = queries.bridge(view.board)
+    assert [(r["agency_id"], r["pending"], r["retrying"], r["delivered"]) for r in rows] == [
+        ("bpjs-kesehatan", 1, True, 5), ("kemensos", 0, False, 5), ("pln", 0, False, 8)]

@@ -88,6 +88,23 @@ function renderOverview(o) {
   $("#dead-latest tbody").replaceChildren(...o.dead_letters.latest.map((d) => row([when(d.received_at), d.reason, d.source_topic + " #" + d.source_partition + "/" + d.source_offset, d.errors.map((e) => e.loc + ": " + e.msg).join("; ")])));
 }
 
+function age(seconds) {
+  if (!seconds) return "–";
+  if (seconds < 120) return Math.round(seconds) + " dtk";
+  if (seconds < 7200) return Math.round(seconds / 60) + " mnt";
+  return (seconds / 3600).toFixed(1) + " jam";
+}
+function renderBridge(rows) {
+  $("#bridge-empty").hidden = rows.length > 0;
+  $("#bridge tbody").replaceChildren(...rows.map((b) => {
+    const tr = row([b.agency_name, b.mode === "open311" ? "Open311" : "webhook", b.pending, age(b.oldest_undelivered_s),
+      b.retrying ? "mencoba ulang" : "lancar", b.delivered, b.refused, b.statuses_in, when(b.as_of)]);
+    for (const i of [2, 3, 5, 6, 7]) tr.children[i].className = "num";
+    if (b.retrying) tr.className = "late";
+    return tr;
+  }));
+}
+
 function describe(e) {
   const agency = e.agency_name || e.agency_id;
   switch (e.kind) {
@@ -121,6 +138,7 @@ async function refresh() {
     const rows = await getJSON("/api/compliance?period=" + $("#period").value);
     if (mine !== refreshes) return;
     renderOverview(overview);
+    renderBridge(overview.bridge || []);
     complianceRows = rows;
     renderCompliance();
   } catch (err) { console.warn("refresh failed", err.message); }
