@@ -23,7 +23,8 @@ class Open311Request(WireModel):
     service_request_id: str | None = None  # None while only a token is known
     token: str | None = None
     filed_at: Timestamp
-    last_update: str | None = None  # the server's updated_datetime (or update_id) last applied
+    last_update: str | None = None  # the key (update_id, or time and status) last applied
+    last_update_at: Timestamp | None = None  # its updated_datetime: older updates are past
     last_status: str | None = None  # the server's status string last applied
 
 

@@ -116,8 +116,10 @@ class ServiceRequest:
 class GeoReportServer:
     api_key: str
     services: tuple[str, ...] = ("JALAN", "UMUM")
+    tokens: bool = False  # answer a POST with a token; the id comes later (tokens/<t>.json)
     requests: dict[str, ServiceRequest] = field(default_factory=dict)
     forms: list[dict[str, str]] = field(default_factory=list)  # every POST, as received
+    updates: list[dict[str, str]] = field(default_factory=list)  # servicerequestupdates.json
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -126,6 +128,8 @@ class GeoReportServer:
         app.router.add_get("/georeport/v2/services.json", self._services)
         app.router.add_post("/georeport/v2/requests.json", self._create)
         app.router.add_get("/georeport/v2/requests.json", self._list)
+        app.router.add_get("/georeport/v2/tokens/{token}.json", self._token)
+        app.router.add_get("/georeport/v2/servicerequestupdates.json", self._updates)
         self._runner, base = await _serve(app)
         self.url = base + "/georeport/v2/"
         return self
@@ -147,7 +151,25 @@ class GeoReportServer:
             return web.json_response([{"code": 400, "description": "unknown service_code"}], status=400)
         made = ServiceRequest(f"SR-{len(self.requests) + 1001}", form, updated=_now())
         self.requests[made.id] = made
+        if self.tokens:
+            return web.json_response([{"token": f"T{made.id}", "service_notice": "diterima"}])
         return web.json_response([{"service_request_id": made.id, "service_notice": "diterima"}])
+
+    async def _token(self, request: web.Request) -> web.Response:
+        made = self.requests.get(request.match_info["token"].removeprefix("T"))
+        return web.json_response([{"token": request.match_info["token"],
+                                   "service_request_id": made.id if made else None}])
+
+    async def _updates(self, request: web.Request) -> web.Response:
+        if request.query.get("api_key") != self.api_key:
+            return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
+        return web.json_response({"service_request_updates": self.updates})
+
+    def update(self, request_id: str, status: str, description: str | None = None) -> None:
+        """An update as FixMyStreet's extension reports it (extended states, upper case)."""
+        self.updates.append({"update_id": f"U{len(self.updates) + 1}", "service_request_id": request_id,
+                             "status": status, "description": description or "",
+                             "updated_datetime": _now()})
 
     async def _list(self, request: web.Request) -> web.Response:
         if request.query.get("api_key") != self.api_key:

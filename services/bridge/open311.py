@@ -120,7 +120,7 @@ def parse_updates(data: object) -> list[ServerUpdate]:
     return sorted(out, key=lambda u: u.updated)
 
 
-def _time(text: str, fallback: datetime) -> datetime:
+def _time(text: str, fallback: datetime | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -138,8 +138,10 @@ def apply_update(agency: Open311Agency, state: Open311Request, update: ServerUpd
                  now: datetime) -> Applied | None:
     """An update's effect, or None when it was applied already (a poll sees it again). The
     status id is deterministic, so an update applied twice around a crash is one status."""
-    if update.key == state.last_update:
-        return None
+    at = _time(update.updated, None)
+    if update.key == state.last_update or (
+            at is not None and state.last_update_at is not None and at < state.last_update_at):
+        return None  # applied already, or older than what was (updates come again each poll)
     if update.status == state.last_status:
         status = None  # the same state seen again under a new time: nothing changed
     else:
@@ -148,9 +150,10 @@ def apply_update(agency: Open311Agency, state: Open311Request, update: ServerUpd
             event_id=deterministic_id("bridge-status", state.agency_id, state.complaint_id,
                                       update.service_request_id, update.key),
             complaint_id=state.complaint_id, status=meaning, agency_id=state.agency_id,
-            at=_time(update.updated, now),
+            at=at or now,
             note=(update.notes or None) and str(update.notes)[:NOTE_MAX])
-    kept = state.model_copy(update={"last_update": update.key, "last_status": update.status})
+    kept = state.model_copy(update={"last_update": update.key, "last_status": update.status,
+                                    "last_update_at": at or state.last_update_at})
     return Applied(kept, status)
 
 

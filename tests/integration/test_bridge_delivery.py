@@ -20,9 +20,9 @@ from typing import Any
 from schemas import AgencyComplaint, RejectedEvent
 from services.domain.complaint_id import make_complaint_id
 from services.runtime.settings import Settings
-from services.runtime.topics import REJECTED, agency_topic_name
+from services.runtime.topics import REJECTED, agency_status_topic_name, agency_topic_name
 from services.tools.broker import free_port
-from tests.agency_peers import WebhookReceiver
+from tests.agency_peers import GeoReportServer, WebhookReceiver
 from tests.examples import VALID
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import WorkerProcess, as_service
@@ -190,3 +190,49 @@ async def test_a_bridge_killed_mid_delivery_loses_nothing(broker_settings: Setti
     # At least once: only what was done but not yet committed (a second's worth) came twice.
     repeats = len(pln.bodies) - 40
     assert 0 <= repeats <= 10, repeats
+
+
+async def test_open311_tokens_and_updates_survive_a_restart(broker_settings: Settings, tmp_path: Path) -> None:
+    """A GeoReport v2 server that answers with tokens and reports FixMyStreet's extended
+    updates: the token is resolved to the server's id, each update becomes one status, and a
+    restarted bridge files nothing twice and repeats no status (its state topic)."""
+    server = await GeoReportServer("key-bandung", tokens=True).start()
+    (tmp_path / "bandung.key").write_text("key-bandung\n")
+    (tmp_path / "bandung.key").chmod(0o600)
+    path = tmp_path / "bridge.yaml"
+    path.write_text(json.dumps({"agencies": {"pemda-32-73": {
+        "mode": "open311", "endpoint": server.url, "api_key_file": "bandung.key",
+        "updates": "servicerequestupdates", "poll_interval_s": 0.5,
+        "default_address": "Balai Kota Bandung", "service_codes": {"default": "UMUM"}}}}))
+    settings = isolated(broker_settings).model_copy(update={"bridge_file": path, "bridge_port": free_port()})
+    await create_contract_topics(settings, ["pemda-32-73"])
+    topic, statuses = agency_topic_name("pemda-32-73"), agency_status_topic_name("pemda-32-73")
+    await produce(settings, topic, [complaint("pemda-32-73", n) for n in (1, 2)])
+    first = WorkerProcess("bridge", settings, tmp_path / "bridge-1.log")
+    try:
+        await until(lambda: len(server.requests) == 2, "two service requests")
+        by_complaint = {r.form["description"].split("]")[0].removeprefix("[LAPOR! "): r.id
+                        for r in server.requests.values()}
+        one = by_complaint[make_complaint_id("web", "pemda-32-73-1")]
+        server.update(one, "IN_PROGRESS", "Petugas dijadwalkan")
+        seen = [json.loads(r.value) for r in await consume(settings, statuses, expected=1, quiet_s=0.5)]
+        assert [(s["complaint_id"], s["status"], s["note"]) for s in seen] == [
+            (make_complaint_id("web", "pemda-32-73-1"), "in_progress", "Petugas dijadwalkan")]
+    finally:
+        first.stop()
+    assert first.proc.returncode == 0
+    second = WorkerProcess("bridge", settings, tmp_path / "bridge-2.log")
+    try:
+        # A third complaint after the restart is the marker: once it is filed, the restarted
+        # bridge has read its state; it filed the first two no second time.
+        await produce(settings, topic, [complaint("pemda-32-73", 3)])
+        await until(lambda: len(server.requests) == 3, "the third service request")
+        assert len(server.forms) == 3
+        server.update(one, "FIXED", "Sudah ditambal")
+        seen = [json.loads(r.value) for r in await consume(settings, statuses, expected=2, quiet_s=1)]
+        assert [(s["status"], s.get("note")) for s in seen] == [
+            ("in_progress", "Petugas dijadwalkan"), ("resolved", "Sudah ditambal")]
+    finally:
+        second.stop()
+        await server.stop()
+    assert "open311_poll_failed" not in second.log_text() + first.log_text()

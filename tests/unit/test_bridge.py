@@ -219,6 +219,7 @@ def test_updates_become_statuses_once_with_stable_ids(tmp_path: Path) -> None:
     done = apply_update(agency, first.state, fixed, now)
     assert done is not None and done.status is not None
     assert (done.status.status, done.status.note) == (Status.resolved, "Sudah ditambal")
+    assert apply_update(agency, done.state, progress, now) is None  # an older update polled again
     other = apply_update(agency, first.state, refused, now)
     assert other is not None and other.status is not None and other.status.status is Status.not_our_authority
     opened = parse_requests([{"service_request_id": "7", "status": "open", "updated_datetime": "x"}])[0]
