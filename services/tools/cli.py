@@ -53,8 +53,9 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
             properties = args.broker_files / "server.properties"
             write_private(properties, broker.node_properties(
                 settings, "0.0.0.0", host, port, port + 1, port + 2, Path("/var/lib/kafka/data"),
-                installed=node))
-            print(f"wrote {properties}, {node.keystore} and {node.ca_cert} for {host}:{port}")
+                installed=node, cert_port=port + 3))
+            print(f"wrote {properties}, {node.keystore} and {node.ca_cert} for {host}:{port} "
+                  f"(client certificates: {host}:{port + 3})")
     else:
         port, nodes = broker.running_port(settings), cluster.running(settings)
         if nodes:

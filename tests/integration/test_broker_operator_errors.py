@@ -47,6 +47,8 @@ def test_files_holding_passwords_or_keys_are_readable_by_their_owner_only(tmp_pa
     assert f"ssl.keystore.location={node / 'broker.p12'}" in text
     assert f"ssl.truststore.location={node / 'ca.pem'}" in text
     assert "advertised.listeners=CLIENT://kafka:" in text
+    # The CERTS listener (client certificates, for clients that cannot do SCRAM): port + 3.
+    assert "CERTS://kafka:9095" in text and "listener.name.certs.ssl.client.auth=required" in text
 
 
 def test_storage_is_formatted_with_no_password_on_the_command_line(
