@@ -12,11 +12,20 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+
+async def until(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+    """Wait for a condition the agency's side sees (a delivery, a call), failing by name."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
 
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:

@@ -6,7 +6,6 @@ config, signing, inbound, open311 and delivery."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -19,10 +18,10 @@ from services.bridge.outbound import STAGE, Outbound
 from services.bridge.poller import Poller
 from services.bridge.web import inbound_app, metrics_app, serve_app
 from services.domain.registry import load_registry
-from services.runtime.broker_wait import wait_for_broker
 from services.runtime.lane_runtime import LaneRuntime, Outgoing, lane_pattern
-from services.runtime.logging import configure_logging, get_logger
+from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
+from services.runtime.signals import run_until_signalled
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import AGENCY_TOPIC, BRIDGE_DELIVERIES, OPEN311_REQUESTS, agency_of_topic
 
@@ -52,17 +51,11 @@ class BridgeWorker:
         self.settings = settings
         self.config = bridge_config(settings)  # checked now: a bad file never starts a worker
         self.group = f"{settings.topic_prefix}lapor-{STAGE}"
-        self._stopping = asyncio.Event()
 
     def run(self) -> None:
-        configure_logging(STAGE, self.settings.log_level)
-        asyncio.run(wait_for_broker(self.settings))
-        asyncio.run(self.serve())
+        run_until_signalled(STAGE, self.settings, self.serve)
 
-    async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stopping.set)
+    async def serve(self, stopping: asyncio.Event) -> None:
         log: Any = get_logger()
         settings, config = self.settings, self.config
         metrics = BridgeMetrics(config.agencies)
@@ -94,7 +87,7 @@ class BridgeWorker:
         log.info("worker_ready", group=self.group, agencies=len(config.agencies),
                  open311_requests=len(states))
         try:
-            await lanes.run(self._stopping)
+            await lanes.run(stopping)
         finally:
             for task in pollers:
                 task.cancel()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 import time
 from typing import Any
 
@@ -21,12 +20,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from services.runtime.batch_send import PRODUCER_BATCH_BYTES, send_batched
-from services.runtime.broker_wait import wait_for_broker
 from services.runtime.heap import settle_heap
 from services.runtime.kafka_client import aiokafka_options
-from services.runtime.logging import configure_logging, get_logger, log_notes
+from services.runtime.logging import get_logger, log_notes
 from services.runtime.metrics import StageMetrics
 from services.runtime.settings import Settings
+from services.runtime.signals import run_until_signalled
 from services.runtime.stage import Record, Stage, StagedStores, run_batch
 
 # How soon a topic created after start (a newly provisioned agency) is read.
@@ -51,18 +50,12 @@ class StatelessWorker:
         self.stage, self.settings = stage, settings
         self.group_id = f"{settings.topic_prefix}lapor-{stage.name}"
         self.metrics = StageMetrics(stage.name)
-        self._stopping = asyncio.Event()
         self._log: Any = None  # made in `serve`, after `run` configured the JSON logging
 
     def run(self) -> None:
-        configure_logging(self.stage.name, self.settings.log_level)
-        asyncio.run(wait_for_broker(self.settings))
-        asyncio.run(self.serve())
+        run_until_signalled(self.stage.name, self.settings, self.serve)
 
-    async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stopping.set)
+    async def serve(self, stopping: asyncio.Event) -> None:
         options = aiokafka_options(self.settings)
         consumer = AIOKafkaConsumer(**options, group_id=self.group_id, enable_auto_commit=False,
                                     auto_offset_reset="earliest",
@@ -79,7 +72,7 @@ class StatelessWorker:
         settle_heap()
         log.info("worker_ready", group=self.group_id)
         try:
-            while not self._stopping.is_set():
+            while not stopping.is_set():
                 fetched = await consumer.getmany(timeout_ms=500, max_records=self.settings.batch_max)
                 if fetched:
                     await self.process(consumer, producer, fetched)

@@ -1,9 +1,10 @@
 """Reading a topic as it is now (to its end offsets), with no consumer group: for operator
-commands that look (rules, what-if), never for a service's own inputs."""
+commands that look (rules, what-if, redelivery) and for a stage loading its own compacted
+state at start (the bridge's Open311 requests); never for a service's inputs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -34,6 +35,32 @@ async def read_to_end(settings: Settings, topic: str, last_only: bool = False,
                       progress: Callable[[int], object] | None = None) -> list[TopicRecord]:
     """Every record of `topic` up to its end offsets now (or the last of each partition),
     in offset order per partition. `progress` is called with the count read so far."""
+    async def starts(consumer: AIOKafkaConsumer, parts: list[TopicPartition],
+                     ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        first = await consumer.beginning_offsets(parts)
+        return {tp: max(first[tp], ends[tp] - 1) if last_only else first[tp] for tp in parts}
+
+    return await _read(settings, topic, starts, progress)
+
+
+async def read_since(settings: Settings, topic: str, since_ms: int) -> list[TopicRecord]:
+    """Every record of `topic` written at or after `since_ms` (Kafka record time) up to its
+    end offsets now, in offset order per partition (an operator's redelivery)."""
+    async def starts(consumer: AIOKafkaConsumer, parts: list[TopicPartition],
+                     ends: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        found = await consumer.offsets_for_times({tp: since_ms for tp in parts})
+        return {tp: found[tp].offset if found.get(tp) is not None else ends[tp] for tp in parts}
+
+    return await _read(settings, topic, starts)
+
+
+Starts = Callable[[AIOKafkaConsumer, list[TopicPartition], dict[TopicPartition, int]],
+                  Awaitable[dict[TopicPartition, int]]]
+
+
+async def _read(settings: Settings, topic: str, starts: Starts,
+                progress: Callable[[int], object] | None = None) -> list[TopicRecord]:
+    """Each partition from its start offset up to its end offset now."""
     name = settings.topic(topic)
     consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
@@ -44,11 +71,11 @@ async def read_to_end(settings: Settings, topic: str, last_only: bool = False,
             return []
         consumer.assign(parts)
         ends = await consumer.end_offsets(parts)
-        starts = await consumer.beginning_offsets(parts)
+        begin = await starts(consumer, parts, ends)
         for tp in parts:
-            consumer.seek(tp, max(starts[tp], ends[tp] - 1) if last_only else starts[tp])
+            consumer.seek(tp, begin[tp])
         out: list[TopicRecord] = []
-        todo = {tp for tp in parts if ends[tp] > starts[tp]}
+        todo = {tp for tp in parts if ends[tp] > begin[tp]}
         while todo:
             batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
             for tp, records in batch.items():
@@ -59,40 +86,6 @@ async def read_to_end(settings: Settings, topic: str, last_only: bool = False,
                     todo.discard(tp)
             if progress is not None:
                 progress(len(out))
-        return out
-    finally:
-        await consumer.stop()
-
-
-async def read_since(settings: Settings, topic: str, since_ms: int) -> list[TopicRecord]:
-    """Every record of `topic` written at or after `since_ms` (Kafka record time) up to its
-    end offsets now, in offset order per partition (an operator's redelivery)."""
-    name = settings.topic(topic)
-    consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        parts = await _partitions(consumer, name)
-        if not parts:
-            return []
-        consumer.assign(parts)
-        ends = await consumer.end_offsets(parts)
-        found = await consumer.offsets_for_times({tp: since_ms for tp in parts})
-        todo = set()
-        for tp in parts:
-            at = found.get(tp)
-            if at is not None and at.offset < ends[tp]:
-                consumer.seek(tp, at.offset)
-                todo.add(tp)
-        out: list[TopicRecord] = []
-        while todo:
-            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
-            for tp, records in batch.items():
-                out += [TopicRecord(topic, tp.partition, r.offset, r.timestamp, r.key, r.value)
-                        for r in records if r.offset < ends[tp]]
-            for tp in list(todo):
-                if await consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
         return out
     finally:
         await consumer.stop()

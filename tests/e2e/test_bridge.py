@@ -7,10 +7,8 @@ an anonymous reporter's identity is in no request."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from services.runtime.memory import partition_for
 from services.runtime.settings import Settings
 from services.runtime.topics import ESCALATIONS, STATUS, SUBMITTED, agency_status_topic_name
 from services.tools.broker import free_port
-from tests.agency_peers import GeoReportServer, WebhookReceiver, post_status, repost
+from tests.agency_peers import GeoReportServer, WebhookReceiver, post_status, repost, until
 from tests.harness import harness
 
 pytestmark = pytest.mark.broker
@@ -53,13 +51,6 @@ def bridge_file(tmp_path: Path, pln: str, kemensos: str, bpjs: str, georeport: s
     path = tmp_path / "bridge.yaml"
     path.write_text(json.dumps(config))
     return path
-
-
-async def until(check: Callable[[], bool], what: str, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
 
 
 def submission(sid: str, body: str, now: datetime, **more: object) -> tuple[bytes, bytes]:
@@ -98,7 +89,7 @@ async def test_agencies_systems_receive_complaints_and_send_statuses_back(
                 submission(ids["d"], "Kartu BPJS Kesehatan JKN saya ditolak di puskesmas", now),
             ])
             # PLN and Bandung get theirs while Kemensos is down and BPJS is still answering.
-            await until(lambda: pln.ids() != [] and bandung.requests != {}, "PLN and Bandung")
+            await until(lambda: pln.ids() != [] and bandung.requests != {}, "PLN and Bandung", timeout_s=90)
             assert [r["complaint_id"] for r in pln.received] == [cid["a"]]
             assert kemensos.received == [] and len(kemensos.calls) >= 1
             filed = next(iter(bandung.requests.values()))

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from services.domain.complaint_id import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.topics import REJECTED, agency_status_topic_name, agency_topic_name
 from services.tools.broker import free_port
-from tests.agency_peers import GeoReportServer, WebhookReceiver
+from tests.agency_peers import GeoReportServer, WebhookReceiver, until
 from tests.examples import VALID
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import WorkerProcess, as_service
@@ -47,13 +46,6 @@ def config(tmp_path: Path, receivers: dict[str, WebhookReceiver]) -> Path:
     path = tmp_path / "bridge.yaml"
     path.write_text(json.dumps({"retry_base_s": 0.2, "retry_cap_s": 1.0, "agencies": agencies}))
     return path
-
-
-async def until(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 def metrics(port: int) -> dict[str, float]:

@@ -6,7 +6,9 @@ topics and replayed through a fresh worker gives the same escalations."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 
 from schemas import Escalation
@@ -65,6 +67,24 @@ async def copy_log(source: Settings, target: Settings) -> None:
                 await produce(target, TICKS, [(None, values[position])], partition=p)
 
 
+async def both_assigned(*logs: Callable[[], str], partitions: int, timeout_s: float = 90) -> None:
+    """Every worker holds source partitions and together they hold all of them (each one's
+    latest recovery says how many it resumed): the group is settled with all of them in it."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    resumed = re.compile(r"Resumed (\d+) of \d+ held source partitions")
+
+    def held(text: str) -> int:
+        counts = resumed.findall(text)
+        return int(counts[-1]) if counts else 0
+
+    while True:
+        counts = [held(log()) for log in logs]
+        if all(counts) and sum(counts) == partitions:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"partitions held: {counts}"
+        await asyncio.sleep(0.5)
+
+
 async def test_a_version_published_while_complaints_are_open(
     broker_settings: Settings, tmp_path: Path,
 ) -> None:
@@ -90,7 +110,10 @@ async def test_a_version_published_while_complaints_are_open(
     with running("sla_monitor", settings, tmp_path, name="sla-a") as a, \
             running("sla_monitor", settings, tmp_path, name="sla-b") as b:
         await publish_in_bulk(settings, opening(ids))
-        await asyncio.sleep(8)  # both workers joined and read the complaints
+        # Both workers hold a partition (each one's latest assignment has a tick partition)
+        # before the version is announced: each then brings it into force on its own.
+        # (accepted, routed, status and ticks, and the one partition of sla.rules.v1)
+        await both_assigned(a.log_text, b.log_text, partitions=4 * settings.partitions + 1)
         await play(settings, [tick("2026-03-03T00:00:00+07:00")])
         version, _ = await publish(settings, rules_file, datetime.fromisoformat(EFFECTIVE), "test")
         assert version.version == 2
