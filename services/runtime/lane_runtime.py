@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,19 +47,29 @@ class Outgoing:
 @dataclass
 class Lane:
     name: str
-    queue: asyncio.Queue[tuple[TopicPartition, int, Record]] = field(default_factory=asyncio.Queue)
+    queue: deque[tuple[TopicPartition, int, Record]] = field(default_factory=deque)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
     head: Record | None = None  # the record being worked on
+
+    def put(self, item: tuple[TopicPartition, int, Record]) -> None:
+        self.queue.append(item)
+        self.arrived.set()
+
+    async def take(self) -> tuple[TopicPartition, int, Record]:
+        while not self.queue:
+            self.arrived.clear()
+            await self.arrived.wait()
+        return self.queue.popleft()
 
     def oldest_timestamp(self) -> float | None:
         """Kafka time of the oldest record not yet done (the head, else the first queued)."""
         if self.head is not None:
             return self.head.timestamp
-        queued = self.queue._queue  # type: ignore[attr-defined]  # a deque; read only
-        return queued[0][2].timestamp if queued else None
+        return self.queue[0][2].timestamp if self.queue else None
 
     def pending(self) -> int:
-        return self.queue.qsize() + (1 if self.head is not None else 0)
+        return len(self.queue) + (1 if self.head is not None else 0)
 
 
 class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -127,9 +138,9 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
             self._tasks.append(asyncio.create_task(self._work(lane)))
         generation = self._generation.get(tp, 0)
         for r in batch:
-            lane.queue.put_nowait((tp, generation, Record(contract, r.partition, r.offset,
-                                                          r.timestamp / 1000, r.key, r.value)))
-        if lane.queue.qsize() > HIGH and not lane.paused:
+            lane.put((tp, generation, Record(contract, r.partition, r.offset, r.timestamp / 1000,
+                                             r.key, r.value)))
+        if len(lane.queue) > HIGH and not lane.paused:
             lane.paused = True
             self._set_paused(lane, True)
 
@@ -142,7 +153,7 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _work(self, lane: Lane) -> None:
         while True:
-            tp, generation, record = await lane.queue.get()
+            tp, generation, record = await lane.take()
             if generation != self._generation.get(tp, 0):
                 continue  # its partition went to another worker since: that one does it
             lane.head = record
@@ -158,7 +169,7 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
             lane.head = None
             if generation == self._generation.get(tp, 0):
                 self._done[tp] = record.offset + 1
-            if lane.paused and lane.queue.qsize() < LOW:
+            if lane.paused and len(lane.queue) < LOW:
                 lane.paused = False
                 self._set_paused(lane, False)
 

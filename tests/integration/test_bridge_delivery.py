@@ -228,3 +228,24 @@ async def test_open311_tokens_and_updates_survive_a_restart(broker_settings: Set
         second.stop()
         await server.stop()
     assert "open311_poll_failed" not in second.log_text() + first.log_text()
+
+
+async def test_an_agency_gets_no_more_than_its_rate(broker_settings: Settings, tmp_path: Path) -> None:
+    pln = await WebhookReceiver(b"secret-pln").start()
+    path = config(tmp_path, {"pln": pln})
+    data = json.loads(path.read_text())
+    data["agencies"]["pln"].update(rate_per_s=4, burst=1)
+    path.write_text(json.dumps(data))
+    settings = isolated(broker_settings).model_copy(update={"bridge_file": path, "bridge_port": free_port()})
+    await create_contract_topics(settings, ["pln"])
+    await produce(settings, agency_topic_name("pln"), [complaint("pln", n) for n in range(1, 10)])
+    worker = WorkerProcess("bridge", settings, tmp_path / "bridge.log")
+    try:
+        await until(lambda: len(pln.received) == 9, "nine deliveries")
+    finally:
+        worker.stop()
+        await pln.stop()
+    times = [t for t, _ in pln.calls]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    # 4 a second, one at a time: 8 gaps of 0.25 s (a little less when a call takes time).
+    assert times[-1] - times[0] >= 1.9 and min(gaps) >= 0.2, gaps
