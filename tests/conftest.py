@@ -28,6 +28,15 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]
     if given:  # a given cluster: its admin credentials come from the LAPOR_KAFKA_* settings
         yield Settings(bootstrap_servers=given)
         return
+    shared = os.environ.get("LAPOR_TEST_SHARED_BROKER")
+    if shared:  # scripts/test started one embedded broker for all the test processes
+        settings = Settings(broker_dir=Path(shared), access_dir=Path(shared) / "access",
+                            partitions=2, kafka_security="SASL_SSL")
+        port = broker.running_port(settings)
+        if port is None:
+            pytest.fail(f"LAPOR_TEST_SHARED_BROKER={shared}: no broker runs there", pytrace=False)
+        yield admin_settings(settings.model_copy(update={"bootstrap_servers": f"127.0.0.1:{port}"}))
+        return
     # Under scripts/test the state lives below LAPOR_TEST_STATE, so its cleanup trap can
     # find (and end) the broker even if pytest itself is killed.
     base = os.environ.get("LAPOR_TEST_STATE")
