@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,9 +84,19 @@ TIER_SECONDS: dict[str, float] = {}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _timeline(report)
     parts = Path(report.nodeid.split("::")[0]).parts
     if len(parts) > 2 and parts[0] == "tests":
         TIER_SECONDS[parts[1]] = TIER_SECONDS.get(parts[1], 0.0) + report.duration
+
+
+def _timeline(report: pytest.TestReport) -> None:
+    """When each test phase ended, in which test process (LAPOR_TEST_STATE/timeline.txt):
+    where the suite's wall time goes, for balancing the processes."""
+    state, worker = os.environ.get("LAPOR_TEST_STATE"), os.environ.get("PYTEST_XDIST_WORKER")
+    if state and worker:
+        with open(Path(state) / "timeline.txt", "a") as out:
+            out.write(f"{time.time():.1f} {worker} {report.when} {report.duration:.1f} {report.nodeid}\n")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
