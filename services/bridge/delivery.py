@@ -1,10 +1,10 @@
-"""How a delivery attempt's result decides what happens next, how long to wait before the
-next try, and each agency's request budget. Pure: time comes in as numbers."""
+"""How a delivery attempt's result decides what happens next and how long to wait before the
+next try. Pure: time comes in as numbers. (Each agency's request budget is a
+services.runtime.rate_limit.TokenBucket.)"""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -37,24 +37,3 @@ def backoff_s(failures: int, base_s: float, cap_s: float,
     do not arrive together."""
     bound = min(cap_s, base_s * 2 ** max(0, failures - 1))
     return float(bound * (random.random() if draw is None else draw))
-
-
-@dataclass
-class TokenBucket:
-    """Requests a second to one agency, with a burst: `wait` says how long until a request
-    may go, and takes its token when it returns 0."""
-
-    rate_per_s: float
-    burst: int
-    tokens: float = -1.0
-    at: float = 0.0
-
-    def wait(self, now: float) -> float:
-        if self.tokens < 0:  # the first request: a full bucket
-            self.tokens, self.at = float(self.burst), now
-        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate_per_s)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate_per_s

@@ -18,7 +18,8 @@ from schemas import AgencyComplaint
 from schemas.bridge import Open311Request
 from schemas.events import ValidationErrorItem
 from services.bridge.config import BridgeConfig, Open311Agency, WebhookAgency
-from services.bridge.delivery import TokenBucket, Verdict, backoff_s, verdict
+from services.bridge.delivery import Verdict, backoff_s, verdict
+from services.runtime.rate_limit import TokenBucket
 from services.bridge.http import ANSWER_KEPT, Answer, call
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.open311 import Open311Error, parse_filed, service_request_form, state_key

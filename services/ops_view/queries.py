@@ -149,3 +149,38 @@ def timeline(timelines: Store, text: str, registry: Registry | None = None) -> d
         known = registry.get(detail["agency_id"]) if registry and detail.get("agency_id") else None
         out.append({"at": at, **detail, "kind": kind, **({"agency_name": known.name} if known else {})})
     return {"complaint_id": cid, "facts": line["facts"], "closed_at": line.get("closed_at"), "events": out}
+
+
+# What a reporter may see of a complaint's life ("lacak"): these steps only, with their dates
+# and the agency's name. No escalation, dead letter, rule or note (the page keeps no note).
+PUBLIC_STATUSES = {
+    "acknowledged": "acknowledged", "in_progress": "in_progress", "info_requested": "info_requested",
+    "info_received": "in_progress", "field_inspection_required": "in_progress",
+    "responded": "responded", "resolved": "resolved", "not_our_authority": "passed_on",
+    "reporter_replied": "reporter_replied", "closed": "closed", "archived": "closed",
+}
+
+
+def progress(timelines: Store, text: str, registry: Registry | None = None) -> dict[str, Any]:
+    """A complaint's progress as its reporter may see it, by a tracking id typed loosely."""
+    line = timeline(timelines, text, registry)
+    steps: list[dict[str, Any]] = []
+    for e in line["events"]:
+        step: str | None = None
+        if e["kind"] == "accepted":
+            step = "received"
+        elif e["kind"] == "routed" and e["role"] == "primary":
+            step = "forwarded" if e["agency_id"] else "triage"
+        elif e["kind"] == "status":
+            step = "forwarded" if e["status"] == "assigned" else PUBLIC_STATUSES.get(e["status"])
+        if step is None:
+            continue
+        agency = e.get("target_agency_id") if e.get("status") == "assigned" else e.get("agency_id")
+        known = registry.get(agency) if registry and agency else None
+        item = {"at": e["at"], "step": step}
+        if known is not None:
+            item["agency_name"] = known.name
+        if not steps or steps[-1] != item:
+            steps.append(item)
+    return {"complaint_id": line["complaint_id"], "steps": steps,
+            "closed": line["closed_at"] is not None}

@@ -188,7 +188,12 @@ class OpsSite:
 
 async def serve(site: OpsSite, host: str, port: int) -> None:
     """Run the page until the worker stops."""
-    runner = web.AppRunner(site.app())
+    await serve_app(site.app(), host, port)
+
+
+async def serve_app(app: web.Application, host: str, port: int) -> None:
+    """Run a site until the worker stops."""
+    runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     try:

@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         "so a page on another site cannot read it through DNS rebinding.")
     ops_streams_per_client: int = Field(
         4, ge=1, description="Live streams (/events) one client address may hold open at once.")
+    lacak_host: str = Field("127.0.0.1", description="Bind address of the public tracking page "
+                            "(lacak): it may face the internet, behind a TLS proxy.")
+    lacak_port: int = Field(8073, description="Port of the public tracking page.")
+    lacak_allowed_hosts: str = Field(
+        "", description="Comma-separated host names the tracking page answers to; empty: "
+        "LAPOR_LACAK_HOST and localhost.")
+    lacak_per_minute: int = Field(30, ge=1, description="Tracking requests one client address "
+                                  "may make a minute (a burst of as many, then that rate).")
     ops_timeline_days: int = Field(30, ge=1, description="Days a closed complaint's timeline "
                                    "stays on the operations page.")
     ops_compliance_days: int = Field(400, ge=1, description="Days an agency-day's compliance "
@@ -174,6 +182,11 @@ class Settings(BaseSettings):
         """The host names the operations page answers to (LAPOR_OPS_ALLOWED_HOSTS)."""
         given = {h.strip().lower() for h in self.ops_allowed_hosts.split(",") if h.strip()}
         return frozenset(given or {self.ops_host.lower(), "localhost"})
+
+    def lacak_hosts(self) -> frozenset[str]:
+        """The host names the tracking page answers to (LAPOR_LACAK_ALLOWED_HOSTS)."""
+        given = {h.strip().lower() for h in self.lacak_allowed_hosts.split(",") if h.strip()}
+        return frozenset(given or {self.lacak_host.lower(), "localhost"})
 
     def environment(self) -> dict[str, str]:
         """The environment of a child process (a worker, the ticker, the CLI) that runs with

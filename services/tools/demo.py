@@ -243,6 +243,8 @@ def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> 
     print(f"workers started (logs in {log_dir}); a week of event time in {seconds:.0f}s", flush=True)
     print(f"operations page: http://{settings.ops_host}:{settings.ops_port}/ (fills as the demo runs)",
           flush=True)
+    print(f"public tracking (lacak): http://{settings.lacak_host}:{settings.lacak_port}/lacak?id=<tracking id>",
+          flush=True)
     try:
         asyncio.run(_run(sim))
     except KeyboardInterrupt:

@@ -45,7 +45,8 @@ async def page_ready(url: str, timeout_s: float = 60) -> None:
 
 
 async def test_the_operations_page_in_a_browser(broker_settings: Settings, tmp_path: Path) -> None:
-    settings = isolated(broker_settings).model_copy(update={"ops_port": free_port()})
+    settings = isolated(broker_settings).model_copy(update={"ops_port": free_port(),
+                                                           "lacak_port": free_port()})
     url = f"http://127.0.0.1:{settings.ops_port}/"
     await create_contract_topics(settings)
     with running("intake", settings, tmp_path), running("router", settings, tmp_path), \

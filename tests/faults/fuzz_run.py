@@ -47,7 +47,7 @@ async def fuzz_on_broker(settings: Settings, log_dir: Path, per_topic: int) -> F
     report, started = FuzzReport(), time.monotonic()
     # The ops_view worker's page on a port of its own (tests run side by side; the stack
     # test publishes 8070, and a worker that cannot bind its page stops).
-    settings = settings.model_copy(update={"ops_port": free_port()})
+    settings = settings.model_copy(update={"ops_port": free_port(), "lacak_port": free_port()})
     await create_contract_topics(settings)
     sent: dict[str, Counter[bytes]] = {}  # the fuzz's own records, by topic: all else is output
     with running("intake", settings, log_dir) as a, running("router", settings, log_dir) as b, \

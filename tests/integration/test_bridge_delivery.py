@@ -77,7 +77,8 @@ async def test_a_stalled_agency_holds_up_no_other_and_resumes_in_order(
     receivers["kemensos"].refuse = {"kemensos-2"}
     settings = isolated(broker_settings).model_copy(update={
         "bridge_file": config(tmp_path, receivers), "bridge_port": free_port(),
-        "web_enabled": True, "web_port": free_port(), "ops_port": free_port()})
+        "web_enabled": True, "web_port": free_port(), "ops_port": free_port(),
+        "lacak_port": free_port()})
     await create_contract_topics(settings, list(receivers))
     started = datetime.now(UTC) - timedelta(seconds=5)
     # PLN's and BPJS's complaints first, all on one partition (their order is the test's).

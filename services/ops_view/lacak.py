@@ -1,0 +1,81 @@
+"""Public tracking ("lacak"): anyone with a tracking id sees the complaint's progress
+(received, forwarded to which agency, answered, closed, with dates) and never its text, the
+reporter or a note (the ops view keeps none of them). Its own site and port
+(LAPOR_LACAK_HOST/PORT), apart from the operations page: it may face the internet; the
+operations page may not. Typing errors are forgiven as `lapor show` forgives them; each
+client address has a request budget (LAPOR_LACAK_PER_MINUTE), so ids cannot be walked."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from services.domain.registry import Registry
+from services.ops_view import queries
+from services.ops_view.web import SECURITY_HEADERS, host_name
+from services.runtime.rate_limit import TokenBucket
+
+STATIC = {"lacak.html": "text/html", "lacak.js": "text/javascript", "app.css": "text/css"}
+CLIENTS_KEPT = 10_000  # request budgets remembered (the least recently seen go first)
+
+
+class LacakSite:
+    def __init__(self, timelines: Mapping[str, Any], registry: Registry,
+                 allowed_hosts: frozenset[str], per_minute: int):
+        self.timelines, self.registry = timelines, registry
+        self.allowed_hosts, self.per_minute = allowed_hosts, per_minute
+        self.budgets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def allowed(self, client: str, now: float) -> bool:
+        bucket = self.budgets.pop(client, None) or TokenBucket(self.per_minute / 60, self.per_minute)
+        self.budgets[client] = bucket
+        while len(self.budgets) > CLIENTS_KEPT:
+            self.budgets.popitem(last=False)
+        return bucket.wait(now) == 0
+
+    @web.middleware
+    async def guard(self, request: web.Request,
+                    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        if host_name(request.host) not in self.allowed_hosts:
+            response: web.StreamResponse = web.json_response({"error": "unknown host"}, status=421)
+        elif request.method != "GET":
+            response = web.json_response({"error": "only GET"}, status=405)
+        elif not self.allowed(request.remote or "?", time.monotonic()):
+            response = web.json_response(
+                {"error": "terlalu banyak permintaan: coba lagi sebentar lagi"}, status=429,
+                headers={"Retry-After": "10"})
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = web.json_response({"error": exc.reason}, status=exc.status)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self.guard])
+        app.router.add_get("/", self.static)
+        app.router.add_get("/lacak", self.static)
+        app.router.add_get("/static/{name}", self.static)
+        app.router.add_get("/api/lacak/{id}", self.lookup)
+        return app
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info.get("name", "lacak.html")
+        if name not in STATIC:
+            raise web.HTTPNotFound()
+        body = resources.files("services.ops_view").joinpath(f"static/{name}").read_bytes()
+        return web.Response(body=body, content_type=STATIC[name], charset="utf-8")
+
+    async def lookup(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(queries.progress(self.timelines, request.match_info["id"],
+                                                      self.registry))
+        except queries.TimelineError as exc:
+            status = 404 if "no such complaint" in str(exc) else 400
+            return web.json_response({"error": str(exc)}, status=status)

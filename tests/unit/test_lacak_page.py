@@ -1,0 +1,69 @@
+"""The public tracking page (lacak) over a real socket: progress by a loosely typed id,
+clear answers to a wrong or unknown id, the security headers on every answer, only its own
+host names, GET only, and a request budget per client address (ids cannot be walked)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientSession, ClientTimeout
+from aiohttp.test_utils import TestServer
+
+from services.domain.complaint_id import make_complaint_id
+from services.domain.registry import load_registry
+from services.ops_view.lacak import LacakSite
+from services.ops_view.web import SECURITY_HEADERS
+from services.runtime.settings import Settings
+
+CID = make_complaint_id("sms", "m-77")
+TIMELINES = {CID: {"facts": {"privacy": "anonymous"}, "events": [
+    ["2026-03-02T09:15:00+07:00", "accepted", {"channel": "sms", "category": "electricity"}],
+    ["2026-03-02T09:15:00+07:00", "routed", {"agency_id": "pln", "role": "primary", "rule_id": "pln",
+                                             "reason": "keywords", "attempt": 1}],
+    ["2026-03-04T10:00:00+07:00", "status", {"status": "responded", "agency_id": "pln",
+                                             "target_agency_id": None}],
+]}}
+
+
+@pytest.fixture
+async def lacak() -> AsyncIterator[str]:
+    site = LacakSite(TIMELINES, load_registry(None), Settings().lacak_hosts(), per_minute=6)
+    server = TestServer(site.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.close()
+
+
+async def call(url: str, method: str = "GET", host: str | None = None) -> tuple[int, dict[str, str], str]:
+    async with ClientSession(timeout=ClientTimeout(total=10)) as session:
+        async with session.request(method, url, headers={"Host": host} if host else {}) as answer:
+            return answer.status, dict(answer.headers), await answer.text()
+
+
+async def test_progress_by_a_loosely_typed_id_and_clear_refusals(lacak: str) -> None:
+    typed = CID.lower().replace("-", " ").replace("0", "o")
+    status, headers, body = await call(f"{lacak}/api/lacak/{typed}")
+    assert status == 200, body
+    assert f'"complaint_id": "{CID}"' in body and '"step": "responded"' in body
+    assert '"agency_name": "PT PLN (Persero)"' in body and "keywords" not in body
+    for header, value in SECURITY_HEADERS.items():
+        assert headers[header] == value
+    status, _, body = await call(f"{lacak}/api/lacak/{CID[:-1]}{'A' if CID[-1] != 'A' else 'B'}")
+    assert status == 400 and "check character" in body
+    status, _, body = await call(f"{lacak}/api/lacak/{make_complaint_id('web', 'never')}")
+    assert status == 404 and "no such complaint" in body
+    status, _, body = await call(f"{lacak}/lacak")
+    assert status == 200 and 'src="/static/lacak.js"' in body
+    assert (await call(f"{lacak}/static/index.html"))[0] == 404  # the operations page is not here
+    assert (await call(f"{lacak}/api/lacak/{CID}", method="POST"))[0] == 405
+    assert (await call(f"{lacak}/api/lacak/{CID}", host="evil.example"))[0] == 421
+
+
+async def test_a_client_that_walks_ids_is_slowed_down(lacak: str) -> None:
+    answers = [(await call(f"{lacak}/api/lacak/{make_complaint_id('web', str(n))}"))[0] for n in range(8)]
+    assert answers[:6] == [404] * 6 and answers[6:] == [429, 429]
+    status, headers, body = await call(f"{lacak}/api/lacak/{CID}")
+    assert status == 429 and headers["Retry-After"] == "10" and "terlalu banyak" in body
