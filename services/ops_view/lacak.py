@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
 from services.domain.registry import Registry
 from services.ops_view import queries
-from services.ops_view.web import SECURITY_HEADERS, host_name
+from services.ops_view.web import guarded, static_file, timeline_refusal
 from services.runtime.rate_limit import TokenBucket
 
 STATIC = {"lacak.html": "text/html", "lacak.js": "text/javascript", "app.css": "text/css"}
@@ -41,21 +40,16 @@ class LacakSite:
     @web.middleware
     async def guard(self, request: web.Request,
                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        if host_name(request.host) not in self.allowed_hosts:
-            response: web.StreamResponse = web.json_response({"error": "unknown host"}, status=421)
-        elif request.method != "GET":
-            response = web.json_response({"error": "only GET"}, status=405)
-        elif not self.allowed(request.remote or "?", time.monotonic()):
-            response = web.json_response(
-                {"error": "terlalu banyak permintaan: coba lagi sebentar lagi"}, status=429,
-                headers={"Retry-After": "10"})
-        else:
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                response = web.json_response({"error": exc.reason}, status=exc.status)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+        return await guarded(request, handler, self.allowed_hosts, "LAPOR_LACAK_ALLOWED_HOSTS",
+                             self.over_budget)
+
+    def over_budget(self, request: web.Request) -> web.StreamResponse | None:
+        """A 429 once the client's budget is spent (asked only of a request to an allowed host
+        with GET: a refused one costs nothing)."""
+        if self.allowed(request.remote or "?", time.monotonic()):
+            return None
+        return web.json_response({"error": "terlalu banyak permintaan: coba lagi sebentar lagi"},
+                                 status=429, headers={"Retry-After": "10"})
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard])
@@ -66,16 +60,11 @@ class LacakSite:
         return app
 
     async def static(self, request: web.Request) -> web.Response:
-        name = request.match_info.get("name", "lacak.html")
-        if name not in STATIC:
-            raise web.HTTPNotFound()
-        body = resources.files("services.ops_view").joinpath(f"static/{name}").read_bytes()
-        return web.Response(body=body, content_type=STATIC[name], charset="utf-8")
+        return static_file(request.match_info.get("name", "lacak.html"), STATIC)
 
     async def lookup(self, request: web.Request) -> web.Response:
         try:
             return web.json_response(queries.progress(self.timelines, request.match_info["id"],
                                                       self.registry))
         except queries.TimelineError as exc:
-            status = 404 if "no such complaint" in str(exc) else 400
-            return web.json_response({"error": str(exc)}, status=status)
+            return timeline_refusal(exc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -56,6 +56,41 @@ def bad_request(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400)
 
 
+async def guarded(request: web.Request, handler: Any, allowed_hosts: frozenset[str], setting: str,
+                  refuse: Callable[[web.Request], web.StreamResponse | None] | None = None,
+                  ) -> web.StreamResponse:
+    """Only allowed hosts, only GET/HEAD, then `refuse` (a budget, say); the security headers
+    on every answer (errors included); an HTTP error as JSON rather than an HTML page."""
+    if host_name(request.headers.get("Host")) not in allowed_hosts:
+        response: web.StreamResponse = web.json_response({"error": f"unknown host ({setting})"},
+                                                         status=421)
+    elif request.method not in ("GET", "HEAD"):
+        response = web.json_response({"error": "read-only"}, status=405)
+    elif refuse is not None and (refusal := refuse(request)) is not None:
+        response = refusal
+    else:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            response = web.json_response({"error": exc.reason}, status=exc.status)
+    if not response.prepared:
+        response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def timeline_refusal(exc: queries.TimelineError) -> web.Response:
+    """An id nobody has (404) or one mistyped (400), with the message for whoever typed it."""
+    return web.json_response({"error": str(exc)}, status=404 if "no such complaint" in str(exc) else 400)
+
+
+def static_file(name: str, served: Mapping[str, str]) -> web.Response:
+    """One of the page's own files (`served`: name -> content type), else 404."""
+    if name not in served:
+        raise web.HTTPNotFound()
+    body = resources.files("services.ops_view").joinpath(f"static/{name}").read_bytes()
+    return web.Response(body=body, content_type=served[name], charset="utf-8")
+
+
 class OpsSite:
     def __init__(self, stores: Mapping[str, Mapping[str, Any]], registry: Registry,
                  calendar: WorkingCalendar, allowed_hosts: frozenset[str] = frozenset({"127.0.0.1", "localhost"}),
@@ -74,21 +109,7 @@ class OpsSite:
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """Only allowed hosts, only GET/HEAD; the security headers on every answer (errors
-        included); an unexpected error a 500 with no detail rather than a traceback page."""
-        if host_name(request.headers.get("Host")) not in self.allowed_hosts:
-            response: web.StreamResponse = web.json_response(
-                {"error": "unknown host (LAPOR_OPS_ALLOWED_HOSTS)"}, status=421)
-        elif request.method not in ("GET", "HEAD"):
-            response = web.json_response({"error": "read-only"}, status=405)
-        else:
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                response = web.json_response({"error": exc.reason}, status=exc.status)
-        if not response.prepared:
-            response.headers.update(SECURITY_HEADERS)
-        return response
+        return await guarded(request, handler, self.allowed_hosts, "LAPOR_OPS_ALLOWED_HOSTS")
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard])
@@ -102,11 +123,7 @@ class OpsSite:
         return app
 
     async def static(self, request: web.Request) -> web.Response:
-        name = request.match_info.get("name", "index.html")
-        if name not in STATIC:
-            raise web.HTTPNotFound()
-        body = resources.files("services.ops_view").joinpath(f"static/{name}").read_bytes()
-        return web.Response(body=body, content_type=STATIC[name], charset="utf-8")
+        return static_file(request.match_info.get("name", "index.html"), STATIC)
 
     def prepared(self, response: web.StreamResponse) -> web.StreamResponse:
         """A streamed answer sends its headers itself: with the security headers."""
@@ -148,8 +165,7 @@ class OpsSite:
             return web.json_response(queries.timeline(self.timelines, request.match_info["id"],
                                                       self.registry))
         except queries.TimelineError as exc:
-            status = 404 if "no such complaint" in str(exc) else 400
-            return web.json_response({"error": str(exc)}, status=status)
+            return timeline_refusal(exc)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: each escalation once, as the view learns of it. A client may
