@@ -70,33 +70,39 @@ class BridgeWorker:
         def refresh() -> None:  # the lane gauges, as of the scrape
             now = time.time()
             for agency_id in config.agencies:
-                lane = lanes.lanes.get(agency_id)
-                oldest = lane.oldest_timestamp() if lane else None
-                metrics.pending.labels(agency_id).set(lane.pending() if lane else 0)
-                metrics.oldest.labels(agency_id).set(max(0.0, now - oldest) if oldest else 0)
+                pending, oldest_s = lane_backlog(lanes, agency_id, now)
+                metrics.pending.labels(agency_id).set(pending)
+                metrics.oldest.labels(agency_id).set(oldest_s)
 
         runners = [await serve_app(inbound_app(config, lanes.send, metrics, log),
                                    settings.bridge_host, settings.bridge_port)]
         if settings.web_enabled:
             runners.append(await serve_app(metrics_app(metrics, refresh), settings.web_host,
                                            settings.web_port))
-        reporter = asyncio.create_task(report_deliveries(config, lanes, metrics))
-        pollers = [reporter, *(asyncio.create_task(Poller(a, agency, config, session, states, lanes.send,
-                                               metrics, log).run())
-                     for a, agency in config.agencies.items() if isinstance(agency, Open311Agency))]
+        background = [asyncio.create_task(report_deliveries(config, lanes, metrics)),
+                      *(asyncio.create_task(Poller(a, agency, config, session, states, lanes.send,
+                                                   metrics, log).run())
+                        for a, agency in config.agencies.items() if isinstance(agency, Open311Agency))]
         log.info("worker_ready", group=self.group, agencies=len(config.agencies),
                  open311_requests=len(states))
         try:
             await lanes.run(stopping)
         finally:
-            for task in pollers:
+            for task in background:
                 task.cancel()
-            await asyncio.gather(*pollers, return_exceptions=True)
+            await asyncio.gather(*background, return_exceptions=True)
             for runner in runners:
                 await runner.cleanup()
             await session.close()
             await lanes.stop()
             log.info("worker_stopped", group=self.group)
+
+
+def lane_backlog(lanes: LaneRuntime, agency_id: str, now: float) -> tuple[int, float]:
+    """An agency's complaints not yet delivered, and the age of the oldest (0: none)."""
+    lane = lanes.lanes.get(agency_id)
+    oldest = lane.oldest_timestamp() if lane else None
+    return (lane.pending() if lane else 0), (max(0.0, now - oldest) if oldest else 0.0)
 
 
 async def report_deliveries(config: BridgeConfig, lanes: LaneRuntime, metrics: BridgeMetrics) -> None:
@@ -108,11 +114,9 @@ async def report_deliveries(config: BridgeConfig, lanes: LaneRuntime, metrics: B
         now = datetime.now(UTC)
         out = []
         for agency_id, agency in config.agencies.items():
-            lane = lanes.lanes.get(agency_id)
-            oldest = lane.oldest_timestamp() if lane else None
+            pending, oldest_s = lane_backlog(lanes, agency_id, now.timestamp())
             facts: dict[str, object] = {
-                "pending": lane.pending() if lane else 0,
-                "oldest_undelivered_s": round(max(0.0, now.timestamp() - oldest), 1) if oldest else 0.0,
+                "pending": pending, "oldest_undelivered_s": round(oldest_s, 1),
                 "retrying": bool(metrics.registry.get_sample_value("lapor_bridge_retrying",
                                                                  {"agency": agency_id})),
                 "delivered": metrics.total("delivered", agency_id),
