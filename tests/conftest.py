@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from services.tools import broker
+from services.tools import signin_provider as signin_provider_tool
+from services.tools.signin_provider import RunningProvider
 from services.runtime.settings import Settings
 from services.tools.broker_security import admin_settings
 
@@ -103,3 +105,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if TIER_SECONDS:
         terminalreporter.write_line("time per tier, summed over processes: " + ", ".join(
             f"{tier} {seconds:.0f} s" for tier, seconds in sorted(TIER_SECONDS.items())))
+
+
+@pytest.fixture(scope="session")
+def signin_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProvider]:
+    """The session's OpenID Connect provider: Keycloak with the `lapor` realm and its demo
+    accounts (services/tools/signin_provider.py). scripts/test starts one for every test
+    process; a test run without it starts its own. If it cannot, the tests that need it fail."""
+    shared = os.environ.get("LAPOR_TEST_SHARED_PROVIDER")
+    if shared:  # started in the background by scripts/test: wait for it
+        deadline = time.monotonic() + 240
+        while (found := signin_provider_tool.running_provider(Settings(broker_dir=Path(shared)))) is None:
+            if time.monotonic() > deadline:
+                pytest.fail(f"LAPOR_TEST_SHARED_PROVIDER={shared}: no provider runs there", pytrace=False)
+            time.sleep(1)
+        yield found
+        return
+    settings = Settings(broker_dir=tmp_path_factory.mktemp("provider"))
+    try:
+        provider = signin_provider_tool.start(settings, signin_provider_tool.LOOPBACK_REDIRECTS)
+    except Exception as exc:
+        pytest.fail(f"the sign-in provider could not be started: {exc}", pytrace=False)
+    try:
+        yield provider
+    finally:
+        signin_provider_tool.stop(settings)

@@ -16,12 +16,13 @@ from services.bridge.http import client_session
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.outbound import STAGE, Outbound
 from services.bridge.poller import Poller
-from services.bridge.web import inbound_app, metrics_app, serve_app
+from services.bridge.web import inbound_app, metrics_app
 from services.domain.registry import load_registry
 from services.runtime.lane_runtime import LaneRuntime, Outgoing, lane_pattern
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.runtime.signals import run_until_signalled
+from services.runtime.web_site import start_site
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import AGENCY_TOPIC, BRIDGE_DELIVERIES, OPEN311_REQUESTS, agency_of_topic
 
@@ -74,10 +75,10 @@ class BridgeWorker:
                 metrics.pending.labels(agency_id).set(pending)
                 metrics.oldest.labels(agency_id).set(oldest_s)
 
-        runners = [await serve_app(inbound_app(config, lanes.send, metrics, log),
+        runners = [await start_site(inbound_app(config, lanes.send, metrics, log),
                                    settings.bridge_host, settings.bridge_port)]
         if settings.web_enabled:
-            runners.append(await serve_app(metrics_app(metrics, refresh), settings.web_host,
+            runners.append(await start_site(metrics_app(metrics, refresh), settings.web_host,
                                            settings.web_port))
         background = [asyncio.create_task(report_deliveries(config, lanes, metrics)),
                       *(asyncio.create_task(Poller(a, agency, config, session, states, lanes.send,

@@ -59,10 +59,3 @@ def metrics_app(metrics: BridgeMetrics, refresh: Callable[[], None]) -> web.Appl
     app.router.add_get("/metrics/", exposition)
     app.router.add_get("/health/", health)
     return app
-
-
-async def serve_app(app: web.Application, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner

@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 
+from schemas import StatusEvent
 from services.domain.calendar import load_calendar
 from services.domain.registry import load_registry
 from services.ops_view.compose import build
@@ -16,18 +18,40 @@ from services.ops_view.handlers import TIMELINES
 from services.ops_view.lacak import LacakSite
 from services.ops_view.web import OpsSite, serve, serve_app
 from services.runtime.faust_runtime import create_app as stage_app
+from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
+from services.runtime.staff_signin import StaffSignIn
+from services.runtime.topics import STATUS
+
+COOKIE = "lapor_ops"
 
 
 def create_app(settings: Settings) -> faust.App:
     site_registry, calendar = load_registry(settings.agencies_file), load_calendar(settings.calendar_file)
+    # Without a provider the page has no sign-in: publish it on a loopback address only
+    # (compose does: 127.0.0.1:8070), and it offers no triage action.
+    signin = StaffSignIn.from_settings(settings, COOKIE) if settings.oidc_issuer else None
 
     async def page(tables: Mapping[str, Any]) -> None:
+        producer = None
+        if signin is not None:  # the triage action's `assigned`
+            producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True)
+            await producer.start()
+
+        async def assign(event: StatusEvent) -> None:
+            assert producer is not None
+            await producer.send_and_wait(settings.topic(STATUS), event.to_bytes(),
+                                         key=event.complaint_id.encode())
+
         site = OpsSite(tables, site_registry, calendar, settings.ops_hosts(),
-                       settings.ops_streams_per_client)
+                       settings.ops_streams_per_client, signin, assign)
         lacak = LacakSite(tables[TIMELINES], site_registry, settings.lacak_hosts(),
                           settings.lacak_per_minute)
-        await asyncio.gather(serve(site, settings.ops_host, settings.ops_port),
-                             serve_app(lacak.app(), settings.lacak_host, settings.lacak_port))
+        try:
+            await asyncio.gather(serve(site, settings.ops_host, settings.ops_port),
+                                 serve_app(lacak.app(), settings.lacak_host, settings.lacak_port))
+        finally:
+            if producer is not None:
+                await producer.stop()
 
     return stage_app(build(settings), settings, serve=page)

@@ -1,25 +1,35 @@
-"""The operations page and its JSON API (aiohttp, in the ops_view worker). Reads the stores,
-writes nothing; everything the page loads is served from here (no CDN).
+"""The operations page and its JSON API (aiohttp, in the ops_view worker). Reads the stores;
+everything the page loads is served from here (no CDN).
 
-Bound to LAPOR_OPS_HOST (127.0.0.1 by default): the page shows no personal data, but
-complaint ids, agencies and dead-letter errors are internal; open it wider behind a proxy
-with authentication."""
+With a sign-in provider (LAPOR_OIDC_ISSUER) only national operators see it, and they may
+assign a triaged complaint to an agency: the page's one write, the national admin's
+`assigned` on complaints.status.v1. Without one it is read-only and must stay on a loopback
+address (LAPOR_OPS_HOST, 127.0.0.1 by default): it shows no personal data, but complaint
+ids, agencies and dead-letter errors are internal."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
+from schemas import Status, StatusEvent
 from services.domain.calendar import WorkingCalendar
+from services.domain.complaint_id import normalise_complaint_id
 from services.domain.registry import Registry
 from services.ops_view import queries
 from services.ops_view.handlers import BOARD, TIMELINES
+from services.runtime.logging import get_logger
+from services.runtime.staff_signin import StaffSignIn, redirect_answer
+
+Assign = Callable[[StatusEvent], Awaitable[None]]
 
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
 PUSH_EVERY_S = 1.0
@@ -58,23 +68,26 @@ def bad_request(message: str) -> web.Response:
 
 async def guarded(request: web.Request, handler: Any, allowed_hosts: frozenset[str], setting: str,
                   refuse: Callable[[web.Request], web.StreamResponse | None] | None = None,
-                  ) -> web.StreamResponse:
-    """Only allowed hosts, only GET/HEAD, then `refuse` (a budget, say); the security headers
+                  methods: tuple[str, ...] = ("GET", "HEAD"),
+                  headers: Mapping[str, str] = SECURITY_HEADERS) -> web.StreamResponse:
+    """Only allowed hosts, only `methods`, then `refuse` (a budget, say); the security headers
     on every answer (errors included); an HTTP error as JSON rather than an HTML page."""
     if host_name(request.headers.get("Host")) not in allowed_hosts:
         response: web.StreamResponse = web.json_response({"error": f"unknown host ({setting})"},
                                                          status=421)
-    elif request.method not in ("GET", "HEAD"):
+    elif request.method not in methods:
         response = web.json_response({"error": "read-only"}, status=405)
     elif refuse is not None and (refusal := refuse(request)) is not None:
         response = refusal
     else:
         try:
             response = await handler(request)
+        except web.HTTPRedirection as exc:
+            response = redirect_answer(exc)
         except web.HTTPException as exc:
             response = web.json_response({"error": exc.reason}, status=exc.status)
     if not response.prepared:
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(headers)
     return response
 
 
@@ -94,10 +107,18 @@ def static_file(name: str, served: Mapping[str, str]) -> web.Response:
 class OpsSite:
     def __init__(self, stores: Mapping[str, Mapping[str, Any]], registry: Registry,
                  calendar: WorkingCalendar, allowed_hosts: frozenset[str] = frozenset({"127.0.0.1", "localhost"}),
-                 streams_per_client: int = 4):
+                 streams_per_client: int = 4, signin: StaffSignIn | None = None,
+                 assign: Assign | None = None):
         self.stores, self.registry, self.calendar = stores, registry, calendar
         self.allowed_hosts, self.streams_per_client = allowed_hosts, streams_per_client
         self.streams: dict[str, int] = {}  # open /events streams by client address
+        self.signin, self.assign_status = signin, assign
+        self.headers = dict(SECURITY_HEADERS)
+        if signin is not None:  # the sign-out form posts here and goes on to the provider;
+            # a POST must carry its real Origin (no-referrer makes it `null`) for the CSRF check
+            self.headers["Referrer-Policy"] = "same-origin"
+            self.headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"].replace(
+                "form-action 'none'", f"form-action 'self' {signin.provider.origin}")
 
     @property
     def board(self) -> Mapping[str, Any]:
@@ -109,10 +130,34 @@ class OpsSite:
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        return await guarded(request, handler, self.allowed_hosts, "LAPOR_OPS_ALLOWED_HOSTS")
+        methods = ("GET", "HEAD", "POST") if self.signin is not None else ("GET", "HEAD")
+        return await guarded(request, handler, self.allowed_hosts, "LAPOR_OPS_ALLOWED_HOSTS",
+                             methods=methods, headers=self.headers)
+
+    @web.middleware
+    async def operators_only(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Signed-in national operators only (the page's script and style aside); the page
+        itself sends a stranger to sign in, the API answers 401, anyone else gets 403."""
+        assert self.signin is not None
+        if request.path.startswith(("/auth/", "/static/")):
+            return await handler(request)  # type: ignore[no-any-return]
+        staff = await self.signin.staff(request)
+        if staff is None:
+            if request.path == "/":
+                raise web.HTTPFound("/auth/login?next=/")
+            return web.json_response({"error": "sign in first"}, status=401)
+        if not staff.roles.national_operator:
+            return web.json_response({"error": "national operators only"}, status=403)
+        request["staff"] = staff
+        return await handler(request)  # type: ignore[no-any-return]
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard])
+        if self.signin is not None:
+            self.signin.install(app)  # its session middleware, then ours
+            app.middlewares.append(self.operators_only)
+            app.router.add_post("/api/triage/{id}/assign", self.assign)
+        app.router.add_get("/api/me", self.me)
         app.router.add_get("/", self.static)
         app.router.add_get("/static/{name}", self.static)
         app.router.add_get("/api/overview", self.overview)
@@ -125,9 +170,50 @@ class OpsSite:
     async def static(self, request: web.Request) -> web.Response:
         return static_file(request.match_info.get("name", "index.html"), STATIC)
 
+    async def me(self, request: web.Request) -> web.Response:
+        """Who is signed in, the CSRF token for actions and the agencies one may assign to;
+        `{"name": null}` on a deployment without sign-in."""
+        staff = request.get("staff")
+        if staff is None:
+            return web.json_response({"name": None})
+        agencies = sorted(((a.id, a.name) for a in self.registry.agencies.values()), key=lambda x: x[1])
+        return web.json_response({"name": staff.name, "csrf": staff.csrf, "roles": staff.roles.names(),
+                                  "agencies": [{"id": i, "name": n} for i, n in agencies]})
+
+    async def assign(self, request: web.Request) -> web.Response:
+        """The triage action: a complaint waiting in triage goes to the agency chosen. The
+        event id is the same for the same complaint, target and triage round, so a resent
+        click is one assignment."""
+        assert self.signin is not None and self.assign_status is not None
+        staff = request["staff"]
+        if not await self.signin.action_allowed(request, staff, None):
+            return web.json_response({"error": "the request is not this page's (CSRF)"}, status=403)
+        try:
+            body = await request.json()
+            target = str(body["target_agency_id"])
+            cid = normalise_complaint_id(request.match_info["id"])
+        except (ValueError, KeyError, TypeError):
+            cid = None
+        if cid is None:
+            return bad_request("expected {\"target_agency_id\": <agency id>} and a complaint id")
+        waiting = {t["complaint_id"]: t for t in queries.triage_queue(self.board, self.timelines, self.calendar)}
+        if cid not in waiting:
+            return web.json_response({"error": "that complaint is not waiting in triage"}, status=409)
+        if target not in self.registry:
+            return bad_request("the target is not a known agency")
+        round_ = waiting[cid]["attempt"]
+        digest = hashlib.sha256(f"{cid}|{target}|{round_}".encode()).hexdigest()[:32]
+        event = StatusEvent(event_id=f"ops-assign-{digest}", complaint_id=cid, status=Status.assigned,
+                            at=datetime.now(UTC), target_agency_id=target)
+        await self.assign_status(event)
+        get_logger(component="triage").info("triage_assigned", complaint_id=cid, target_agency_id=target,
+                                             event_id=event.event_id, operator=staff.subject)
+        return web.json_response({"event_id": event.event_id, "complaint_id": cid,
+                                  "target_agency_id": target}, status=202)
+
     def prepared(self, response: web.StreamResponse) -> web.StreamResponse:
         """A streamed answer sends its headers itself: with the security headers."""
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(self.headers)
         return response
 
     def _names(self) -> dict[str, str]:

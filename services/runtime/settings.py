@@ -146,6 +146,36 @@ class Settings(BaseSettings):
                              "endpoint (agencies post their statuses there).")
     bridge_port: int = Field(8072, description="Port of the bridge's inbound endpoint.")
 
+    # --- staff sign-in (OpenID Connect) and the agency desk ---------------------------
+    oidc_issuer: str | None = Field(None, description="Issuer URL of the OpenID Connect "
+                                    "provider staff sign in with (its discovery document is "
+                                    "<issuer>/.well-known/openid-configuration). Unset: the desk "
+                                    "does not start and the operations page has no sign-in, so "
+                                    "it must stay on a loopback address.")
+    oidc_client_id: str = Field("lapor-staff", description="This deployment's client at the provider.")
+    oidc_client_secret_file: Path | None = Field(None, description="File (0600) holding the "
+                                                 "client's secret.")
+    oidc_groups_claim: str = Field("groups", description="The ID token claim listing the "
+                                   "user's groups.")
+    staff_operator_group: str = Field("national-operator", description="The provider group "
+                                      "whose members are national operators.")
+    staff_agency_prefix: str = Field("agency-", description="A provider group `<prefix><agency "
+                                     "id>` makes its members that agency's staff.")
+    staff_session_key_file: Path | None = Field(None, description="File (0600) holding the "
+                                                "32-byte key (urlsafe base64) that encrypts staff "
+                                                "session cookies; every desk and ops_view worker of "
+                                                "a deployment shares it. Unset: a key per process, "
+                                                "so a restart signs everybody out.")
+    staff_session_hours: float = Field(8.0, gt=0, description="A staff session lasts this long.")
+    staff_cookie_secure: bool = Field(True, description="Session cookies only over HTTPS "
+                                      "(browsers treat http://localhost and 127.0.0.1 as secure).")
+    desk_host: str = Field("127.0.0.1", description="Bind address of the agency desk.")
+    desk_port: int = Field(8074, description="Port of the agency desk.")
+    desk_allowed_hosts: str = Field("", description="Comma-separated host names the desk answers "
+                                    "to; empty: LAPOR_DESK_HOST and localhost.")
+    desk_closed_days: int = Field(30, ge=1, description="Days a closed complaint stays in the "
+                                  "desk (then it is forgotten; its history is on the topics).")
+
     # --- SLA ------------------------------------------------------------------------
     calendar_file: Path | None = Field(
         None, description="YAML with dates added to or removed from the holiday calendar."
@@ -182,6 +212,11 @@ class Settings(BaseSettings):
         """The host names the operations page answers to (LAPOR_OPS_ALLOWED_HOSTS)."""
         given = {h.strip().lower() for h in self.ops_allowed_hosts.split(",") if h.strip()}
         return frozenset(given or {self.ops_host.lower(), "localhost"})
+
+    def desk_hosts(self) -> frozenset[str]:
+        """The host names the agency desk answers to (LAPOR_DESK_ALLOWED_HOSTS)."""
+        given = {h.strip().lower() for h in self.desk_allowed_hosts.split(",") if h.strip()}
+        return frozenset(given or {self.desk_host.lower(), "localhost"})
 
     def lacak_hosts(self) -> frozenset[str]:
         """The host names the tracking page answers to (LAPOR_LACAK_ALLOWED_HOSTS)."""

@@ -8,9 +8,11 @@ agency reads its own complaints topic, writes its own status topic and uses cons
 under its own prefix. complaints.status.v1 is written by the status gate (which passes on
 agencies', reporters' and the SLA monitor's statuses, each from a topic only that party may
 write) and by the national admin (its own `assigned`); the admin also publishes rules
-versions and watches the escalation and compliance streams. The operator's `lapor-admin` is
+versions and watches the escalation and compliance streams; the operations page writes a
+signed-in national operator's `assigned` there too. The operator's `lapor-admin` is
 a super user and needs no grant. The bridge reads every agency's complaints and writes
-their statuses on behalf of agencies that use HTTP instead of Kafka (services/bridge).
+their statuses on behalf of agencies that use HTTP instead of Kafka (services/bridge); the
+desk does the same for agency staff on its web pages (services/desk).
 
 Names carry the deployment's topic prefix (`LAPOR_TOPIC_PREFIX`), so staging and production
 principals on one cluster never reach each other's topics. Group and agency prefixes end in
@@ -88,11 +90,13 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "router": ((ACCEPTED, STATUS, TICKS), (ROUTED, TRIAGE, *NOTIFICATION_TOPICS)),
     "sla_monitor": ((ACCEPTED, ROUTED, STATUS, TICKS),
                     (ESCALATIONS, COMPLIANCE, CLOSURES, *NOTIFICATION_TOPICS)),
+    # It writes one thing: a signed-in national operator's `assigned` (the triage action).
     "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS,
-                  BRIDGE_DELIVERIES), ()),
+                  BRIDGE_DELIVERIES), (STATUS,)),
     "status_gate": ((CLOSURES, *REPORTER_STATUS_TOPICS), (STATUS,)),
     "ticker": ((), (TICKS,)),
     "bridge": ((OPEN311_REQUESTS,), (OPEN311_REQUESTS, BRIDGE_DELIVERIES)),
+    "desk": ((STATUS, ESCALATIONS, TICKS), ()),
 }
 FAUST_SERVICES = {"intake", "router", "sla_monitor", "ops_view"}  # app id lapor-<stage name>
 
@@ -137,10 +141,12 @@ def service(settings: Settings, name: str) -> Principal:
     if name == "status_gate":
         grants.append(Grant(Resource.topic, Pattern.prefixed,
                             settings.topic(head_of(AGENCY_STATUS_TOPIC)), Operation.read))
-    if name == "bridge":
-        # It carries agencies' complaints to their systems and, once it has verified an
+    if name in ("bridge", "desk"):
+        # The bridge carries agencies' complaints to their systems and, once it has verified an
         # agency's signature (or polled its Open311 server with its api_key), writes that
-        # agency's statuses as the agency itself would: the status gate still judges them.
+        # agency's statuses as the agency itself would; the desk shows agency staff their
+        # agency's complaints and writes the statuses they choose, once the provider has
+        # signed them in with that agency's role. The status gate still judges them all.
         grants += [Grant(Resource.topic, Pattern.prefixed, settings.topic(head_of(AGENCY_TOPIC)),
                          Operation.read),
                    Grant(Resource.topic, Pattern.prefixed,

@@ -66,6 +66,25 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _provider(args: argparse.Namespace, settings: Settings) -> int:
+    from services.tools import signin_provider as provider
+
+    if args.action == "fetch":
+        print(f"Keycloak in {provider.fetch(settings)}")
+    elif args.action == "start":
+        running = provider.start(settings, list(args.redirect or provider.LOOPBACK_REDIRECTS))
+        print(f"sign-in provider running: issuer {running.issuer} (state in {provider.state_dir(settings)})")
+        for account in provider.DEMO_ACCOUNTS:
+            print(f"  account {account.username} / {account.password}: groups {', '.join(account.groups) or '(none)'}")
+    elif args.action == "stop":
+        print("provider stopped" if provider.stop(settings) else "no provider was running")
+    else:
+        found = provider.running_provider(settings)
+        print(f"running: issuer {found.issuer}" if found else "not running")
+        return 0 if found else 3
+    return 0
+
+
 def _print_operator_exports(admin: Settings) -> None:
     if admin.kafka_security == "PLAINTEXT":
         print("export LAPOR_KAFKA_SECURITY=PLAINTEXT  # no authentication: development only")
@@ -130,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--insecure-plain", action="store_true",
                    help="no TLS, no authentication, no ACLs: a throwaway development broker only")
     b.set_defaults(handler=_broker)
+
+    pv = sub.add_parser("provider", help="the development OpenID Connect provider (Keycloak) "
+                        "with the demo realm and accounts, for staff sign-in")
+    pv.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    pv.add_argument("--redirect", action="append", help="start: a redirect URI the client allows "
+                    "(default: any port on 127.0.0.1 and localhost)")
+    pv.set_defaults(handler=_provider)
 
     t = sub.add_parser("topics", help="create or list the contract topics")
     t.add_argument("action", choices=["create", "list"], nargs="?", default="list")

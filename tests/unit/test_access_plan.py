@@ -55,17 +55,21 @@ def test_an_agency_reads_its_own_topic_and_writes_its_own_statuses_only() -> Non
 
 
 def test_only_the_router_writes_agency_topics_and_only_the_gate_reads_their_statuses() -> None:
-    # Besides the agency itself, only the bridge (which carries agencies that use HTTP)
-    # reads an agency's complaints and writes its statuses.
+    # Besides the agency itself, only the bridge (which carries agencies that use HTTP) and
+    # the desk (agency staff signed in on its pages) read an agency's complaints and write
+    # its statuses.
     for a in AGENCIES:
         assert who(Operation.write, agency_topic_name(a)) == {"prod.svc-router"}
-        assert who(Operation.read, agency_topic_name(a)) == {f"prod.agency-{a}", "prod.svc-bridge"}
+        assert who(Operation.read, agency_topic_name(a)) == {f"prod.agency-{a}", "prod.svc-bridge",
+                                                             "prod.svc-desk"}
         assert who(Operation.read, agency_status_topic_name(a)) == {"prod.svc-status-gate"}
-        assert who(Operation.write, agency_status_topic_name(a)) == {f"prod.agency-{a}", "prod.svc-bridge"}
+        assert who(Operation.write, agency_status_topic_name(a)) == {f"prod.agency-{a}", "prod.svc-bridge",
+                                                                     "prod.svc-desk"}
 
 
 def test_statuses_reach_complaints_status_only_through_the_gate_and_the_admin() -> None:
-    assert who(Operation.write, STATUS) == {"prod.svc-status-gate", "prod.national-admin"}
+    # ... and the operations page's triage action (a signed-in national operator's `assigned`).
+    assert who(Operation.write, STATUS) == {"prod.svc-status-gate", "prod.national-admin", "prod.svc-ops-view"}
     # The SLA monitor's auto-close and the reporters' statuses go through the gate.
     assert who(Operation.write, CLOSURES) == {"prod.svc-sla-monitor"}
     assert who(Operation.read, CLOSURES) == {"prod.svc-status-gate"}

@@ -80,10 +80,56 @@ function renderTrend() {
   $("#trend-caption").textContent = "Tanggapan pertama tepat waktu (%): " + (complianceRows.find((r) => r.agency_id === agency) || {}).agency_name;
 }
 
+// A signed-in national operator (null: this deployment's page has no sign-in, so no action).
+let staff = null;
+async function whoAmI() {
+  const me = await getJSON("/api/me");
+  if (!me.csrf) return;  // no sign-in on this deployment
+  staff = me;
+  $("#who").textContent = staff.name;
+  $("#signout").elements.csrf.value = staff.csrf;
+  $("#signout").hidden = false;
+  $("#assign-head").hidden = false;
+}
+const chosen = new Map();  // complaint id -> agency picked, kept across the 5-second refresh
+function assignCell(id) {
+  const span = el("span"), select = el("select"), button = el("button", "Tugaskan");
+  select.appendChild(el("option", "— pilih instansi —"));
+  select.firstChild.value = "";
+  for (const a of staff.agencies) { const o = el("option", a.name); o.value = a.id; select.appendChild(o); }
+  select.value = chosen.get(id) || "";
+  select.addEventListener("change", () => chosen.set(id, select.value));
+  button.addEventListener("click", () => assign(id, select.value, button));
+  span.append(select, " ", button);
+  return span;
+}
+async function assign(id, target, button) {
+  if (!target) { $("#triage-note").textContent = "Pilih instansi tujuan dulu."; return; }
+  button.disabled = true;
+  const r = await fetch("/api/triage/" + encodeURIComponent(id) + "/assign", { method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": staff.csrf }, body: JSON.stringify({ target_agency_id: target }) });
+  const body = await r.json();
+  button.disabled = r.ok;
+  $("#triage-note").textContent = r.ok ? id + " ditugaskan ke " + target + "; router meneruskannya." : (body.error || r.statusText);
+}
+let shownTriage = "";
+function renderTriage(triage) {
+  const key = JSON.stringify(triage) + (staff ? "+" : "");
+  if (key === shownTriage) return;  // unchanged: keep an open picker open
+  shownTriage = key;
+  $("#triage tbody").replaceChildren(...triage.map((t) => {
+    const cells = [idLink(t.complaint_id), when(t.since), t.age_working_days, t.held_by.length ? t.held_by.join(" → ") : "–"];
+    if (staff) cells.push(assignCell(t.complaint_id));
+    const tr = row(cells);
+    tr.dataset.complaint = t.complaint_id;
+    tr.children[2].className = "num";
+    return tr;
+  }));
+}
+
 function renderOverview(o) {
   $("#now").textContent = when(o.now);
-  $("#triage tbody").replaceChildren(...o.triage.map((t) => row([idLink(t.complaint_id), when(t.since), t.age_working_days, t.held_by.length ? t.held_by.join(" → ") : "–"])));
-  for (const tr of $("#triage tbody").children) tr.children[2].className = "num";
+  renderTriage(o.triage);
   $("#dead-counts tbody").replaceChildren(...o.dead_letters.counts.map((c) => { const tr = row([c.reason, c.source_topic, c.count]); tr.children[2].className = "num"; return tr; }));
   $("#dead-latest tbody").replaceChildren(...o.dead_letters.latest.map((d) => row([when(d.received_at), d.reason, d.source_topic + " #" + d.source_partition + "/" + d.source_offset, d.errors.map((e) => e.loc + ": " + e.msg).join("; ")])));
 }
@@ -144,6 +190,7 @@ async function refresh() {
   } catch (err) { console.warn("refresh failed", err.message); }
 }
 async function start() {
+  await whoAmI();
   escalations = await getJSON("/api/escalations");
   renderEscalations();
   live();

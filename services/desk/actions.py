@@ -1,0 +1,91 @@
+"""What an agency's staff may do to a complaint from the desk, and the status it becomes
+(pure). Each action is an `agency-status.<id>.v1` record, exactly what the agency's own
+system would publish: the status gate stays the authority on whether it counts.
+
+The event id is derived from the form the page handed out (a random id per rendered form),
+so a double click or a resent form publishes the same status twice under one id, which
+every stage treats as one."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas import AgencyStatus, SlaTier, Status
+from services.desk.view import DeskView, Facts
+
+FORM_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+NOTE_MAX = 5000
+
+
+@dataclass(frozen=True)
+class Action:
+    status: Status
+    label: str
+    note_required: bool = False
+    takes_target: bool = False
+
+
+ACTIONS = {a.status.value: a for a in (
+    Action(Status.acknowledged, "Acknowledge (first response)"),
+    Action(Status.in_progress, "In progress"),
+    Action(Status.info_requested, "Ask the reporter for information (pauses the clocks)"),
+    Action(Status.info_received, "Information received (clocks resume)"),
+    Action(Status.field_inspection_required, "Field inspection required (60 working days)"),
+    Action(Status.responded, "Respond to the reporter", note_required=True),
+    Action(Status.resolved, "Resolved"),
+    Action(Status.not_our_authority, "Not our authority (bukan wewenang)", note_required=True,
+           takes_target=True),
+)}
+
+
+class ActionRefused(ValueError):
+    """The form asks for something the desk does not send; the message says what."""
+
+
+def available(view: DeskView, facts: Facts, agency_id: str) -> list[Action]:
+    """The actions open to the agency now: none on a copy (tembusan), on a complaint passed
+    on or finished; a pause is asked for once and ended once; a field inspection once, and
+    never on the 5-day tier, which has no resolution clock."""
+    if not view.is_current_holder(facts, agency_id) or not view.is_open(facts, agency_id):
+        return []
+    delivery = facts.deliveries[agency_id]
+    own = [s["status"] for s in view._own(facts, agency_id, datetime.fromisoformat(delivery["routing"]["routed_at"]))]
+    paused = own.count(Status.info_requested.value) > own.count(Status.info_received.value)
+    out = []
+    for action in ACTIONS.values():
+        s = action.status
+        if s is Status.acknowledged and own:
+            continue
+        if s is Status.info_requested and paused or s is Status.info_received and not paused:
+            continue
+        if s is Status.field_inspection_required and (
+                delivery.get("sla_tier") != SlaTier.dispute_14d.value or s.value in own):
+            continue
+        out.append(action)
+    return out
+
+
+def status_from_form(view: DeskView, facts: Facts, agency_id: str, complaint_id: str,
+                     form: dict[str, str], at: datetime) -> AgencyStatus:
+    """The agency status a submitted action form asks for, or ActionRefused."""
+    choice = ACTIONS.get(form.get("status", ""))
+    if choice is None or choice not in available(view, facts, agency_id):
+        raise ActionRefused("that action is not open for this complaint now")
+    form_id = form.get("form_id", "")
+    if not FORM_ID.fullmatch(form_id):
+        raise ActionRefused("the form is incomplete: reload the page")
+    note = (form.get("note") or "").strip() or None
+    if choice.note_required and note is None:
+        raise ActionRefused("this action needs a note")
+    if note is not None and len(note) > NOTE_MAX:
+        raise ActionRefused(f"the note is longer than {NOTE_MAX} characters")
+    target = (form.get("target_agency_id") or "").strip() or None if choice.takes_target else None
+    if target is not None and (target == agency_id or target not in view.registry):
+        raise ActionRefused("the suggested agency is not a known agency (or is this one)")
+    digest = hashlib.sha256(f"{agency_id}|{complaint_id}|{choice.status.value}|{form_id}".encode()).hexdigest()
+    return AgencyStatus(event_id=f"desk-{digest[:32]}", complaint_id=complaint_id,
+                        status=choice.status, agency_id=agency_id, at=at, note=note,
+                        target_agency_id=target)

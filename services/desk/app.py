@@ -1,0 +1,84 @@
+"""The agency desk worker (`lapor worker desk`): follows the agency topics, the statuses, the
+escalations and the ticks into its view, serves the desk, and publishes each action on the
+acting agency's status topic. Wiring only: what is kept is in `view`, what may be done in
+`actions`, what is shown in `pages` and `web`.
+
+Its principal (`svc-desk`) reads every agency's complaints and writes every agency's
+status topic, as the bridge does: it acts for agency staff who signed in with the
+provider and hold that agency's role; the status gate still judges each status. Every desk
+worker follows every topic itself (no consumer group), so any of them answers any page;
+scale-out is more workers behind one address sharing the session key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from schemas import AgencyStatus
+from services.desk.view import DeskView, apply_record
+from services.desk.web import DeskSite
+from services.domain.calendar import load_calendar
+from services.domain.registry import load_registry
+from services.domain.sla_policy import load_policy
+from services.runtime.kafka_client import aiokafka_options
+from services.runtime.logging import get_logger
+from services.runtime.settings import Settings
+from services.runtime.signals import run_until_signalled
+from services.runtime.staff_signin import StaffSignIn
+from services.runtime.topic_follow import follow, follow_pattern
+from services.runtime.topic_read import TopicRecord
+from services.runtime.topics import AGENCY_TOPIC, ESCALATIONS, STATUS, TICKS, agency_status_topic_name
+from services.runtime.web_site import start_site
+
+STAGE = "desk"
+COOKIE = "lapor_desk"
+
+
+class DeskWorker:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.signin = StaffSignIn.from_settings(settings, COOKIE)  # no provider: no desk
+        self.view = DeskView(load_registry(settings.agencies_file), load_calendar(settings.calendar_file),
+                             load_policy(settings.sla_policy_file), settings.desk_closed_days)
+        self.skipped: Counter[str] = Counter()
+
+    def run(self) -> None:
+        run_until_signalled(STAGE, self.settings, self.serve)
+
+    def feed(self, record: TopicRecord) -> None:
+        reason = apply_record(self.view, record.topic, record.value)
+        if reason is not None:
+            self.skipped[reason] += 1
+            get_logger().warning("record_skipped", reason=reason, topic=record.topic,
+                                 partition=record.partition, offset=record.offset)
+
+    async def serve(self, stopping: asyncio.Event) -> None:
+        log: Any = get_logger()
+        settings = self.settings
+        producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True)
+        await producer.start()
+
+        async def publish(event: AgencyStatus) -> None:
+            assert event.agency_id is not None
+            await producer.send_and_wait(settings.topic(agency_status_topic_name(event.agency_id)),
+                                         event.to_bytes(), key=event.complaint_id.encode())
+            log.info("status_sent", complaint_id=event.complaint_id, agency_id=event.agency_id,
+                     status=event.status.value, event_id=event.event_id)
+
+        site = DeskSite(self.view, self.signin, publish, settings.desk_hosts())
+        runner = await start_site(site.app(), settings.desk_host, settings.desk_port)
+        pattern = follow_pattern(settings, (STATUS, ESCALATIONS, TICKS), (AGENCY_TOPIC,))
+        log.info("worker_ready", host=settings.desk_host, port=settings.desk_port)
+        try:
+            await follow(settings, pattern, self.feed, stopping)
+        finally:
+            await runner.cleanup()
+            await producer.stop()
+            log.info("worker_stopped")
+
+
+def create_app(settings: Settings) -> DeskWorker:
+    return DeskWorker(settings)

@@ -1,0 +1,149 @@
+"""The desk's HTML, rendered on the server (no script: every action is a plain form with the
+session's CSRF token). Everything that came from a topic or a user is escaped."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from services.desk.actions import Action
+from services.desk.view import ClockView, QueueRow
+from services.domain.calendar import zone
+
+CLOCK_NAMES = {"first_response": "First response", "follow_up": "Follow-up",
+               "resolution": "Resolution", "auto_close": "Auto-close"}
+LEVELS = {1: "agency supervisor", 2: "national admin", 3: "Ombudsman"}
+
+
+def e(value: object) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
+
+
+def _when(value: datetime | str | None, tz: str) -> str:
+    """A moment in the agency's own time zone (deadlines fall at its local midnights)."""
+    if value is None:
+        return "—"
+    at = (datetime.fromisoformat(value) if isinstance(value, str) else value).astimezone(zone(tz))
+    return f"{at:%Y-%m-%d %H:%M} {ZONE_NAMES.get(tz, tz)}"
+
+
+def layout(title: str, body: str, staff_name: str | None = None, csrf: str | None = None) -> str:
+    account = ""
+    if staff_name is not None and csrf is not None:
+        account = (f'<form class="signout" method="post" action="/auth/logout">'
+                   f'<span>Signed in as <b>{e(staff_name)}</b></span>'
+                   f'<input type="hidden" name="csrf" value="{e(csrf)}">'
+                   f'<button type="submit">Sign out</button></form>')
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{e(title)} · LAPOR! desk</title><link rel=\"stylesheet\" href=\"/static/desk.css\">"
+            f"</head><body><header><a class=\"brand\" href=\"/\">LAPOR! · agency desk</a>{account}</header>"
+            f"<main>{body}</main></body></html>")
+
+
+def clock_cell(clock: ClockView, tz: str) -> str:
+    name = CLOCK_NAMES.get(clock.name, clock.name)
+    if clock.state == "stopped":
+        text = "stopped"
+    elif clock.state == "paused":
+        text = "paused (waiting for the reporter)"
+    elif clock.days_left is None:
+        text = f"due {_when(clock.due_at, tz)}"
+    elif clock.state == "breached" or clock.days_left < 0:
+        over = -clock.days_left if clock.days_left < 0 else 0
+        text = f"breached, {over} working day{'s' if over != 1 else ''} over"
+        if clock.level:
+            text += f" · level {clock.level} ({LEVELS.get(clock.level, '')})"
+    elif clock.days_left == 0:
+        text = "due today"
+    else:
+        text = f"{clock.days_left} working day{'s' if clock.days_left != 1 else ''} left after today"
+    return (f'<span class="clock {e(clock.state)}" data-clock="{e(clock.name)}" '
+            f'data-state="{e(clock.state)}" data-level="{clock.level}" title="due {e(_when(clock.due_at, tz))}">'
+            f'{e(name)}: {e(text)}</span>')
+
+
+def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_name: str, csrf: str,
+               now: datetime | None, tz: str) -> str:
+    lines = []
+    for r in rows:
+        role = '<span class="copy">tembusan (copy)</span>' if r.role == "copy" else ""
+        clocks = " ".join(clock_cell(c, tz) for c in r.clocks) or "—"
+        lines.append(
+            f'<tr data-complaint="{e(r.complaint_id)}" data-role="{e(r.role)}">'
+            f'<td><a href="/a/{e(agency_id)}/c/{e(r.complaint_id)}">{e(r.complaint_id)}</a> {role}</td>'
+            f"<td>{e(r.title or '(no title)')}</td><td>{e(r.category)}</td>"
+            f"<td>{e(_when(r.routed_at, tz))}</td><td>{clocks}</td><td>{e(r.last_status or 'new')}</td></tr>")
+    table = ("<table><thead><tr><th>Complaint</th><th>Title</th><th>Category</th><th>Received</th>"
+             "<th>Clocks (working days)</th><th>Last status</th></tr></thead><tbody>"
+             + "".join(lines) + "</tbody></table>") if lines else '<p class="empty">No open complaints.</p>'
+    body = (f"<h1>{e(agency_name)} <small>({e(agency_id)})</small></h1>"
+            f"<p class=\"meta\">{len(rows)} open · oldest deadline first · as of {e(_when(now, tz))}</p>{table}")
+    return layout(f"{agency_name} queue", body, staff_name, csrf)
+
+
+def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockView],
+                   timeline: list[dict[str, Any]], actions: list[Action], agencies: Iterable[tuple[str, str]],
+                   staff_name: str, csrf: str, notice: str | None, error: str | None, tz: str) -> str:
+    cid = delivery["complaint_id"]
+    reporter = delivery.get("reporter") or {}
+    who = ", ".join(e(v) for k, v in reporter.items() if v) or (
+        "anonymous" if delivery.get("privacy") == "anonymous" else "not given")
+    location = delivery.get("location") or {}
+    where = ", ".join(e(v) for k, v in location.items() if isinstance(v, (str, int, float))) or "—"
+    role = "tembusan (copy): for information, no action" if delivery["routing"]["role"] == "copy" else "responsible agency"
+    facts = (f"<dl><dt>Role</dt><dd>{e(role)}</dd><dt>Category</dt><dd>{e(delivery['category'])}</dd>"
+             f"<dt>Type</dt><dd>{e(delivery['type'])} · {e(delivery['sla_tier'])}</dd>"
+             f"<dt>Received by LAPOR!</dt><dd>{e(_when(delivery['accepted_at'], tz))}</dd>"
+             f"<dt>Forwarded here</dt><dd>{e(_when(delivery['routing']['routed_at'], tz))} "
+             f"({e(delivery['routing'].get('reason') or delivery['routing']['rule_id'])})</dd>"
+             f"<dt>Reporter</dt><dd>{who}</dd><dt>Location</dt><dd>{where}</dd></dl>")
+    clock_list = "".join(f"<li>{clock_cell(c, tz)}</li>" for c in clocks) or "<li>none (copy)</li>"
+    events = "".join(
+        f'<li data-status="{e(t["status"])}"><time>{e(_when(t["at"], tz))}</time> <b>{e(t["status"])}</b>'
+        f' by {e(t["by"])}' + (f' → {e(t["target_agency_id"])}' if t.get("target_agency_id") else "")
+        + (f'<blockquote>{e(t["note"])}</blockquote>' if t.get("note") else "") + "</li>"
+        for t in timeline) or "<li>nothing yet</li>"
+    banner = (f'<p class="notice" role="status">{e(notice)}</p>' if notice else "") + (
+        f'<p class="error" role="alert">{e(error)}</p>' if error else "")
+    body = (f'<p><a href="/a/{e(agency_id)}/">← queue</a></p><h1>{e(delivery.get("title") or cid)}</h1>'
+            f'<p class="meta">{e(cid)}</p>{banner}{facts}<h2>Complaint</h2>'
+            f'<div class="body">{e(delivery["body"])}</div><h2>Clocks</h2><ul class="clocks">{clock_list}</ul>'
+            f'<h2>Timeline</h2><ol class="timeline">{events}</ol>'
+            + action_forms(agency_id, cid, actions, agencies, csrf))
+    return layout(cid, body, staff_name, csrf)
+
+
+def action_forms(agency_id: str, cid: str, actions: list[Action], agencies: Iterable[tuple[str, str]],
+                 csrf: str) -> str:
+    if not actions:
+        return ""
+    options = "".join(f'<option value="{e(a)}">{e(n)} ({e(a)})</option>' for a, n in agencies if a != agency_id)
+    forms = []
+    for a in actions:
+        extra = ""
+        if a.takes_target:
+            extra += (f'<label>Suggested agency <select name="target_agency_id"><option value="">'
+                      f'— triage decides —</option>{options}</select></label>')
+        if a.note_required or a.status.value in ("resolved", "info_requested"):
+            extra += (f'<label>Note{" (required)" if a.note_required else ""} <textarea name="note" '
+                      f'maxlength="5000"{" required" if a.note_required else ""}></textarea></label>')
+        forms.append(
+            f'<form method="post" action="/a/{e(agency_id)}/c/{e(cid)}/status" class="action" '
+            f'data-action="{e(a.status.value)}"><input type="hidden" name="csrf" value="{e(csrf)}">'
+            f'<input type="hidden" name="form_id" value="{secrets.token_urlsafe(18)}">'
+            f'<input type="hidden" name="status" value="{e(a.status.value)}">{extra}'
+            f'<button type="submit">{e(a.label)}</button></form>')
+    return "<h2>Actions</h2><div class=\"actions\">" + "".join(forms) + "</div>"
+
+
+def message_page(title: str, message: str, staff_name: str | None = None, csrf: str | None = None,
+                 links: Iterable[tuple[str, str]] = ()) -> str:
+    items = "".join(f'<li><a href="{e(href)}">{e(text)}</a></li>' for href, text in links)
+    return layout(title, f"<h1>{e(title)}</h1><p>{e(message)}</p><ul>{items}</ul>", staff_name, csrf)

@@ -1,0 +1,280 @@
+"""What an agency's desk knows, built from the topics it reads (pure: no Kafka, no web).
+
+In: each agency's complaints as delivered to it (`agency.<id>.complaints.v1`, as redacted as
+the agency receives them), the gate's statuses (`complaints.status.v1`), the SLA monitor's
+escalations and the ticks (time is data: the desk's "now" is the latest tick's `as_of`).
+Out: one agency's queue and one complaint as that agency may see it. Nothing here crosses
+agencies: every question names the agency asking, and a complaint delivered to another
+agency does not exist for it.
+
+Records of different topics arrive in no particular order (a status may be read before the
+delivery it follows), so what is kept is the facts, and the clocks are worked out when a
+page asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, time as day_start
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas import (
+    AgencyComplaint, ClockName, Escalation, EscalationKind, Role, SlaTier, Status, StatusEvent, Tick,
+)
+from services.domain.calendar import WorkingCalendar, zone
+from services.domain.registry import Registry
+from services.domain.sla_policy import Policy
+from services.runtime.topics import AGENCY_TOPIC, ESCALATIONS, STATUS, TICKS, family_member
+
+# A status that ends the agency's part: the complaint leaves its queue.
+FINISHED = {Status.resolved, Status.closed, Status.archived}
+STATUSES_KEPT = 200  # per complaint (a complaint with more is a fault somewhere else)
+
+
+@dataclass
+class Facts:
+    """Everything known about one complaint (the deliveries are per agency)."""
+
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)  # agency -> delivered JSON
+    statuses: list[dict[str, Any]] = field(default_factory=list)  # in topic order
+    escalations: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> escalation
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ClockView:
+    name: str
+    due_at: datetime | None
+    state: str  # running | paused | stopped | breached
+    days_left: int | None  # working days from now to the deadline (negative: past it)
+    level: int  # the highest breach level the SLA monitor escalated (0: none)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    complaint_id: str
+    role: str  # primary | copy (tembusan)
+    title: str | None
+    category: str
+    routed_at: datetime
+    clocks: list[ClockView]
+    last_status: str | None
+    next_due: datetime | None
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class DeskView:
+    def __init__(self, registry: Registry, calendar: WorkingCalendar, policy: Policy,
+                 closed_days: int):
+        self.registry, self.calendar, self.policy = registry, calendar, policy
+        self.closed_days = closed_days
+        self.facts: dict[str, Facts] = {}
+        self.now: datetime | None = None
+
+    # --- what the topics say ---------------------------------------------------------
+    def delivered(self, complaint: AgencyComplaint) -> None:
+        facts = self.facts.setdefault(complaint.complaint_id, Facts())
+        held = facts.deliveries.get(complaint.agency_id)
+        if held is None or held["routing"]["attempt"] <= complaint.routing.attempt:
+            facts.deliveries[complaint.agency_id] = complaint.model_dump(mode="json", exclude_none=True)
+
+    def status(self, event: StatusEvent) -> None:
+        facts = self.facts.setdefault(event.complaint_id, Facts())
+        if any(s["event_id"] == event.event_id for s in facts.statuses):
+            return  # a repeat (at-least-once): same id, same status
+        facts.statuses.append(event.model_dump(mode="json", exclude_none=True))
+        del facts.statuses[:-STATUSES_KEPT]
+        if event.status in (Status.closed, Status.archived):
+            facts.finished_at = event.at
+
+    def escalation(self, esc: Escalation) -> None:
+        facts = self.facts.setdefault(esc.complaint_id, Facts())
+        facts.escalations[esc.escalation_id] = esc.model_dump(mode="json")
+
+    def tick(self, as_of: datetime) -> None:
+        if self.now is None or as_of > self.now:
+            self.now = as_of
+            self._forget_closed()
+
+    def _forget_closed(self) -> None:
+        """A complaint closed more than `closed_days` ago leaves memory (its topics keep it)."""
+        assert self.now is not None
+        before = self.now - timedelta(days=self.closed_days)
+        for cid in [c for c, f in self.facts.items() if f.finished_at and f.finished_at < before]:
+            del self.facts[cid]
+
+    # --- what an agency may see ------------------------------------------------------
+    def holding(self, agency_id: str, complaint_id: str) -> tuple[Facts, dict[str, Any]] | None:
+        """The complaint and its delivery to this agency, or None: never delivered to it is
+        the same answer as no such complaint."""
+        facts = self.facts.get(complaint_id)
+        if facts is None or agency_id not in facts.deliveries:
+            return None
+        return facts, facts.deliveries[agency_id]
+
+    def is_current_holder(self, facts: Facts, agency_id: str) -> bool:
+        """The agency holds the complaint as primary and it was not re-routed since."""
+        mine = facts.deliveries.get(agency_id)
+        if mine is None or mine["routing"]["role"] != Role.primary.value:
+            return False
+        attempt = mine["routing"]["attempt"]
+        newer = any(d["routing"]["role"] == Role.primary.value and d["routing"]["attempt"] > attempt
+                    for a, d in facts.deliveries.items() if a != agency_id)
+        return not newer and not self._passed_on(facts, agency_id, _at(mine["routing"]["routed_at"]))
+
+    @staticmethod
+    def _own(facts: Facts, agency_id: str, since: datetime) -> list[dict[str, Any]]:
+        return [s for s in facts.statuses
+                if s.get("agency_id") == agency_id and _at(s["at"]) >= since]
+
+    def _passed_on(self, facts: Facts, agency_id: str, since: datetime) -> bool:
+        return any(s["status"] == Status.not_our_authority.value for s in self._own(facts, agency_id, since))
+
+    def is_open(self, facts: Facts, agency_id: str) -> bool:
+        delivery = facts.deliveries[agency_id]
+        since = _at(delivery["routing"]["routed_at"])
+        if any(s["status"] in {x.value for x in FINISHED} and _at(s["at"]) >= since
+               for s in facts.statuses):
+            return False
+        if delivery["routing"]["role"] == Role.copy.value:
+            return True
+        return self.is_current_holder(facts, agency_id)
+
+    def clocks(self, facts: Facts, agency_id: str) -> list[ClockView]:
+        """The agency's clocks as the contract runs them, from the deadlines it was given:
+        a status of its own stops the first response, `responded`/`resolved` the follow-up,
+        `resolved` the resolution; a pause moves the running ones by its working days; a field
+        inspection gives the resolution its longer limit. Breach levels are the monitor's."""
+        delivery = facts.deliveries[agency_id]
+        if delivery["routing"]["role"] != Role.primary.value:
+            return []
+        since, attempt = _at(delivery["routing"]["routed_at"]), delivery["routing"]["attempt"]
+        tz = self.registry.timezone(agency_id)
+        own = self._own(facts, agency_id, since)
+        done = {s["status"] for s in own}
+        stops = {ClockName.first_response.value: bool(own),
+                 ClockName.follow_up.value: bool(done & {"responded", "resolved"}),
+                 ClockName.resolution.value: "resolved" in done}
+        pause_days, paused = self._pauses(own, tz)
+        limits = self.policy.limits(agency_id)
+        views = []
+        for name, due in sorted(delivery.get("deadlines", {}).items()):
+            due_at = _at(due)
+            if name == ClockName.resolution.value and "field_inspection_required" in done \
+                    and delivery.get("sla_tier") != SlaTier.field_60d.value:
+                due_at = self.extend(due_at, limits.resolution(True) - limits.resolution(False), tz)
+            due_at = self.extend(due_at, pause_days, tz)
+            level = max((e["level"] for e in facts.escalations.values()
+                         if e["agency_id"] == agency_id and e["clock"] == name
+                         and e["kind"] == EscalationKind.breach.value
+                         and e.get("attempt") in (None, attempt)), default=0)
+            if stops.get(name):
+                state = "stopped"
+            elif paused:
+                state = "paused"
+            elif level or (self.now is not None and self.now >= due_at):
+                state = "breached"
+            else:
+                state = "running"
+            views.append(ClockView(name, due_at, state, self.days_left(due_at, tz), level))
+        return views
+
+    def _pauses(self, own: list[dict[str, Any]], tz: str) -> tuple[int, bool]:
+        """Working days in each finished pause (P, R], and whether one is open now."""
+        days, started = 0, None
+        for s in own:
+            if s["status"] == Status.info_requested.value and started is None:
+                started = _at(s["at"])
+            elif s["status"] == Status.info_received.value and started is not None:
+                local = zone(tz)
+                days += self.calendar.working_days_between(started.astimezone(local).date(),
+                                                           _at(s["at"]).astimezone(local).date())
+                started = None
+        return days, started is not None
+
+    def extend(self, due_at: datetime, days: int, tz: str) -> datetime:
+        """A deadline `days` working days later (a deadline is 00:00 after its last day)."""
+        if days <= 0:
+            return due_at
+        local = zone(tz)
+        last = (due_at.astimezone(local) - timedelta(days=1)).date()
+        moved = self.calendar.nth_working_day_after(last, days)
+        return datetime.combine(moved + timedelta(days=1), day_start(0), tzinfo=local)
+
+    def days_left(self, due_at: datetime, tz: str) -> int | None:
+        """Whole working days left after today (0: today is the last day); negative: the
+        working days since the last day passed."""
+        if self.now is None:
+            return None
+        local = zone(tz)
+        today, last = self.now.astimezone(local).date(), (due_at.astimezone(local) - timedelta(days=1)).date()
+        if last >= today:
+            return self.calendar.working_days_between(today, last)
+        return -self.calendar.working_days_between(last, today)
+
+    def queue(self, agency_id: str) -> list[QueueRow]:
+        """The agency's open complaints: primaries by their nearest running deadline (the
+        breached first), then those with no running clock, then its copies (tembusan)."""
+        rows = []
+        for cid, facts in self.facts.items():
+            if agency_id not in facts.deliveries or not self.is_open(facts, agency_id):
+                continue
+            delivery = facts.deliveries[agency_id]
+            clocks = self.clocks(facts, agency_id)
+            running = [c.due_at for c in clocks if c.state in ("running", "breached") and c.due_at]
+            own = self._own(facts, agency_id, _at(delivery["routing"]["routed_at"]))
+            rows.append(QueueRow(cid, delivery["routing"]["role"], delivery.get("title"),
+                                 delivery["category"], _at(delivery["routing"]["routed_at"]),
+                                 clocks, own[-1]["status"] if own else None,
+                                 min(running) if running else None))
+        far = datetime.max.replace(tzinfo=zone("UTC"))
+        return sorted(rows, key=lambda r: (r.role != Role.primary.value, r.next_due or far,
+                                           r.routed_at, r.complaint_id))
+
+    def timeline(self, facts: Facts, agency_id: str) -> list[dict[str, Any]]:
+        """What happened to the complaint since it reached this agency: its own statuses, the
+        national admin's and the monitor's; another agency's notes are not its business."""
+        routing = facts.deliveries[agency_id]["routing"]
+        since = _at(routing["routed_at"])
+        shown = []
+        for s in facts.statuses:
+            if _at(s["at"]) < since:
+                continue
+            mine = s.get("agency_id") == agency_id
+            shown.append({"at": s["at"], "status": s["status"], "by": s.get("agency_id") or "LAPOR!",
+                          "note": s.get("note") if mine else None,
+                          "target_agency_id": s.get("target_agency_id")})
+        for e in facts.escalations.values():
+            if e["agency_id"] == agency_id and e.get("attempt") in (None, routing["attempt"]):
+                shown.append({"at": e["fire_at"], "status": f"{e['kind']} (level {e['level']}, {e['clock']})",
+                              "by": "SLA", "note": None, "target_agency_id": None})
+        return sorted(shown, key=lambda x: x["at"])
+
+
+def apply_record(view: DeskView, topic: str, value: bytes | None) -> str | None:
+    """Feed one record (topic by contract name) to the view; the reason it was skipped, if
+    it was. A record that does not parse is skipped, not fatal: its stage of origin has
+    already dead-lettered anything malformed, and the desk only reads."""
+    if value is None:
+        return "tombstone"
+    try:
+        if family_member(AGENCY_TOPIC, topic):
+            view.delivered(AgencyComplaint.model_validate_json(value))
+        elif topic == STATUS:
+            view.status(StatusEvent.model_validate_json(value))
+        elif topic == ESCALATIONS:
+            view.escalation(Escalation.model_validate_json(value))
+        elif topic == TICKS:
+            tick = Tick.model_validate_json(value)
+            if tick.rules is None:
+                view.tick(tick.as_of)
+        else:
+            return "unexpected_topic"
+    except ValidationError:
+        return "invalid"
+    return None

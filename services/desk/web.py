@@ -1,0 +1,181 @@
+"""The agency desk's site (aiohttp): sign-in, an agency's queue, a complaint's page, its
+actions, and the same as JSON for scripts.
+
+Who sees what: a signed-in user with the role `agency:<id>` sees that agency's desk and
+nothing else. Any other agency's queue, and any complaint not delivered to the agency in
+the address, answers 404, exactly like an id nobody has, so ids cannot be probed. A
+national operator without an agency role has no desk (the operations page is theirs)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from schemas import AgencyStatus
+from services.desk import pages
+from services.desk.actions import ActionRefused, available, status_from_form
+from services.desk.view import DeskView
+from services.runtime.staff_signin import Staff, StaffSignIn, redirect_answer
+from services.domain.complaint_id import normalise_complaint_id
+
+Publish = Callable[[AgencyStatus], Awaitable[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+NOTICES = {"sent": "Sent. The status gate passes it on; it shows in the timeline once it has."}
+
+
+def security_headers(provider_origin: str) -> dict[str, str]:
+    """No script at all; forms only to this site (and the provider, where sign-out goes)."""
+    return {
+        "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                                   f"form-action 'self' {provider_origin}; base-uri 'none'; "
+                                   "frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+        # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on a
+        # form's POST, and the CSRF check needs the real one.
+        "Referrer-Policy": "same-origin", "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-store",
+    }
+
+
+def html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+
+
+class DeskSite:
+    def __init__(self, view: DeskView, signin: StaffSignIn, publish: Publish,
+                 allowed_hosts: frozenset[str]):
+        self.view, self.signin, self.publish, self.allowed_hosts = view, signin, publish, allowed_hosts
+        self.headers = security_headers(signin.provider.origin)
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = (request.host or "").rsplit(":", 1)[0].strip("[]").lower()
+        if host not in self.allowed_hosts:
+            response: web.StreamResponse = web.json_response(
+                {"error": "unknown host (LAPOR_DESK_ALLOWED_HOSTS)"}, status=421)
+        elif request.method not in ("GET", "HEAD", "POST"):
+            response = web.json_response({"error": "method not allowed"}, status=405)
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPRedirection as exc:
+                response = redirect_answer(exc)
+            except web.HTTPException as exc:
+                response = web.json_response({"error": exc.reason}, status=exc.status)
+        response.headers.update(self.headers)
+        return response
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self.guard])
+        self.signin.install(app)
+        app.router.add_get("/", self.home)
+        app.router.add_get("/static/desk.css", self.css)
+        app.router.add_get("/a/{agency}/", self.queue)
+        app.router.add_get("/a/{agency}/c/{cid}", self.complaint)
+        app.router.add_post("/a/{agency}/c/{cid}/status", self.act)
+        app.router.add_get("/api/a/{agency}/queue", self.queue_json)
+        app.router.add_get("/api/a/{agency}/c/{cid}", self.complaint_json)
+        return app
+
+    async def css(self, request: web.Request) -> web.Response:
+        body = resources.files("services.desk").joinpath("static/desk.css").read_bytes()
+        return web.Response(body=body, content_type="text/css", charset="utf-8")
+
+    async def signed_in(self, request: web.Request) -> Staff:
+        staff = await self.signin.staff(request)
+        if staff is None:
+            if request.path.startswith("/api/"):
+                raise web.HTTPUnauthorized(reason="sign in first")
+            raise web.HTTPFound(f"/auth/login?next={quote(request.path_qs)}")
+        return staff
+
+    async def agency_of(self, request: web.Request) -> tuple[Staff, str]:
+        """The agency in the address, if the user is its staff; else 404 (not 403: a page
+        of another agency must look like one that does not exist)."""
+        staff = await self.signed_in(request)
+        agency = request.match_info["agency"]
+        if agency not in staff.roles.agencies:
+            raise web.HTTPNotFound(reason="no such page")
+        return staff, agency
+
+    def holding(self, agency: str, cid_text: str) -> tuple[Any, dict[str, Any], str]:
+        cid = normalise_complaint_id(cid_text)
+        held = self.view.holding(agency, cid) if cid is not None else None
+        if held is None or cid is None:
+            raise web.HTTPNotFound(reason="no such complaint")
+        return held[0], held[1], cid
+
+    def name(self, agency: str) -> str:
+        found = self.view.registry.get(agency)
+        return found.name if found else agency
+
+    async def home(self, request: web.Request) -> web.StreamResponse:
+        staff = await self.signin.staff(request)
+        if staff is None:
+            return html(pages.message_page("LAPOR! agency desk", "Agency staff sign in to work their queue.",
+                                           links=[("/auth/login", "Sign in")]))
+        desks = sorted(staff.roles.agencies)
+        if len(desks) == 1:
+            raise web.HTTPFound(f"/a/{desks[0]}/")
+        if not desks:
+            return html(pages.message_page("No desk for this account", "Your account has no agency "
+                                           "role; ask your administrator for one.", staff.name, staff.csrf),
+                        status=403)
+        return html(pages.message_page("Your desks", "Choose an agency.", staff.name, staff.csrf,
+                                       [(f"/a/{a}/", self.name(a)) for a in desks]))
+
+    async def queue(self, request: web.Request) -> web.StreamResponse:
+        staff, agency = await self.agency_of(request)
+        return html(pages.queue_page(agency, self.name(agency), self.view.queue(agency), staff.name,
+                                     staff.csrf, self.view.now, self.view.registry.timezone(agency)))
+
+    async def complaint(self, request: web.Request, error: str | None = None) -> web.StreamResponse:
+        staff, agency = await self.agency_of(request)
+        facts, delivery, _ = self.holding(agency, request.match_info["cid"])
+        agencies = sorted(((a.id, a.name) for a in self.view.registry.agencies.values()
+                           if not a.id.startswith("pemda-")), key=lambda x: x[1])
+        page = pages.complaint_page(agency, delivery, self.view.clocks(facts, agency),
+                                    self.view.timeline(facts, agency), available(self.view, facts, agency),
+                                    agencies, staff.name, staff.csrf,
+                                    NOTICES.get(request.query.get("notice", "")), error,
+                                    self.view.registry.timezone(agency))
+        return html(page, status=400 if error else 200)
+
+    async def act(self, request: web.Request) -> web.StreamResponse:
+        staff = await self.signin.staff(request)
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        if staff is None or not await self.signin.action_allowed(request, staff, form.get("csrf")):
+            return web.json_response({"error": "not signed in, or the form is not this site's"}, status=403)
+        staff, agency = await self.agency_of(request)
+        facts, _, cid = self.holding(agency, request.match_info["cid"])
+        try:
+            event = status_from_form(self.view, facts, agency, cid, form, datetime.now(UTC))
+        except ActionRefused as exc:
+            return await self.complaint(request, error=str(exc))
+        await self.publish(event)
+        raise web.HTTPSeeOther(f"/a/{agency}/c/{cid}?notice=sent")
+
+    async def queue_json(self, request: web.Request) -> web.StreamResponse:
+        _, agency = await self.agency_of(request)
+        return web.json_response([{
+            "complaint_id": r.complaint_id, "role": r.role, "category": r.category,
+            "routed_at": r.routed_at.isoformat(), "last_status": r.last_status,
+            "clocks": [clock_json(c) for c in r.clocks]} for r in self.view.queue(agency)])
+
+    async def complaint_json(self, request: web.Request) -> web.StreamResponse:
+        _, agency = await self.agency_of(request)
+        facts, delivery, _ = self.holding(agency, request.match_info["cid"])
+        return web.json_response({
+            "complaint": delivery, "clocks": [clock_json(c) for c in self.view.clocks(facts, agency)],
+            "timeline": self.view.timeline(facts, agency),
+            "actions": [a.status.value for a in available(self.view, facts, agency)]})
+
+
+def clock_json(c: Any) -> dict[str, Any]:
+    return {"clock": c.name, "state": c.state, "due_at": c.due_at.isoformat() if c.due_at else None,
+            "working_days_left": c.days_left, "breach_level": c.level}

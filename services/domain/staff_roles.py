@@ -1,0 +1,46 @@
+"""Who a signed-in staff member is to LAPOR!, from the provider's group claim (pure).
+
+The provider (Keycloak, or the government's own) puts the user's groups in a claim
+(LAPOR_OIDC_GROUPS_CLAIM, `groups` by default). Two kinds of group mean something here:
+the national operators' group (LAPOR_STAFF_OPERATOR_GROUP, `national-operator`) and one
+group per agency, the agency id behind a prefix (LAPOR_STAFF_AGENCY_PREFIX, `agency-`:
+`agency-pln` is the role `agency:pln`). Any other group is ignored; a user with neither
+kind sees nothing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+@dataclass(frozen=True)
+class StaffRoles:
+    national_operator: bool
+    agencies: frozenset[str]
+
+    @property
+    def any(self) -> bool:
+        return self.national_operator or bool(self.agencies)
+
+    def names(self) -> list[str]:
+        """The roles as the README writes them: `national-operator`, `agency:<id>`."""
+        return ((["national-operator"] if self.national_operator else [])
+                + [f"agency:{a}" for a in sorted(self.agencies)])
+
+
+def roles_from_groups(groups: Iterable[object], operator_group: str, agency_prefix: str) -> StaffRoles:
+    """Groups may come as names or as full paths (`/agency-pln`): the last segment counts.
+    An agency group whose id is not a well-formed agency id is ignored rather than trusted."""
+    operator, agencies = False, set()
+    for group in groups:
+        if not isinstance(group, str):
+            continue
+        name = group.rsplit("/", 1)[-1]
+        if name == operator_group:
+            operator = True
+        elif name.startswith(agency_prefix) and AGENCY_ID.fullmatch(name[len(agency_prefix):]):
+            agencies.add(name[len(agency_prefix):])
+    return StaffRoles(operator, frozenset(agencies))

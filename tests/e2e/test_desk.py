@@ -1,0 +1,272 @@
+"""People at both ends, in a real browser (Debian's Chromium driven by Playwright): staff sign
+in with the real provider (Keycloak, started by the test session) and work on the whole
+pipeline on the broker (intake, router, SLA monitor, status gate, ops view, desk).
+
+PLN's user sees only PLN's queue, acknowledges a complaint (its first-response clock stops:
+no escalation once the deadline passes, while BPJS's untouched complaint breaches, the
+marker) and refuses another as "bukan wewenang" (the router passes it to Kemensos). BPJS's
+user sees its anonymous complaint with no identity, cannot open PLN's complaint by any URL
+or API, cannot act without the form's CSRF token, and after signing out cannot act at all.
+A national operator assigns a triaged complaint, which then reaches PLN's desk. The public
+tracking page shows the anonymous complaint's progress and no identity. No page of ours
+logs a console error; screenshots of the desk are left in the test's folder."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.async_api import BrowserContext, Page, async_playwright
+
+from schemas import Escalation, RoutedEvent, StatusEvent
+from services.domain.complaint_id import make_complaint_id
+from services.runtime.settings import Settings
+from services.runtime.topics import ESCALATIONS, ROUTED, STATUS, SUBMITTED, agency_status_topic_name
+from services.tools.broker import free_port
+from services.tools.signin_provider import DEMO_ACCOUNTS, RunningProvider, client_settings
+from tests.harness import harness
+
+pytestmark = pytest.mark.broker
+
+CHROMIUM = "/usr/bin/chromium"
+PASSWORDS = {a.username: a.password for a in DEMO_ACCOUNTS}
+ANON = {"name": "Rahmat Hidayat", "phone": "+6281398765432", "email": "rahmat@contoh.id",
+        "nik": "3273011203870005"}
+
+
+def submission(sid: str, body: str, now: datetime, **more: object) -> tuple[bytes, bytes]:
+    data = {"submission_id": sid, "channel": "web", "submitted_at": now.isoformat(), "body": body, **more}
+    return sid.encode(), json.dumps(data).encode()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, f"not within {timeout_s:.0f}s: {what}"
+
+
+async def shows(page: Page, url: str, selector: str, timeout_s: float = 60) -> None:
+    """Reload `url` until `selector` is on it (the desk renders on the server)."""
+    async def present() -> bool:
+        await page.goto(url)
+        if await page.query_selector(selector) is not None:
+            return True
+        await page.wait_for_timeout(500)
+        return False
+    await eventually(present, f"{selector} on {url}", timeout_s)
+
+
+async def gone(page: Page, url: str, selector: str, timeout_s: float = 60) -> None:
+    async def absent() -> bool:
+        await page.goto(url)
+        if await page.query_selector(selector) is None:
+            return True
+        await page.wait_for_timeout(500)
+        return False
+    await eventually(absent, f"{selector} gone from {url}", timeout_s)
+
+
+async def answering(url: str, timeout_s: float = 90) -> None:
+    """Until the site answers at all (a worker takes seconds to start)."""
+    async def up() -> bool:
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, url, None, 2)
+        except urllib.error.HTTPError:
+            pass  # an answer, if not a 200
+        except OSError:
+            await asyncio.sleep(0.5)
+            return False
+        return True
+    await eventually(up, f"{url} answering", timeout_s)
+
+
+async def sign_in(context: BrowserContext, url: str, user: str) -> Page:
+    """Through the provider's own login form, as a person would."""
+    page = await context.new_page()
+    await page.goto(url)
+    if await page.query_selector("a[href='/auth/login']") is not None:  # the desk's front page
+        await page.click("a[href='/auth/login']")
+    await page.wait_for_selector("#username")
+    assert "/realms/lapor/protocol/openid-connect/auth" in page.url and "code_challenge=" in page.url
+    await page.fill("#username", user)
+    await page.fill("#password", PASSWORDS[user])
+    await page.click("#kc-login")
+    await page.wait_for_url(lambda u: u.startswith(url.split("/", 3)[0] + "//" + url.split("/", 3)[2]))
+    await page.wait_for_selector("form.signout, #signout:not([hidden])")  # signed in, not refused
+    return page
+
+
+def watch_console(page: Page, origins: tuple[str, ...], errors: list[str]) -> None:
+    page.on("console", lambda m: errors.append(f"{page.url}: {m.text}")
+            if m.type == "error" and page.url.startswith(origins) else None)
+    page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}") if page.url.startswith(origins) else None)
+
+
+async def test_staff_work_their_desk_and_reporters_track_their_complaint(
+    request: pytest.FixtureRequest, broker_settings: Settings, signin_provider: RunningProvider,
+    tmp_path: Path,
+) -> None:
+    desk_port, ops_port, lacak_port = free_port(), free_port(), free_port()
+    desk, ops, lacak = (f"http://127.0.0.1:{p}" for p in (desk_port, ops_port, lacak_port))
+    now = datetime.now(UTC).replace(microsecond=0)
+    sids = {"ack": "desk-ack", "refuse": "desk-refuse", "anon": "desk-anon", "triage": "desk-triage"}
+    cid = {k: make_complaint_id("web", s) for k, s in sids.items()}
+    services = ["intake", "router", "sla_monitor", "status_gate", "ops_view", "desk"]
+    errors: list[str] = []
+    async with harness(request, "broker", services, tmp_path, agencies=("pln", "bpjs-kesehatan", "kemensos"),
+                       desk_port=desk_port, ops_port=ops_port, lacak_port=lacak_port,
+                       **client_settings(signin_provider, tmp_path / "signin")) as h, \
+            async_playwright() as pw:
+        await h.publish(SUBMITTED, [
+            submission(sids["ack"], "Token listrik PLN tidak masuk sejak kemarin", now, title="Token listrik"),
+            submission(sids["refuse"], "Listrik padam, bantuan sosial PKH juga belum cair", now,
+                       agency_hint="pln", title="Padam dan bansos"),
+            submission(sids["anon"], "Kartu BPJS Kesehatan JKN saya ditolak di puskesmas", now,
+                       privacy="anonymous", reporter=ANON, title="Kartu JKN ditolak"),
+            submission(sids["triage"], "Terima kasih atas pelayanannya", now),
+        ])
+        await h.tick(now.isoformat())  # the desk's "now" is the ticks' (the ticker's, live)
+        for site in (desk, ops, lacak):
+            await answering(site + "/")
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        ours = (desk, ops, lacak)
+
+        # --- PLN: its queue only; acknowledge one complaint, refuse the other -------------
+        pln_ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
+        pln = await sign_in(pln_ctx, f"{desk}/", "pln")
+        watch_console(pln, ours, errors)
+        queue = f"{desk}/a/pln/"
+        await shows(pln, queue, f"tr[data-complaint='{cid['refuse']}']", timeout_s=90)
+        await shows(pln, queue, f"tr[data-complaint='{cid['ack']}']")
+        rows = await pln.eval_on_selector_all("tbody tr", "rs => rs.map(r => r.dataset.complaint)")
+        assert sorted(rows) == sorted([cid["ack"], cid["refuse"]])
+        first = await pln.text_content(f"tr[data-complaint='{cid['ack']}'] [data-clock='first_response']")
+        assert first is not None and "working days left" in first
+        await pln.screenshot(path=str(tmp_path / "desk-queue.png"), full_page=True)
+
+        await pln.click(f"a[href='/a/pln/c/{cid['ack']}']")
+        assert await pln.text_content(".body") == "Token listrik PLN tidak masuk sejak kemarin"
+        await pln.click("form[data-action='acknowledged'] button")
+        await pln.wait_for_selector(".notice")
+        page_url = f"{desk}/a/pln/c/{cid['ack']}"
+        await shows(pln, page_url, ".timeline li[data-status='acknowledged']")
+        assert await pln.get_attribute("[data-clock='first_response']", "data-state") == "stopped"
+        assert await pln.query_selector("form[data-action='acknowledged']") is None  # once only
+        await pln.screenshot(path=str(tmp_path / "desk-complaint.png"), full_page=True)
+
+        await pln.goto(f"{desk}/a/pln/c/{cid['refuse']}")
+        form = "form[data-action='not_our_authority']"
+        await pln.select_option(f"{form} select[name=target_agency_id]", "kemensos")
+        await pln.fill(f"{form} textarea[name=note]", "Bansos PKH adalah wewenang Kemensos")
+        await pln.click(f"{form} button")
+        await pln.wait_for_selector(".notice")
+        await gone(pln, queue, f"tr[data-complaint='{cid['refuse']}']")
+
+        async def rerouted() -> bool:
+            routed = [RoutedEvent.model_validate_json(v) for _, v in await h.read(ROUTED, timeout_s=3)]
+            return any(r.complaint_id == cid["refuse"] and r.agency_id == "kemensos" and r.attempt == 2
+                       for r in routed)
+        await eventually(rerouted, "the refused complaint re-routed to Kemensos")
+
+        # --- BPJS: its anonymous complaint without identity; nothing of PLN's -------------
+        bpjs_ctx = await browser.new_context()
+        bpjs = await sign_in(bpjs_ctx, f"{desk}/", "bpjs")
+        watch_console(bpjs, ours, errors)
+        await shows(bpjs, f"{desk}/a/bpjs-kesehatan/", f"tr[data-complaint='{cid['anon']}']")
+        assert await bpjs.eval_on_selector_all("tbody tr", "rs => rs.map(r => r.dataset.complaint)") == [cid["anon"]]
+        await bpjs.goto(f"{desk}/a/bpjs-kesehatan/c/{cid['anon']}")
+        content = await bpjs.content()
+        assert "Kartu BPJS Kesehatan JKN saya ditolak" in content and "anonymous" in content
+        for value in (*ANON.values(), "Rahmat", "081398765432"):
+            assert value not in content
+        for guess in (f"/a/pln/", f"/a/pln/c/{cid['ack']}", f"/a/bpjs-kesehatan/c/{cid['ack']}",
+                      f"/api/a/pln/queue", f"/api/a/pln/c/{cid['ack']}",
+                      f"/api/a/bpjs-kesehatan/c/{cid['ack']}", f"/a/bpjs-kesehatan/c/{cid['ack'].lower()}"):
+            answer = await bpjs.request.get(desk + guess)
+            assert answer.status == 404, guess
+            assert cid["ack"] not in await answer.text()
+        mine = await bpjs.request.get(f"{desk}/api/a/bpjs-kesehatan/c/{cid['anon']}")
+        assert mine.status == 200 and (await mine.json())["complaint"]["complaint_id"] == cid["anon"]
+        # Acting on PLN's complaint from BPJS's session, with BPJS's own token: 404.
+        csrf = await bpjs.get_attribute("form.signout input[name=csrf]", "value")
+        assert csrf
+        cross = await bpjs.request.post(f"{desk}/a/pln/c/{cid['ack']}/status", form={
+            "csrf": csrf, "form_id": "x" * 20, "status": "resolved"})
+        assert cross.status == 404
+        # No CSRF token, or another site's: refused, and nothing is sent.
+        no_token = await bpjs.request.post(f"{desk}/a/bpjs-kesehatan/c/{cid['anon']}/status",
+                                           form={"form_id": "y" * 20, "status": "resolved"})
+        assert no_token.status == 403
+        other_site = await bpjs.request.post(f"{desk}/a/bpjs-kesehatan/c/{cid['anon']}/status", form={
+            "csrf": csrf, "form_id": "z" * 20, "status": "resolved"}, headers={"Origin": "http://evil.example"})
+        assert other_site.status == 403
+
+        # --- The national operator assigns the triaged complaint to PLN -----------------
+        op_ctx = await browser.new_context(viewport={"width": 1400, "height": 1100})
+        op = await sign_in(op_ctx, f"{ops}/", "operator")
+        watch_console(op, ours, errors)
+        row = f"#triage tbody tr[data-complaint='{cid['triage']}']"
+        await op.wait_for_selector(row, timeout=60_000)
+        await op.select_option(f"{row} select", "pln")
+        await op.click(f"{row} button")
+        await op.wait_for_selector(row, state="detached", timeout=60_000)
+        await shows(pln, queue, f"tr[data-complaint='{cid['triage']}']")
+        # The desk refuses PLN's user on the operations page, and the operator has no desk.
+        assert (await pln.request.get(f"{ops}/api/overview")).status == 401  # another site's cookie
+        assert (await op.request.get(f"{ops}/api/overview")).status == 200
+
+        # --- Past every deadline: BPJS's untouched complaint breaches (the marker); PLN's
+        # acknowledged one has no first-response escalation ----------------------------
+        await h.tick((now + timedelta(days=30)).isoformat())
+        fired: list[Escalation] = []
+
+        async def marker() -> bool:
+            fired[:] = [Escalation.model_validate_json(v) for _, v in await h.read(ESCALATIONS, timeout_s=3)]
+            return any(e.complaint_id == cid["anon"] and e.clock.value == "first_response" and e.level >= 1
+                       for e in fired)
+        await eventually(marker, "BPJS's first-response breach")
+        assert [e for e in fired if e.complaint_id == cid["ack"] and e.clock.value == "first_response"] == []
+        await shows(bpjs, f"{desk}/a/bpjs-kesehatan/",
+                    f"tr[data-complaint='{cid['anon']}'] [data-clock='first_response'][data-state='breached']")
+        assert await bpjs.get_attribute(f"tr[data-complaint='{cid['anon']}'] [data-clock='first_response']",
+                                        "data-level") != "0"
+
+        # --- Signed out, BPJS's old session can do nothing ------------------------------
+        await bpjs.click("form.signout button")
+        await bpjs.wait_for_url(f"{desk}/")
+        assert await bpjs.query_selector("a[href='/auth/login']") is not None
+        after = await bpjs.request.post(f"{desk}/a/bpjs-kesehatan/c/{cid['anon']}/status", form={
+            "csrf": csrf, "form_id": "w" * 20, "status": "resolved"})
+        assert after.status == 403
+        api = await bpjs.request.get(f"{desk}/api/a/bpjs-kesehatan/queue")
+        assert api.status == 401
+
+        # What BPJS's refused posts would have sent: nothing. PLN's acknowledgement and
+        # refusal are on PLN's topic (the marker); BPJS's topic has no record at all.
+        sent = [StatusEvent.model_validate_json(v) for _, v in await h.read(agency_status_topic_name("pln"), 2)]
+        assert sorted(s.status.value for s in sent) == ["acknowledged", "not_our_authority"]
+        assert await h.read(agency_status_topic_name("bpjs-kesehatan"), timeout_s=3) == []
+        passed = [StatusEvent.model_validate_json(v) for _, v in await h.read(STATUS, timeout_s=3)]
+        assert not any(s.agency_id == "bpjs-kesehatan" for s in passed)
+        assert any(s.status.value == "assigned" and s.complaint_id == cid["triage"]
+                   and s.target_agency_id == "pln" for s in passed)
+
+        # --- Public tracking: progress, no identity --------------------------------------
+        track = await (await browser.new_context()).new_page()
+        watch_console(track, ours, errors)
+        await track.goto(f"{lacak}/lacak?id={cid['anon'].lower()}")
+        await track.wait_for_selector("#lacak-steps li")
+        text = await track.inner_text("body")
+        assert "BPJS Kesehatan" in text
+        for value in (*ANON.values(), "Rahmat", "ditolak di puskesmas"):
+            assert value not in text
+        await track.screenshot(path=str(tmp_path / "lacak.png"), full_page=True)
+        await browser.close()
+    assert errors == []
