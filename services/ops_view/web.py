@@ -27,9 +27,10 @@ from services.domain.registry import Registry
 from services.ops_view import queries
 from services.ops_view.handlers import BOARD, TIMELINES
 from services.runtime.logging import get_logger
-from services.runtime.staff_signin import StaffSignIn, redirect_answer
+from services.runtime.staff_signin import Staff, StaffSignIn, redirect_answer
 
 Assign = Callable[[StatusEvent], Awaitable[None]]
+STAFF = web.RequestKey("staff", Staff)  # who signed in, for the handlers behind the check
 
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "app.css": "text/css"}
 PUSH_EVERY_S = 1.0
@@ -148,7 +149,7 @@ class OpsSite:
             return web.json_response({"error": "sign in first"}, status=401)
         if not staff.roles.national_operator:
             return web.json_response({"error": "national operators only"}, status=403)
-        request["staff"] = staff
+        request[STAFF] = staff
         return await handler(request)  # type: ignore[no-any-return]
 
     def app(self) -> web.Application:
@@ -173,7 +174,7 @@ class OpsSite:
     async def me(self, request: web.Request) -> web.Response:
         """Who is signed in, the CSRF token for actions and the agencies one may assign to;
         `{"name": null}` on a deployment without sign-in."""
-        staff = request.get("staff")
+        staff = request.get(STAFF)
         if staff is None:
             return web.json_response({"name": None})
         agencies = sorted(((a.id, a.name) for a in self.registry.agencies.values()), key=lambda x: x[1])
@@ -185,7 +186,7 @@ class OpsSite:
         event id is the same for the same complaint, target and triage round, so a resent
         click is one assignment."""
         assert self.signin is not None and self.assign_status is not None
-        staff = request["staff"]
+        staff = request[STAFF]
         if not await self.signin.action_allowed(request, staff, None):
             return web.json_response({"error": "the request is not this page's (CSRF)"}, status=403)
         try:

@@ -214,6 +214,15 @@ async def test_staff_work_their_desk_and_reporters_track_their_complaint(
         watch_console(op, ours, errors)
         row = f"#triage tbody tr[data-complaint='{cid['triage']}']"
         await op.wait_for_selector(row, timeout=60_000)
+        op_csrf = await op.input_value("#signout input[name=csrf]")
+        assign = f"{ops}/api/triage/{{}}/assign"
+        no_csrf = await op.request.post(assign.format(cid["triage"]), data={"target_agency_id": "pln"})
+        assert no_csrf.status == 403
+        not_waiting = await op.request.post(assign.format(cid["ack"]), data={"target_agency_id": "pln"},
+                                            headers={"X-CSRF-Token": op_csrf})
+        assert not_waiting.status == 409
+        agency_user = await pln.request.post(assign.format(cid["triage"]), data={"target_agency_id": "pln"})
+        assert agency_user.status == 401  # PLN's desk session is not a session of this site
         await op.select_option(f"{row} select", "pln")
         await op.click(f"{row} button")
         await op.wait_for_selector(row, state="detached", timeout=60_000)

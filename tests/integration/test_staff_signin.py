@@ -1,0 +1,105 @@
+"""Staff sign-in at the HTTP level, against the real provider the test session runs: the
+flow asks for the code with PKCE (S256) and a nonce and keeps its state in a cookie that is
+HttpOnly, Secure and SameSite=Lax; a callback that is not the one started here, or whose code
+the provider refuses, signs nobody in; an ID token signed by another key, for another
+client, or with another nonce is refused."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+from services.runtime.settings import Settings
+from services.runtime.staff_signin import OidcProvider, SignInError, StaffSignIn, safe_next
+from services.tools.signin_provider import RunningProvider, client_settings
+
+
+@pytest.fixture
+async def site(signin_provider: RunningProvider, tmp_path: Path) -> AsyncIterator[TestServer]:
+    settings = Settings(**client_settings(signin_provider, tmp_path))  # type: ignore[arg-type]
+    signin = StaffSignIn.from_settings(settings, "lapor_test")
+
+    async def private(request: web.Request) -> web.Response:
+        staff = await signin.staff(request)
+        return web.json_response({"staff": staff.name if staff else None})
+
+    app = web.Application()
+    signin.install(app)
+    app.router.add_get("/private", private)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+async def test_the_flow_uses_pkce_and_a_nonce_and_keeps_its_state_in_a_strict_cookie(
+        site: TestServer, signin_provider: RunningProvider) -> None:
+    async with ClientSession() as http:
+        answer = await http.get(site.make_url("/auth/login?next=//evil.example/x"), allow_redirects=False)
+        assert answer.status == 302
+        target = urlsplit(answer.headers["Location"])
+        query = parse_qs(target.query)
+        assert f"{target.scheme}://{target.netloc}{target.path}".startswith(signin_provider.issuer)
+        assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) >= 43
+        assert query["response_type"] == ["code"] and "openid" in query["scope"][0].split()
+        assert query["nonce"][0] and query["state"][0]
+        assert query["redirect_uri"] == [str(site.make_url("/auth/callback"))]
+        cookie = answer.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie
+        # The provider itself shows its login form for this very request.
+        form = await http.get(answer.headers["Location"])
+        assert form.status == 200 and 'id="kc-form-login"' in await form.text()
+
+
+async def test_a_callback_not_started_here_or_with_a_refused_code_signs_nobody_in(site: TestServer) -> None:
+    async with ClientSession() as http:
+        stranger = await http.get(site.make_url("/auth/callback?state=guessed&code=abc"))
+        assert stranger.status == 403 and "start again" in await stranger.text()
+        begun = await http.get(site.make_url("/auth/login"), allow_redirects=False)
+        state = parse_qs(urlsplit(begun.headers["Location"]).query)["state"][0]
+        # aiohttp's client keeps a Secure cookie only for https: hand it back as a browser
+        # on 127.0.0.1 does.
+        cookie = begun.headers["Set-Cookie"].split(";", 1)[0]
+        forged = await http.get(site.make_url(f"/auth/callback?state={state}&code=forged"),
+                                headers={"Cookie": cookie})
+        assert forged.status == 403 and "refused the code" in await forged.text()
+        who = await http.get(site.make_url("/private"), headers={"Cookie": cookie})
+        assert (await who.json()) == {"staff": None}
+
+
+def test_only_paths_on_this_site_are_followed_after_sign_in() -> None:
+    assert safe_next("/a/pln/c/LPR-1?x=1") == "/a/pln/c/LPR-1?x=1"
+    for bad in ("//evil.example", "/\\evil.example", "https://evil.example/", "", None):
+        assert safe_next(bad) == "/"
+
+
+async def test_id_tokens_are_checked_against_the_providers_keys_client_and_nonce() -> None:
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256", "use": "sig"}, private=True)
+    other = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256", "use": "sig"}, private=True)
+    provider = OidcProvider("https://id.example/realms/lapor", "lapor-staff", "secret")
+    provider._metadata = {"issuer": provider.issuer, "jwks_uri": "https://id.example/unused"}
+    provider._keys = KeySet.import_key_set(KeySet([key]).as_dict(private=False))
+
+    async def keep(refresh: bool = False) -> KeySet:  # no network: the keys are the provider's
+        assert provider._keys is not None
+        return provider._keys
+    provider.keys = keep  # type: ignore[method-assign]
+    now = int(time.time())
+    claims = {"iss": provider.issuer, "aud": "lapor-staff", "sub": "u1", "exp": now + 300, "iat": now,
+              "nonce": "n1", "groups": ["agency-pln"]}
+
+    def token(signer: RSAKey, **change: object) -> str:
+        return jwt.encode({"alg": "RS256", "kid": "k1"}, {**claims, **change}, signer)
+    assert (await provider.verify(token(key), "n1"))["groups"] == ["agency-pln"]
+    for bad, nonce in ((token(other), "n1"), (token(key), "n2"), (token(key, aud="another-client"), "n1"),
+                       (token(key, iss="https://evil.example"), "n1"), (token(key, exp=now - 3600), "n1")):
+        with pytest.raises(SignInError):
+            await provider.verify(bad, nonce)
