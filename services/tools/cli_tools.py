@@ -20,7 +20,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from services.tools.access import provision
     from services.tools.broker_security import admin_settings
 
-    from services.tools.demo import run_demo
+    from services.tools import signin_provider as provider
+    from services.tools.demo import STAFFED_AGENCIES, run_demo
 
     # The embedded broker (as its operator), unless a cluster is configured through
     # LAPOR_BOOTSTRAP_SERVERS (with the operator's LAPOR_KAFKA_* credentials).
@@ -31,11 +32,19 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     # Each demo run gets its own topic prefix, so runs never mix and every run starts clean;
     # and its own principals (services, channels, national admin; agencies as they appear).
     settings = settings.model_copy(update={"topic_prefix": f"demo{int(time.time())}."})
-    report = asyncio.run(provision(settings, []))
+    report = asyncio.run(provision(settings, list(STAFFED_AGENCIES)))
     print(f"broker at {settings.bootstrap_servers}; {report.summary()}", flush=True)
+    # Staff sign in with the development provider (Keycloak, its demo realm and accounts).
+    started = provider.running_provider(settings) is None
+    signin = provider.start(settings, provider.LOOPBACK_REDIRECTS)
+    settings = settings.model_copy(update=provider.client_settings(signin, Path(".lapor/demo/signin")))
+    print(f"sign-in provider at {signin.issuer}", flush=True)
     try:
         return run_demo(settings, args.seconds, args.rate, Path(".lapor/demo"))
     finally:
+        if started and not args.keep_broker:
+            provider.stop(settings)
+            print("sign-in provider stopped")
         if embedded and not args.keep_broker:
             broker.stop(settings)
             print("broker stopped")
@@ -113,7 +122,8 @@ def register(sub: Any) -> None:
     d = sub.add_parser("demo", help="run the whole pipeline on the embedded broker")
     d.add_argument("--seconds", type=float, default=90.0, help="length of the run (a week of event time)")
     d.add_argument("--rate", type=float, default=5.0, help="complaints per second")
-    d.add_argument("--keep-broker", action="store_true", help="leave the embedded broker running")
+    d.add_argument("--keep-broker", action="store_true",
+                   help="leave the embedded broker and the sign-in provider running")
     d.set_defaults(handler=_demo)
 
     sb = sub.add_parser("submit", help="submit a complaint (complaints.submitted.v1)")

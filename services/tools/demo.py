@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import Channel
 from services.tools.generator import stream
+from services.tools.signin_provider import DEMO_ACCOUNTS
 from services.runtime.settings import Settings
 from services.runtime.topics import (
     ACCEPTED, ESCALATIONS, REJECTED, ROUTED, SMS, agency_status_topic_name, notifications_topic_name,
@@ -32,7 +33,10 @@ from services.runtime.kafka_client import aiokafka_options
 from services.tools.access import as_principal, provision
 from services.tools.access_plan import agency_user, channel_user, service_user
 
-SERVICES = ("intake", "router", "sla_monitor", "ops_view", "status_gate")
+SERVICES = ("intake", "router", "sla_monitor", "ops_view", "status_gate", "desk")
+# Agencies whose complaints people work by hand in the desk: the simulated agencies leave
+# them alone (the demo accounts `pln` and `bpjs` are their staff).
+STAFFED_AGENCIES = ("pln", "bpjs-kesehatan")
 WEEK_S = 7 * 86400
 SMS_SHOWN_PER_KIND = 3  # SMS replies of each kind the simulated gateway prints (then it counts)
 
@@ -109,7 +113,7 @@ class Simulation:
                 for records in batch.values():
                     for r in records:
                         msg = json.loads(r.value)
-                        if msg["routing"]["role"] != "primary":
+                        if msg["routing"]["role"] != "primary" or msg["agency_id"] in STAFFED_AGENCIES:
                             continue
                         rnd = random.Random(msg["event_id"])
                         routed = datetime.fromisoformat(msg["routing"]["routed_at"])
@@ -245,6 +249,11 @@ def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> 
           flush=True)
     print(f"public tracking (lacak): http://{settings.lacak_host}:{settings.lacak_port}/lacak?id=<tracking id>",
           flush=True)
+    print(f"agency desk: http://{settings.desk_host}:{settings.desk_port}/ (PLN and BPJS Kesehatan are "
+          "worked here by hand; the other agencies are simulated)", flush=True)
+    accounts = ", ".join(f"{a.username} / {a.password} ({', '.join(a.groups) or 'no role'})"
+                         for a in DEMO_ACCOUNTS)
+    print(f"sign in (desk and operations page) with: {accounts}", flush=True)
     try:
         asyncio.run(_run(sim))
     except KeyboardInterrupt:
