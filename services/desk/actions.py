@@ -52,7 +52,7 @@ def available(view: DeskView, facts: Facts, agency_id: str) -> list[Action]:
     if not view.is_current_holder(facts, agency_id) or not view.is_open(facts, agency_id):
         return []
     delivery = facts.deliveries[agency_id]
-    own = [s["status"] for s in view._own(facts, agency_id, datetime.fromisoformat(delivery["routing"]["routed_at"]))]
+    own = [s["status"] for s in view.own_statuses(facts, agency_id, datetime.fromisoformat(delivery["routing"]["routed_at"]))]
     paused = own.count(Status.info_requested.value) > own.count(Status.info_received.value)
     out = []
     for action in ACTIONS.values():

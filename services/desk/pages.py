@@ -69,10 +69,13 @@ def clock_cell(clock: ClockView, tz: str) -> str:
             f'{e(name)}: {e(text)}</span>')
 
 
+QUEUE_SHOWN = 200  # rows on the page (the nearest deadlines); the JSON API pages further
+
+
 def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_name: str, csrf: str,
                now: datetime | None, tz: str) -> str:
     lines = []
-    for r in rows:
+    for r in rows[:QUEUE_SHOWN]:
         role = '<span class="copy">tembusan (copy)</span>' if r.role == "copy" else ""
         clocks = " ".join(clock_cell(c, tz) for c in r.clocks) or "—"
         lines.append(
@@ -83,8 +86,9 @@ def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_nam
     table = ("<table><thead><tr><th>Complaint</th><th>Title</th><th>Category</th><th>Received</th>"
              "<th>Clocks (working days)</th><th>Last status</th></tr></thead><tbody>"
              + "".join(lines) + "</tbody></table>") if lines else '<p class="empty">No open complaints.</p>'
+    shown = f" · the first {QUEUE_SHOWN} shown" if len(rows) > QUEUE_SHOWN else ""
     body = (f"<h1>{e(agency_name)} <small>({e(agency_id)})</small></h1>"
-            f"<p class=\"meta\">{len(rows)} open · oldest deadline first · as of {e(_when(now, tz))}</p>{table}")
+            f"<p class=\"meta\">{len(rows)} open{shown} · oldest deadline first · as of {e(_when(now, tz))}</p>{table}")
     return layout(f"{agency_name} queue", body, staff_name, csrf)
 
 

@@ -15,9 +15,10 @@ page asks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, time as day_start
+from datetime import date, datetime, timedelta, time as day_start
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from schemas import (
@@ -74,20 +75,30 @@ class DeskView:
         self.registry, self.calendar, self.policy = registry, calendar, policy
         self.closed_days = closed_days
         self.facts: dict[str, Facts] = {}
+        self.held: dict[str, set[str]] = {}  # agency -> complaints delivered to it (the queue's index)
         self.now: datetime | None = None
+        # Working days between two dates, asked for every clock of every queue row: counted
+        # once per pair (a day-by-day count costs ~1 µs a day; a queue of 10,000 rows asks
+        # about a few hundred distinct deadlines).
+        self._between: dict[tuple[date, date], int] = {}
+        self._swept: date | None = None
 
     # --- what the topics say ---------------------------------------------------------
-    def delivered(self, complaint: AgencyComplaint) -> None:
+    def delivered(self, complaint: AgencyComplaint, as_delivered: dict[str, Any] | None = None) -> None:
+        """`as_delivered`: the record's own JSON, already validated as `complaint` (kept as
+        the agency received it, and cheaper than serialising the model again)."""
         facts = self.facts.setdefault(complaint.complaint_id, Facts())
         held = facts.deliveries.get(complaint.agency_id)
         if held is None or held["routing"]["attempt"] <= complaint.routing.attempt:
-            facts.deliveries[complaint.agency_id] = complaint.model_dump(mode="json", exclude_none=True)
+            facts.deliveries[complaint.agency_id] = as_delivered if as_delivered is not None else \
+                complaint.model_dump(mode="json", exclude_none=True)
+            self.held.setdefault(complaint.agency_id, set()).add(complaint.complaint_id)
 
-    def status(self, event: StatusEvent) -> None:
+    def status(self, event: StatusEvent, as_sent: dict[str, Any] | None = None) -> None:
         facts = self.facts.setdefault(event.complaint_id, Facts())
         if any(s["event_id"] == event.event_id for s in facts.statuses):
             return  # a repeat (at-least-once): same id, same status
-        facts.statuses.append(event.model_dump(mode="json", exclude_none=True))
+        facts.statuses.append(as_sent if as_sent is not None else event.model_dump(mode="json", exclude_none=True))
         del facts.statuses[:-STATUSES_KEPT]
         if event.status in (Status.closed, Status.archived):
             facts.finished_at = event.at
@@ -99,14 +110,25 @@ class DeskView:
     def tick(self, as_of: datetime) -> None:
         if self.now is None or as_of > self.now:
             self.now = as_of
-            self._forget_closed()
+            if self._swept != as_of.date():  # once a day of event time, not at every tick
+                self._swept = as_of.date()
+                self._between.clear()
+                self._forget_closed()
+
+    def working_days_between(self, after: date, until: date) -> int:
+        key = (after, until)
+        found = self._between.get(key)
+        if found is None:
+            found = self._between[key] = self.calendar.working_days_between(after, until)
+        return found
 
     def _forget_closed(self) -> None:
         """A complaint closed more than `closed_days` ago leaves memory (its topics keep it)."""
         assert self.now is not None
         before = self.now - timedelta(days=self.closed_days)
         for cid in [c for c, f in self.facts.items() if f.finished_at and f.finished_at < before]:
-            del self.facts[cid]
+            for agency in self.facts.pop(cid).deliveries:
+                self.held[agency].discard(cid)
 
     # --- what an agency may see ------------------------------------------------------
     def holding(self, agency_id: str, complaint_id: str) -> tuple[Facts, dict[str, Any]] | None:
@@ -128,12 +150,12 @@ class DeskView:
         return not newer and not self._passed_on(facts, agency_id, _at(mine["routing"]["routed_at"]))
 
     @staticmethod
-    def _own(facts: Facts, agency_id: str, since: datetime) -> list[dict[str, Any]]:
+    def own_statuses(facts: Facts, agency_id: str, since: datetime) -> list[dict[str, Any]]:
         return [s for s in facts.statuses
                 if s.get("agency_id") == agency_id and _at(s["at"]) >= since]
 
     def _passed_on(self, facts: Facts, agency_id: str, since: datetime) -> bool:
-        return any(s["status"] == Status.not_our_authority.value for s in self._own(facts, agency_id, since))
+        return any(s["status"] == Status.not_our_authority.value for s in self.own_statuses(facts, agency_id, since))
 
     def is_open(self, facts: Facts, agency_id: str) -> bool:
         delivery = facts.deliveries[agency_id]
@@ -155,7 +177,7 @@ class DeskView:
             return []
         since, attempt = _at(delivery["routing"]["routed_at"]), delivery["routing"]["attempt"]
         tz = self.registry.timezone(agency_id)
-        own = self._own(facts, agency_id, since)
+        own = self.own_statuses(facts, agency_id, since)
         done = {s["status"] for s in own}
         stops = {ClockName.first_response.value: bool(own),
                  ClockName.follow_up.value: bool(done & {"responded", "resolved"}),
@@ -214,20 +236,21 @@ class DeskView:
         local = zone(tz)
         today, last = self.now.astimezone(local).date(), (due_at.astimezone(local) - timedelta(days=1)).date()
         if last >= today:
-            return self.calendar.working_days_between(today, last)
-        return -self.calendar.working_days_between(last, today)
+            return self.working_days_between(today, last)
+        return -self.working_days_between(last, today)
 
     def queue(self, agency_id: str) -> list[QueueRow]:
         """The agency's open complaints: primaries by their nearest running deadline (the
         breached first), then those with no running clock, then its copies (tembusan)."""
         rows = []
-        for cid, facts in self.facts.items():
-            if agency_id not in facts.deliveries or not self.is_open(facts, agency_id):
+        for cid in self.held.get(agency_id, ()):
+            facts = self.facts[cid]
+            if not self.is_open(facts, agency_id):
                 continue
             delivery = facts.deliveries[agency_id]
             clocks = self.clocks(facts, agency_id)
             running = [c.due_at for c in clocks if c.state in ("running", "breached") and c.due_at]
-            own = self._own(facts, agency_id, _at(delivery["routing"]["routed_at"]))
+            own = self.own_statuses(facts, agency_id, _at(delivery["routing"]["routed_at"]))
             rows.append(QueueRow(cid, delivery["routing"]["role"], delivery.get("title"),
                                  delivery["category"], _at(delivery["routing"]["routed_at"]),
                                  clocks, own[-1]["status"] if own else None,
@@ -256,6 +279,11 @@ class DeskView:
         return sorted(shown, key=lambda x: x["at"])
 
 
+def _json(value: bytes) -> dict[str, Any]:
+    """A record already validated by its model, as a dict without its null fields."""
+    return {k: v for k, v in orjson.loads(value).items() if v is not None}
+
+
 def apply_record(view: DeskView, topic: str, value: bytes | None) -> str | None:
     """Feed one record (topic by contract name) to the view; the reason it was skipped, if
     it was. A record that does not parse is skipped, not fatal: its stage of origin has
@@ -264,9 +292,9 @@ def apply_record(view: DeskView, topic: str, value: bytes | None) -> str | None:
         return "tombstone"
     try:
         if family_member(AGENCY_TOPIC, topic):
-            view.delivered(AgencyComplaint.model_validate_json(value))
+            view.delivered(AgencyComplaint.model_validate_json(value), _json(value))
         elif topic == STATUS:
-            view.status(StatusEvent.model_validate_json(value))
+            view.status(StatusEvent.model_validate_json(value), _json(value))
         elif topic == ESCALATIONS:
             view.escalation(Escalation.model_validate_json(value))
         elif topic == TICKS:

@@ -161,11 +161,18 @@ class DeskSite:
         raise web.HTTPSeeOther(f"/a/{agency}/c/{cid}?notice=sent")
 
     async def queue_json(self, request: web.Request) -> web.StreamResponse:
+        """`?offset=&limit=` (limit at most 1,000): the queue in the page's order."""
         _, agency = await self.agency_of(request)
-        return web.json_response([{
+        try:
+            offset = max(0, int(request.query.get("offset", "0")))
+            limit = min(1000, max(1, int(request.query.get("limit", "200"))))
+        except ValueError:
+            return web.json_response({"error": "offset and limit are whole numbers"}, status=400)
+        rows = self.view.queue(agency)
+        return web.json_response({"total": len(rows), "offset": offset, "complaints": [{
             "complaint_id": r.complaint_id, "role": r.role, "category": r.category,
             "routed_at": r.routed_at.isoformat(), "last_status": r.last_status,
-            "clocks": [clock_json(c) for c in r.clocks]} for r in self.view.queue(agency)])
+            "clocks": [clock_json(c) for c in r.clocks]} for r in rows[offset:offset + limit]]})
 
     async def complaint_json(self, request: web.Request) -> web.StreamResponse:
         _, agency = await self.agency_of(request)

@@ -152,6 +152,9 @@ class Settings(BaseSettings):
                                     "<issuer>/.well-known/openid-configuration). Unset: the desk "
                                     "does not start and the operations page has no sign-in, so "
                                     "it must stay on a loopback address.")
+    oidc_internal_url: str | None = Field(None, description="Where the workers reach the "
+                                          "provider, when not at the issuer's own address (compose: "
+                                          "http://keycloak:8080, while browsers use the issuer's).")
     oidc_client_id: str = Field("lapor-staff", description="This deployment's client at the provider.")
     oidc_client_secret_file: Path | None = Field(None, description="File (0600) holding the "
                                                  "client's secret.")

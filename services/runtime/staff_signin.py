@@ -59,15 +59,20 @@ class Staff:
 class OidcProvider:
     """One provider: its discovery document and keys (fetched once, keys again on a new kid)."""
 
-    def __init__(self, issuer: str, client_id: str, client_secret: str):
+    def __init__(self, issuer: str, client_id: str, client_secret: str, internal_url: str | None = None):
         self.issuer, self.client_id, self.client_secret = issuer.rstrip("/"), client_id, client_secret
+        # The discovery document from where this worker reaches the provider (its issuer and
+        # browser-facing endpoints stay the public ones; its back channel may not).
+        parts = urlsplit(self.issuer)
+        base = internal_url.rstrip("/") if internal_url else f"{parts.scheme}://{parts.netloc}"
+        self.discovery_url = f"{base}{parts.path}/.well-known/openid-configuration"
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
             async with httpx2.AsyncClient(timeout=10) as http:
-                answer = await http.get(f"{self.issuer}/.well-known/openid-configuration")
+                answer = await http.get(self.discovery_url)
                 answer.raise_for_status()
                 data = answer.json()
             if data.get("issuer") != self.issuer:
@@ -200,8 +205,8 @@ class StaffSignIn:
         if not settings.oidc_issuer:
             raise ValueError("LAPOR_OIDC_ISSUER is not set: staff cannot sign in")
         secret = read_secret(settings.oidc_client_secret_file, "LAPOR_OIDC_CLIENT_SECRET_FILE")
-        return cls(OidcProvider(settings.oidc_issuer, settings.oidc_client_id, secret), settings,
-                   cookie_name)
+        return cls(OidcProvider(settings.oidc_issuer, settings.oidc_client_id, secret,
+                                settings.oidc_internal_url), settings, cookie_name)
 
     def install(self, app: web.Application) -> None:
         setup_session(app, self.storage)

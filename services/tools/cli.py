@@ -78,6 +78,15 @@ def _provider(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  account {account.username} / {account.password}: groups {', '.join(account.groups) or '(none)'}")
     elif args.action == "stop":
         print("provider stopped" if provider.stop(settings) else "no provider was running")
+    elif args.action == "files":  # a deployment's provider: its admin secret, made once
+        print(f"admin secret in {provider.admin_secret_file(args.out)}")
+    elif args.action == "configure":  # a deployment's running provider: realm, client, accounts
+        admin = provider.admin_secret_file(args.out).read_text().strip()
+        done = provider.configure(args.url, args.public_url, admin,
+                                  list(args.redirect or provider.LOOPBACK_REDIRECTS), args.signin_out,
+                                  args.out / "accounts.txt")
+        print(f"realm configured: issuer {done.issuer}; client secret and session key in "
+              f"{args.signin_out}; accounts in {args.out / 'accounts.txt'}")
     else:
         found = provider.running_provider(settings)
         print(f"running: issuer {found.issuer}" if found else "not running")
@@ -152,7 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     pv = sub.add_parser("provider", help="the development OpenID Connect provider (Keycloak) "
                         "with the demo realm and accounts, for staff sign-in")
-    pv.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    pv.add_argument("action", choices=["start", "stop", "status", "fetch", "files", "configure"],
+                    help="files, configure: a deployment's own Keycloak (compose)")
+    pv.add_argument("--out", type=Path, default=Path("/provider"),
+                    help="files, configure: the provider's folder (admin secret, accounts)")
+    pv.add_argument("--signin-out", type=Path, default=Path("/signin"),
+                    help="configure: where the workers' client secret and session key go")
+    pv.add_argument("--url", default="http://keycloak:8080", help="configure: the provider from here")
+    pv.add_argument("--public-url", default="http://localhost:8081",
+                    help="configure: the provider as browsers reach it (the issuer's origin)")
     pv.add_argument("--redirect", action="append", help="start: a redirect URI the client allows "
                     "(default: any port on 127.0.0.1 and localhost)")
     pv.set_defaults(handler=_provider)

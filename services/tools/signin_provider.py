@@ -251,3 +251,40 @@ def client_settings(provider: RunningProvider, folder: Path) -> dict[str, object
         path.chmod(0o600)
     return {"oidc_issuer": provider.issuer, "oidc_client_id": CLIENT_ID,
             "oidc_client_secret_file": secret, "staff_session_key_file": key}
+
+
+def admin_secret_file(folder: Path) -> Path:
+    """The provider's bootstrap admin secret for a deployment (compose), made once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "admin.secret"
+    if not path.exists():
+        path.write_text(os.urandom(18).hex() + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def configure(url: str, public_url: str, admin_password: str, redirect_uris: list[str],
+              out: Path, accounts_file: Path, timeout_s: float = 300.0) -> RunningProvider:
+    """Give a running Keycloak (a deployment's, at `url` from here) the `lapor` realm with a
+    fresh client secret and fresh passwords for the demo accounts: the secret and a session
+    key go to `out` (for the desk and ops_view), the accounts to `accounts_file` (0600, for
+    the operator), never to a log."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _admin_token(url, admin_password)
+            break
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise ProviderError(f"the provider at {url} did not answer within {timeout_s:.0f}s") from None
+            time.sleep(2)
+    accounts = tuple(StaffAccount(a.username, os.urandom(9).hex(), a.groups) for a in DEMO_ACCOUNTS)
+    secret = os.urandom(16).hex()
+    import_realm(url, admin_password, realm(redirect_uris, secret, accounts))
+    provider = RunningProvider(public_url.rstrip("/"), secret)
+    client_settings(provider, out)
+    accounts_file.parent.mkdir(parents=True, exist_ok=True)
+    accounts_file.write_text("".join(f"{a.username} {a.password} {','.join(a.groups) or '-'}\n"
+                                     for a in accounts))
+    accounts_file.chmod(0o600)
+    return provider

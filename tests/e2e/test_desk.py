@@ -32,10 +32,10 @@ from services.runtime.topics import ESCALATIONS, ROUTED, STATUS, SUBMITTED, agen
 from services.tools.broker import free_port
 from services.tools.signin_provider import DEMO_ACCOUNTS, RunningProvider, client_settings
 from tests.harness import harness
+from tests.staff_browser import CHROMIUM, sign_in as sign_in_as, watch_console
 
 pytestmark = pytest.mark.broker
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORDS = {a.username: a.password for a in DEMO_ACCOUNTS}
 ANON = {"name": "Rahmat Hidayat", "phone": "+6281398765432", "email": "rahmat@contoh.id",
         "nik": "3273011203870005"}
@@ -73,6 +73,10 @@ async def gone(page: Page, url: str, selector: str, timeout_s: float = 60) -> No
     await eventually(absent, f"{selector} gone from {url}", timeout_s)
 
 
+async def sign_in(context: BrowserContext, url: str, user: str) -> Page:
+    return await sign_in_as(context, url, user, PASSWORDS[user])
+
+
 async def answering(url: str, timeout_s: float = 90) -> None:
     """Until the site answers at all (a worker takes seconds to start)."""
     async def up() -> bool:
@@ -85,28 +89,6 @@ async def answering(url: str, timeout_s: float = 90) -> None:
             return False
         return True
     await eventually(up, f"{url} answering", timeout_s)
-
-
-async def sign_in(context: BrowserContext, url: str, user: str) -> Page:
-    """Through the provider's own login form, as a person would."""
-    page = await context.new_page()
-    await page.goto(url)
-    if await page.query_selector("a[href='/auth/login']") is not None:  # the desk's front page
-        await page.click("a[href='/auth/login']")
-    await page.wait_for_selector("#username")
-    assert "/realms/lapor/protocol/openid-connect/auth" in page.url and "code_challenge=" in page.url
-    await page.fill("#username", user)
-    await page.fill("#password", PASSWORDS[user])
-    await page.click("#kc-login")
-    await page.wait_for_url(lambda u: u.startswith(url.split("/", 3)[0] + "//" + url.split("/", 3)[2]))
-    await page.wait_for_selector("form.signout, #signout:not([hidden])")  # signed in, not refused
-    return page
-
-
-def watch_console(page: Page, origins: tuple[str, ...], errors: list[str]) -> None:
-    page.on("console", lambda m: errors.append(f"{page.url}: {m.text}")
-            if m.type == "error" and page.url.startswith(origins) else None)
-    page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}") if page.url.startswith(origins) else None)
 
 
 async def test_staff_work_their_desk_and_reporters_track_their_complaint(

@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -145,13 +146,18 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
                "kafka-storage": {"broker", "operator", "kafka-data"},
                "kafka": {"broker", "kafka-data"},
                "provision": {"access", *(f"{s}-access" for s in (
-                   "intake", "router", "sla-monitor", "ops-view", "status-gate", "ticker"))},
-               "prometheus": {"prometheus-data"}}
+                   "intake", "router", "sla-monitor", "ops-view", "status-gate", "ticker", "desk"))},
+               "prometheus": {"prometheus-data"},
+               # sign-in: the provider's admin secret and accounts; the client secret and the
+               # session key, for the two sites that sign staff in
+               "signin-files": {"provider"}, "keycloak": {"provider", "keycloak-data"},
+               "signin-setup": {"provider", "signin"}, "desk": {"desk-access", "signin"}}
     for service, user in SERVICES.items():
         own = f"{service.replace('_', '-')}-access"
         data = {"intake": "intake-data", "router": "router-data", "sla_monitor": "sla-data",
                 "ops_view": "ops-data"}.get(service)
         allowed[service] = {own, *([data] if data else [])}
+    allowed["ops_view"].add("signin")
     for service, volumes in allowed.items():
         mounts = json.loads(sh("podman", "inspect", container(service), "--format",
                                "{{json .Mounts}}").stdout)
@@ -173,7 +179,8 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
     ca = volume_dir("access") / "ca"
     assert stat.S_IMODE(ca.stat().st_mode) == 0o700  # the CA's workshop (certificates too)
     private = [volume_dir("access") / "secrets", volume_dir("broker"), volume_dir("operator"),
-               *(volume_dir(f"{s.replace('_', '-')}-access") for s in SERVICES)]
+               *(volume_dir(f"{s.replace('_', '-')}-access") for s in SERVICES),
+               volume_dir("desk-access"), volume_dir("signin"), volume_dir("provider")]
     checked = 0
     for path in [ca / "ca.key", ca / "broker.key", volume_dir("access") / "broker.p12",
                  volume_dir("access") / "broker.p12.password",
@@ -186,23 +193,60 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
     assert (volume_dir("access") / "ca" / "ca.key").exists()  # the CA key: in `access` only
 
 
-def test_only_the_ops_page_and_prometheus_are_published_on_loopback(stack: dict[str, float]) -> None:
+def test_only_the_pages_the_provider_and_prometheus_are_published_on_loopback(stack: dict[str, float]) -> None:
     published = {}
-    for service in [*SERVICES, "kafka", "prometheus"]:
+    for service in [*SERVICES, "kafka", "prometheus", "desk", "keycloak"]:
         ports = json.loads(sh("podman", "inspect", container(service), "--format",
                               "{{json .NetworkSettings.Ports}}").stdout) or {}
         bound = [(b["HostIp"], b["HostPort"]) for bindings in ports.values() for b in bindings or []]
         if bound:
             published[service] = bound
-    assert published == {"ops_view": [("127.0.0.1", "8070")], "prometheus": [("127.0.0.1", "9090")]}
-    def ops_page() -> bytes | None:
+    assert published == {"ops_view": [("127.0.0.1", "8070")], "prometheus": [("127.0.0.1", "9090")],
+                         "desk": [("127.0.0.1", "8074")], "keycloak": [("127.0.0.1", "8081")]}
+
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # the redirect itself is the answer looked at
+
+    def ops_page() -> str | None:
         try:
-            with urllib.request.urlopen("http://127.0.0.1:8070/", timeout=10) as page:
-                return page.read() if page.status == 200 else None
+            urllib.request.build_opener(Stay).open("http://127.0.0.1:8070/", timeout=10)
+        except urllib.error.HTTPError as answer:  # a stranger is sent to sign in
+            return answer.headers.get("Location") if answer.code == 302 else None
         except OSError:  # the worker opens its page once it has joined its group
             return None
+        return None
 
-    assert b"LAPOR" in until("the operations page on 127.0.0.1:8070", ops_page)
+    location = until("the operations page on 127.0.0.1:8070", ops_page)
+    assert location.startswith("/auth/login")
+
+
+async def test_staff_sign_in_with_the_compose_provider(stack: dict[str, float]) -> None:
+    """The accounts signin-setup made; a national operator on the operations page, PLN's
+    staff at the desk, through Keycloak's own form on localhost:8081, in Chromium."""
+    from playwright.async_api import async_playwright
+
+    from tests.staff_browser import CHROMIUM, sign_in, watch_console
+
+    lines = sh("bash", "scripts/stack", "accounts").stdout.split("\n")
+    accounts = {user: password for user, password, _ in (line.split() for line in lines if line.strip())}
+    assert set(accounts) == {"operator", "pln", "bpjs", "nobody"}
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        operator = await sign_in(await browser.new_context(), "http://127.0.0.1:8070/", "operator",
+                                 accounts["operator"])
+        watch_console(operator, ("http://127.0.0.1:8070",), errors)
+        await operator.reload()
+        await operator.wait_for_selector("#signout:not([hidden])")
+        assert await operator.text_content("#who") == "operator"
+        pln = await sign_in(await browser.new_context(), "http://127.0.0.1:8074/", "pln", accounts["pln"])
+        watch_console(pln, ("http://127.0.0.1:8074",), errors)
+        assert pln.url == "http://127.0.0.1:8074/a/pln/"
+        assert "PT PLN" in await pln.inner_text("h1")
+        assert (await pln.request.get("http://127.0.0.1:8074/api/a/bpjs-kesehatan/queue")).status == 404
+        await browser.close()
+    assert errors == []
 
 
 def test_worker_web_ports_serve_metrics_and_health_but_no_tables(stack: dict[str, float]) -> None:
