@@ -31,6 +31,7 @@ from services.runtime.topics import AGENCY_TOPIC, ESCALATIONS, STATUS, TICKS, fa
 
 # A status that ends the agency's part: the complaint leaves its queue.
 FINISHED = {Status.resolved, Status.closed, Status.archived}
+CLOCK_SKEW = timedelta(minutes=10)  # how far behind ours an agency system's clock may be
 STATUSES_KEPT = 200  # per complaint (a complaint with more is a fault somewhere else)
 
 
@@ -151,8 +152,11 @@ class DeskView:
 
     @staticmethod
     def own_statuses(facts: Facts, agency_id: str, since: datetime) -> list[dict[str, Any]]:
+        """The agency's statuses since it got the complaint (`since`: its routing), allowing
+        for an agency system's clock running a little behind ours."""
+        earliest = since - CLOCK_SKEW
         return [s for s in facts.statuses
-                if s.get("agency_id") == agency_id and _at(s["at"]) >= since]
+                if s.get("agency_id") == agency_id and _at(s["at"]) >= earliest]
 
     def _passed_on(self, facts: Facts, agency_id: str, since: datetime) -> bool:
         return any(s["status"] == Status.not_our_authority.value for s in self.own_statuses(facts, agency_id, since))
