@@ -20,7 +20,8 @@ from schemas import AgencyStatus
 from services.desk import pages
 from services.desk.actions import ActionRefused, available, status_from_form
 from services.desk.view import DeskView
-from services.runtime.staff_signin import Staff, StaffSignIn, redirect_answer
+from services.runtime.staff_signin import Staff, StaffSignIn
+from services.runtime.web_site import guarded
 from services.domain.complaint_id import normalise_complaint_id
 
 Publish = Callable[[AgencyStatus], Awaitable[None]]
@@ -54,21 +55,8 @@ class DeskSite:
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        host = (request.host or "").rsplit(":", 1)[0].strip("[]").lower()
-        if host not in self.allowed_hosts:
-            response: web.StreamResponse = web.json_response(
-                {"error": "unknown host (LAPOR_DESK_ALLOWED_HOSTS)"}, status=421)
-        elif request.method not in ("GET", "HEAD", "POST"):
-            response = web.json_response({"error": "method not allowed"}, status=405)
-        else:
-            try:
-                response = await handler(request)
-            except web.HTTPRedirection as exc:
-                response = redirect_answer(exc)
-            except web.HTTPException as exc:
-                response = web.json_response({"error": exc.reason}, status=exc.status)
-        response.headers.update(self.headers)
-        return response
+        return await guarded(request, handler, self.allowed_hosts, "LAPOR_DESK_ALLOWED_HOSTS",
+                             methods=("GET", "HEAD", "POST"), headers=self.headers)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard])

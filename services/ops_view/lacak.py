@@ -16,7 +16,8 @@ from aiohttp import web
 
 from services.domain.registry import Registry
 from services.ops_view import queries
-from services.ops_view.web import guarded, static_file, timeline_refusal
+from services.ops_view.web import static_file, timeline_refusal
+from services.runtime.web_site import guarded
 from services.runtime.rate_limit import TokenBucket
 
 STATIC = {"lacak.html": "text/html", "lacak.js": "text/javascript", "app.css": "text/css"}

@@ -27,7 +27,8 @@ from services.domain.registry import Registry
 from services.ops_view import queries
 from services.ops_view.handlers import BOARD, TIMELINES
 from services.runtime.logging import get_logger
-from services.runtime.staff_signin import Staff, StaffSignIn, redirect_answer
+from services.runtime.staff_signin import Staff, StaffSignIn
+from services.runtime.web_site import SECURITY_HEADERS, guarded
 
 Assign = Callable[[StatusEvent], Awaitable[None]]
 STAFF = web.RequestKey("staff", Staff)  # who signed in, for the handlers behind the check
@@ -37,59 +38,9 @@ PUSH_EVERY_S = 1.0
 LEVELS = ("1", "2", "3")
 AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
-# OWASP ASVS level 1 (V14.4): the page loads only its own script and style, is never framed,
-# and tells the browser not to guess types or pass the address on.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
-                               "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
-                               "form-action 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
-
-
-def host_name(header: str | None) -> str | None:
-    """The host of a `Host` header without its port (`[::1]:8070` -> `::1`), lower case."""
-    if not header:
-        return None
-    header = header.strip().lower()
-    if header.startswith("["):
-        end = header.find("]")
-        return header[1:end] if end > 0 else None
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
-
-
 def bad_request(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400)
 
-
-async def guarded(request: web.Request, handler: Any, allowed_hosts: frozenset[str], setting: str,
-                  refuse: Callable[[web.Request], web.StreamResponse | None] | None = None,
-                  methods: tuple[str, ...] = ("GET", "HEAD"),
-                  headers: Mapping[str, str] = SECURITY_HEADERS) -> web.StreamResponse:
-    """Only allowed hosts, only `methods`, then `refuse` (a budget, say); the security headers
-    on every answer (errors included); an HTTP error as JSON rather than an HTML page."""
-    if host_name(request.headers.get("Host")) not in allowed_hosts:
-        response: web.StreamResponse = web.json_response({"error": f"unknown host ({setting})"},
-                                                         status=421)
-    elif request.method not in methods:
-        response = web.json_response({"error": "read-only"}, status=405)
-    elif refuse is not None and (refusal := refuse(request)) is not None:
-        response = refusal
-    else:
-        try:
-            response = await handler(request)
-        except web.HTTPRedirection as exc:
-            response = redirect_answer(exc)
-        except web.HTTPException as exc:
-            response = web.json_response({"error": exc.reason}, status=exc.status)
-    if not response.prepared:
-        response.headers.update(headers)
-    return response
 
 
 def timeline_refusal(exc: queries.TimelineError) -> web.Response:

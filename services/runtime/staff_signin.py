@@ -170,15 +170,6 @@ def read_secret(path: Path | None, what: str) -> str:
     return path.read_text().strip()
 
 
-def redirect_answer(exc: web.HTTPRedirection) -> web.Response:
-    """A raised redirect as an answer a middleware can add headers to, keeping its cookies:
-    the session's Set-Cookie rides on the redirect to the provider and back."""
-    answer = web.Response(status=exc.status, headers=exc.headers)
-    for name, morsel in exc.cookies.items():
-        answer.cookies[name] = morsel
-    return answer
-
-
 def safe_next(target: str | None, default: str = "/") -> str:
     """Only a path on this site: never `//host`, `/\\host` or a full URL."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):

@@ -1,6 +1,10 @@
-"""Starting a stage's own web site (aiohttp) inside its worker."""
+"""A stage's own web site (aiohttp) inside its worker: starting it, and the guard every site
+puts first (allowed hosts, methods, security headers on every answer, errors as JSON)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -12,3 +16,64 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
+
+
+def redirect_answer(exc: web.HTTPRedirection) -> web.Response:
+    """A raised redirect as an answer a middleware can add headers to, keeping its cookies:
+    the session's Set-Cookie rides on the redirect to the provider and back."""
+    answer = web.Response(status=exc.status, headers=exc.headers)
+    for name, morsel in exc.cookies.items():
+        answer.cookies[name] = morsel
+    return answer
+
+
+# OWASP ASVS level 1 (V14.4): the page loads only its own script and style, is never framed,
+# and tells the browser not to guess types or pass the address on.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def host_name(header: str | None) -> str | None:
+    """The host of a `Host` header without its port (`[::1]:8070` -> `::1`), lower case."""
+    if not header:
+        return None
+    header = header.strip().lower()
+    if header.startswith("["):
+        end = header.find("]")
+        return header[1:end] if end > 0 else None
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+async def guarded(request: web.Request, handler: Any, allowed_hosts: frozenset[str], setting: str,
+                  refuse: Callable[[web.Request], web.StreamResponse | None] | None = None,
+                  methods: tuple[str, ...] = ("GET", "HEAD"),
+                  headers: Mapping[str, str] = SECURITY_HEADERS) -> web.StreamResponse:
+    """Only allowed hosts, only `methods`, then `refuse` (a budget, say); the security headers
+    on every answer (errors included); an HTTP error as JSON rather than an HTML page."""
+    if host_name(request.headers.get("Host")) not in allowed_hosts:
+        response: web.StreamResponse = web.json_response({"error": f"unknown host ({setting})"},
+                                                         status=421)
+    elif request.method not in methods:
+        response = web.json_response(
+            {"error": "read-only" if "POST" not in methods else "method not allowed"}, status=405)
+    elif refuse is not None and (refusal := refuse(request)) is not None:
+        response = refusal
+    else:
+        try:
+            response = await handler(request)
+        except web.HTTPRedirection as exc:
+            response = redirect_answer(exc)
+        except web.HTTPException as exc:
+            response = web.json_response({"error": exc.reason}, status=exc.status)
+    if not response.prepared:
+        response.headers.update(headers)
+    return response

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from services.domain.complaint_id import make_complaint_id
 from services.domain.registry import load_registry
 from services.ops_view.lacak import LacakSite
-from services.ops_view.web import SECURITY_HEADERS
+from services.runtime.web_site import SECURITY_HEADERS
 from services.runtime.settings import Settings
 
 CID = make_complaint_id("sms", "m-77")
