@@ -247,6 +247,9 @@ async def test_an_agency_gets_no_more_than_its_rate(broker_settings: Settings, t
         worker.stop()
         await pln.stop()
     times = [t for t, _ in pln.calls]
-    gaps = [b - a for a, b in zip(times, times[1:])]
-    # 4 a second, one at a time: 8 gaps of 0.25 s (a little less when a call takes time).
-    assert times[-1] - times[0] >= 1.9 and min(gaps) >= 0.2, gaps
+    # 4 a second, one at a time: nine calls span 2 s, and any five of them in a row 1 s. The
+    # receiver stamps a call when its own event loop gets to it, so one stamp may be late by
+    # a scheduling delay under load (a gap of 0.39 s then one of 0.02 s, once): each bound
+    # leaves a quarter second for that, and a bridge with no limit misses both by far.
+    spans = [b - a for a, b in zip(times, times[4:])]
+    assert times[-1] - times[0] >= 1.9 and min(spans) >= 0.75, (times, spans)
