@@ -8,6 +8,7 @@ an existing cluster instead: only ``LAPOR_BOOTSTRAP_SERVERS`` changes.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -180,8 +181,29 @@ def node_properties(settings: Settings, bind: str, host: str, port: int, control
     ])
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port free on 127.0.0.1 now, for a server that binds it a few seconds later (a JVM
+    starting). Taken below the kernel's ephemeral range: a port from bind(0) is an ephemeral
+    one, and any outgoing connection made meanwhile may take it (a fault-campaign node once
+    failed "Address already in use" while the sign-in provider started beside it)."""
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randint(max(1024, low - 12_000), low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the range is crowded: any port the kernel gives
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
