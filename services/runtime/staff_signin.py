@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx2
 from aiohttp import web
-from aiohttp_session import Session, get_session, new_session
+from aiohttp_session import get_session, new_session
 from aiohttp_session import setup as setup_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from authlib.integrations.httpx_client import AsyncOAuth2Client

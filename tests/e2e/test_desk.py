@@ -168,8 +168,8 @@ async def test_staff_work_their_desk_and_reporters_track_their_complaint(
         assert "Kartu BPJS Kesehatan JKN saya ditolak" in content and "anonymous" in content
         for value in (*ANON.values(), "Rahmat", "081398765432"):
             assert value not in content
-        for guess in (f"/a/pln/", f"/a/pln/c/{cid['ack']}", f"/a/bpjs-kesehatan/c/{cid['ack']}",
-                      f"/api/a/pln/queue", f"/api/a/pln/c/{cid['ack']}",
+        for guess in ("/a/pln/", f"/a/pln/c/{cid['ack']}", f"/a/bpjs-kesehatan/c/{cid['ack']}",
+                      "/api/a/pln/queue", f"/api/a/pln/c/{cid['ack']}",
                       f"/api/a/bpjs-kesehatan/c/{cid['ack']}", f"/a/bpjs-kesehatan/c/{cid['ack'].lower()}"):
             answer = await bpjs.request.get(desk + guess)
             assert answer.status == 404, guess
