@@ -21,26 +21,12 @@ from services.desk import pages
 from services.desk.actions import ActionRefused, available, status_from_form
 from services.desk.view import DeskView
 from services.runtime.staff_signin import Staff, StaffSignIn
-from services.runtime.web_site import guarded
+from services.runtime.web_site import NO_SCRIPT_CSP, guarded, signed_in_headers
 from services.domain.complaint_id import normalise_complaint_id
 
 Publish = Callable[[AgencyStatus], Awaitable[None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 NOTICES = {"sent": "Sent. The status gate passes it on; it shows in the timeline once it has."}
-
-
-def security_headers(provider_origin: str) -> dict[str, str]:
-    """No script at all; forms only to this site (and the provider, where sign-out goes)."""
-    return {
-        "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-                                   f"form-action 'self' {provider_origin}; base-uri 'none'; "
-                                   "frame-ancestors 'none'",
-        "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
-        # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on a
-        # form's POST, and the CSRF check needs the real one.
-        "Referrer-Policy": "same-origin", "Cross-Origin-Opener-Policy": "same-origin",
-        "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-store",
-    }
 
 
 def html(text: str, status: int = 200) -> web.Response:
@@ -51,7 +37,7 @@ class DeskSite:
     def __init__(self, view: DeskView, signin: StaffSignIn, publish: Publish,
                  allowed_hosts: frozenset[str]):
         self.view, self.signin, self.publish, self.allowed_hosts = view, signin, publish, allowed_hosts
-        self.headers = security_headers(signin.provider.origin)
+        self.headers = signed_in_headers(signin.provider.origin, NO_SCRIPT_CSP)
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -28,7 +28,7 @@ from services.ops_view import queries
 from services.ops_view.handlers import BOARD, TIMELINES
 from services.runtime.logging import get_logger
 from services.runtime.staff_signin import Staff, StaffSignIn
-from services.runtime.web_site import SECURITY_HEADERS, guarded
+from services.runtime.web_site import SECURITY_HEADERS, guarded, signed_in_headers
 
 Assign = Callable[[StatusEvent], Awaitable[None]]
 STAFF = web.RequestKey("staff", Staff)  # who signed in, for the handlers behind the check
@@ -65,12 +65,7 @@ class OpsSite:
         self.allowed_hosts, self.streams_per_client = allowed_hosts, streams_per_client
         self.streams: dict[str, int] = {}  # open /events streams by client address
         self.signin, self.assign_status = signin, assign
-        self.headers = dict(SECURITY_HEADERS)
-        if signin is not None:  # the sign-out form posts here and goes on to the provider;
-            # a POST must carry its real Origin (no-referrer makes it `null`) for the CSRF check
-            self.headers["Referrer-Policy"] = "same-origin"
-            self.headers["Content-Security-Policy"] = SECURITY_HEADERS["Content-Security-Policy"].replace(
-                "form-action 'none'", f"form-action 'self' {signin.provider.origin}")
+        self.headers = dict(SECURITY_HEADERS) if signin is None else signed_in_headers(signin.provider.origin)
 
     @property
     def board(self) -> Mapping[str, Any]:

@@ -42,6 +42,21 @@ SECURITY_HEADERS = {
 }
 
 
+# A page with no script at all (the desk): its own style and nothing else.
+NO_SCRIPT_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'none'; "
+                 "base-uri 'none'; frame-ancestors 'none'")
+
+
+def signed_in_headers(provider_origin: str, csp: str = SECURITY_HEADERS["Content-Security-Policy"]
+                      ) -> dict[str, str]:
+    """The security headers of a site where staff sign in: its forms may post to itself and
+    to the provider (sign-out goes on there), and a POST carries its real `Origin` for the
+    CSRF check (with `no-referrer` a browser sends `Origin: null`, so `same-origin`)."""
+    return {**SECURITY_HEADERS, "Referrer-Policy": "same-origin",
+            "Content-Security-Policy": csp.replace("form-action 'none'",
+                                                   f"form-action 'self' {provider_origin}")}
+
+
 def host_name(header: str | None) -> str | None:
     """The host of a `Host` header without its port (`[::1]:8070` -> `::1`), lower case."""
     if not header:
