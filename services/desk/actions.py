@@ -52,8 +52,8 @@ def available(view: DeskView, facts: Facts, agency_id: str) -> list[Action]:
     if not view.is_current_holder(facts, agency_id) or not view.is_open(facts, agency_id):
         return []
     delivery = facts.deliveries[agency_id]
-    own = [s["status"] for s in view.own_statuses(facts, agency_id, datetime.fromisoformat(delivery["routing"]["routed_at"]))]
-    paused = own.count(Status.info_requested.value) > own.count(Status.info_received.value)
+    own = [s["status"] for s in view.own_statuses(facts, agency_id)]
+    paused = view.is_paused(facts, agency_id)
     out = []
     for action in ACTIONS.values():
         s = action.status

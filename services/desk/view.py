@@ -148,24 +148,31 @@ class DeskView:
         attempt = mine["routing"]["attempt"]
         newer = any(d["routing"]["role"] == Role.primary.value and d["routing"]["attempt"] > attempt
                     for a, d in facts.deliveries.items() if a != agency_id)
-        return not newer and not self._passed_on(facts, agency_id, _at(mine["routing"]["routed_at"]))
+        return not newer and not any(s["status"] == Status.not_our_authority.value
+                                     for s in self.own_statuses(facts, agency_id))
 
     @staticmethod
-    def own_statuses(facts: Facts, agency_id: str, since: datetime) -> list[dict[str, Any]]:
-        """The agency's statuses since it got the complaint (`since`: its routing), allowing
-        for an agency system's clock running a little behind ours."""
-        earliest = since - CLOCK_SKEW
-        return [s for s in facts.statuses
-                if s.get("agency_id") == agency_id and _at(s["at"]) >= earliest]
+    def since(facts: Facts, agency_id: str) -> datetime:
+        """Where the agency's part of the complaint's history starts: its routing there,
+        less an agency system's clock running a little behind ours."""
+        return _at(facts.deliveries[agency_id]["routing"]["routed_at"]) - CLOCK_SKEW
 
-    def _passed_on(self, facts: Facts, agency_id: str, since: datetime) -> bool:
-        return any(s["status"] == Status.not_our_authority.value for s in self.own_statuses(facts, agency_id, since))
+    def statuses_since(self, facts: Facts, agency_id: str) -> list[dict[str, Any]]:
+        """Every status (anyone's) since the complaint reached the agency."""
+        since = self.since(facts, agency_id)
+        return [s for s in facts.statuses if _at(s["at"]) >= since]
+
+    def own_statuses(self, facts: Facts, agency_id: str) -> list[dict[str, Any]]:
+        """The agency's own statuses since the complaint reached it."""
+        return [s for s in self.statuses_since(facts, agency_id) if s.get("agency_id") == agency_id]
+
+    def is_paused(self, facts: Facts, agency_id: str) -> bool:
+        """The agency asked the reporter for information and has not had it yet."""
+        return self._pauses(self.own_statuses(facts, agency_id), self.registry.timezone(agency_id))[1]
 
     def is_open(self, facts: Facts, agency_id: str) -> bool:
         delivery = facts.deliveries[agency_id]
-        since = _at(delivery["routing"]["routed_at"])
-        if any(s["status"] in {x.value for x in FINISHED} and _at(s["at"]) >= since
-               for s in facts.statuses):
+        if any(s["status"] in {x.value for x in FINISHED} for s in self.statuses_since(facts, agency_id)):
             return False
         if delivery["routing"]["role"] == Role.copy.value:
             return True
@@ -179,9 +186,9 @@ class DeskView:
         delivery = facts.deliveries[agency_id]
         if delivery["routing"]["role"] != Role.primary.value:
             return []
-        since, attempt = _at(delivery["routing"]["routed_at"]), delivery["routing"]["attempt"]
+        attempt = delivery["routing"]["attempt"]
         tz = self.registry.timezone(agency_id)
-        own = self.own_statuses(facts, agency_id, since)
+        own = self.own_statuses(facts, agency_id)
         done = {s["status"] for s in own}
         stops = {ClockName.first_response.value: bool(own),
                  ClockName.follow_up.value: bool(done & {"responded", "resolved"}),
@@ -254,7 +261,7 @@ class DeskView:
             delivery = facts.deliveries[agency_id]
             clocks = self.clocks(facts, agency_id)
             running = [c.due_at for c in clocks if c.state in ("running", "breached") and c.due_at]
-            own = self.own_statuses(facts, agency_id, _at(delivery["routing"]["routed_at"]))
+            own = self.own_statuses(facts, agency_id)
             rows.append(QueueRow(cid, delivery["routing"]["role"], delivery.get("title"),
                                  delivery["category"], _at(delivery["routing"]["routed_at"]),
                                  clocks, own[-1]["status"] if own else None,
@@ -267,11 +274,8 @@ class DeskView:
         """What happened to the complaint since it reached this agency: its own statuses, the
         national admin's and the monitor's; another agency's notes are not its business."""
         routing = facts.deliveries[agency_id]["routing"]
-        since = _at(routing["routed_at"])
         shown = []
-        for s in facts.statuses:
-            if _at(s["at"]) < since:
-                continue
+        for s in self.statuses_since(facts, agency_id):
             mine = s.get("agency_id") == agency_id
             shown.append({"at": s["at"], "status": s["status"], "by": s.get("agency_id") or "LAPOR!",
                           "note": s.get("note") if mine else None,
