@@ -150,24 +150,23 @@ class OidcProvider:
         return f"{parts.scheme}://{parts.netloc}"
 
 
-def session_key(path: Path | None) -> bytes:
-    """The cookie key: 32 bytes from the file (urlsafe base64), or a fresh one per process."""
-    if path is None:
-        return secrets.token_bytes(32)
-    if path.stat().st_mode & 0o077:
-        raise ValueError(f"{path}: the session key must be readable by its owner only (chmod 600)")
-    key = base64.urlsafe_b64decode(path.read_text().strip())
-    if len(key) != 32:
-        raise ValueError(f"{path}: the session key must be 32 bytes in urlsafe base64")
-    return key
-
-
 def read_secret(path: Path | None, what: str) -> str:
+    """A secret from a file only its owner may read (the setting `what` names it)."""
     if path is None:
         raise ValueError(f"{what} is not set")
     if path.stat().st_mode & 0o077:
         raise ValueError(f"{path}: {what} must be readable by its owner only (chmod 600)")
     return path.read_text().strip()
+
+
+def session_key(path: Path | None) -> bytes:
+    """The cookie key: 32 bytes from the file (urlsafe base64), or a fresh one per process."""
+    if path is None:
+        return secrets.token_bytes(32)
+    key = base64.urlsafe_b64decode(read_secret(path, "LAPOR_STAFF_SESSION_KEY_FILE"))
+    if len(key) != 32:
+        raise ValueError(f"{path}: the session key must be 32 bytes in urlsafe base64")
+    return key
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -20,6 +20,7 @@ from joserfc.jwk import KeySet, RSAKey
 from services.runtime.settings import Settings
 from services.runtime.staff_signin import OidcProvider, SignInError, StaffSignIn, safe_next
 from services.tools.signin_provider import RunningProvider, client_settings
+from tests.web_sites import served
 
 
 @pytest.fixture
@@ -34,10 +35,8 @@ async def site(signin_provider: RunningProvider, tmp_path: Path) -> AsyncIterato
     app = web.Application()
     signin.install(app)
     app.router.add_get("/private", private)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield server
-    await server.close()
+    async with served(app) as server:
+        yield server
 
 
 async def test_the_flow_uses_pkce_and_a_nonce_and_keeps_its_state_in_a_strict_cookie(

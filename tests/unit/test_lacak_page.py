@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import ClientSession, ClientTimeout
-from aiohttp.test_utils import TestServer
 
 from services.domain.complaint_id import make_complaint_id
 from services.domain.registry import load_registry
 from services.ops_view.lacak import LacakSite
 from services.runtime.web_site import SECURITY_HEADERS
 from services.runtime.settings import Settings
+from tests.web_sites import served
 
 CID = make_complaint_id("sms", "m-77")
 TIMELINES = {CID: {"facts": {"privacy": "anonymous"}, "events": [
@@ -29,12 +29,8 @@ TIMELINES = {CID: {"facts": {"privacy": "anonymous"}, "events": [
 @pytest.fixture
 async def lacak() -> AsyncIterator[str]:
     site = LacakSite(TIMELINES, load_registry(None), Settings().lacak_hosts(), per_minute=6)
-    server = TestServer(site.app(), host="127.0.0.1")
-    await server.start_server()
-    try:
+    async with served(site.app()) as server:
         yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
 
 
 async def call(url: str, method: str = "GET", host: str | None = None) -> tuple[int, dict[str, str], str]:

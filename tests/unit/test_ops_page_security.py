@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import ClientSession, ClientTimeout
-from aiohttp.test_utils import TestServer
 
 from services.domain.calendar import load_calendar
 from services.domain.registry import load_registry
@@ -18,6 +17,7 @@ from services.ops_view.handlers import BOARD, TIMELINES
 from services.ops_view.web import OpsSite
 from services.runtime.web_site import SECURITY_HEADERS, host_name
 from services.runtime.settings import Settings
+from tests.web_sites import served
 
 
 @pytest.fixture
@@ -25,12 +25,8 @@ async def page() -> AsyncIterator[str]:
     settings = Settings()  # LAPOR_OPS_HOST 127.0.0.1: the page answers 127.0.0.1 and localhost
     site = OpsSite({BOARD: {}, TIMELINES: {}}, load_registry(None), load_calendar(None),
                    settings.ops_hosts(), streams_per_client=2)
-    server = TestServer(site.app(), host="127.0.0.1")
-    await server.start_server()
-    try:
+    async with served(site.app()) as server:
         yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
 
 
 async def get(url: str, host: str | None = None) -> tuple[int, dict[str, str], str]:
