@@ -174,6 +174,22 @@ def ensure_users(settings: Settings, admin: AdminClient, known: set[str], users:
     if upserts:
         _wait_each(admin.alter_user_scram_credentials(upserts), "setting the SCRAM credential of")
         _until(lambda: set(report.users_created) <= scram_users(admin), "the new SCRAM credentials")
+        # A rotated user was listed before its new secret too: only a login with that secret
+        # shows the broker has applied it (a client right after rotation was refused, once).
+        rotated = [u for u in report.users_created if u in known]
+        if rotated:
+            _until(lambda: all(logs_in(as_principal(settings, u)) for u in rotated),
+                   "the rotated SCRAM credentials")
+
+
+def logs_in(settings: Settings) -> bool:
+    """Whether the cluster takes these settings' login now (a metadata request)."""
+    client = AdminClient({**librdkafka_config(settings), "log_level": "0"})
+    try:
+        client.list_topics(timeout=5)
+        return True
+    except KafkaException:
+        return False
 
 
 def offboard(settings: Settings, admin: AdminClient, registry: Registry, logins: set[str],
