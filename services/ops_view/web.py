@@ -217,10 +217,12 @@ class OpsSite:
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         response = self.prepared(web.StreamResponse(headers={"Content-Type": "text/event-stream"}))
-        await response.prepare(request)
         sent: set[str] = {e["escalation_id"] for e in queries.escalations(self.board)}
-        await response.write(b": connected\n\n")
         try:
+            # A browser that leaves (a reload, a closed tab) may be gone before the headers
+            # are out: that is the stream's normal end, not an error to log with a traceback.
+            await response.prepare(request)
+            await response.write(b": connected\n\n")
             while True:
                 await asyncio.sleep(PUSH_EVERY_S)
                 fresh = [e for e in reversed(queries.escalations(self.board))

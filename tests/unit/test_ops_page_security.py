@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
-from aiohttp import ClientSession, ClientTimeout
+from aiohttp import ClientSession, ClientTimeout, web
+from aiohttp.http_writer import StreamWriter
+from aiohttp.test_utils import make_mocked_request
 
 from services.domain.calendar import load_calendar
 from services.domain.registry import load_registry
@@ -103,3 +106,28 @@ async def test_a_client_holds_a_bounded_number_of_live_streams(page: str) -> Non
         assert again.status == 200
         again.close()
         second.close()
+
+
+class ClosedTransport:
+    """What a browser that left leaves behind: a transport already closing."""
+
+    def is_closing(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> None:
+        raise AssertionError("nothing may be written to a closing transport")
+
+
+async def test_a_stream_whose_client_left_before_its_headers_ends_quietly() -> None:
+    # A reload or a closed tab can drop the connection before the event stream's headers go
+    # out; aiohttp then raises ClientConnectionResetError from prepare(). That is the
+    # stream's end, not an "Error handling request" traceback in the worker's log.
+    protocol = SimpleNamespace(transport=ClosedTransport())
+    writer = StreamWriter(protocol, asyncio.get_running_loop())  # type: ignore[arg-type]
+    request = make_mocked_request("GET", "/events", writer=writer)
+    site = OpsSite({BOARD: {}, TIMELINES: {}}, load_registry(None), load_calendar(None))
+    with pytest.raises(ConnectionResetError):  # the precondition: this writer refuses headers
+        await web.StreamResponse().prepare(make_mocked_request("GET", "/", writer=writer))
+    response = await site.events(request)  # returns: aiohttp closes it without a log
+    assert response.status == 200
+    assert site.streams == {}  # its place is given back
