@@ -114,8 +114,13 @@ def signin_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     process; a test run without it starts its own. If it cannot, the tests that need it fail."""
     shared = os.environ.get("LAPOR_TEST_SHARED_PROVIDER")
     if shared:  # started in the background by scripts/test: wait for it
-        deadline = time.monotonic() + 240
-        while (found := signin_provider_tool.running_provider(Settings(broker_dir=Path(shared)))) is None:
+        # The start gives up by itself (Keycloak not answering, or its admin API failing) and
+        # says why; the deadline here only guards against a start that never ran.
+        settings = Settings(broker_dir=Path(shared))
+        deadline = time.monotonic() + 600
+        while (found := signin_provider_tool.running_provider(settings)) is None:
+            if (error := signin_provider_tool.start_error(settings)) is not None:
+                pytest.fail(f"the shared sign-in provider did not start: {error}", pytrace=False)
             if time.monotonic() > deadline:
                 pytest.fail(f"LAPOR_TEST_SHARED_PROVIDER={shared}: no provider runs there", pytrace=False)
             time.sleep(1)

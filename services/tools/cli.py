@@ -214,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.tools.access import AccessError
         from services.tools.broker import BrokerError
         from services.tools.broker_security import SecuritySetupError
+        from services.tools.signin_provider import ProviderError
 
         from aiokafka.errors import (
             ClusterAuthorizationFailedError, GroupAuthorizationFailedError, KafkaConnectionError,
@@ -240,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"lapor {args.command}: invalid input:\n{exc}", file=sys.stderr)
             return 2
         if isinstance(exc, (BrokerError, BrokerUnavailableError, TopicMismatchError, TopicCreationError,
-                            KafkaAccessError, AccessError, SecuritySetupError,
+                            KafkaAccessError, AccessError, SecuritySetupError, ProviderError,
                             FileNotFoundError, ValueError)):
             print(f"lapor {args.command}: error: {exc}", file=sys.stderr)
             return 2

@@ -34,6 +34,7 @@ ADMIN_USER = "lapor-provider-admin"
 # Pages on this machine, on any port: Keycloak matches a loopback redirect URI whatever its
 # port (RFC 8252), and nothing else. The demo and the tests use these.
 LOOPBACK_REDIRECTS = ["http://127.0.0.1/*", "http://localhost/*"]
+START_ERROR = "start-error"  # in the state folder: why the last start failed
 
 
 class ProviderError(RuntimeError):
@@ -128,10 +129,15 @@ def realm(redirect_uris: list[str], client_secret: str,
     }
 
 
+# Creating the realm hashes every account's password and builds the client's defaults: on two
+# busy cores (a test run beside it) that took longer than 10 s. The admin calls may take this.
+ADMIN_CALL_TIMEOUT_S = 180.0
+
+
 def _request(url: str, data: bytes | None = None, headers: dict[str, str] | None = None,
-             method: str | None = None) -> Any:
+             method: str | None = None, timeout_s: float = 10.0) -> Any:
     req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    with urllib.request.urlopen(req, timeout=10) as answer:  # noqa: S310 (our own loopback)
+    with urllib.request.urlopen(req, timeout=timeout_s) as answer:  # noqa: S310 (our own loopback)
         body = answer.read()
     return json.loads(body) if body else None
 
@@ -139,7 +145,8 @@ def _request(url: str, data: bytes | None = None, headers: dict[str, str] | None
 def _admin_token(base_url: str, password: str) -> str:
     form = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli",
                                    "username": ADMIN_USER, "password": password}).encode()
-    return str(_request(f"{base_url}/realms/master/protocol/openid-connect/token", form)["access_token"])
+    return str(_request(f"{base_url}/realms/master/protocol/openid-connect/token", form,
+                        timeout_s=ADMIN_CALL_TIMEOUT_S)["access_token"])
 
 
 def import_realm(base_url: str, admin_password: str, body: dict[str, Any]) -> None:
@@ -147,11 +154,13 @@ def import_realm(base_url: str, admin_password: str, body: dict[str, Any]) -> No
     token = _admin_token(base_url, admin_password)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     try:
-        _request(f"{base_url}/admin/realms/{REALM}", headers=headers, method="DELETE")
+        _request(f"{base_url}/admin/realms/{REALM}", headers=headers, method="DELETE",
+                 timeout_s=ADMIN_CALL_TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         if exc.code != 404:
             raise
-    _request(f"{base_url}/admin/realms", json.dumps(body).encode(), headers, "POST")
+    _request(f"{base_url}/admin/realms", json.dumps(body).encode(), headers, "POST",
+             timeout_s=ADMIN_CALL_TIMEOUT_S)
 
 
 def state_dir(settings: Settings) -> Path:
@@ -159,8 +168,9 @@ def state_dir(settings: Settings) -> Path:
 
 
 def start(settings: Settings, redirect_uris: list[str], port: int | None = None,
-          timeout_s: float = 180.0) -> RunningProvider:
-    """Start Keycloak (or find the one of this state folder running) and import the realm."""
+          timeout_s: float = 300.0) -> RunningProvider:
+    """Start Keycloak (or find the one of this state folder running) and import the realm.
+    Beside a starting test run on two cores it took 92 s to answer (20 s on an idle machine)."""
     state = state_dir(settings)
     running = running_provider(settings)
     if running is not None:
@@ -174,30 +184,58 @@ def start(settings: Settings, redirect_uris: list[str], port: int | None = None,
     cmd = [str(kc / "bin" / "kc.sh"), "start-dev", "--db=dev-mem", "--cache=local",
            "--http-host=127.0.0.1", f"--http-port={port}", "--health-enabled=true",
            f"--http-management-port={free_port()}", "--hostname-strict=false"]
+    for left_over in (START_ERROR, "provider.url", "client-secret"):  # of an earlier start
+        (state / left_over).unlink(missing_ok=True)
     with open(state / "provider.log", "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
+    # The pid first, so `stop` finds the process whatever happens next; the address last, so
+    # `running_provider` answers only once the realm is in.
+    (state / "provider.pid").write_text(str(proc.pid))
     base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_answering(proc, base_url, state, timeout_s)
+        import_realm(base_url, admin_password, realm(redirect_uris, client_secret))
+    except BaseException as exc:
+        # A provider without its realm is no use to anyone: stop it rather than leave an
+        # orphaned JVM, and leave the reason where a waiting test process reads it.
+        error = exc
+        if isinstance(exc, Exception) and not isinstance(exc, ProviderError):
+            error = ProviderError(f"Keycloak answered, but the realm could not be set up through "
+                                  f"its admin API ({exc}); see {state / 'provider.log'}")
+        (state / START_ERROR).write_text(str(error))
+        stop(settings)
+        if error is exc:
+            raise
+        raise error from exc
+    secret = state / "client-secret"
+    secret.write_text(client_secret)
+    secret.chmod(0o600)
+    (state / "provider.url").write_text(base_url)
+    return RunningProvider(base_url, client_secret)
+
+
+def _wait_until_answering(proc: subprocess.Popen[bytes], base_url: str, state: Path,
+                          timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         if proc.poll() is not None:
             raise ProviderError(f"Keycloak exited with {proc.returncode}; see {state / 'provider.log'}")
         try:
             _request(f"{base_url}/realms/master/.well-known/openid-configuration")
-            break
+            return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if time.monotonic() > deadline:
-                os.killpg(proc.pid, signal.SIGKILL)
                 raise ProviderError(f"Keycloak did not answer within {timeout_s:.0f}s") from None
             time.sleep(0.5)
-    import_realm(base_url, admin_password, realm(redirect_uris, client_secret))
-    provider = RunningProvider(base_url, client_secret)
-    (state / "provider.pid").write_text(str(proc.pid))
-    secret = state / "client-secret"
-    secret.write_text(client_secret)
-    secret.chmod(0o600)
-    (state / "provider.url").write_text(base_url)
-    return provider
+
+
+def start_error(settings: Settings) -> str | None:
+    """Why the last start in this state folder failed, if it did."""
+    try:
+        return (state_dir(settings) / START_ERROR).read_text()
+    except FileNotFoundError:
+        return None
 
 
 def running_provider(settings: Settings) -> RunningProvider | None:
