@@ -29,14 +29,14 @@ class Action:
 
 
 ACTIONS = {a.status.value: a for a in (
-    Action(Status.acknowledged, "Acknowledge (first response)"),
-    Action(Status.in_progress, "In progress"),
-    Action(Status.info_requested, "Ask the reporter for information (pauses the clocks)"),
-    Action(Status.info_received, "Information received (clocks resume)"),
-    Action(Status.field_inspection_required, "Field inspection required (60 working days)"),
-    Action(Status.responded, "Respond to the reporter", note_required=True),
-    Action(Status.resolved, "Resolved"),
-    Action(Status.not_our_authority, "Not our authority (bukan wewenang)", note_required=True,
+    Action(Status.acknowledged, "Terima (tanggapan pertama)"),
+    Action(Status.in_progress, "Sedang diproses"),
+    Action(Status.info_requested, "Minta keterangan pelapor (jam SLA dijeda)"),
+    Action(Status.info_received, "Keterangan diterima (jam SLA berjalan lagi)"),
+    Action(Status.field_inspection_required, "Perlu pemeriksaan lapangan (60 hari kerja)"),
+    Action(Status.responded, "Kirim tanggapan ke pelapor", note_required=True),
+    Action(Status.resolved, "Selesai"),
+    Action(Status.not_our_authority, "Bukan wewenang kami", note_required=True,
            takes_target=True),
 )}
 
@@ -73,18 +73,18 @@ def status_from_form(view: DeskView, facts: Facts, agency_id: str, complaint_id:
     """The agency status a submitted action form asks for, or ActionRefused."""
     choice = ACTIONS.get(form.get("status", ""))
     if choice is None or choice not in available(view, facts, agency_id):
-        raise ActionRefused("that action is not open for this complaint now")
+        raise ActionRefused("tindakan itu tidak tersedia untuk aduan ini sekarang")
     form_id = form.get("form_id", "")
     if not FORM_ID.fullmatch(form_id):
-        raise ActionRefused("the form is incomplete: reload the page")
+        raise ActionRefused("formulir tidak lengkap: muat ulang halaman")
     note = (form.get("note") or "").strip() or None
     if choice.note_required and note is None:
-        raise ActionRefused("this action needs a note")
+        raise ActionRefused("tindakan ini memerlukan catatan")
     if note is not None and len(note) > NOTE_MAX:
-        raise ActionRefused(f"the note is longer than {NOTE_MAX} characters")
+        raise ActionRefused(f"catatan lebih dari {NOTE_MAX} karakter")
     target = (form.get("target_agency_id") or "").strip() or None if choice.takes_target else None
     if target is not None and (target == agency_id or target not in view.registry):
-        raise ActionRefused("the suggested agency is not a known agency (or is this one)")
+        raise ActionRefused("instansi yang diusulkan tidak dikenal (atau instansi ini sendiri)")
     digest = hashlib.sha256(f"{agency_id}|{complaint_id}|{choice.status.value}|{form_id}".encode()).hexdigest()
     return AgencyStatus(event_id=f"desk-{digest[:32]}", complaint_id=complaint_id,
                         status=choice.status, agency_id=agency_id, at=at, note=note,

@@ -1,5 +1,8 @@
 """The desk's HTML, rendered on the server (no script: every action is a plain form with the
-session's CSRF token). Everything that came from a topic or a user is escaped."""
+session's CSRF token). Everything that came from a topic or a user is escaped.
+
+The words are Bahasa Indonesia, as on the operations and tracking pages: the desk is for
+agency staff. The JSON API keeps the contract's codes."""
 
 from __future__ import annotations
 
@@ -13,9 +16,19 @@ from services.desk.actions import Action
 from services.desk.view import ClockView, QueueRow
 from services.domain.calendar import zone
 
-CLOCK_NAMES = {"first_response": "First response", "follow_up": "Follow-up",
-               "resolution": "Resolution", "auto_close": "Auto-close"}
-LEVELS = {1: "agency supervisor", 2: "national admin", 3: "Ombudsman"}
+CLOCK_NAMES = {"first_response": "Tanggapan pertama", "follow_up": "Tindak lanjut",
+               "resolution": "Penyelesaian", "auto_close": "Tutup otomatis"}
+LEVELS = {1: "atasan instansi", 2: "admin nasional", 3: "Ombudsman"}
+STATUS_NAMES = {"acknowledged": "diterima instansi", "in_progress": "sedang diproses",
+                "info_requested": "minta keterangan", "info_received": "keterangan diterima",
+                "field_inspection_required": "perlu pemeriksaan lapangan", "responded": "ditanggapi",
+                "resolved": "diselesaikan", "not_our_authority": "bukan wewenang",
+                "assigned": "ditugaskan admin", "reporter_replied": "pelapor membalas",
+                "archived": "diarsipkan", "closed": "ditutup", "new": "baru"}
+
+
+def status_name(code: str) -> str:
+    return STATUS_NAMES.get(code, code)
 
 
 def e(value: object) -> str:
@@ -37,35 +50,35 @@ def layout(title: str, body: str, staff_name: str | None = None, csrf: str | Non
     account = ""
     if staff_name is not None and csrf is not None:
         account = (f'<form class="signout" method="post" action="/auth/logout">'
-                   f'<span>Signed in as <b>{e(staff_name)}</b></span>'
+                   f'<span>Masuk sebagai <b>{e(staff_name)}</b></span>'
                    f'<input type="hidden" name="csrf" value="{e(csrf)}">'
-                   f'<button type="submit">Sign out</button></form>')
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                   f'<button type="submit">Keluar</button></form>')
+    return ("<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{e(title)} · LAPOR! desk</title><link rel=\"stylesheet\" href=\"/static/desk.css\">"
-            f"</head><body><header><a class=\"brand\" href=\"/\">LAPOR! · agency desk</a>{account}</header>"
+            f"<title>{e(title)} · Meja instansi LAPOR!</title><link rel=\"stylesheet\" href=\"/static/desk.css\">"
+            f"</head><body><header><a class=\"brand\" href=\"/\">SP4N-LAPOR! · Meja instansi</a>{account}</header>"
             f"<main>{body}</main></body></html>")
 
 
 def clock_cell(clock: ClockView, tz: str) -> str:
     name = CLOCK_NAMES.get(clock.name, clock.name)
     if clock.state == "stopped":
-        text = "stopped"
+        text = "berhenti"
     elif clock.state == "paused":
-        text = "paused (waiting for the reporter)"
+        text = "dijeda (menunggu keterangan pelapor)"
     elif clock.days_left is None:
-        text = f"due {_when(clock.due_at, tz)}"
+        text = f"tenggat {_when(clock.due_at, tz)}"
     elif clock.state == "breached" or clock.days_left < 0:
         over = -clock.days_left if clock.days_left < 0 else 0
-        text = f"breached, {over} working day{'s' if over != 1 else ''} over"
+        text = f"terlambat {over} hari kerja"
         if clock.level:
             text += f" · level {clock.level} ({LEVELS.get(clock.level, '')})"
     elif clock.days_left == 0:
-        text = "due today"
+        text = "tenggat hari ini"
     else:
-        text = f"{clock.days_left} working day{'s' if clock.days_left != 1 else ''} left after today"
+        text = f"sisa {clock.days_left} hari kerja setelah hari ini"
     return (f'<span class="clock {e(clock.state)}" data-clock="{e(clock.name)}" '
-            f'data-state="{e(clock.state)}" data-level="{clock.level}" title="due {e(_when(clock.due_at, tz))}">'
+            f'data-state="{e(clock.state)}" data-level="{clock.level}" title="tenggat {e(_when(clock.due_at, tz))}">'
             f'{e(name)}: {e(text)}</span>')
 
 
@@ -76,20 +89,22 @@ def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_nam
                now: datetime | None, tz: str) -> str:
     lines = []
     for r in rows[:QUEUE_SHOWN]:
-        role = '<span class="copy">tembusan (copy)</span>' if r.role == "copy" else ""
+        role = '<span class="copy">tembusan</span>' if r.role == "copy" else ""
         clocks = " ".join(clock_cell(c, tz) for c in r.clocks) or "—"
         lines.append(
             f'<tr data-complaint="{e(r.complaint_id)}" data-role="{e(r.role)}">'
             f'<td><a href="/a/{e(agency_id)}/c/{e(r.complaint_id)}">{e(r.complaint_id)}</a> {role}</td>'
-            f"<td>{e(r.title or '(no title)')}</td><td>{e(r.category)}</td>"
-            f"<td>{e(_when(r.routed_at, tz))}</td><td>{clocks}</td><td>{e(r.last_status or 'new')}</td></tr>")
-    table = ("<table><thead><tr><th>Complaint</th><th>Title</th><th>Category</th><th>Received</th>"
-             "<th>Clocks (working days)</th><th>Last status</th></tr></thead><tbody>"
-             + "".join(lines) + "</tbody></table>") if lines else '<p class="empty">No open complaints.</p>'
-    shown = f" · the first {QUEUE_SHOWN} shown" if len(rows) > QUEUE_SHOWN else ""
+            f"<td>{e(r.title or '(tanpa judul)')}</td><td>{e(r.category)}</td>"
+            f"<td>{e(_when(r.routed_at, tz))}</td><td>{clocks}</td>"
+            f"<td>{e(status_name(r.last_status or 'new'))}</td></tr>")
+    table = ("<table><thead><tr><th>Nomor lacak</th><th>Judul</th><th>Kategori</th><th>Diterima</th>"
+             "<th>Jam SLA (hari kerja)</th><th>Status terakhir</th></tr></thead><tbody>"
+             + "".join(lines) + "</tbody></table>") if lines else '<p class="empty">Tidak ada aduan terbuka.</p>'
+    shown = f" · {QUEUE_SHOWN} pertama ditampilkan" if len(rows) > QUEUE_SHOWN else ""
     body = (f"<h1>{e(agency_name)} <small>({e(agency_id)})</small></h1>"
-            f"<p class=\"meta\">{len(rows)} open{shown} · oldest deadline first · as of {e(_when(now, tz))}</p>{table}")
-    return layout(f"{agency_name} queue", body, staff_name, csrf)
+            f"<p class=\"meta\">{len(rows)} terbuka{shown} · tenggat terdekat lebih dulu · "
+            f"per {e(_when(now, tz))}</p>{table}")
+    return layout(f"Antrean {agency_name}", body, staff_name, csrf)
 
 
 def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockView],
@@ -98,28 +113,30 @@ def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockV
     cid = delivery["complaint_id"]
     reporter = delivery.get("reporter") or {}
     who = ", ".join(e(v) for k, v in reporter.items() if v) or (
-        "anonymous" if delivery.get("privacy") == "anonymous" else "not given")
+        "anonim" if delivery.get("privacy") == "anonymous" else "tidak diisi")
     location = delivery.get("location") or {}
     where = ", ".join(e(v) for k, v in location.items() if isinstance(v, (str, int, float))) or "—"
-    role = "tembusan (copy): for information, no action" if delivery["routing"]["role"] == "copy" else "responsible agency"
-    facts = (f"<dl><dt>Role</dt><dd>{e(role)}</dd><dt>Category</dt><dd>{e(delivery['category'])}</dd>"
-             f"<dt>Type</dt><dd>{e(delivery['type'])} · {e(delivery['sla_tier'])}</dd>"
-             f"<dt>Received by LAPOR!</dt><dd>{e(_when(delivery['accepted_at'], tz))}</dd>"
-             f"<dt>Forwarded here</dt><dd>{e(_when(delivery['routing']['routed_at'], tz))} "
+    role = ("tembusan: untuk diketahui, tanpa tindakan" if delivery["routing"]["role"] == "copy"
+            else "instansi penanggung jawab")
+    facts = (f"<dl><dt>Peran</dt><dd>{e(role)}</dd><dt>Kategori</dt><dd>{e(delivery['category'])}</dd>"
+             f"<dt>Jenis</dt><dd>{e(delivery['type'])} · {e(delivery['sla_tier'])}</dd>"
+             f"<dt>Diterima LAPOR!</dt><dd>{e(_when(delivery['accepted_at'], tz))}</dd>"
+             f"<dt>Diteruskan ke sini</dt><dd>{e(_when(delivery['routing']['routed_at'], tz))} "
              f"({e(delivery['routing'].get('reason') or delivery['routing']['rule_id'])})</dd>"
-             f"<dt>Reporter</dt><dd>{who}</dd><dt>Location</dt><dd>{where}</dd></dl>")
-    clock_list = "".join(f"<li>{clock_cell(c, tz)}</li>" for c in clocks) or "<li>none (copy)</li>"
+             f"<dt>Pelapor</dt><dd>{who}</dd><dt>Lokasi</dt><dd>{where}</dd></dl>")
+    clock_list = "".join(f"<li>{clock_cell(c, tz)}</li>" for c in clocks) or "<li>tidak ada (tembusan)</li>"
     events = "".join(
-        f'<li data-status="{e(t["status"])}"><time>{e(_when(t["at"], tz))}</time> <b>{e(t["status"])}</b>'
-        f' by {e(t["by"])}' + (f' → {e(t["target_agency_id"])}' if t.get("target_agency_id") else "")
+        f'<li data-status="{e(t["status"])}"><time>{e(_when(t["at"], tz))}</time> '
+        f'<b>{e(status_name(t["status"]))}</b> oleh {e(t["by"])}'
+        + (f' → {e(t["target_agency_id"])}' if t.get("target_agency_id") else "")
         + (f'<blockquote>{e(t["note"])}</blockquote>' if t.get("note") else "") + "</li>"
-        for t in timeline) or "<li>nothing yet</li>"
+        for t in timeline) or "<li>belum ada</li>"
     banner = (f'<p class="notice" role="status">{e(notice)}</p>' if notice else "") + (
         f'<p class="error" role="alert">{e(error)}</p>' if error else "")
-    body = (f'<p><a href="/a/{e(agency_id)}/">← queue</a></p><h1>{e(delivery.get("title") or cid)}</h1>'
-            f'<p class="meta">{e(cid)}</p>{banner}{facts}<h2>Complaint</h2>'
-            f'<div class="body">{e(delivery["body"])}</div><h2>Clocks</h2><ul class="clocks">{clock_list}</ul>'
-            f'<h2>Timeline</h2><ol class="timeline">{events}</ol>'
+    body = (f'<p><a href="/a/{e(agency_id)}/">← antrean</a></p><h1>{e(delivery.get("title") or cid)}</h1>'
+            f'<p class="meta">{e(cid)}</p>{banner}{facts}<h2>Isi aduan</h2>'
+            f'<div class="body">{e(delivery["body"])}</div><h2>Jam SLA</h2><ul class="clocks">{clock_list}</ul>'
+            f'<h2>Riwayat</h2><ol class="timeline">{events}</ol>'
             + action_forms(agency_id, cid, actions, agencies, csrf))
     return layout(cid, body, staff_name, csrf)
 
@@ -133,10 +150,10 @@ def action_forms(agency_id: str, cid: str, actions: list[Action], agencies: Iter
     for a in actions:
         extra = ""
         if a.takes_target:
-            extra += (f'<label>Suggested agency <select name="target_agency_id"><option value="">'
-                      f'— triage decides —</option>{options}</select></label>')
+            extra += (f'<label>Usulan instansi <select name="target_agency_id"><option value="">'
+                      f'— diputuskan triase —</option>{options}</select></label>')
         if a.note_required or a.status.value in ("resolved", "info_requested"):
-            extra += (f'<label>Note{" (required)" if a.note_required else ""} <textarea name="note" '
+            extra += (f'<label>Catatan{" (wajib)" if a.note_required else ""} <textarea name="note" '
                       f'maxlength="5000"{" required" if a.note_required else ""}></textarea></label>')
         forms.append(
             f'<form method="post" action="/a/{e(agency_id)}/c/{e(cid)}/status" class="action" '
@@ -144,7 +161,7 @@ def action_forms(agency_id: str, cid: str, actions: list[Action], agencies: Iter
             f'<input type="hidden" name="form_id" value="{secrets.token_urlsafe(18)}">'
             f'<input type="hidden" name="status" value="{e(a.status.value)}">{extra}'
             f'<button type="submit">{e(a.label)}</button></form>')
-    return "<h2>Actions</h2><div class=\"actions\">" + "".join(forms) + "</div>"
+    return "<h2>Tindakan</h2><div class=\"actions\">" + "".join(forms) + "</div>"
 
 
 def message_page(title: str, message: str, staff_name: str | None = None, csrf: str | None = None,

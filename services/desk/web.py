@@ -26,7 +26,7 @@ from services.domain.complaint_id import normalise_complaint_id
 
 Publish = Callable[[AgencyStatus], Awaitable[None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-NOTICES = {"sent": "Sent. The status gate passes it on; it shows in the timeline once it has."}
+NOTICES = {"sent": ("Terkirim. Gerbang status memeriksanya; status tampil di riwayat setelah diteruskan.")}
 
 
 def html(text: str, status: int = 200) -> web.Response:
@@ -91,16 +91,17 @@ class DeskSite:
     async def home(self, request: web.Request) -> web.StreamResponse:
         staff = await self.signin.staff(request)
         if staff is None:
-            return html(pages.message_page("LAPOR! agency desk", "Agency staff sign in to work their queue.",
-                                           links=[("/auth/login", "Sign in")]))
+            return html(pages.message_page("Meja instansi SP4N-LAPOR!",
+                                           "Petugas instansi masuk untuk mengerjakan antrean aduan.",
+                                           links=[("/auth/login", "Masuk")]))
         desks = sorted(staff.roles.agencies)
         if len(desks) == 1:
             raise web.HTTPFound(f"/a/{desks[0]}/")
         if not desks:
-            return html(pages.message_page("No desk for this account", "Your account has no agency "
-                                           "role; ask your administrator for one.", staff.name, staff.csrf),
+            return html(pages.message_page("Akun ini tidak punya meja", "Akun Anda belum punya peran instansi; "
+                                           "mintalah kepada administrator.", staff.name, staff.csrf),
                         status=403)
-        return html(pages.message_page("Your desks", "Choose an agency.", staff.name, staff.csrf,
+        return html(pages.message_page("Meja Anda", "Pilih instansi.", staff.name, staff.csrf,
                                        [(f"/a/{a}/", self.name(a)) for a in desks]))
 
     async def queue(self, request: web.Request) -> web.StreamResponse:

@@ -204,12 +204,12 @@ def test_a_form_becomes_the_agencys_status_with_an_id_fixed_by_the_form() -> Non
 
 
 @pytest.mark.parametrize("form, message", [
-    ({"status": "assigned"}, "not open"),
-    ({"status": "acknowledged", "form_id": "short"}, "incomplete"),
-    ({"status": "responded"}, "needs a note"),
-    ({"status": "responded", "note": "x" * 5001}, "longer than"),
-    ({"status": "not_our_authority", "note": "n", "target_agency_id": "pln"}, "not a known agency"),
-    ({"status": "not_our_authority", "note": "n", "target_agency_id": "no-such"}, "not a known agency"),
+    ({"status": "assigned"}, "tidak tersedia"),
+    ({"status": "acknowledged", "form_id": "short"}, "tidak lengkap"),
+    ({"status": "responded"}, "memerlukan catatan"),
+    ({"status": "responded", "note": "x" * 5001}, "lebih dari"),
+    ({"status": "not_our_authority", "note": "n", "target_agency_id": "pln"}, "tidak dikenal"),
+    ({"status": "not_our_authority", "note": "n", "target_agency_id": "no-such"}, "tidak dikenal"),
 ])
 def test_a_form_asking_for_what_the_desk_does_not_send_is_refused(form: dict[str, str], message: str) -> None:
     v = view()
