@@ -278,5 +278,6 @@ class StaffSignIn:
     @staticmethod
     def refusal(message: str) -> web.Response:
         return web.Response(status=403, content_type="text/html", charset="utf-8",
-                            text=f"<!doctype html><title>Sign-in refused</title><p>{html.escape(message)}</p>"
-                                 '<p><a href="/auth/login">Sign in again</a></p>')
+                            text="<!doctype html><html lang=\"id\"><title>Gagal masuk</title><h1>Gagal masuk</h1>"
+                                 f"<p>{html.escape(message)}</p>"  # the check's own words, for support
+                                 '<p><a href="/auth/login">Masuk lagi</a></p></html>')
