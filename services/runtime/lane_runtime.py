@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from services.runtime.batch_send import PRODUCER_BATCH_BYTES
+from services.runtime.group_commit import commit_held
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
 from services.runtime.logging import get_logger
@@ -180,13 +181,10 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _commit(self, only: set[TopicPartition] | None = None) -> None:
         assert self.consumer is not None
-        assigned = self.consumer.assignment()
         todo = {tp: OffsetAndMetadata(offset, "") for tp, offset in self._done.items()
-                if tp in assigned and (only is None or tp in only)
-                and self._committed.get(tp) != offset}
-        if todo:
-            await self.consumer.commit(todo)
-            self._committed.update({tp: meta.offset for tp, meta in todo.items()})
+                if (only is None or tp in only) and self._committed.get(tp) != offset}
+        committed = await commit_held(self.consumer, todo, self._log)
+        self._committed.update({tp: meta.offset for tp, meta in committed.items()})
 
     # ConsumerRebalanceListener: before partitions move, commit what is done on them, and
     # make their queued records stale (the new owner starts from the committed offset).

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from services.runtime.batch_send import PRODUCER_BATCH_BYTES, send_batched
+from services.runtime.group_commit import commit_held
 from services.runtime.heap import settle_heap
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.logging import get_logger, log_notes
@@ -93,8 +94,8 @@ class StatelessWorker:
         sent = await send_batched(producer, [(prefix + o.topic, o.key, o.value, None)
                                              for o in result.outputs])
         await asyncio.gather(*(batch.future for batch in sent))
-        await consumer.commit({tp: OffsetAndMetadata(batch[-1].offset + 1, "")
-                               for tp, batch in fetched.items()})
+        await commit_held(consumer, {tp: OffsetAndMetadata(batch[-1].offset + 1, "")
+                                     for tp, batch in fetched.items()}, self._log)
         self.metrics.observe(records, result, time.perf_counter() - started)
         log_notes(self._log, result)
 

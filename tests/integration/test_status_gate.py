@@ -60,6 +60,50 @@ async def test_an_agency_provisioned_while_the_gate_runs_is_heard(
     assert "worker_ready" in gate.log_text()
 
 
+STATUSES_PER_AGENCY = 150
+
+
+def numbered_status(agency: str, n: int) -> tuple[bytes, bytes]:
+    cid = "LPR-7K2QX9M4TD5W"
+    body = {"event_id": f"{agency}-{n}", "complaint_id": cid, "status": "in_progress",
+            "at": "2026-03-02T09:15:00+07:00"}
+    return cid.encode(), json.dumps(body).encode()
+
+
+async def test_agencies_provisioned_one_after_another_under_traffic_stop_no_gate(
+    broker_settings: Settings, tmp_path: Path,
+) -> None:
+    # What the demo does: statuses flow while agencies are provisioned one by one, so the
+    # gate's pattern subscription rebalances again and again in the middle of its batches.
+    # A commit refused by a rebalance once stopped the gate (IllegalStateError).
+    settings = isolated(broker_settings)
+    await provision(settings, ["pln"])
+    newcomers = ["kemensos", "kpk", "kemenkes", "komdigi", "kemendes", "ombudsman",
+                 "kemenpan-rb", "kemendikdasmen", "bpjs-ketenagakerjaan", "pemda-32-73"]
+    with running("status_gate", settings, tmp_path) as gate:
+        pln = AIOKafkaProducer(**aiokafka_options(as_principal(settings, agency_user(settings, "pln"))),
+                               acks="all")
+        await pln.start()
+        sent = 0
+        try:
+            for agency in newcomers:
+                await provision(settings, [agency])
+                await produce(as_principal(settings, agency_user(settings, agency)),
+                              agency_status_topic_name(agency), [numbered_status(agency, 0)])
+                for _ in range(STATUSES_PER_AGENCY):  # PLN's traffic goes on through the rebalance
+                    key, value = numbered_status("pln", sent)
+                    await pln.send_and_wait(settings.topic(agency_status_topic_name("pln")), value, key=key)
+                    sent += 1
+        finally:
+            await pln.stop()
+        expected = sent + len(newcomers)
+        passed = await consume(settings, STATUS, expected=expected, timeout_s=90, quiet_s=0.5)
+        assert gate.proc.poll() is None, gate.log_text()[-3000:]  # still running
+    ids = {StatusEvent.model_validate_json(r.value).event_id for r in passed}
+    assert ids == {f"pln-{n}" for n in range(sent)} | {f"{a}-0" for a in newcomers}
+    assert "Kafka error" not in gate.log_text()
+
+
 async def _written(settings: Settings, topic: str) -> int:
     consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None)
     await consumer.start()
