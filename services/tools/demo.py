@@ -215,10 +215,24 @@ class Simulation:
         return "\n".join(rows)
 
 
-async def _run(sim: Simulation) -> None:
+def stopped_early(workers: dict[str, subprocess.Popen[bytes]], told: set[str], log_dir: Path) -> list[str]:
+    """A line for each worker that exited since the last look (the demo does not restart it:
+    a stopped stage is a fault to see, and its log says why)."""
+    lines = []
+    for name, proc in workers.items():
+        if proc.poll() is not None and name not in told:
+            told.add(name)
+            lines.append(f"demo: the {name} worker stopped (exit code {proc.returncode}); "
+                         f"see {log_dir / f'{name}.log'}")
+    return lines
+
+
+async def _run(sim: Simulation, workers: dict[str, subprocess.Popen[bytes]], log_dir: Path) -> set[str]:
+    """The simulation until its time is up; the names of the workers that stopped early."""
     tasks = [asyncio.create_task(t) for t in (sim.publish(), sim.agencies(), sim.watch(),
                                               *(sim.replies(c.value) for c in Channel))]
     told: set[asyncio.Task[None]] = set()
+    stopped: set[str] = set()
     try:
         while time.monotonic() - sim.t0 < sim.seconds:
             await asyncio.sleep(3)
@@ -227,6 +241,9 @@ async def _run(sim: Simulation) -> None:
                 if t.done() and not t.cancelled() and t.exception() and t not in told:
                     told.add(t)
                     print(f"demo: a simulated part failed: {t.exception()!r}", flush=True)
+            for line in stopped_early(workers, stopped, log_dir):
+                print(line, flush=True)
+        return stopped
     finally:
         for t in tasks:
             t.cancel()
@@ -235,15 +252,15 @@ async def _run(sim: Simulation) -> None:
 
 def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
-    workers = [_spawn(["worker", s, "--web-port", str(settings.web_port + i)], settings,
-                      log_dir / f"{s}.log", s) for i, s in enumerate(SERVICES)]
+    workers = {s: _spawn(["worker", s, "--web-port", str(settings.web_port + i)], settings,
+                         log_dir / f"{s}.log", s) for i, s in enumerate(SERVICES)}
     sim = Simulation(settings, seconds, rate)
     # The ticker is a process of its own, as in production. It starts from the simulation's
     # event time at its launch and so runs a little behind it: ticks are watermarks, and a
     # tick behind the events only fires their moments a little later, never too early.
-    workers.append(_spawn(["ticker", "--interval", "1", "--speed", str(sim.speed),
-                           "--start", sim.now().isoformat()], settings, log_dir / "ticker.log",
-                          "ticker"))
+    workers["ticker"] = _spawn(["ticker", "--interval", "1", "--speed", str(sim.speed),
+                                "--start", sim.now().isoformat()], settings, log_dir / "ticker.log",
+                               "ticker")
     print(f"workers started (logs in {log_dir}); a week of event time in {seconds:.0f}s", flush=True)
     print(f"operations page: http://{settings.ops_host}:{settings.ops_port}/ (fills as the demo runs)",
           flush=True)
@@ -254,18 +271,21 @@ def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> 
     accounts = ", ".join(f"{a.username} / {a.password} ({', '.join(a.groups) or 'no role'})"
                          for a in DEMO_ACCOUNTS)
     print(f"sign in (desk and operations page) with: {accounts}", flush=True)
+    stopped: set[str] = set()
     try:
-        asyncio.run(_run(sim))
+        stopped = asyncio.run(_run(sim, workers, log_dir))
     except KeyboardInterrupt:
         print("\ninterrupted", flush=True)
     finally:
-        for w in workers:
+        for w in workers.values():
             if w.poll() is None:
                 os.killpg(w.pid, signal.SIGTERM)
-        for w in workers:
+        for w in workers.values():
             try:
                 w.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(w.pid, signal.SIGKILL)
         print(sim.summary(), flush=True)
-    return 0
+    if stopped:
+        print(f"demo: workers that stopped early: {', '.join(sorted(stopped))}", flush=True)
+    return 1 if stopped else 0
