@@ -26,7 +26,7 @@ from services.domain.complaint_id import normalise_complaint_id
 
 Publish = Callable[[AgencyStatus], Awaitable[None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-NOTICES = {"sent": ("Terkirim. Gerbang status memeriksanya; status tampil di riwayat setelah diteruskan.")}
+NOTICES = {"sent": "Terkirim. Gerbang status memeriksanya; status tampil di riwayat setelah diteruskan."}
 
 
 def html(text: str, status: int = 200) -> web.Response:

@@ -71,7 +71,9 @@ class ProvisionReport:
 
 
 def _admin(settings: Settings) -> AdminClient:
-    return AdminClient({**librdkafka_config(settings), "client.id": "lapor-access"})
+    # librdkafka's warnings and errors only: at its default level it prints an info line
+    # ("Purging 1 unserved events from background queue") whenever a client is dropped.
+    return AdminClient({**librdkafka_config(settings), "client.id": "lapor-access", "log_level": "4"})
 
 
 def _wait(future: Future[Any], what: str) -> Any:
