@@ -19,6 +19,7 @@ from schemas.common import (
 from schemas.bridge import BridgeDelivery, Open311Request, WebhookPing
 from schemas.events import (
     AcceptedComplaint,
+    AdminStatus,
     AgencyComplaint,
     AgencyStatus,
     Attachment,
@@ -35,6 +36,7 @@ from schemas.events import (
     RoutingInfo,
     RulesVersion,
     SmsMessage,
+    StatusClaim,
     StatusEvent,
     Submission,
     SubmittedLocation,
@@ -43,9 +45,9 @@ from schemas.events import (
 )
 
 __all__ = [
-    "AcceptedComplaint", "AgencyComplaint", "BridgeDelivery", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
+    "AcceptedComplaint", "AdminStatus", "AgencyComplaint", "BridgeDelivery", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
     "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter", "ReporterStatus",
-    "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusEvent",
+    "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusClaim", "StatusEvent",
     "Submission", "SubmittedLocation", "Tick", "ValidationErrorItem", "WireModel", "WirePart",
 ]

@@ -221,7 +221,9 @@ class RoutedEvent(WireModel):
 
 
 class StatusEvent(WireModel):
-    """complaints.status.v1, key complaint_id: lifecycle events from agencies and admins."""
+    """complaints.status.v1, key complaint_id: lifecycle events from agencies and admins,
+    each one judged (by the router, which knows who holds every complaint) as something its
+    sender may say about that complaint at that moment, and each `event_id` once."""
 
     topic_name: ClassVar[str] = "complaints.status.v1"
     schema_name: ClassVar[str] = "status"
@@ -258,6 +260,29 @@ class ReporterStatus(StatusEvent):
 
     topic_name: ClassVar[str] = "reporter-status.{channel}.v1"
     schema_name: ClassVar[str] = "reporter_status"
+
+
+class AdminStatus(StatusEvent):
+    """admin-status.v1, key complaint_id: the national admin's `assigned` (a triaged
+    complaint given to `target_agency_id`), written by the national admin's principal and by
+    the operations page for a signed-in national operator. Only they may write it, so the
+    topic is their signature; the status gate passes an `assigned` on and refuses anything
+    else."""
+
+    topic_name: ClassVar[str] = "admin-status.v1"
+    schema_name: ClassVar[str] = "admin_status"
+
+
+class StatusClaim(StatusEvent):
+    """status.claims.v1, key complaint_id (co-partitioned with complaints.accepted.v1): a
+    status whose sender the status gate has established from the topic it came on
+    (`agency_id` for an agency, `channel` for a reporter, neither for the national admin's
+    `assigned` or the SLA monitor's auto-close). Internal: only the gate writes it and only
+    the router reads it, which judges each claim against the complaint's holder and the
+    event ids it already passed before anything reaches complaints.status.v1."""
+
+    topic_name: ClassVar[str] = "status.claims.v1"
+    schema_name: ClassVar[str] = "status_claim"
 
 
 WorkingDays = Annotated[int, Field(ge=1, le=366)]
@@ -381,6 +406,6 @@ class Notification(WireModel):
 
 ALL_EVENTS: tuple[type[WireModel], ...] = (
     Submission, SmsMessage, AcceptedComplaint, RejectedEvent, AgencyComplaint, RoutedEvent,
-    StatusEvent, AgencyStatus, ReporterStatus, Tick, Escalation, ComplianceStats, Notification,
-    RulesVersion,
+    StatusEvent, AgencyStatus, ReporterStatus, AdminStatus, StatusClaim, Tick, Escalation,
+    ComplianceStats, Notification, RulesVersion,
 )

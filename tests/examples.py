@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
-    AgencyStatus, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick, WireModel,
+    AdminStatus, AgencyStatus, ReporterStatus, RoutedEvent, StatusClaim, RulesVersion, SmsMessage, StatusEvent, Submission, Tick, WireModel,
 )
 
 T = "2026-03-02T09:15:00+07:00"
@@ -49,6 +49,10 @@ VALID: dict[type[WireModel], dict[str, Any]] = {
     AgencyStatus: {"event_id": "s-2", "complaint_id": CID, "status": "responded", "at": T,
                    "note": "Tagihan dikoreksi."},
     ReporterStatus: {"event_id": "r-1", "complaint_id": CID, "status": "reporter_replied", "at": T},
+    AdminStatus: {"event_id": "a-1", "complaint_id": CID, "status": "assigned", "at": T,
+                  "target_agency_id": "pln"},
+    StatusClaim: {"event_id": "s-2", "complaint_id": CID, "status": "responded", "at": T,
+                  "agency_id": "pln", "note": "Token sudah masuk"},
     Tick: {"as_of": T},
     Escalation: {
         "escalation_id": "e-1", "complaint_id": CID, "agency_id": "pln",
@@ -83,6 +87,8 @@ INVALID: dict[type[WireModel], tuple[dict[str, Any], str]] = {
     StatusEvent: ({**VALID[StatusEvent], "status": "done"}, "status"),
     AgencyStatus: ({**VALID[AgencyStatus], "at": "2026-03-02 09:15"}, "at"),
     ReporterStatus: ({**VALID[ReporterStatus], "channel": "fax"}, "channel"),
+    AdminStatus: ({**VALID[AdminStatus], "target_agency_id": "PLN!"}, "target_agency_id"),
+    StatusClaim: ({**VALID[StatusClaim], "complaint_id": "LPR-1"}, "complaint_id"),
     Tick: ({"as_of": 1767225600}, "as_of"),
     Escalation: ({**VALID[Escalation], "level": 4}, "level"),
     ComplianceStats: ({**VALID[ComplianceStats], "received": -1}, "received"),

@@ -21,7 +21,7 @@ from services.runtime.faust_runtime import create_app as stage_app
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
 from services.runtime.staff_signin import StaffSignIn
-from services.runtime.topics import STATUS
+from services.runtime.topics import ADMIN_STATUS
 
 COOKIE = "lapor_ops"
 
@@ -40,7 +40,7 @@ def create_app(settings: Settings) -> faust.App:
 
         async def assign(event: StatusEvent) -> None:
             assert producer is not None
-            await producer.send_and_wait(settings.topic(STATUS), event.to_bytes(),
+            await producer.send_and_wait(settings.topic(ADMIN_STATUS), event.to_bytes(),
                                          key=event.complaint_id.encode())
 
         site = OpsSite(tables, site_registry, calendar, settings.ops_hosts(),

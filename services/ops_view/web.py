@@ -3,7 +3,7 @@ everything the page loads is served from here (no CDN).
 
 With a sign-in provider (LAPOR_OIDC_ISSUER) only national operators see it, and they may
 assign a triaged complaint to an agency: the page's one write, the national admin's
-`assigned` on complaints.status.v1. Without one it is read-only and must stay on a loopback
+`assigned` on admin-status.v1 (the router judges it). Without one it is read-only and must stay on a loopback
 address (LAPOR_OPS_HOST, 127.0.0.1 by default): it shows no personal data, but complaint
 ids, agencies and dead-letter errors are internal."""
 

@@ -10,7 +10,7 @@ from services.router.handlers import HOLDINGS, STAGE, RouterHandlers
 from services.router.rules import load_rules
 from services.runtime.settings import Settings
 from services.runtime.stage import Stage
-from services.runtime.topics import ACCEPTED, STATUS, TICKS
+from services.runtime.topics import ACCEPTED, CLAIMS, TICKS
 
 
 def build(settings: Settings) -> Stage:
@@ -19,4 +19,4 @@ def build(settings: Settings) -> Stage:
                               load_calendar(settings.calendar_file),
                               load_policy(settings.sla_policy_file), settings.max_refusals,
                               settings.closed_grace_days)
-    return Stage(STAGE, (ACCEPTED, STATUS, TICKS), (HOLDINGS,), handlers.handle)
+    return Stage(STAGE, (ACCEPTED, CLAIMS, TICKS), (HOLDINGS,), handlers.handle)

@@ -1,6 +1,7 @@
-"""Every decision of the router, as a pure handler: an accepted complaint or a status event
-and the holdings store in; agency deliveries, triage and routed decisions out, and the
-reporter's notice of each new responsible agency."""
+"""Every decision of the router, as a pure handler: an accepted complaint or a status claim
+and the holdings store in; agency deliveries, triage and routed decisions out, the
+reporter's notice of each new responsible agency, and the statuses it judged passable
+(`judge`: the router knows who holds each complaint, so it is the one judge of statuses)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schemas import AcceptedComplaint, NoticeKind, Notification, Role, Status, StatusEvent, Tick
+from schemas import (
+    AcceptedComplaint, Channel, NoticeKind, Notification, Role, Status, StatusClaim, StatusEvent,
+    Tick, ValidationErrorItem,
+)
 from services.domain.calendar import DEFAULT_TZ, WorkingCalendar
 from services.domain.notices import ReplyAddress, load_notice_texts, notice
 from services.domain.registry import Registry
@@ -16,13 +20,14 @@ from services.domain.sla_policy import Policy
 from services.router.deliver import agency_message, routed_event
 from services.router.engine import Router
 from services.router.holdings import Delivery, Holding, first_route, on_status
+from services.router.judge import Standing, fingerprint, judge
 from services.router.redact import for_agency
 from services.runtime.expiry import day_of, expire_through, list_for_expiry
 from services.runtime.stage import (
-    Outcome, Output, Record, StagedStores, StoreName, parse_or_reject,
+    Outcome, Output, Record, StagedStores, StoreName, parse_or_reject, reject,
 )
 from services.runtime.topics import (
-    ACCEPTED, ROUTED, TICKS, TRIAGE, agency_topic_name, notifications_topic_name,
+    ACCEPTED, ROUTED, STATUS, TICKS, TRIAGE, agency_topic_name, notifications_topic_name,
 )
 
 STAGE = "router"
@@ -43,7 +48,7 @@ class RouterHandlers:
             return self.accepted(record, stores)
         if record.topic == TICKS:
             return self.tick(record, stores)
-        return self.status(record, stores)
+        return self.claim(record, stores)
 
     def tick(self, record: Record, stores: StagedStores) -> Outcome:
         """Ticks end holdings: those of complaints closed more than the grace period ago."""
@@ -66,41 +71,49 @@ class RouterHandlers:
         # Re-routing needs the complaint as an agency may see it, never more: an anonymous
         # reporter's identity stays out of the holdings table and its changelog.
         stores.put(HOLDINGS, c.complaint_id,
-                   {**holding.to_dict(), "complaint": for_agency(c).to_bytes().decode()})
+                   {**holding.to_dict(), "complaint": for_agency(c).to_bytes().decode(),
+                    "channel": c.channel.value})
         return self._deliver(c, deliveries)
 
-    def status(self, record: Record, stores: StagedStores) -> Outcome:
-        s = parse_or_reject(STAGE, StatusEvent, record, "invalid_status")
+    def claim(self, record: Record, stores: StagedStores) -> Outcome:
+        """A status claim judged (`judge`): passed on to complaints.status.v1 and applied to
+        the holding (a re-route, an assignment, a close), dropped as a repeat, or
+        dead-lettered with the reason."""
+        s = parse_or_reject(STAGE, StatusClaim, record, "invalid_status")
         if isinstance(s, Outcome):
             return s
         stored = stores.get(HOLDINGS, s.complaint_id)
-        if stored is None:
-            return Outcome().note("status_for_unknown_complaint", level="warning",
-                                  complaint_id=s.complaint_id, event_id=s.event_id,
-                                  status=s.status.value)
+        verdict = judge(s, standing(stored), self.registry)
+        if verdict.repeat:
+            return Outcome().note("status_repeat_dropped", complaint_id=s.complaint_id,
+                                  event_id=s.event_id, status=s.status.value)
+        if not verdict.passed:
+            assert verdict.reason is not None
+            out = reject(STAGE, record, verdict.reason.value,
+                         [ValidationErrorItem(loc="$", msg=verdict.msg)])
+            return out.note("status_refused", level="warning", complaint_id=s.complaint_id,
+                            event_id=s.event_id, status=s.status.value, reason=verdict.reason.value,
+                            agency_id=s.agency_id)
+        assert stored is not None  # a passed claim names a held complaint
+        stored = {**stored, "passed": {**stored.get("passed", {}), s.event_id: fingerprint(s)}}
+        stores.put(HOLDINGS, s.complaint_id, stored)
+        passed = StatusEvent(**s.model_dump(exclude={"schema_version"}))
+        out = Outcome([Output(STATUS, s.complaint_id.encode(), passed.to_bytes())])
         # A status cannot claim a time after it was written.
         at = min(s.at, record.time.astimezone(s.at.tzinfo))
         outcome = on_status(Holding.from_dict(stored), s, at, self.router, self.registry,
                             self.max_refusals)
-        out = Outcome().note("status", complaint_id=s.complaint_id, event_id=s.event_id,
-                             status=s.status.value, agency_id=s.agency_id, outcome=outcome.note)
+        out.note("status_passed", complaint_id=s.complaint_id, event_id=s.event_id,
+                 status=s.status.value, agency_id=s.agency_id, outcome=outcome.note)
         if outcome.deliveries:
-            stores.put(HOLDINGS, s.complaint_id,
-                       {**outcome.holding.to_dict(), "complaint": stored["complaint"]})
+            stores.put(HOLDINGS, s.complaint_id, {**stored, **outcome.holding.to_dict()})
             delivered = self._deliver(held_complaint(stored["complaint"]), outcome.deliveries,
                                       previous_holder=stored["holder"])
             out.outputs += delivered.outputs
             out.notes += delivered.notes
-        elif self._closes(s, stored):
+        elif s.status in (Status.closed, Status.archived):
             self._close(stores, record.partition, s.complaint_id, stored, at)
         return out
-
-    @staticmethod
-    def _closes(s: StatusEvent, stored: dict[str, Any]) -> bool:
-        """Closed or archived by the holder, the national admin or the SLA monitor's auto-close
-        (no agency), and not closed before."""
-        return (s.status in (Status.closed, Status.archived) and "closed_at" not in stored
-                and (s.agency_id is None or s.agency_id == stored["holder"]))
 
     def _close(self, stores: StagedStores, partition: int, cid: str, stored: dict[str, Any],
                at: datetime) -> None:
@@ -140,6 +153,17 @@ class RouterHandlers:
             days=self.policy.limits(d.agency_id).first_response)
         return notice(kind, ReplyAddress(c.channel, c.submission_id), d.routed_at, d.attempt,
                       complaint_id=c.complaint_id, agency_id=d.agency_id, text=text)
+
+
+def standing(stored: dict[str, Any] | None) -> Standing | None:
+    """What the judge needs of a stored holding (holdings written before the channel was
+    kept name it in their complaint)."""
+    if stored is None:
+        return None
+    channel = stored.get("channel")
+    return Standing(stored["holder"],
+                    Channel(channel) if channel else held_complaint(stored["complaint"]).channel,
+                    "closed_at" in stored, stored.get("passed", {}))
 
 
 def held_complaint(stored: str | dict[str, object]) -> AcceptedComplaint:

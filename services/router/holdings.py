@@ -74,24 +74,20 @@ def first_route(c: AcceptedComplaint, router: Router) -> tuple[Holding, list[Del
 class StatusOutcome:
     holding: Holding
     deliveries: list[Delivery]
-    note: str  # what happened, for the log: rerouted, triaged, ignored_non_holder, ...
+    note: str  # what happened, for the log: rerouted, triaged, assigned, noted
 
 
 def on_status(h: Holding, s: StatusEvent, at: datetime, router: Router, registry: Registry,
               max_refusals: int) -> StatusOutcome:
-    """`at` is the status time capped at its record's Kafka timestamp."""
+    """What a status the judge passed (`judge`) changes: an `assigned` (of a complaint in
+    triage, to an agency in the registry) or the holder's `not_our_authority` moves the
+    complaint. `at` is the status time capped at its record's Kafka timestamp."""
     if s.status is Status.assigned:
-        if h.holder is not None:
-            return StatusOutcome(h, [], "ignored_assign_not_in_triage")
-        target = s.target_agency_id
-        if target is None or target not in registry:
-            return StatusOutcome(h, [], "ignored_assign_unknown_target")
-        moved = replace(h, holder=target, attempt=h.attempt + 1, routed_at=at)
-        return StatusOutcome(moved, [Delivery(target, Role.primary, "assigned",
+        assert s.target_agency_id is not None
+        moved = replace(h, holder=s.target_agency_id, attempt=h.attempt + 1, routed_at=at)
+        return StatusOutcome(moved, [Delivery(s.target_agency_id, Role.primary, "assigned",
                                               "assigned by the national admin", moved.attempt, at)], "assigned")
-    if h.holder is None or s.agency_id != h.holder:
-        return StatusOutcome(h, [], "ignored_non_holder")
-    if s.status is not Status.not_our_authority:
+    if s.status is not Status.not_our_authority or h.holder is None:
         return StatusOutcome(h, [], "noted")
     tried = (*h.tried, h.holder)
     attempt = h.attempt + 1

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from schemas.bridge import BridgeDelivery, Open311Request
 from schemas import (
-    AcceptedComplaint, AgencyComplaint, AgencyStatus, Channel, ComplianceStats, Escalation, Notification,
-    RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage, StatusEvent, Submission, Tick,
+    AcceptedComplaint, AdminStatus, AgencyComplaint, AgencyStatus, Channel, ComplianceStats,
+    Escalation, Notification, RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage,
+    StatusClaim, StatusEvent, Submission, Tick,
 )
 from services.runtime.settings import Settings
 
@@ -18,13 +19,16 @@ ACCEPTED = AcceptedComplaint.topic_name
 REJECTED = RejectedEvent.topic_name
 ROUTED = RoutedEvent.topic_name
 TRIAGE = "complaints.triage.v1"  # carries the accepted complaint as an agency may see it (redacted)
-STATUS = StatusEvent.topic_name
+STATUS = StatusEvent.topic_name  # judged statuses: written by the router alone
+# Statuses whose sender the status gate established, for the router to judge.
+CLAIMS = StatusClaim.topic_name
+ADMIN_STATUS = AdminStatus.topic_name  # the national admin's `assigned`
 TICKS = Tick.topic_name
 ESCALATIONS = Escalation.topic_name
 COMPLIANCE = ComplianceStats.topic_name
 RULES = RulesVersion.topic_name  # the history of rules versions (each also announced on TICKS)
 # The SLA monitor's auto-close statuses (`closed`, no agency): the status gate passes them on
-# to complaints.status.v1, which only gates and the national admin may write.
+# as claims, which the router judges before complaints.status.v1.
 CLOSURES = "sla.closures.v1"
 # The bridge's memory of the Open311 service requests it filed (compacted; schemas/bridge.py).
 OPEN311_REQUESTS = Open311Request.topic_name
@@ -136,6 +140,9 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         spec(ROUTED, "complaint_id", COPARTITIONED),
         spec(TRIAGE, "complaint_id"),
         spec(STATUS, "complaint_id", COPARTITIONED),
+        # The router reads claims beside accepted complaints and keeps its holdings by key.
+        spec(CLAIMS, "complaint_id", COPARTITIONED),
+        TopicSpec(ADMIN_STATUS, "complaint_id", 1, rf, retention_ms=keep),
         spec(TICKS, "none (one per partition)", COPARTITIONED),
         spec(ESCALATIONS, "complaint_id"),
         spec(COMPLIANCE, "agency_id"),

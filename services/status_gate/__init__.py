@@ -1,2 +1,3 @@
-"""status_gate: turns each agency's own status topic into complaints.status.v1, with the
-agency taken from the topic it was written to (only that agency may write it)."""
+"""status_gate: establishes who speaks in each status (the topic it was written to is the
+speaker's signature) and passes what that kind of party may say on as a claim, for the
+router to judge against the complaint's holder."""

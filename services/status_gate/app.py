@@ -1,4 +1,4 @@
-"""The status gate worker: every agency-status.<agency_id>.v1 in, complaints.status.v1 and
+"""The status gate worker: every agency-status.<agency_id>.v1 in, status.claims.v1 and
 dead letters out. It keeps no state, so it runs on the plain batched consumer
 (`services.runtime.stateless_runtime`), which also follows agencies provisioned later."""
 

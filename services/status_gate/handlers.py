@@ -1,9 +1,11 @@
 """Every decision of the status gate, as a pure handler.
 
 complaints.status.v1 says what happened to a complaint, and everything downstream trusts
-it, so only this gate (and the national admin, for its own `assigned`) may write it. Each
-party speaks on a topic that only its principal may write (Kafka ACLs), so the topic is its
-signature, and the gate passes on what that party may say:
+it. Judging a status takes two questions, asked in two places: *who is speaking* (here) and
+*may they say this about that complaint now* (the router, which knows every complaint's
+holder, on status.claims.v1). Each party speaks on a topic that only its principal may
+write (Kafka ACLs), so the topic is its signature, and the gate passes on as a claim, with
+the speaker written in, what that kind of party may say at all:
 
 - an agency (`agency-status.<id>.v1`): its statuses, with `agency_id` from the topic. A
   body naming another agency, an `assigned` (the national admin's alone) or a
@@ -13,19 +15,21 @@ signature, and the gate passes on what that party may say:
   complaint that came in through that channel). Anything else, or a body naming an agency,
   is dead-lettered;
 - the SLA monitor (`sla.closures.v1`): its auto-close, a `closed` without an agency; anything
-  else is dead-lettered.
+  else is dead-lettered;
+- the national admin (`admin-status.v1`, also written by the operations page for a signed-in
+  national operator): `assigned` with its target agency; anything else is dead-lettered.
 
 The registry is not consulted: a status topic exists only once the operator provisioned its
 agency (no service may create one), and an agency added while the gate runs is heard at
-once. No store: the event keeps its `event_id`, so a repeat is the same event and the SLA
-monitor and router see it as a duplicate."""
+once. No store: the claim keeps its `event_id`, and the router drops a repeat of an event
+it already passed (the gate runs on its own consumer group and may repeat a batch)."""
 
 from __future__ import annotations
 
-from schemas import AgencyStatus, Channel, ReporterStatus, Status, StatusEvent
+from schemas import AdminStatus, AgencyStatus, Channel, ReporterStatus, Status, StatusEvent
 from services.runtime.stage import Outcome, Output, Record, StagedStores, parse_or_reject, reject
 from services.runtime.topics import (
-    CLOSURES, STATUS, agency_of_status_topic, channel_of_reporter_status_topic,
+    ADMIN_STATUS, CLAIMS, CLOSURES, agency_of_status_topic, channel_of_reporter_status_topic,
 )
 
 STAGE = "status_gate"
@@ -35,6 +39,8 @@ REPORTERS_OWN = frozenset({Status.reporter_replied})  # what only a reporter may
 def handle(record: Record, stores: StagedStores) -> Outcome:
     if record.topic == CLOSURES:
         return _closure(record)
+    if record.topic == ADMIN_STATUS:
+        return _admin(record)
     channel = channel_of_reporter_status_topic(record.topic)
     if channel is not None:
         return _reporter(record, channel)
@@ -81,11 +87,21 @@ def _closure(record: Record) -> Outcome:
     return _passed(StatusEvent(**_fields(parsed)), "source", "sla_monitor")
 
 
+def _admin(record: Record) -> Outcome:
+    parsed = parse_or_reject(STAGE, AdminStatus, record, "invalid_status")
+    if isinstance(parsed, Outcome):
+        return parsed
+    if (parsed.status is not Status.assigned or parsed.target_agency_id is None
+            or parsed.agency_id is not None or parsed.channel is not None):
+        return reject(STAGE, record, "not_an_assignment")
+    return _passed(StatusEvent(**_fields(parsed)), "source", "national_admin")
+
+
 def _fields(parsed: StatusEvent) -> dict[str, object]:
     return parsed.model_dump(exclude={"agency_id", "channel", "schema_version"})
 
 
 def _passed(status: StatusEvent, by: str, who: str) -> Outcome:
-    return Outcome([Output(STATUS, status.complaint_id.encode(), status.to_bytes())]).note(
-        "status_passed", complaint_id=status.complaint_id, status=status.status.value,
+    return Outcome([Output(CLAIMS, status.complaint_id.encode(), status.to_bytes())]).note(
+        "status_claimed", complaint_id=status.complaint_id, status=status.status.value,
         event_id=status.event_id, **{by: who})

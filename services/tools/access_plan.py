@@ -5,11 +5,12 @@ input topics, writes its outputs and dead letters, and owns its consumer group a
 topics faust makes for it (changelogs: the `<app id>-` prefix). A channel system writes
 its input topic and its reporters' statuses, and reads the replies meant for it alone. An
 agency reads its own complaints topic, writes its own status topic and uses consumer groups
-under its own prefix. complaints.status.v1 is written by the status gate (which passes on
-agencies', reporters' and the SLA monitor's statuses, each from a topic only that party may
-write) and by the national admin (its own `assigned`); the admin also publishes rules
-versions and watches the escalation and compliance streams; the operations page writes a
-signed-in national operator's `assigned` there too. The operator's `lapor-admin` is
+under its own prefix. complaints.status.v1 is written by the router alone, the one judge of
+statuses: it reads the claims the status gate writes, each from a topic only its speaker may
+write (agencies', reporters', the SLA monitor's closures, and admin-status.v1, where the
+national admin and the operations page, for a signed-in national operator, write their
+`assigned`); the admin also publishes rules versions and watches the escalation and
+compliance streams. The operator's `lapor-admin` is
 a super user and needs no grant. The bridge reads every agency's complaints and writes
 their statuses on behalf of agencies that use HTTP instead of Kafka (services/bridge); the
 desk does the same for agency staff on its web pages (services/desk).
@@ -28,7 +29,8 @@ from enum import StrEnum
 from schemas import Channel
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    ACCEPTED, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, BRIDGE_DELIVERIES, CLOSURES, OPEN311_REQUESTS, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS,
+    ACCEPTED, ADMIN_STATUS, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, BRIDGE_DELIVERIES, CLAIMS, CLOSURES,
+    OPEN311_REQUESTS, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS,
     REJECTED, REPORTER_STATUS_TOPICS, ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE,
     agency_status_topic_name, agency_topic_name, head_of, notifications_topic_name,
     reporter_status_topic_name,
@@ -87,13 +89,14 @@ class Principal:
 # dead-letter, so each writes complaints.rejected.v1.
 SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "intake": ((SUBMITTED, SMS), (ACCEPTED, *NOTIFICATION_TOPICS)),
-    "router": ((ACCEPTED, STATUS, TICKS), (ROUTED, TRIAGE, *NOTIFICATION_TOPICS)),
+    # It judges every status claim and writes complaints.status.v1 alone (router/judge.py).
+    "router": ((ACCEPTED, CLAIMS, TICKS), (ROUTED, TRIAGE, STATUS, *NOTIFICATION_TOPICS)),
     "sla_monitor": ((ACCEPTED, ROUTED, STATUS, TICKS),
                     (ESCALATIONS, COMPLIANCE, CLOSURES, *NOTIFICATION_TOPICS)),
     # It writes one thing: a signed-in national operator's `assigned` (the triage action).
     "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS,
-                  BRIDGE_DELIVERIES), (STATUS,)),
-    "status_gate": ((CLOSURES, *REPORTER_STATUS_TOPICS), (STATUS,)),
+                  BRIDGE_DELIVERIES), (ADMIN_STATUS,)),
+    "status_gate": ((CLOSURES, ADMIN_STATUS, *REPORTER_STATUS_TOPICS), (CLAIMS,)),
     "ticker": ((), (TICKS,)),
     "bridge": ((OPEN311_REQUESTS,), (OPEN311_REQUESTS, BRIDGE_DELIVERIES)),
     "desk": ((STATUS, ESCALATIONS, TICKS), ()),
@@ -173,7 +176,7 @@ def agency(settings: Settings, agency_id: str) -> Principal:
 
 def national_admin(settings: Settings) -> Principal:
     user = national_admin_user(settings)
-    grants = [*_topic(settings, Operation.write, STATUS, RULES, TICKS),
+    grants = [*_topic(settings, Operation.write, ADMIN_STATUS, RULES, TICKS),
               # not REJECTED: dead letters keep their input's bytes (an anonymous
               # reporter's identity among them); they are the operator's
               *_topic(settings, Operation.read, TRIAGE, ESCALATIONS, COMPLIANCE, RULES, ROUTED,

@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import Status, StatusEvent, Submission
-from services.runtime.topics import agency_status_topic_name, reporter_status_topic_name
+from services.runtime.topics import ADMIN_STATUS, agency_status_topic_name, reporter_status_topic_name
 from services.runtime.settings import Settings
 from services.runtime.kafka_client import aiokafka_options
 
@@ -39,8 +39,9 @@ async def submit(settings: Settings, data: dict[str, Any]) -> Submission:
 async def status(settings: Settings, data: dict[str, Any],
                  channel: str | None = None) -> tuple[StatusEvent, str]:
     """An agency's status goes to its own status topic, a reporter's (`channel`) to that
-    channel's reporter status topic (the status gate passes both on); an `assigned` is the
-    national admin's and goes to complaints.status.v1. Returns the event and the topic it
+    channel's reporter status topic; an `assigned` is the national admin's and goes to
+    admin-status.v1 (the status gate passes each on as a claim for the router to judge).
+    Returns the event and the topic it
     was written to."""
     data.setdefault("event_id", f"cli-{uuid.uuid4().hex}")
     data.setdefault("at", datetime.now(UTC).astimezone().isoformat())
@@ -48,7 +49,7 @@ async def status(settings: Settings, data: dict[str, Any],
     if channel is not None:
         topic = reporter_status_topic_name(channel)
     elif event.status is Status.assigned:
-        topic = StatusEvent.topic_name
+        topic = ADMIN_STATUS
     elif event.agency_id is None:
         raise ValueError("an agency's status needs --agency (the agency sending it), a "
                          "reporter's --channel (the channel carrying it)")

@@ -2,8 +2,9 @@
 when its reporter stays silent (`auto_close`); a reporter's reply through the channel the
 complaint came in by cancels that. An agency's `reporter_replied` (for a complaint it holds,
 or one it does not) is dead-lettered by the status gate and changes nothing; a reply through
-another channel passes the gate but is not the reporter's, and changes nothing either. The
-auto-close itself reaches complaints.status.v1 through the gate. The same body runs in
+another channel passes the gate but is not the reporter's: the judge (the router)
+dead-letters it. The auto-close itself reaches complaints.status.v1 through the gate and
+the judge. The same body runs in
 memory and on the broker, each party writing as its own principal."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from schemas import Notification, RejectedEvent, StatusEvent
 from services.domain.complaint_id import make_complaint_id
 from services.runtime.memory import partition_for
 from services.runtime.topics import (
-    CLOSURES, REJECTED, ROUTED, STATUS, SUBMITTED, agency_status_topic_name,
+    CLAIMS, CLOSURES, REJECTED, ROUTED, STATUS, SUBMITTED, agency_status_topic_name,
     notifications_topic_name, reporter_status_topic_name,
 )
 from tests.harness import harness
@@ -72,18 +73,24 @@ async def test_only_the_reporters_own_channel_cancels_the_auto_close(
             status(replied, "reporter-replied", "reporter_replied", REPLIED)])
         await h.publish(reporter_status_topic_name("sms"), [
             status(other_channel, "sms-says-replied", "reporter_replied", REPLIED)])
-        passed = [StatusEvent.model_validate_json(v) for _, v in await h.read(STATUS, 6)]
+        refused = [RejectedEvent.model_validate_json(v) for _, v in await h.read(REJECTED, 3)]
+        assert sorted((r.reason, r.source_topic) for r in refused) == [
+            ("not_the_reporters_channel", CLAIMS),
+            ("reporter_status_from_an_agency", agency_status_topic_name("bpjs-kesehatan")),
+            ("reporter_status_from_an_agency", agency_status_topic_name("pln")),
+        ]
+        passed = [StatusEvent.model_validate_json(v) for _, v in await h.read(STATUS, 5)]
         assert sorted((s.event_id, s.channel.value if s.channel else None, s.agency_id)
                       for s in passed if s.status.value == "reporter_replied") == [
-            ("reporter-replied", "web", None), ("sms-says-replied", "sms", None)]
+            ("reporter-replied", "web", None)]
 
         await h.tick(MONTH_LATER)
         closures = [StatusEvent.model_validate_json(v) for _, v in await h.read(CLOSURES, 3)]
         assert sorted(s.complaint_id for s in closures) == sorted([by_pln, by_bpjs, other_channel])
         assert {(s.status.value, s.agency_id) for s in closures} == {("closed", None)}
-        # The gate passed each on; the replied complaint's partition was decided in the same
+        # The gate and the judge passed each on; the replied complaint's partition was decided in the same
         # tick (the closes above prove it), and it stays open.
-        statuses = [StatusEvent.model_validate_json(v) for _, v in await h.read(STATUS, 9)]
+        statuses = [StatusEvent.model_validate_json(v) for _, v in await h.read(STATUS, 8)]
         closed = {s.complaint_id for s in statuses if s.status.value == "closed"}
         assert closed == {by_pln, by_bpjs, other_channel}
         told = [Notification.model_validate_json(v)

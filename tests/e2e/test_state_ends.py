@@ -15,7 +15,7 @@ import pytest
 from schemas import RoutedEvent
 from services.domain.complaint_id import make_complaint_id
 from services.runtime.memory import partition_for
-from services.runtime.topics import ROUTED, STATUS, SUBMITTED, notifications_topic_name
+from services.runtime.topics import CLAIMS, ROUTED, SUBMITTED, notifications_topic_name
 from tests.harness import Harness, harness
 
 T = "2026-03-02T09:15:00+07:00"  # Monday
@@ -60,7 +60,8 @@ async def test_a_closed_complaints_state_ends_everywhere(
         await h.publish(SUBMITTED, [submission(mark, "2026-02-23T09:15:00+07:00"), submission("end-1")])
         agency = {e.complaint_id: e.agency_id for e in (
             RoutedEvent.model_validate_json(raw) for _, raw in await h.read(ROUTED, expected=2))}
-        await h.publish(STATUS, [closed(marker, agency[marker], "2026-02-24T12:00:00+07:00"),
+        # As the status gate writes them: the router judges both and passes them on.
+        await h.publish(CLAIMS, [closed(marker, agency[marker], "2026-02-24T12:00:00+07:00"),
                                  closed(cid, agency[cid], "2026-03-02T12:00:00+07:00")])
         await h.read(WEB_REPLIES, expected=6)  # accepted, routed, closed each: both stages read the closes
         for store in ("seen-submitted", "holdings", "clocks"):

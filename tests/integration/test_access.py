@@ -18,7 +18,7 @@ from confluent_kafka.admin import (
 from services.runtime.kafka_client import librdkafka_config
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    CLOSURES, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+    ADMIN_STATUS, CLAIMS, CLOSURES, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
     notifications_topic_name, reporter_status_topic_name,
 )
 from services.tools.access import AccessError, check, provision
@@ -60,15 +60,20 @@ async def test_an_agency_reads_and_writes_only_its_own_topics(deployment: Settin
     await produce(pln, agency_status_topic_name("pln"), [status("pln")])  # its own: allowed
     with pytest.raises(TopicAuthorizationFailedError):  # another agency's status topic
         await produce(pln, agency_status_topic_name("bpjs-kesehatan"), [status("bpjs-kesehatan")])
-    with pytest.raises(TopicAuthorizationFailedError):  # the statuses topic itself: only through the gate
-        await produce(pln, STATUS, [status("pln")])
+    for judged_only in (STATUS, CLAIMS, ADMIN_STATUS):  # the statuses topic, the gate's, the admin's
+        with pytest.raises(TopicAuthorizationFailedError):
+            await produce(pln, judged_only, [status("pln")])
     assert [r.value for r in await consume(admin, STATUS, timeout_s=5, quiet_s=1)] == []
-    # The national admin assigns on complaints.status.v1 directly.
+    # The national admin assigns on its own topic, for the gate and then the judge; it writes
+    # neither the claims nor the judged statuses.
     national = as_principal(admin, national_admin_user(admin))
     assigned = json.dumps({"event_id": "as-1", "complaint_id": CID, "status": "assigned",
                            "target_agency_id": "pln", "at": "2026-03-02T09:15:00+07:00"}).encode()
-    await produce(national, STATUS, [(CID.encode(), assigned)])
-    assert [r.value for r in await consume(admin, STATUS, expected=1, quiet_s=0.5)] == [assigned]
+    await produce(national, ADMIN_STATUS, [(CID.encode(), assigned)])
+    assert [r.value for r in await consume(admin, ADMIN_STATUS, expected=1, quiet_s=0.5)] == [assigned]
+    for judged_only in (STATUS, CLAIMS):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await produce(national, judged_only, [(CID.encode(), assigned)])
     with pytest.raises(TopicAuthorizationFailedError):  # and reads no agency topic
         await consume(national, agency_topic_name("pln"), timeout_s=10)
 
@@ -188,12 +193,13 @@ async def test_each_channel_reads_only_its_own_replies_and_speaks_only_for_its_r
         await produce(web, STATUS, [(CID.encode(), reply)])
 
 
-async def test_only_the_gate_and_the_national_admin_write_statuses(deployment: Settings) -> None:
+async def test_only_the_judge_writes_statuses_and_only_the_gate_claims(deployment: Settings) -> None:
     """The SLA monitor's auto-close goes to its own topic, which only the gate reads."""
     admin = deployment
     sla = as_principal(admin, service_user(admin, "sla_monitor"))
-    with pytest.raises(TopicAuthorizationFailedError):
-        await produce(sla, STATUS, [status(None)])
+    for judged_only in (STATUS, CLAIMS):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await produce(sla, judged_only, [status(None)])
     await produce(sla, CLOSURES, [status(None)])  # allowed: the gate passes on an auto-close
     for user in (agency_user(admin, "pln"), channel_user(admin, "web")):
         with pytest.raises(TopicAuthorizationFailedError):

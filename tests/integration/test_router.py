@@ -76,13 +76,13 @@ async def test_routing_copies_triage_reroutes_and_redaction(
         triage = await h.read("complaints.triage.v1", expected=1)
         assert [json.loads(v)["complaint_id"] for _, v in triage] == [TRIAGE]
 
-        # Re-route chain: kpk refuses -> kemendes; a non-holder's status is ignored;
+        # Re-route chain: kpk refuses -> kemendes; a non-holder's status is dead-lettered;
         # kemendes names pemda-32-05; it refuses too -> triage with reason ping_pong.
-        await h.publish("complaints.status.v1", [
+        await h.publish("status.claims.v1", [
             (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "kpk")),
             (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "pln", n=1)),
-            (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "kemendes", "pemda-32-05")),
-            (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "pemda-32-05")),
+            (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "kemendes", "pemda-32-05", n=2)),
+            (KORUPSI.encode(), status(KORUPSI, "not_our_authority", "pemda-32-05", n=3)),
             (TRIAGE.encode(), status(TRIAGE, "assigned", None, "kemensos")),
             (BANSOS.encode(), b"{not a status"),
         ])
@@ -99,8 +99,8 @@ async def test_routing_copies_triage_reroutes_and_redaction(
         ]
         assert chain(TRIAGE) == [("kemensos", "assigned", "assigned by the national admin", 2)]
         assert all(e.routed_at.isoformat() == STATUS_AT for e in later)
-        rejected = await h.read("complaints.rejected.v1", expected=1)
-        assert json.loads(rejected[0][1])["reason"] == "invalid_status"
+        rejected = await h.read("complaints.rejected.v1", expected=2)
+        assert sorted(json.loads(v)["reason"] for _, v in rejected) == ["invalid_status", "not_the_holder"]
 
         bpjs = await read_agency(h, "bpjs-kesehatan", 1)
         kemensos = await read_agency(h, "kemensos", 2)

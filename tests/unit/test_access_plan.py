@@ -7,7 +7,7 @@ from services.domain.registry import load_registry
 from services.runtime.settings import Settings
 from schemas import Channel
 from services.runtime.topics import (
-    CLOSURES, SMS, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+    ADMIN_STATUS, CLAIMS, CLOSURES, SMS, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
     notifications_topic_name, reporter_status_topic_name,
 )
 from services.tools.access_plan import (
@@ -67,9 +67,16 @@ def test_only_the_router_writes_agency_topics_and_only_the_gate_reads_their_stat
                                                                      "prod.svc-desk"}
 
 
-def test_statuses_reach_complaints_status_only_through_the_gate_and_the_admin() -> None:
-    # ... and the operations page's triage action (a signed-in national operator's `assigned`).
-    assert who(Operation.write, STATUS) == {"prod.svc-status-gate", "prod.national-admin", "prod.svc-ops-view"}
+def test_statuses_reach_complaints_status_only_through_the_gate_and_the_judge() -> None:
+    # The router judges every claim and alone writes complaints.status.v1; only the gate
+    # writes claims, and only the router reads them.
+    assert who(Operation.write, STATUS) == {"prod.svc-router"}
+    assert who(Operation.write, CLAIMS) == {"prod.svc-status-gate"}
+    assert who(Operation.read, CLAIMS) == {"prod.svc-router"}
+    # The national admin's `assigned` (and the operations page's triage action, a signed-in
+    # national operator's) goes through the gate like every other status.
+    assert who(Operation.write, ADMIN_STATUS) == {"prod.national-admin", "prod.svc-ops-view"}
+    assert who(Operation.read, ADMIN_STATUS) == {"prod.svc-status-gate"}
     # The SLA monitor's auto-close and the reporters' statuses go through the gate.
     assert who(Operation.write, CLOSURES) == {"prod.svc-sla-monitor"}
     assert who(Operation.read, CLOSURES) == {"prod.svc-status-gate"}

@@ -36,18 +36,21 @@ def test_a_closed_holding_ends_after_the_grace_period() -> None:
     publish(topics, worker, "complaints.accepted.v1",
             json.dumps(accepted(CID, "Dana desa dikorupsi kepala desa", "32.05")).encode())
     holdings = worker.stores["holdings"]
-    publish(topics, worker, "complaints.status.v1", status(CID, "closed", "pln"))  # not the holder
+    publish(topics, worker, "status.claims.v1", status(CID, "closed", "pln"))  # not the holder
     assert "closed_at" not in holdings[CID]
-    publish(topics, worker, "complaints.status.v1", status(CID, "closed", None))  # the auto-close
+    publish(topics, worker, "status.claims.v1", status(CID, "closed", None))  # the auto-close
     assert holdings[CID]["closed_at"] == CLOSED_AT
     ends = WorkingCalendar().deadline(datetime.fromisoformat(CLOSED_AT), 3, "Asia/Jakarta")
     publish(topics, worker, "sla.ticks.v1", tick(ends), key=None)  # the same day: not yet
     assert CID in holdings
     publish(topics, worker, "sla.ticks.v1", tick(ends + timedelta(days=2)), key=None)
     assert CID not in holdings and not [k for k in holdings if k.startswith("expiry:0:")]
-    publish(topics, worker, "complaints.status.v1", status(CID, "responded", "kpk", n=2))
+    publish(topics, worker, "status.claims.v1", status(CID, "responded", "kpk", n=2))
     notes = [n.event for r in worker.results for _, n in r.notes]
-    assert notes.count("holdings_purged") == 1 and notes[-1] == "status_for_unknown_complaint"
+    assert notes.count("holdings_purged") == 1 and notes[-1] == "status_refused"
+    # After its end a complaint is unknown: a late status is dead-lettered, with no state.
+    assert json.loads(topics.read("complaints.rejected.v1")[-1].value or b"")["reason"] == "unknown_complaint"
+    assert CID not in holdings
 
 
 def test_an_open_holding_stays_whatever_the_ticks() -> None:

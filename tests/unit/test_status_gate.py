@@ -1,4 +1,5 @@
-"""The status gate: an agency's own status topic is its signature."""
+"""The status gate: an agency's own status topic is its signature; what it establishes goes
+on as a claim, for the router to judge (tests/unit/test_judge.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from schemas import RejectedEvent, StatusEvent
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
-from services.runtime.topics import REJECTED, STATUS, agency_status_topic_name
+from services.runtime.topics import ADMIN_STATUS, CLAIMS, REJECTED, agency_status_topic_name
 from services.status_gate.compose import build
 
 CID = "LPR-7XK2M9QH4TBC"
@@ -20,7 +21,7 @@ def run(agency_topic: str, *bodies: dict[str, object] | bytes) -> tuple[list[Sta
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         topics.publish(agency_topic, CID.encode(), raw)
     run_until_idle([MemoryWorker(build(Settings(partitions=2)), topics)])
-    passed = [StatusEvent.model_validate_json(r.value or b"") for r in topics.read(STATUS)]
+    passed = [StatusEvent.model_validate_json(r.value or b"") for r in topics.read(CLAIMS)]
     refused = [RejectedEvent.model_validate_json(r.value or b"") for r in topics.read(REJECTED)]
     return passed, refused
 
@@ -61,3 +62,13 @@ def test_an_agency_added_after_the_registry_was_loaded_is_heard() -> None:
     # Provisioning made its topic: the gate needs no restart and no registry entry.
     passed, refused = run(agency_status_topic_name("dinas-kominfo-baru"), body())
     assert refused == [] and [s.agency_id for s in passed] == ["dinas-kominfo-baru"]
+
+
+def test_the_national_admin_assigns_through_its_own_topic_and_says_nothing_else() -> None:
+    assigned = body(event_id="a-1", status="assigned", target_agency_id="pln")
+    passed, refused = run(ADMIN_STATUS, assigned, body(event_id="a-2", status="closed"),
+                          body(event_id="a-3", status="assigned"),
+                          body(event_id="a-4", status="assigned", target_agency_id="pln", agency_id="pln"))
+    assert [(s.event_id, s.status.value, s.target_agency_id, s.agency_id) for s in passed] == [
+        ("a-1", "assigned", "pln", None)]
+    assert [r.reason for r in refused] == ["not_an_assignment"] * 3

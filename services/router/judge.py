@@ -1,0 +1,111 @@
+"""The one judge of statuses: whether a claim's sender may say it about that complaint at
+that moment, and whether this very event was passed before. Pure.
+
+It lives in the router because the router decides who holds each complaint: a claim is
+judged against the holding the router itself last wrote, in the same partition and the same
+process, so an agency can never speak about a complaint before the judge knows it holds it
+(the agency learns of the complaint only from what the router wrote after updating its
+holding). A judge fed from complaints.routed.v1 instead would read holders and claims on
+two topics and could judge a claim before it has read the routing that allows it.
+
+Who may say what (contract v1, "One judge for statuses"):
+- the holder of the current routing attempt: any agency status (never `assigned` or
+  `reporter_replied`, which the status gate refuses from agencies already);
+- a copy (tembusan) agency: nothing. A copy is for information; a copy agency's
+  `resolved` or `closed` would change a complaint it does not answer for, and an
+  `acknowledged` would stop a clock that is not its own. It is told, not asked;
+- a former holder, or an agency never involved: nothing;
+- the national admin: `assigned`, for a complaint in triage, to an agency in the registry;
+- the reporter: `reporter_replied`, through the channel the complaint came in by;
+- the SLA monitor: its auto-close `closed`;
+- nobody, once the complaint is closed or archived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from schemas import Channel, Status, StatusEvent
+from services.domain.registry import Registry
+
+# What makes two claims with one event_id the same event. Not `at`: a resend may be stamped
+# anew (a desk form posted twice, a webhook retry that re-signs) and the first one counts.
+_CONTENT = ("complaint_id", "status", "agency_id", "channel", "target_agency_id", "note")
+
+
+class Reason(StrEnum):
+    """Why a claim is dead-lettered (the `reason` of its complaints.rejected.v1 letter)."""
+
+    unknown_complaint = "unknown_complaint"
+    event_id_conflict = "event_id_conflict"
+    complaint_closed = "complaint_closed"
+    not_the_holder = "not_the_holder"
+    not_in_triage = "not_in_triage"
+    unknown_target = "unknown_target"
+    not_the_reporters_channel = "not_the_reporters_channel"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the judge needs of a complaint's holding."""
+
+    holder: str | None  # None while in triage
+    channel: Channel  # the channel it came in by: the reporter's voice
+    closed: bool
+    passed: Mapping[str, str]  # event_id -> fingerprint of every status passed
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    repeat: bool = False  # the same event passed before: dropped, nobody is told again
+    reason: Reason | None = None
+    msg: str = ""
+
+
+PASSED = Verdict(True)
+REPEAT = Verdict(False, repeat=True)
+
+
+def fingerprint(claim: StatusEvent) -> str:
+    content = "\x1f".join(str(getattr(claim, name) or "") for name in _CONTENT)
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+def _refused(reason: Reason, msg: str) -> Verdict:
+    return Verdict(False, reason=reason, msg=msg)
+
+
+def judge(claim: StatusEvent, standing: Standing | None, registry: Registry) -> Verdict:
+    """The verdict on one claim; `standing` is None for a complaint the router never accepted
+    (or whose holding ended after its close)."""
+    if standing is None:  # an id with a wrong check character never is: intake makes them
+        return _refused(Reason.unknown_complaint, "no complaint with this id was accepted")
+    seen = standing.passed.get(claim.event_id)
+    if seen is not None:
+        if seen == fingerprint(claim):
+            return REPEAT
+        return _refused(Reason.event_id_conflict, "this event_id was passed with other content")
+    if standing.closed:
+        return _refused(Reason.complaint_closed, "the complaint is closed")
+    if claim.channel is not None:  # the reporter (the gate lets them say reporter_replied only)
+        if claim.channel is not standing.channel:
+            return _refused(Reason.not_the_reporters_channel,
+                            "the complaint did not come in through this channel")
+        return PASSED
+    if claim.agency_id is None:  # the national admin's assigned or the SLA monitor's close
+        if claim.status is not Status.assigned:
+            return PASSED  # the gate passes nothing else without a speaker: the auto-close
+        if standing.holder is not None:
+            return _refused(Reason.not_in_triage, "only a complaint in triage is assigned")
+        if claim.target_agency_id not in registry:
+            return _refused(Reason.unknown_target, "the target agency is not in the registry")
+        return PASSED
+    if claim.agency_id != standing.holder:
+        return _refused(Reason.not_the_holder,
+                        "only the agency holding the complaint may send its statuses "
+                        "(not a copy agency, a former holder or another agency)")
+    return PASSED

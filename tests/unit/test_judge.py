@@ -1,0 +1,100 @@
+"""The one judge of statuses (services/router/judge.py): who may say what about a complaint
+at that moment, and each event_id once. Pure: claims and standings in, verdicts out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from schemas import Channel, Status, StatusEvent
+from services.router.judge import PASSED, REPEAT, Reason, Standing, Verdict, fingerprint, judge
+from tests.unit.test_routing import REGISTRY
+
+CID = "LPR-7K2QX9M4TD5W"
+AT = "2026-03-05T10:00:00+07:00"
+AGENCY_KINDS = [s for s in Status if s not in (Status.assigned, Status.reporter_replied)]
+
+
+def claim(kind: Status | str, agency: str | None = None, channel: Channel | None = None,
+          target: str | None = None, event_id: str = "e-1", at: str = AT,
+          note: str | None = None) -> StatusEvent:
+    return StatusEvent.model_validate({"event_id": event_id, "complaint_id": CID, "status": kind,
+                                       "agency_id": agency, "channel": channel, "at": at,
+                                       "target_agency_id": target, "note": note})
+
+
+def held(holder: str | None = "pln", closed: bool = False,
+         passed: Mapping[str, str] | None = None) -> Standing:
+    return Standing(holder, Channel.sms, closed, passed or {})
+
+
+def reason(v: Verdict) -> str | None:
+    return v.reason.value if v.reason else None
+
+
+@pytest.mark.parametrize("kind", AGENCY_KINDS)
+def test_the_holder_may_say_every_agency_status(kind: Status) -> None:
+    assert judge(claim(kind, "pln"), held(), REGISTRY) == PASSED
+
+
+@pytest.mark.parametrize("kind", AGENCY_KINDS)
+@pytest.mark.parametrize("who", ["ombudsman", "kemensos"])  # a copy agency, one never involved
+def test_no_other_agency_may_say_anything(kind: Status, who: str) -> None:
+    assert reason(judge(claim(kind, who), held(), REGISTRY)) == "not_the_holder"
+
+
+def test_a_former_holder_and_any_agency_of_a_triaged_complaint_are_refused() -> None:
+    # After pln's refusal the complaint is kemensos's: pln's late statuses are a former holder's.
+    assert reason(judge(claim(Status.resolved, "pln"), held("kemensos"), REGISTRY)) == "not_the_holder"
+    assert reason(judge(claim(Status.acknowledged, "pln"), held(None), REGISTRY)) == "not_the_holder"
+
+
+def test_unknown_complaints_are_refused_before_anything_else() -> None:
+    for c in (claim(Status.acknowledged, "pln"), claim(Status.closed),
+              claim(Status.assigned, target="pln"), claim(Status.reporter_replied, channel=Channel.sms)):
+        assert reason(judge(c, None, REGISTRY)) == "unknown_complaint"
+
+
+def test_the_national_admin_assigns_a_triaged_complaint_to_a_known_agency_only() -> None:
+    assert judge(claim(Status.assigned, target="kemensos"), held(None), REGISTRY) == PASSED
+    assert reason(judge(claim(Status.assigned, target="kemensos"), held("pln"), REGISTRY)) == "not_in_triage"
+    assert reason(judge(claim(Status.assigned, target="nope"), held(None), REGISTRY)) == "unknown_target"
+
+
+def test_the_reporter_speaks_through_the_complaints_own_channel_only() -> None:
+    assert judge(claim(Status.reporter_replied, channel=Channel.sms), held(), REGISTRY) == PASSED
+    assert (reason(judge(claim(Status.reporter_replied, channel=Channel.web), held(), REGISTRY))
+            == "not_the_reporters_channel")
+
+
+def test_the_sla_monitors_auto_close_passes_once() -> None:
+    assert judge(claim(Status.closed), held(), REGISTRY) == PASSED
+    assert reason(judge(claim(Status.closed, event_id="e-2"), held(closed=True), REGISTRY)) == "complaint_closed"
+
+
+def test_nobody_speaks_about_a_closed_complaint() -> None:
+    for c in (claim(Status.in_progress, "pln"), claim(Status.reporter_replied, channel=Channel.sms),
+              claim(Status.assigned, target="pln")):
+        assert reason(judge(c, held(closed=True), REGISTRY)) == "complaint_closed"
+
+
+def test_a_repeat_is_dropped_whoever_holds_now_and_a_conflict_is_refused() -> None:
+    first = claim(Status.responded, "pln", note="Token sudah masuk")
+    passed = {first.event_id: fingerprint(first)}
+    assert judge(first, held(passed=passed), REGISTRY) == REPEAT
+    # A resend stamped anew (a form posted twice) is the same event.
+    again = claim(Status.responded, "pln", note="Token sudah masuk", at="2026-03-05T10:01:00+07:00")
+    assert judge(again, held(passed=passed), REGISTRY) == REPEAT
+    # A late repeat after the complaint moved on or closed is still only a repeat.
+    assert judge(first, held("kemensos", closed=True, passed=passed), REGISTRY) == REPEAT
+    other = claim(Status.resolved, "pln", note="Token sudah masuk")
+    assert reason(judge(other, held(passed=passed), REGISTRY)) == "event_id_conflict"
+    assert reason(judge(claim(Status.responded, "pln", note="Lain"), held(passed=passed), REGISTRY)) \
+        == "event_id_conflict"
+
+
+def test_every_refusal_has_a_reason_a_person_can_read() -> None:
+    refused = [judge(claim(Status.resolved, "ombudsman"), held(), REGISTRY),
+               judge(claim(Status.resolved, "pln"), None, REGISTRY)]
+    assert all(isinstance(v.reason, Reason) and v.msg for v in refused)
