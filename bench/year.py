@@ -34,7 +34,7 @@ from services.intake.compose import build as build_intake  # noqa: E402
 from services.router.compose import build as build_router  # noqa: E402
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle  # noqa: E402
 from services.runtime.settings import Settings  # noqa: E402
-from services.runtime.topics import ROUTED, STATUS, SUBMITTED, TICKS  # noqa: E402
+from services.runtime.topics import CLAIMS, ROUTED, SUBMITTED, TICKS  # noqa: E402
 from services.sla_monitor.compose import build as build_sla  # noqa: E402
 from services.tools.generator import TEXTS  # noqa: E402
 
@@ -98,7 +98,7 @@ class Year:
         self.routed_seen = len(order)
 
     def status(self, cid: str, kind: str, agency: str, at: datetime) -> None:
-        self.schedule(at, STATUS, cid, {"event_id": f"y-{cid}-{kind}", "complaint_id": cid,
+        self.schedule(at, CLAIMS, cid, {"event_id": f"y-{cid}-{kind}", "complaint_id": cid,
                                         "status": kind, "agency_id": agency,
                                         "at": local(at)})
 
