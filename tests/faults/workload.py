@@ -38,6 +38,17 @@ class Outcome:
     escalations: set[str] = field(default_factory=set)
     compliance: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
+    # What each routed and escalation id stands for (complaint, agency, clock...): named in a
+    # report of lost or extra ids, so a difference can be traced to its complaint.
+    about: dict[str, str] = field(default_factory=dict)
+    fired: dict[str, str] = field(default_factory=dict)  # escalation id -> the tick (as_of) it fired on
+
+
+def status_topic(settings: Settings) -> str:
+    """Where agencies' statuses enter the pipeline: the router's input that is neither the
+    accepted complaints nor the ticks (the claims it judges; complaints.status.v1 before the
+    router judged statuses)."""
+    return next(t for t in build_router(settings).inputs if t not in (ACCEPTED, TICKS))
 
 
 def submissions(n: int, seed: int) -> list[Input]:
@@ -63,8 +74,9 @@ def submissions(n: int, seed: int) -> list[Input]:
     return out
 
 
-def statuses(routed: list[RoutedEvent], seed: int) -> list[Input]:
-    """What each first agency does, decided by the complaint id (not by arrival order)."""
+def statuses(routed: list[RoutedEvent], seed: int, topic: str = STATUS) -> list[Input]:
+    """What each first agency does, decided by the complaint id (not by arrival order), as
+    records of `topic`."""
     out: list[Input] = []
     for r in sorted(routed, key=lambda r: r.complaint_id):
         if r.agency_id is None or r.role.value != "primary" or r.attempt != 1:
@@ -79,7 +91,7 @@ def statuses(routed: list[RoutedEvent], seed: int) -> list[Input]:
         for status, after in steps:
             value = {"event_id": f"f-{r.complaint_id}-{status}", "complaint_id": r.complaint_id,
                      "status": status, "agency_id": r.agency_id, "at": (r.routed_at + after).isoformat()}
-            out.append((STATUS, r.complaint_id.encode(), json.dumps(value).encode()))
+            out.append((topic, r.complaint_id.encode(), json.dumps(value).encode()))
     return out
 
 
@@ -96,6 +108,15 @@ def tally(records: dict[str, list[tuple[bytes | None, bytes]]]) -> Outcome:
         "escalations": [Escalation.model_validate_json(v).escalation_id for _, v in records.get(ESCALATIONS, [])],
     }
     out.accepted, out.routed, out.escalations = (set(seen[k]) for k in ("accepted", "routed", "escalations"))
+    for _, v in records.get(ROUTED, []):
+        r = RoutedEvent.model_validate_json(v)
+        out.about[r.event_id] = f"routed {r.complaint_id} to {r.agency_id} ({r.role.value}, attempt {r.attempt})"
+    for _, v in records.get(ESCALATIONS, []):
+        e = Escalation.model_validate_json(v)
+        out.fired.setdefault(e.escalation_id, e.as_of.isoformat())
+        out.about[e.escalation_id] = (f"escalation {e.complaint_id} {e.agency_id} {e.clock.value} "
+                                      f"{e.kind.value} level {e.level} attempt {e.attempt}, "
+                                      f"fire_at {e.fire_at.isoformat()} as_of {e.as_of.isoformat()}")
     out.duplicates = {k: len(v) - len(set(v)) for k, v in seen.items()}
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     stats = {c.event_id: c for c in (ComplianceStats.model_validate_json(v) for _, v in records.get(COMPLIANCE, []))}
@@ -117,7 +138,7 @@ def expected(settings: Settings, inputs: list[Input], seed: int, days: int = 30)
         topics.publish(topic, key, value)
     run_until_idle(workers)
     routed = [RoutedEvent.model_validate_json(r.value or b"") for r in topics.read(ROUTED)]
-    sent = statuses(routed, seed)
+    sent = statuses(routed, seed, status_topic(settings))
     for topic, key, value in sent:
         topics.publish(topic, key, value)
     run_until_idle(workers)
