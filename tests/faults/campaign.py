@@ -110,6 +110,9 @@ class Report:
     compliance_equal: bool = False
     compliance_diff: dict[str, Any] = field(default_factory=dict)  # agency -> (expected, got)
     unexpected_exits: int = 0
+    # faust's "Crashed reason=..." lines in the workers' logs: an agent whose batch raised
+    # (its batch is then acked without its outputs, see the test).
+    crashes: list[str] = field(default_factory=list)
     drained: bool = False  # the final drain was reached (two passes, nothing behind)
     # Phases whose drain took longer than the bound: (phase, seconds it took, what was behind
     # at the bound); seconds is None when it never drained.
@@ -133,6 +136,7 @@ class Report:
                 f"duplicates (repeated ids): {self.duplicates}",
                 f"compliance totals equal: {self.compliance_equal} {self.compliance_diff or ''}",
                 f"workers that exited on their own (restarted): {self.unexpected_exits}",
+                f"agents crashed in a worker: {len(self.crashes)} {'; '.join(self.crashes)}",
                 f"drains: {len(self.drains)}, slowest " + ", ".join(f"{p} {t:.1f}s" for p, t in slowest),
                 f"drain after the last fault: {self.drain_s:.1f}s; whole campaign {self.total_s:.0f}s"]
 
@@ -278,6 +282,7 @@ class Campaign:
             self.report.overruns.append((phase, time.monotonic() - started, at_bound))
             return
         self.report.overruns.append((phase, None, at_bound))
+        self.report.crashes = self.crashes()
         raise AssertionError(f"{phase}: not drained within {2 * self.plan.drain_bound_s:.0f}s; "
                              f"behind at the bound: {at_bound}; at the end: {self.behind}; "
                              f"report so far: {self.report.lines()}")
@@ -390,6 +395,15 @@ class Campaign:
             self.report.late = {k: 0 for k in KINDS}
         self.report.drain_s = time.monotonic() - self._last_fault
         self.compare(want, got)
+        self.report.crashes = self.crashes()
+
+    def crashes(self) -> list[str]:
+        """Each agent crash faust logged, by worker (a restarted worker appends to its log)."""
+        found = []
+        for name in sorted(self.workers):
+            text = (self.work / f"{name}.log").read_text(errors="replace")
+            found += [f"{name}: {line.strip()[:200]}" for line in text.splitlines() if "Crashed reason=" in line]
+        return found
 
     async def outputs(self) -> Outcome:
         return tally({t: [(r.key, r.value or b"") for r in await read_to_end(self.settings, t)]
