@@ -17,6 +17,7 @@ Used by tests/faults (a short campaign under the test command) and bench/faults.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from dataclasses import dataclass, field
@@ -113,6 +114,9 @@ class Report:
     # faust's "Crashed reason=..." lines in the workers' logs: an agent whose batch raised
     # (its batch is then acked without its outputs, see the test).
     crashes: list[str] = field(default_factory=list)
+    # Statuses the SLA monitor counted late (its `late_status` note: read after the ticks had
+    # passed their time by the allowed lateness), by event id.
+    late_statuses: list[str] = field(default_factory=list)
     drained: bool = False  # the final drain was reached (two passes, nothing behind)
     # Phases whose drain took longer than the bound: (phase, seconds it took, what was behind
     # at the bound); seconds is None when it never drained.
@@ -137,6 +141,8 @@ class Report:
                 f"compliance totals equal: {self.compliance_equal} {self.compliance_diff or ''}",
                 f"workers that exited on their own (restarted): {self.unexpected_exits}",
                 f"agents crashed in a worker: {len(self.crashes)} {'; '.join(self.crashes)}",
+                f"statuses the SLA monitor counted late: {len(self.late_statuses)} "
+                + " ".join(self.late_statuses[:8]),
                 f"drains: {len(self.drains)}, slowest " + ", ".join(f"{p} {t:.1f}s" for p, t in slowest),
                 f"drain after the last fault: {self.drain_s:.1f}s; whole campaign {self.total_s:.0f}s"]
 
@@ -396,6 +402,21 @@ class Campaign:
         self.report.drain_s = time.monotonic() - self._last_fault
         self.compare(want, got)
         self.report.crashes = self.crashes()
+        self.report.late_statuses = sorted({e.get("event_id", "?") for e in self.logged("sla_monitor", "late_status")})
+
+    def logged(self, service: str, event: str) -> list[dict[str, Any]]:
+        """The JSON log lines of `service`'s workers with that `event`."""
+        found = []
+        for name in sorted(n for n in self.workers if n.rsplit("-", 1)[0] == service):
+            for line in (self.work / f"{name}.log").read_text(errors="replace").splitlines():
+                if line.startswith("{") and f'"{event}"' in line:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    if entry.get("event") == event:
+                        found.append(entry)
+        return found
 
     def crashes(self) -> list[str]:
         """Each agent crash faust logged, by worker (a restarted worker appends to its log)."""

@@ -39,6 +39,8 @@ async def test_a_short_fault_campaign_loses_nothing_and_invents_nothing(
     # Every escalation on the tick it fired on without faults: a deadline is not seen late
     # (nor early) because of a restart or a rebalance.
     assert report.moved == {}, report.lines()
+    # Each phase is read before the next tick: no status reaches the SLA monitor late.
+    assert report.late_statuses == [], report.lines()
     assert report.compliance_equal, report.lines()
     # At-least-once: a SIGKILLed worker repeats its unfinished batch under the same ids, so
     # repeats are allowed, but only of ids it made, and no more than a batch per fault.
