@@ -42,11 +42,17 @@ class DeskWorker:
         self.settings = settings
         self.signin = StaffSignIn.from_settings(settings, COOKIE)  # no provider: no desk
         self.view = DeskView(load_registry(settings.agencies_file), load_calendar(settings.calendar_file),
-                             load_policy(settings.sla_policy_file), settings.desk_closed_days)
+                             load_policy(settings.sla_policy_file), settings.desk_closed_days,
+                             on_dropped=self.dropped)
         self.skipped: Counter[str] = Counter()
 
     def run(self) -> None:
         run_until_signalled(STAGE, self.settings, self.serve)
+
+    def dropped(self, complaint_id: str, records: int) -> None:
+        """Statuses or escalations parked for a complaint never delivered went for room."""
+        self.skipped["parked_dropped"] += records
+        get_logger().warning("parked_dropped", complaint_id=complaint_id, records=records)
 
     def feed(self, record: TopicRecord) -> None:
         reason = apply_record(self.view, record.topic, record.value)

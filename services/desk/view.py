@@ -10,10 +10,20 @@ agency does not exist for it.
 Records of different topics arrive in no particular order (a status may be read before the
 delivery it follows), so what is kept is the facts, and the clocks are worked out when a
 page asks.
+
+The statuses are judged before they reach the topic (contract, "One judge for statuses"): the
+view trusts them and derives nothing about who may speak. What it still filters is what one
+agency sees (its own statuses stop its own clocks, another agency's note is not shown, a
+former holder may not act): that is not judging, and the topic carries several agencies'
+statuses over a complaint's life. A repeated `event_id` is ignored here too (a second line:
+the desk reads at least once), and only a delivery makes a complaint known: a status or an
+escalation for a complaint never delivered waits, bounded, for its delivery (`_park`).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, time as day_start
 from typing import Any
@@ -25,6 +35,7 @@ from schemas import (
     AgencyComplaint, ClockName, Escalation, EscalationKind, Role, SlaTier, Status, StatusEvent, Tick,
 )
 from services.domain.calendar import WorkingCalendar, zone
+from services.domain.complaint_id import normalise_complaint_id
 from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
 from services.runtime.topics import AGENCY_TOPIC, ESCALATIONS, STATUS, TICKS, family_member
@@ -33,6 +44,10 @@ from services.runtime.topics import AGENCY_TOPIC, ESCALATIONS, STATUS, TICKS, fa
 FINISHED = {Status.resolved, Status.closed, Status.archived}
 CLOCK_SKEW = timedelta(minutes=10)  # how far behind ours an agency system's clock may be
 STATUSES_KEPT = 200  # per complaint (a complaint with more is a fault somewhere else)
+PARKED_KEPT = 10_000  # statuses and escalations waiting for their complaint's delivery (`_park`)
+UNKNOWN = "unknown_complaint"  # the reason a record naming an id no complaint can have is skipped
+
+Parked = tuple[StatusEvent, dict[str, Any] | None] | Escalation
 
 
 @dataclass
@@ -72,10 +87,15 @@ def _at(value: str) -> datetime:
 
 class DeskView:
     def __init__(self, registry: Registry, calendar: WorkingCalendar, policy: Policy,
-                 closed_days: int):
+                 closed_days: int, parked_kept: int = PARKED_KEPT,
+                 on_dropped: Callable[[str, int], None] = lambda _cid, _records: None):
+        """`on_dropped(complaint_id, records)`: told of each complaint whose parked records
+        went for room (the worker logs it: ids only)."""
         self.registry, self.calendar, self.policy = registry, calendar, policy
         self.closed_days = closed_days
-        self.facts: dict[str, Facts] = {}
+        self.facts: dict[str, Facts] = {}  # delivered complaints only
+        self.parked: OrderedDict[str, list[Parked]] = OrderedDict()  # complaint -> in arrival order
+        self.parked_count, self.parked_kept, self.on_dropped = 0, parked_kept, on_dropped
         self.held: dict[str, set[str]] = {}  # agency -> complaints delivered to it (the queue's index)
         self.now: datetime | None = None
         # Working days between two dates, asked for every clock of every queue row: counted
@@ -94,19 +114,56 @@ class DeskView:
             facts.deliveries[complaint.agency_id] = as_delivered if as_delivered is not None else \
                 complaint.model_dump(mode="json", exclude_none=True)
             self.held.setdefault(complaint.agency_id, set()).add(complaint.complaint_id)
+        for item in self.parked.pop(complaint.complaint_id, []):
+            self.parked_count -= 1
+            if isinstance(item, Escalation):
+                self.escalation(item)
+            else:
+                self.status(*item)
 
-    def status(self, event: StatusEvent, as_sent: dict[str, Any] | None = None) -> None:
-        facts = self.facts.setdefault(event.complaint_id, Facts())
+    def status(self, event: StatusEvent, as_sent: dict[str, Any] | None = None) -> str | None:
+        """Keep a status; the reason it was skipped, if it was."""
+        facts = self.facts.get(event.complaint_id)
+        if facts is None:
+            return self._park(event.complaint_id, (event, as_sent))
         if any(s["event_id"] == event.event_id for s in facts.statuses):
-            return  # a repeat (at-least-once): same id, same status
+            return None  # a repeat (at-least-once): same id, same status; it changes nothing
         facts.statuses.append(as_sent if as_sent is not None else event.model_dump(mode="json", exclude_none=True))
         del facts.statuses[:-STATUSES_KEPT]
         if event.status in (Status.closed, Status.archived):
             facts.finished_at = event.at
+        return None
 
-    def escalation(self, esc: Escalation) -> None:
-        facts = self.facts.setdefault(esc.complaint_id, Facts())
+    def escalation(self, esc: Escalation) -> str | None:
+        """Keep an escalation (by its id: a repeat replaces it with itself)."""
+        facts = self.facts.get(esc.complaint_id)
+        if facts is None:
+            return self._park(esc.complaint_id, esc)
         facts.escalations[esc.escalation_id] = esc.model_dump(mode="json")
+        return None
+
+    # Why records are parked: the desk follows every topic from its start with one consumer
+    # and no group (`topic_follow`), in order within each partition only, so a status or an
+    # escalation may be read before the delivery of its complaint (at start, while the agency
+    # topics are read; an agency topic made later is found within the metadata refresh). Such
+    # a record waits here and is applied, in arrival order, when the complaint is delivered.
+    # It makes no complaint: a status for an id never delivered (one the router refused, a
+    # triaged complaint, one forgotten after its close) stays parked until room is needed, and
+    # the oldest complaint's parked records go first (`on_dropped`). An id whose check
+    # character is wrong was never accepted and never will be delivered: not even parked.
+    def _park(self, cid: str, item: Parked) -> str | None:
+        if normalise_complaint_id(cid) != cid:
+            return UNKNOWN
+        waiting = self.parked.setdefault(cid, [])
+        if any(_parked_id(w) == _parked_id(item) for w in waiting):
+            return None  # a repeat of a record already waiting takes no room
+        waiting.append(item)
+        self.parked_count += 1
+        while self.parked_count > self.parked_kept:
+            gone, items = self.parked.popitem(last=False)
+            self.parked_count -= len(items)
+            self.on_dropped(gone, len(items))
+        return None
 
     def tick(self, as_of: datetime) -> None:
         if self.now is None or as_of > self.now:
@@ -287,6 +344,10 @@ class DeskView:
         return sorted(shown, key=lambda x: x["at"])
 
 
+def _parked_id(item: Parked) -> tuple[str, str]:
+    return ("escalation", item.escalation_id) if isinstance(item, Escalation) else ("status", item[0].event_id)
+
+
 def _json(value: bytes) -> dict[str, Any]:
     """A record already validated by its model, as a dict without its null fields."""
     return {k: v for k, v in orjson.loads(value).items() if v is not None}
@@ -302,9 +363,9 @@ def apply_record(view: DeskView, topic: str, value: bytes | None) -> str | None:
         if family_member(AGENCY_TOPIC, topic):
             view.delivered(AgencyComplaint.model_validate_json(value), _json(value))
         elif topic == STATUS:
-            view.status(StatusEvent.model_validate_json(value), _json(value))
+            return view.status(StatusEvent.model_validate_json(value), _json(value))
         elif topic == ESCALATIONS:
-            view.escalation(Escalation.model_validate_json(value))
+            return view.escalation(Escalation.model_validate_json(value))
         elif topic == TICKS:
             tick = Tick.model_validate_json(value)
             if tick.rules is None:

@@ -6,8 +6,15 @@ reporter, so no page can show an anonymous reporter (or any reporter).
 
 Store keys are written from records of one partition only (a table's changelog partition is
 its source record's): per complaint (its events share the complaint's partition), per source
-partition ("esc|p", "triage|p", "dead|p", "now|p", "breaches|p|agency|day") and per agency
-("compliance|agency|day", "overdue|agency": sla.compliance.v1 is keyed by agency)."""
+partition ("esc|p", "triage|p", "dead|p", "now|p", "pending|p", "breaches|p|agency|day") and per agency
+("compliance|agency|day", "overdue|agency": sla.compliance.v1 is keyed by agency).
+
+Each event once, and no state for a complaint never seen: the view trusts
+complaints.status.v1 (the router passes only what its sender may say, each `event_id` once,
+and only for accepted complaints) and derives nothing about who may speak; it still ignores
+a repeat itself (a second line: at-least-once reads, replays), and only the intake's
+`accepted` and the router's `routed` make a complaint's timeline (see `_park` for a status
+read before them)."""
 
 from __future__ import annotations
 
@@ -36,6 +43,8 @@ MODELS: dict[str, type[WireModel]] = {
     REJECTED: RejectedEvent, COMPLIANCE: ComplianceStats, TICKS: Tick,
     BRIDGE_DELIVERIES: BridgeDelivery}
 TIMELINE_MAX = 100  # events kept per complaint (the first and the latest)
+PARKED_MAX = 200  # steps per partition waiting for their complaint's first record (`_park`)
+ENDS = {Status.closed.value, Status.archived.value}  # a status that starts the timeline's last days
 RECENT_ESCALATIONS = 200  # per partition, for the live list
 RECENT_DEAD_LETTERS = 20  # per partition
 
@@ -53,13 +62,13 @@ class OpsHandlers:
             return event
         p = record.partition
         if isinstance(event, AcceptedComplaint):
-            self.accepted(stores, event)
+            self.accepted(stores, p, event)
         elif isinstance(event, RoutedEvent):
             self.routed(stores, p, event)
         elif isinstance(event, StatusEvent):
-            self.status(stores, p, event)
+            return self.status(stores, p, event)
         elif isinstance(event, Escalation):
-            self.escalation(stores, p, event)
+            return self.escalation(stores, p, event)
         elif isinstance(event, RejectedEvent):
             self.dead_letter(stores, p, event, record.key)
         elif isinstance(event, ComplianceStats):
@@ -72,29 +81,34 @@ class OpsHandlers:
 
     # --- a complaint's timeline ------------------------------------------------------------
     @staticmethod
-    def _add(stores: StagedStores, cid: str, at: datetime, kind: str, detail: dict[str, Any],
-             facts: dict[str, Any] | None = None) -> None:
+    def _add(stores: StagedStores, cid: str, entry: list[Any], facts: dict[str, Any] | None = None) -> bool:
+        """Add a step ([at, kind, detail]) to the complaint's timeline, making the timeline if
+        need be (only `accepted` and `routed` call this for a complaint not seen yet); False
+        for a step already there."""
         line = stores.get(TIMELINES, cid) or {"facts": {}, "events": []}
-        entry = [at.isoformat(), kind, detail]
         if entry in line["events"]:
-            return  # a repeat (at-least-once delivery, a replay)
+            return False  # a repeat (at-least-once delivery, a replay): each event once
         events = [*line["events"], entry]
         if len(events) > TIMELINE_MAX:
             events = events[:1] + events[-(TIMELINE_MAX - 1):]
         stores.put(TIMELINES, cid, {**line, "facts": {**line["facts"], **(facts or {})}, "events": events})
+        return True
 
-    def accepted(self, stores: StagedStores, c: AcceptedComplaint) -> None:
+    def accepted(self, stores: StagedStores, p: int, c: AcceptedComplaint) -> None:
         region = c.location.region_code if c.location else None
-        self._add(stores, c.complaint_id, c.accepted_at, "accepted",
-                  {"channel": c.channel.value, "category": c.category.value},
-                  facts={"channel": c.channel.value, "privacy": c.privacy.value, "type": c.type.value,
-                         "category": c.category.value, "sla_tier": c.sla_tier.value,
-                         "region_code": region, "accepted_at": c.accepted_at.isoformat()})
+        if self._add(stores, c.complaint_id, [c.accepted_at.isoformat(), "accepted",
+                                              {"channel": c.channel.value, "category": c.category.value}],
+                     facts={"channel": c.channel.value, "privacy": c.privacy.value, "type": c.type.value,
+                            "category": c.category.value, "sla_tier": c.sla_tier.value,
+                            "region_code": region, "accepted_at": c.accepted_at.isoformat()}):
+            self._unpark(stores, p, c.complaint_id)
 
     def routed(self, stores: StagedStores, p: int, r: RoutedEvent) -> None:
-        self._add(stores, r.complaint_id, r.routed_at, "routed",
-                  {"agency_id": r.agency_id, "role": r.role.value, "rule_id": r.rule_id,
-                   "reason": r.reason, "attempt": r.attempt})
+        if not self._add(stores, r.complaint_id, [r.routed_at.isoformat(), "routed", {
+                "agency_id": r.agency_id, "role": r.role.value, "rule_id": r.rule_id,
+                "reason": r.reason, "attempt": r.attempt}]):
+            return  # a repeat: a late one must not put an assigned complaint back in triage
+        self._unpark(stores, p, r.complaint_id)
         if r.role is not Role.primary:
             return
         key = f"triage|{p}"
@@ -106,27 +120,93 @@ class OpsHandlers:
             return
         stores.put(BOARD, key, queue)
 
-    def status(self, stores: StagedStores, p: int, s: StatusEvent) -> None:
-        # The note is the agency's own words: not kept (it may name the reporter).
-        self._add(stores, s.complaint_id, s.at, "status",
-                  {"status": s.status.value, "agency_id": s.agency_id,
-                   "target_agency_id": s.target_agency_id})
-        if s.status in (Status.closed, Status.archived):
-            ends = day_of(s.at.timestamp()) + self.timeline_days
-            list_for_expiry(stores, TIMELINES, p, s.complaint_id, ends)
-            line = stores.get(TIMELINES, s.complaint_id)
-            stores.put(TIMELINES, s.complaint_id, {**line, "closed_at": s.at.isoformat()})
+    def status(self, stores: StagedStores, p: int, s: StatusEvent) -> Outcome:
+        if normalise_complaint_id(s.complaint_id) != s.complaint_id:
+            return _never_a_complaint(s.complaint_id, s.event_id)
+        # The note is the agency's own words: not kept (it may name the reporter). The event id
+        # is: a status is its id (two alike in every kept field are two steps, a repeat none).
+        return self._step(stores, p, s.complaint_id, [s.at.isoformat(), "status", {
+            "event_id": s.event_id, "status": s.status.value, "agency_id": s.agency_id,
+            "target_agency_id": s.target_agency_id}])
 
-    def escalation(self, stores: StagedStores, p: int, e: Escalation) -> None:
+    def _step(self, stores: StagedStores, p: int, cid: str, entry: list[Any]) -> Outcome:
+        """A status's or an escalation's step: on its complaint's timeline, or parked while
+        the complaint is not known here (never a timeline of its own)."""
+        if stores.get(TIMELINES, cid) is None:
+            return self._park(stores, p, cid, entry)
+        self._apply(stores, p, cid, entry)
+        return Outcome()
+
+    def _apply(self, stores: StagedStores, p: int, cid: str, entry: list[Any]) -> None:
+        if not self._add(stores, cid, entry):
+            return  # a repeat of the close lists nothing again and moves no end
+        at, kind, detail = entry
+        if kind == "status" and detail["status"] in ENDS:
+            list_for_expiry(stores, TIMELINES, p, cid,
+                            day_of(datetime.fromisoformat(at).timestamp()) + self.timeline_days)
+            stores.put(TIMELINES, cid, {**stores.get(TIMELINES, cid), "closed_at": at})
+
+    # Why steps are parked: this stage's one agent reads all its topics, in order within each
+    # partition only, so a partition of complaints.status.v1 or sla.escalations.v1 may be read
+    # ahead of the same partition of complaints.accepted.v1 and complaints.routed.v1 (a worker
+    # replaying from the start, a rebalance, a fetch that lags on one topic): a status of a
+    # complaint the router knew can come before the record that makes it known here. Such a
+    # step waits under "pending|<p>" (the complaint's partition: accepted, routed, status and
+    # escalations share the key and the partition count) and joins the timeline, in arrival
+    # order, when the complaint's first record is read. The area is bounded: past PARKED_MAX
+    # the oldest step goes, with a log note of its ids. A complaint never seen so makes no
+    # timeline, however many statuses or escalations name it.
+    @staticmethod
+    def _park(stores: StagedStores, p: int, cid: str, entry: list[Any]) -> Outcome:
+        key = f"pending|{p}"
+        parked = stores.get(BOARD, key) or []
+        item = [cid, *entry]
+        if item in parked:
+            return Outcome()  # a repeat of a step already waiting
+        kept = [*parked, item]
+        outcome = Outcome()
+        for gone_cid, _at, kind, detail in kept[:-PARKED_MAX]:
+            outcome.note("ops_view_parked_dropped", level="warning", complaint_id=gone_cid, kind=kind,
+                         event_id=detail.get("event_id") or detail.get("escalation_id"))
+        stores.put(BOARD, key, kept[-PARKED_MAX:])
+        return outcome
+
+    def _unpark(self, stores: StagedStores, p: int, cid: str) -> None:
+        key = f"pending|{p}"
+        parked = stores.get(BOARD, key) or []
+        mine = [item[1:] for item in parked if item[0] == cid]
+        if not mine:
+            return
+        rest = [item for item in parked if item[0] != cid]
+        if rest:
+            stores.put(BOARD, key, rest)
+        else:
+            stores.delete(BOARD, key)
+        for entry in mine:
+            self._apply(stores, p, cid, entry)
+
+    @staticmethod
+    def _holds(stores: StagedStores, p: int, cid: str, entry: list[Any]) -> bool:
+        """The step is on the complaint's timeline or waiting for it already."""
+        return entry in (stores.get(TIMELINES, cid) or {}).get("events", []) or \
+            [cid, *entry] in (stores.get(BOARD, f"pending|{p}") or [])
+
+    def escalation(self, stores: StagedStores, p: int, e: Escalation) -> Outcome:
+        if normalise_complaint_id(e.complaint_id) != e.complaint_id:
+            return _never_a_complaint(e.complaint_id, e.escalation_id)
         detail = {"escalation_id": e.escalation_id, "agency_id": e.agency_id, "clock": e.clock.value,
                   "kind": e.kind.value, "level": e.level, "target": e.target.value,
                   "due_at": e.due_at.isoformat(), "attempt": e.attempt}
-        self._add(stores, e.complaint_id, e.fire_at, "escalation",
-                  {**{k: v for k, v in detail.items() if k != "kind"}, "escalation_kind": e.kind.value})
+        entry = [e.fire_at.isoformat(), "escalation",
+                 {**{k: v for k, v in detail.items() if k != "kind"}, "escalation_kind": e.kind.value}]
         key = f"esc|{p}"
         recent = list(stores.get(BOARD, key) or [])
-        if any(item["escalation_id"] == e.escalation_id for item in recent):
-            return
+        # Each escalation once, and counted once: the recent list holds the partition's latest
+        # few only; the complaint's own steps hold every one of its escalations.
+        if any(item["escalation_id"] == e.escalation_id for item in recent) or \
+                self._holds(stores, p, e.complaint_id, entry):
+            return Outcome()
+        outcome = self._step(stores, p, e.complaint_id, entry)
         item = {**detail, "complaint_id": e.complaint_id, "fire_at": e.fire_at.isoformat(),
                 "as_of": e.as_of.isoformat()}
         stores.put(BOARD, key, [*recent, item][-RECENT_ESCALATIONS:])
@@ -139,6 +219,7 @@ class OpsHandlers:
             if len(counts) == 1 and counts[slot] == 1:
                 list_for_expiry(stores, BOARD, p, bkey, day_of(e.fire_at.timestamp()) + self.compliance_days)
             stores.put(BOARD, bkey, counts)
+        return outcome
 
     def dead_letter(self, stores: StagedStores, p: int, d: RejectedEvent, key: bytes | None) -> None:
         """Counts and the latest few: reason, source, position and error messages only (the
@@ -155,10 +236,13 @@ class OpsHandlers:
         stores.put(BOARD, board_key, {
             "counts": {**board["counts"], slot: board["counts"].get(slot, 0) + 1},
             "latest": [*board["latest"], item][-RECENT_DEAD_LETTERS:]})
+        # On a known complaint's timeline only: a dead letter naming a complaint never seen
+        # here (`unknown_complaint`: a random or mistyped id) makes no state but the counts.
         cid = normalise_complaint_id(key.decode(errors="replace")) if key else None
-        if cid is not None and cid == (key or b"").decode(errors="replace"):
-            self._add(stores, cid, d.received_at, "dead_letter",
-                      {"reason": d.reason, "source_topic": d.source_topic})
+        if cid is not None and cid == (key or b"").decode(errors="replace") \
+                and stores.get(TIMELINES, cid) is not None:
+            self._add(stores, cid, [d.received_at.isoformat(), "dead_letter",
+                                    {"reason": d.reason, "source_topic": d.source_topic}])
 
     # --- the bridge: how delivery to each agency's own system stands ---------------------
     @staticmethod
@@ -202,3 +286,9 @@ class OpsHandlers:
                                lambda cid, _day: "closed_at" in (stores.get(TIMELINES, cid) or {}))
         ended += expire_through(stores, BOARD, p, last_day, lambda _key, _day: True)
         return Outcome().note("ops_view_expired", entries=ended) if ended else Outcome()
+
+
+def _never_a_complaint(cid: str, event_id: str) -> Outcome:
+    """An id whose check character is wrong was never accepted and never will be: nothing is
+    kept for it, not even parked (the router dead-letters such statuses before they get here)."""
+    return Outcome().note("ops_view_unknown_complaint", level="warning", complaint_id=cid, event_id=event_id)

@@ -17,6 +17,15 @@ PERIODS = ("day", "week", "month")
 LIFE_ORDER = {"accepted": 0, "routed": 1, "status": 2, "escalation": 3, "dead_letter": 4}
 
 
+def _life_rank(kind: str, detail: Mapping[str, Any]) -> float:
+    """Where a step goes among steps of the same time. A re-route (attempt 2 on) is stamped
+    with the `at` of the status that caused it (`not_our_authority`, `assigned`): it follows
+    that status, where the first routing (stamped with the acceptance time) precedes them all."""
+    if kind == "routed" and (detail.get("attempt") or 1) > 1:
+        return LIFE_ORDER["status"] + 0.5
+    return LIFE_ORDER.get(kind, len(LIFE_ORDER))
+
+
 def _by_prefix(store: Store, prefix: str) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in store.items() if isinstance(k, str) and k.startswith(prefix)]
 
@@ -143,7 +152,7 @@ def timeline(timelines: Store, text: str, registry: Registry | None = None) -> d
     # Equal times (a routing stamped with the acceptance time) in the order things happen to
     # a complaint, whatever order the topics were read in; then in arrival order.
     events = sorted(enumerate(line["events"]), key=lambda ie: (
-        datetime.fromisoformat(ie[1][0]), LIFE_ORDER.get(ie[1][1], len(LIFE_ORDER)), ie[0]))
+        datetime.fromisoformat(ie[1][0]), _life_rank(ie[1][1], ie[1][2]), ie[0]))
     out = []
     for _, (at, kind, detail) in events:
         known = registry.get(detail["agency_id"]) if registry and detail.get("agency_id") else None

@@ -19,7 +19,7 @@ from services.domain.staff_roles import roles_from_groups
 from services.runtime.topics import ESCALATIONS, STATUS, TICKS, agency_topic_name
 
 MON = datetime.fromisoformat("2026-10-05T09:15:00+07:00")  # a Monday, no holiday for weeks
-A, B, C = "LPR-7K2QX9M4TD5W", "LPR-83TMCEDBBQ9T", "LPR-ZC6BZMKHSC6Z"
+A, B, C = "LPR-7K2QX9M4TD5B", "LPR-83TMCEDBBQ9T", "LPR-ZC6BZMKHSC6Z"  # check characters right
 FORM = {"form_id": "f" * 24}
 
 
