@@ -10,8 +10,9 @@ from typing import Any
 from schemas import ComplianceStats, Escalation, Notification, RejectedEvent, StatusEvent, WireModel
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
+from services.runtime.stage import Outcome, Output, Record, Stage, StagedStores
 from services.runtime.topics import (
-    CLOSURES, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS, REJECTED, STATUS, TICKS,
+    CLAIMS, CLOSURES, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS, REJECTED, STATUS, TICKS,
 )
 from services.sla_monitor.compose import build as sla_stage
 from services.status_gate.compose import build as gate_stage
@@ -105,19 +106,36 @@ OUTPUT_MODELS: dict[str, type[WireModel]] = {
     REJECTED: RejectedEvent, **{t: Notification for t in NOTIFICATION_TOPICS}}
 
 
+def _pass_claim(record: Record, stores: StagedStores) -> Outcome:
+    return Outcome([Output(STATUS, record.key, record.value or b"")])
+
+
+# The router's part in these logs: it judges every claim and passes the monitor's auto-close
+# (the only claim here, through the gate) on to complaints.status.v1, unless the complaint is
+# closed already (the monitor ignores a closed complaint's statuses anyway). The router is not
+# run itself: it would route the logs' complaints a second time.
+JUDGE_STAND_IN = Stage("judge_stand_in", (CLAIMS,), (), _pass_claim)
+
+
 def run_in_memory(log: list[Step], partitions: int = 1,
                   stores: dict[str, dict[str, Any]] | None = None,
-                  one_batch: bool = False) -> list[Produced]:
+                  one_batch: bool = False, lateness_minutes: float | None = None,
+                  notes: list[tuple[str, dict[str, Any]]] | None = None) -> list[Produced]:
     """The SLA stage on the in-memory runtime (the real handlers), fed the log in order: one
     record per batch, or the whole log as one batch (`one_batch`). A tick goes to every
     partition. `stores` (the worker's dicts) carries state from one run to the next. The
-    status gate runs beside it, as deployed: the monitor's auto-close reaches
-    complaints.status.v1 (and so the monitor itself) through it. The SLA stage's outputs
-    are returned."""
+    status gate runs beside it, as deployed, and a stand-in for the router's judgement: the
+    monitor's auto-close reaches complaints.status.v1 (and so the monitor itself) through
+    them. The SLA stage's outputs are returned. `lateness_minutes`: the SLA monitor's allowed
+    lateness (None: the setting's default, as the workers run). `notes` collects the SLA
+    stage's log notes (event, fields) but the per-record debug ones."""
+    settings = Settings(partitions=partitions) if lateness_minutes is None else Settings(
+        partitions=partitions, sla_allowed_lateness_minutes=lateness_minutes)
     topics = MemoryTopics(partitions)
-    worker = MemoryWorker(sla_stage(Settings(partitions=partitions)), topics,
+    worker = MemoryWorker(sla_stage(settings), topics,
                           batch_max=len(log) * partitions + 1 if one_batch else 1)
     gate = MemoryWorker(gate_stage(Settings(partitions=partitions)), topics)
+    judge = MemoryWorker(JUDGE_STAND_IN, topics)
     if stores is not None:
         for name in worker.stores:
             stores.setdefault(name, {})
@@ -128,8 +146,11 @@ def run_in_memory(log: list[Step], partitions: int = 1,
             topics.publish(topic, key.encode() if key else None, raw, partition=p,
                            timestamp=RECORD_TIME)
         if not one_batch:
-            run_until_idle([worker, gate])
-    run_until_idle([worker, gate])
+            run_until_idle([worker, gate, judge])
+    run_until_idle([worker, gate, judge])
+    if notes is not None:
+        notes += [(n.event, dict(n.fields)) for result in worker.results for _, n in result.notes
+                  if n.level != "debug"]
     return [Produced(r.topic, r.key.decode() if r.key else None,
                      OUTPUT_MODELS[r.topic].model_validate_json(r.value or b""))
             for result in worker.results for r in result.outputs]

@@ -195,6 +195,17 @@ class Settings(BaseSettings):
         24.0, gt=0, description="How long (event time) a routed or status event read before its "
         "complaint waits for it; then it is dead-lettered (complaint_never_accepted).",
     )
+    # 10 minutes: a status given before a moment can reach the monitor after a tick past it
+    # when a worker restarts or its group rebalances (a session timeout of 30 s, a broker
+    # wait of up to 5 min) or an agency's link is slow; ten minutes covers those, and an
+    # escalation ten minutes after its moment costs nothing against limits counted in working
+    # days (moments fall at 00:00 local, when nobody acts on them before morning).
+    sla_allowed_lateness_minutes: float = Field(
+        10.0, ge=0, description="How far (event time) the ticks must pass a moment before the SLA "
+        "monitor fires it: a status given before the moment and read within this lateness still "
+        "stops or pauses its clock and prevents the escalation; one read later still moves the "
+        "clock from its `at`, but an escalation already emitted stays (a late status, logged).",
+    )
     tick_interval_s: float = Field(5.0, gt=0, description="Seconds between live ticks.")
 
     # --- embedded broker ------------------------------------------------------------

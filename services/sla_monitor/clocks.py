@@ -126,6 +126,7 @@ class ComplaintClocks:
     channel: str | None = None
     submission_id: str | None = None
     partition: int | None = None  # its partition (a new rules version re-lists by partition)
+    applied: list[str] = field(default_factory=list)  # its statuses' event ids, see `repeats`
 
     def running(self, name: ClockName | None = None) -> list[Clock]:
         return [c for c in self.clocks if c.running and (name is None or c.name is name)]
@@ -138,7 +139,8 @@ class ComplaintClocks:
                 "first_response_done": self.first_response_done, "closed": self.closed,
                 "flagged_statuses": self.flagged_statuses, "due_bucket": self.due_bucket,
                 "closed_at": _ts(self.closed_at), "channel": self.channel,
-                "submission_id": self.submission_id, "partition": self.partition}
+                "submission_id": self.submission_id, "partition": self.partition,
+                "applied": list(self.applied)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ComplaintClocks:
@@ -146,7 +148,8 @@ class ComplaintClocks:
                    d["field_inspection"], d["agency_id"], d["attempt"], d["tz"],
                    [Clock.from_dict(c) for c in d["clocks"]], d["first_response_done"], d["closed"],
                    d["flagged_statuses"], d.get("due_bucket"), _dt(d.get("closed_at")),
-                   d.get("channel"), d.get("submission_id"), d.get("partition"))
+                   d.get("channel"), d.get("submission_id"), d.get("partition"),
+                   list(d.get("applied", ())))  # (none kept in state written before)
 
     def due(self, calendar: WorkingCalendar, as_of: datetime) -> list[Moment]:
         """Moments whose fire_at has been reached, of clocks neither stopped nor paused before."""

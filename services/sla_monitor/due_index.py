@@ -40,6 +40,8 @@ class Result:
     purged: int = 0  # complaints whose state this tick deleted
     source: tuple[str, int] | None = None  # the input record's (topic, offset), for parking
     rules_switched: tuple[int, int] | None = None  # (version now in force, complaints re-listed)
+    repeats: list[tuple[str, str]] = field(default_factory=list)  # (complaint, event id) ignored
+    late: list[tuple[str, str]] = field(default_factory=list)  # (complaint, event id) read late
 
 
 def append_listed(view: StagedStores, head: str, cid: str) -> None:

@@ -56,6 +56,11 @@ def outcome_of(res: Result) -> Outcome:
         if isinstance(e.event, RejectedEvent):  # a parked event whose complaint never came
             out.note("rejected", level="warning", reason=e.event.reason, complaint_id=e.key,
                      event_id=e.event.event_id)
+    # Ids only; each is also counted by the stage's metrics (lapor_handled, by event).
+    for cid, event_id in res.repeats:  # the judge let a repeat through: the second line held
+        out.note("status_repeat_ignored", complaint_id=cid, event_id=event_id)
+    for cid, event_id in res.late:  # read after the ticks passed its time by the lateness
+        out.note("late_status", complaint_id=cid, event_id=event_id)
     if res.purged:
         out.note("sla_state_purged", complaints=res.purged)
     if res.rules_switched:

@@ -25,8 +25,10 @@ from services.sla_monitor.compliance_counts import close_days, count, overdue_ag
 from services.sla_monitor.due_index import (
     Emitted, Result, append_listed, bucket_of, clear_listed, listed, listed_buckets,
 )
+from services.sla_monitor.lateness import horizon, is_late
 from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status, reprice
 from services.sla_monitor.parking import accepted_progress, park
+from services.sla_monitor.repeats import is_repeat, remember
 from services.sla_monitor.reporter_notices import auto_close_id, escalation_notice, status_notice
 
 __all__ = ["Emitted", "Result", "SlaProcessor"]
@@ -36,13 +38,15 @@ class SlaProcessor:
     """`stores`: clocks (complaint_id -> state; "pending:<id>" and "awaiting:<id>" -> events
     waiting, see `parking` and `_await_routing`), due ("p:bucket" -> ids in chunks, see
     `due_index`), marks (partition -> watermark), stats ("p|agency|day" -> counters) and
-    overdue ("p|agency" -> n), see `compliance_counts`."""
+    overdue ("p|agency" -> n), see `compliance_counts`. `allowed_lateness`: see `lateness`."""
 
     def __init__(self, shipped: RulesVersion, registry: Registry,
-                 purge_grace_days: int = 10, pending_max_hours: float = 24.0):
+                 purge_grace_days: int = 10, pending_max_hours: float = 24.0,
+                 allowed_lateness: timedelta = timedelta(0)):
         self.shipped, self.registry = shipped.to_bytes().decode(), registry
         self.purge_grace_days = purge_grace_days
         self.pending_max = timedelta(hours=pending_max_hours)
+        self.lateness = allowed_lateness
 
     # --- when a complaint's state ends ------------------------------------------------------
     def _purge_at(self, res: Result, state: ComplaintClocks) -> datetime | None:
@@ -164,6 +168,10 @@ class SlaProcessor:
                  res.source, self.pending_max)
             res.note = "parked_before_accepted"
             return
+        if is_repeat(state, s):  # before waiting: a repeat never waits, it is dropped
+            res.note = "repeat_ignored"
+            res.repeats.append((s.complaint_id, s.event_id))
+            return
         if may_wait and _awaits_routing(state, s):
             self._await_routing(res, partition, s, record_time)
             res.note = "waits_for_routing"
@@ -173,8 +181,15 @@ class SlaProcessor:
         first = [c for c in state.running(ClockName.first_response)]
         was = state.to_dict()
         res.note = on_status(state, s, at, res.rules.policy)
-        # Told once: a repeated status (a replay, an agency's retry) changes nothing and says nothing.
-        if res.note.startswith("applied_") and state.to_dict() != was:
+        changed = state.to_dict() != was
+        remember(state, s)  # (after the comparison: a new id alone is nothing to tell)
+        mark = self._get(res, "marks", str(partition))
+        if res.note.startswith("applied_") and is_late(
+                datetime.fromisoformat(mark["as_of"]) if mark else None, at, self.lateness):
+            res.late.append((s.complaint_id, s.event_id))
+        # Told once: a repeat is dropped above; another status that changes nothing (a second
+        # `responded`, say) says nothing either.
+        if res.note.startswith("applied_") and changed:
             told = status_notice(state, s, self.registry)
             if told is not None:
                 res.outputs.append(Emitted(notifications_topic_name(told.channel), state.complaint_id, told))
@@ -301,16 +316,22 @@ class SlaProcessor:
             res.note = "stale_tick"
             return res
         self._switch_rules(res, partition, as_of)
+        # The due index works at the tick's horizon (see `lateness`); the escalations it
+        # emits still carry the tick's own as_of. (The horizon only moves on, but a lateness
+        # raised across a restart could put it behind the last bucket cleared: that one then.)
+        until = horizon(as_of, self.lateness)
         first_bucket = mark["bucket"] if mark else None
-        last_bucket = bucket_of(as_of)
+        last_bucket = max(bucket_of(until), first_bucket if first_bucket is not None else 0)
         keep: list[str] = []
         for bucket in self._buckets(res, partition, first_bucket, last_bucket):
             for cid in listed(res.view, f"{partition}:{bucket}"):
-                if self._fire(res, partition, cid, as_of, last_bucket):
+                if self._fire(res, partition, cid, until, as_of, last_bucket):
                     keep.append(cid)
             clear_listed(res.view, f"{partition}:{bucket}")
         for cid in dict.fromkeys(keep):  # still pending later in the current bucket
             append_listed(res.view, f"{partition}:{last_bucket}", cid)
+        # Days close at as_of, as before: a status read late reopens its day under another
+        # id (compliance_counts), and the sums per day stay the same.
         res.outputs += close_days(res.view, partition, as_of)
         self._put(res, "marks", str(partition), {"as_of": as_of.isoformat(), "bucket": last_bucket})
         res.note = "ticked"
@@ -321,19 +342,21 @@ class SlaProcessor:
         # the last; a hostile one years after): the listed buckets, not every hour between.
         return listed_buckets(res.view, f"{partition}:", first, last)
 
-    def _fire(self, res: Result, partition: int, cid: str, as_of: datetime, current: int) -> bool:
-        """Emit what is due for one complaint listed in a bucket being cleared; True if it
-        must stay listed in the current bucket (a moment later in it is still pending)."""
+    def _fire(self, res: Result, partition: int, cid: str, until: datetime, as_of: datetime,
+              current: int) -> bool:
+        """Emit what is due by `until` (the tick's horizon) for one complaint listed in a
+        bucket being cleared; True if it must stay listed in the current bucket (a moment
+        later in it is still pending)."""
         state = self._load(res, cid)
         if state is None:
             return False
         before = overdue_agencies(state)
-        for m in state.due(res.rules.calendar, as_of):
+        for m in state.due(res.rules.calendar, until):
             self._emit(res, partition, state, m, as_of)
             m.clock.fired.append(m.level)
         settle_overdue(res.view, partition, state, before)
         purge_at = self._purge_at(res, state)
-        if purge_at is not None and purge_at <= as_of and state.next_fire_at(res.rules.calendar) is None:
+        if purge_at is not None and purge_at <= until and state.next_fire_at(res.rules.calendar) is None:
             self._put(res, "clocks", cid, None)  # its end: a tombstone in the changelog too
             res.purged += 1
             return False

@@ -21,6 +21,11 @@ from tests.sla_scenario import (
 from tests.workers import running
 
 
+def exact(settings: Settings) -> Settings:
+    """No allowed lateness: LIFE_LOG and REROUTE_LOG tick at the moments themselves."""
+    return settings.model_copy(update={"sla_allowed_lateness_minutes": 0.0})
+
+
 async def play(settings: Settings, log: list[Step], pause_s: float = 1.0) -> None:
     """Publish a log in order. Ticks are watermarks: each waits until the events before it
     have been read (the ticker's lag does this in live use)."""
@@ -124,13 +129,13 @@ async def run_log(settings: Settings, log: list[Step], expected: int, log_dir: P
 
 
 async def test_reroute_on_the_broker(broker_settings: Settings, tmp_path: Path) -> None:
-    got = await run_log(isolated(broker_settings), REROUTE_LOG, len(REROUTE_ESCALATIONS), tmp_path, "sla")
+    got = await run_log(exact(isolated(broker_settings)), REROUTE_LOG, len(REROUTE_ESCALATIONS), tmp_path, "sla")
     assert [(e.agency_id, e.clock.value, e.kind.value, e.level, e.attempt, e.fire_at.isoformat())
             for e in got] == REROUTE_ESCALATIONS
 
 
 async def test_whole_life_on_the_broker(broker_settings: Settings, tmp_path: Path) -> None:
-    settings = isolated(broker_settings)
+    settings = exact(isolated(broker_settings))
     got = await run_log(settings, LIFE_LOG, len(LIFE_ESCALATIONS), tmp_path, "sla")
     # The auto-close goes to the status gate's input: this service may not write statuses.
     statuses = await consume(settings, "sla.closures.v1", expected=1)
@@ -141,7 +146,7 @@ async def test_whole_life_on_the_broker(broker_settings: Settings, tmp_path: Pat
     assert [s.status.value for s in closed] == ["closed"]
     assert [(s.complaint_id, s.at.isoformat(), s.agency_id) for s in closed] == [(LIFE, LIFE_CLOSED_AT, None)]
     # The worker's output equals the in-memory double's on the same log.
-    expected_ids = [o.event.escalation_id for o in run_in_memory(LIFE_LOG)
+    expected_ids = [o.event.escalation_id for o in run_in_memory(LIFE_LOG, lateness_minutes=0)
                     if isinstance(o.event, Escalation)]
     assert [e.escalation_id for e in got] == expected_ids
 
@@ -152,7 +157,7 @@ async def test_replay_through_fresh_state_gives_identical_escalations(
     streams = []
     for run in ("first", "second"):
         # fresh topics, fresh consumer group, fresh tables
-        got = await run_log(isolated(broker_settings), LIFE_LOG, len(LIFE_ESCALATIONS), tmp_path, run)
+        got = await run_log(exact(isolated(broker_settings)), LIFE_LOG, len(LIFE_ESCALATIONS), tmp_path, run)
         streams.append([e.model_dump(mode="json") for e in got])
     assert streams[0] == streams[1] and len(streams[0]) == len(LIFE_ESCALATIONS)
 

@@ -12,7 +12,7 @@ def notices(outputs: list[Produced]) -> list[Notification]:
 
 
 def test_a_complaints_life_tells_the_request_the_answer_and_the_auto_close() -> None:
-    told = notices(run_in_memory(LIFE_LOG))
+    told = notices(run_in_memory(LIFE_LOG, lateness_minutes=0))
     assert [(n.kind.value, n.at.isoformat(), n.agency_id) for n in told] == [
         ("info_requested", "2026-03-06T11:00:00+07:00", "pln"),
         ("responded", "2026-03-11T15:00:00+07:00", "pln"),
@@ -50,5 +50,5 @@ def test_a_later_clock_reaching_a_told_level_repeats_the_same_id() -> None:
     # first_response reaches level 2 on one tick, follow_up on a later one: same notice id,
     # so a channel that keeps ids sends it once.
     log = LIFE_LOG[:2] + [tick("2026-03-11T00:00:00+07:00"), tick("2026-06-01T00:00:00+07:00")]
-    level2 = [n for n in notices(run_in_memory(log)) if n.level == 2]
+    level2 = [n for n in notices(run_in_memory(log, lateness_minutes=0)) if n.level == 2]
     assert len(level2) == 2 and len({n.event_id for n in level2}) == 1

@@ -25,7 +25,7 @@ def escalations(outputs: list) -> list[Escalation]:  # type: ignore[type-arg]
 
 
 def test_a_complaints_whole_life() -> None:
-    outputs = run_in_memory(LIFE_LOG)
+    outputs = run_in_memory(LIFE_LOG, lateness_minutes=0)  # its ticks are at the moments themselves
     got = [(e.clock.value, e.kind.value, e.level, e.due_at.isoformat(), e.fire_at.isoformat())
            for e in escalations(outputs)]
     assert got == LIFE_ESCALATIONS
@@ -54,7 +54,7 @@ def test_compliance_statistics_per_agency_day() -> None:
 
 def test_a_reroute_starts_new_clocks_and_stops_the_old() -> None:
     got = [(e.agency_id, e.clock.value, e.kind.value, e.level, e.attempt, e.fire_at.isoformat())
-           for e in escalations(run_in_memory(REROUTE_LOG))]
+           for e in escalations(run_in_memory(REROUTE_LOG, lateness_minutes=0))]
     assert got == REROUTE_ESCALATIONS
 
 
@@ -126,13 +126,13 @@ def test_a_crowded_due_bucket_is_chunked_and_fires_each_complaint_once() -> None
         accepted(cid, "2026-03-02T09:00:00+07:00"), routed(cid, "pln", "2026-03-02T09:00:00+07:00"),
         routed(cid, "pln", "2026-03-02T09:00:00+07:00"))]  # a redelivered decision: no second listing
     stores: dict[str, dict[str, Any]] = {}
-    run_in_memory([tick("2026-03-01T00:00:00+07:00"), *log], stores=stores)
+    run_in_memory([tick("2026-03-01T00:00:00+07:00"), *log], stores=stores, lateness_minutes=0)
     chunks = {k: v for k, v in stores["due"].items() if "#" in k}
     assert sorted(len(v) for v in chunks.values()) == [50, DUE_CHUNK, DUE_CHUNK]
     assert sorted(cid for v in chunks.values() for cid in v) == ids
 
     outputs = run_in_memory([tick("2026-03-05T00:00:00+07:00"), tick("2026-03-06T00:00:00+07:00"),
-                             tick("2026-03-06T00:00:00+07:00")], stores=stores)
+                             tick("2026-03-06T00:00:00+07:00")], stores=stores, lateness_minutes=0)
     fired = [(e.complaint_id, e.kind.value) for e in escalations(outputs)]
     assert sorted(fired) == sorted((cid, kind) for cid in ids for kind in ("warning", "breach"))
     # What is left is each complaint listed once, under its next moment's bucket.
@@ -143,7 +143,7 @@ def test_a_crowded_due_bucket_is_chunked_and_fires_each_complaint_once() -> None
 
 def test_a_closed_complaint_is_deleted_after_its_grace_period() -> None:
     stores: dict[str, dict[str, Any]] = {}
-    run_in_memory(LIFE_LOG, stores=stores)  # ends auto-closed: no clock left running
+    run_in_memory(LIFE_LOG, stores=stores, lateness_minutes=0)  # ends auto-closed: no clock left running
     assert stores["clocks"][LIFE]["closed_at"] == LIFE_CLOSED_AT
     # Listed once more, for the end of its state: 10 working days after the close. (The
     # kemensos status still waits for a routing to kemensos: no routed decision of a later
@@ -152,9 +152,10 @@ def test_a_closed_complaint_is_deleted_after_its_grace_period() -> None:
     assert [cid for k, v in due.items() if "#" in k for cid in v] == [LIFE]
     purge_at = WorkingCalendar().deadline(datetime.fromisoformat(LIFE_CLOSED_AT), 10, "Asia/Jakarta")
     late = status(LIFE, "responded", "pln", "2026-04-06T10:00:00+07:00")
-    before = run_in_memory([late, tick((purge_at - timedelta(hours=1)).isoformat())], stores=stores)
+    before = run_in_memory([late, tick((purge_at - timedelta(hours=1)).isoformat())], stores=stores,
+                           lateness_minutes=0)
     assert LIFE in stores["clocks"] and escalations(before) == []  # still closed, still known
-    run_in_memory([tick(purge_at.isoformat())], stores=stores)
+    run_in_memory([tick(purge_at.isoformat())], stores=stores, lateness_minutes=0)
     assert LIFE not in stores["clocks"] and all(k.startswith("awaiting@") for k in stores["due"])
 
 
@@ -203,7 +204,8 @@ def test_an_acknowledgement_read_before_the_ticks_still_owes_the_breach_before_i
     log = [accepted(cid, at), routed(cid, "pln", at),
            status(cid, "acknowledged", "pln", "2026-03-06T00:01:00+07:00"),
            tick("2026-03-05T00:00:00+07:00"), tick("2026-03-06T00:00:00+07:00")]
-    got = [(e.kind.value, e.level, e.fire_at.isoformat()) for e in escalations(run_in_memory(log))]
+    got = [(e.kind.value, e.level, e.fire_at.isoformat())
+           for e in escalations(run_in_memory(log, lateness_minutes=0))]  # (ticks at the moments)
     assert got == [("warning", 0, "2026-03-05T00:00:00+07:00"), ("breach", 1, "2026-03-06T00:00:00+07:00")]
 
 

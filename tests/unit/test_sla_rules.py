@@ -45,7 +45,7 @@ def test_a_holiday_given_back_fires_on_the_next_tick_after_the_new_moment() -> N
     # day before Wednesday 25; due Friday 27 00:00, warning Thursday 26.
     cid, at = "LPR-CCCCCCCCCCC3", "2026-03-16T09:00:00+07:00"
     opened = [accepted(cid, at), routed(cid, "pln", at), tick("2026-03-19T12:00:00+07:00")]
-    before = run_in_memory(opened + [tick("2026-03-27T00:00:00+07:00")])
+    before = run_in_memory(opened + [tick("2026-03-27T00:00:00+07:00")], lateness_minutes=0)
     assert first_response(before) == [("first_response", 0, "2026-03-27", "2026-03-26"),
                                       ("first_response", 1, "2026-03-27", "2026-03-27")]
     # Wednesday 18 March (cuti bersama) given back: 17 and 18, then 25 -> due 26, warning
@@ -53,7 +53,7 @@ def test_a_holiday_given_back_fires_on_the_next_tick_after_the_new_moment() -> N
     given_back = announce(2, "2026-03-17T00:00:00+07:00", as_of="2026-03-19T12:00:00+07:00",
                           calendar={"working_days": ["2026-03-18"]})
     after = run_in_memory(opened + [given_back, tick("2026-03-20T00:00:00+07:00"),
-                                    tick("2026-03-27T00:00:00+07:00")])
+                                    tick("2026-03-27T00:00:00+07:00")], lateness_minutes=0)
     escalations = [o.event for o in after if isinstance(o.event, Escalation)
                    and o.event.clock.value == "first_response"]
     assert [(e.level, e.fire_at.isoformat()[:10], e.as_of.isoformat()[:10]) for e in escalations] == [
@@ -85,7 +85,7 @@ def test_emitted_escalations_stay_and_are_not_repeated() -> None:
     # 4 March off moves the breach to 7 March and does not emit the warning again.
     log = OPEN + MARCH_TICKS[:3] + [announce(2, "2026-03-05T12:00:00+07:00", calendar=CUTI_4_MARCH)] \
         + MARCH_TICKS[3:]
-    assert first_response(run_in_memory(log)) == [
+    assert first_response(run_in_memory(log, lateness_minutes=0)) == [
         ("first_response", 0, "2026-03-06", "2026-03-05"), ("first_response", 1, "2026-03-07", "2026-03-07")]
 
 
