@@ -91,7 +91,8 @@ async def test_complaints_flow_to_agencies_triage_and_escalations(
         from tests.integration.test_sla_monitor import play
         from tests.sla_scenario import tick
 
-        await play(settings, [tick("2026-03-06T00:00:00+07:00")], pause_s=0)
+        # The breach's moment passed by the SLA monitor's allowed lateness (10 minutes).
+        await play(settings, [tick("2026-03-06T00:10:00+07:00")], pause_s=0)
         escalations = [Escalation.model_validate_json(r.value)
                        for r in await consume(settings, "sla.escalations.v1", expected=4, timeout_s=60)]
     got = sorted((e.agency_id, e.clock.value, e.kind.value, e.level, e.fire_at.isoformat()) for e in escalations)

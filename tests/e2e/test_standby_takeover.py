@@ -45,7 +45,8 @@ async def test_a_standby_takes_over_a_killed_worker(broker_settings: Settings, t
     log: list[Step] = []
     for cid in complaints:
         log += [accepted(cid, "2026-03-02T09:00:00+07:00"), routed(cid, "pln", "2026-03-02T09:00:00+07:00")]
-    warning, breach = tick("2026-03-05T00:00:00+07:00"), tick("2026-03-06T00:00:00+07:00")
+    # Each moment passed by the SLA monitor's allowed lateness (10 minutes).
+    warning, breach = tick("2026-03-05T00:10:00+07:00"), tick("2026-03-06T00:10:00+07:00")
     expected = {o.event.escalation_id for o in run_in_memory(log + [warning, breach])
                 if isinstance(o.event, Escalation)}
     assert len(expected) == 2 * len(complaints)
