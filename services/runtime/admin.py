@@ -2,14 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from services.runtime.settings import Settings
 from services.runtime.topics import TopicSpec
 from services.runtime.kafka_client import aiokafka_options
+
+
+T = TypeVar("T")
+RETRY_FOR_S = 120.0  # a broker node's restart or a leader election, with room to spare
+
+
+async def retry_retriable(call: Callable[[], Awaitable[T]], log: Any, what: str,
+                          for_s: float = RETRY_FOR_S) -> T:
+    """`call`'s result, calling it again after a retriable Kafka error (a node not ready, a
+    leader moving) with growing pauses for up to `for_s` seconds; past that, or on any other
+    error, the error. A worker in the middle of a batch would otherwise stop on a node's
+    restart that the cluster rides out."""
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + for_s, 0.2
+    while True:
+        try:
+            return await call()
+        except KafkaError as exc:
+            if not exc.retriable or loop.time() + pause > deadline:
+                raise
+            log.warning("kafka_retry", what=what, error=type(exc).__name__, pause_s=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 class TopicMismatchError(RuntimeError):

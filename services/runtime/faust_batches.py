@@ -12,7 +12,10 @@ faust's `Stream.take_events(max, within)` has two costs this avoids:
   taken from the channel's queue directly, with the bookkeeping that path does for them,
   and nothing else: stale events (from before a rebalance, or while faust holds the flow)
   are acked and dropped, every other one is tracked as unacked by the consumer, and each is
-  acked (so its offset may be committed) only after the batch is handled.
+  acked (so its offset may be committed) only after the batch was handled without raising.
+  A batch whose handling raised stays unacked: the consumer commits no further than it, and
+  its records are read again (the agent crashes the worker: `faust_runtime`). Acking it
+  would commit past records whose outputs were never sent: a loss.
 
 faust is touched here, in `faust_runtime` and in `faust_patches` only.
 """
@@ -20,7 +23,7 @@ faust is touched here, in `faust_runtime` and in `faust_patches` only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import faust
@@ -96,10 +99,10 @@ class _Intake:
 
 
 async def take_batches(stream: faust.StreamT[Any], max_: int, within: float,
-                       idle: float) -> AsyncIterator[list[EventT[Any]]]:
+                       idle: float) -> AsyncGenerator[list[EventT[Any]], None]:
     """Batches of up to `max_` events, each closed `within` seconds after its first event or
     once nothing has come for `idle` seconds. An event is acked once its batch is handled
-    (the consumer of the batch returned control), whether or not that raised."""
+    (the consumer of the batch asked for the next one); never when its handling raised."""
     loop = asyncio.get_running_loop()
     intake = _Intake(stream)
     stream.enable_acks = False  # this stream is never iterated; its events are acked here
@@ -117,8 +120,6 @@ async def take_batches(stream: faust.StreamT[Any], max_: int, within: float,
             await asyncio.sleep(min(idle, left))
             if intake.queue.empty():
                 break  # nothing came for `idle`: take what there is
-        try:
-            yield batch
-        finally:
-            for event in batch:
-                intake.release(event)
+        yield batch  # an exception thrown in here leaves the batch unacked, and ends the batches
+        for event in batch:
+            intake.release(event)

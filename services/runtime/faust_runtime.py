@@ -30,7 +30,7 @@ from faust.streams import _current_event
 from faust.types import TP, EventT
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from services.runtime.admin import create_topics
+from services.runtime.admin import create_topics, retry_retriable
 from services.runtime.batch_send import PRODUCER_BATCH_BYTES, Outgoing, SentBatch, send_batched
 from services.runtime.broker_wait import wait_for_broker
 from services.runtime.heap import settle_heap
@@ -136,6 +136,9 @@ class BatchRunner:
         self._log.debug("batch", records=len(records), outputs=len(result.outputs),
                         ms=round(seconds * 1000, 1))
 
+    def failed(self, exc: BaseException) -> None:
+        self._log.error("batch_failed", error=type(exc).__name__)
+
     def _highwater(self, record: Record) -> int | None:
         try:
             return int(self.app.consumer.highwater(TP(self._prefix + record.topic, record.partition)))
@@ -198,7 +201,8 @@ class BatchRunner:
         specs = [agency_topic(self.settings, agency) for name in sorted(new)
                  if (agency := agency_of_topic(name)) is not None]
         if specs:
-            await create_topics(self.settings, specs)
+            await retry_retriable(partial(create_topics, self.settings, specs), self._log,
+                                  "create_agency_topics")
         self._topics_ready |= new
 
 
@@ -222,7 +226,17 @@ def create_app(stage: Stage, settings: Settings,
     async def batches(stream: faust.StreamT[Any]) -> None:
         within, idle = settings.batch_within_ms / 1000, settings.batch_idle_ms / 1000
         async for events in take_batches(stream, settings.batch_max, within, idle):
-            await runner.process(events)
+            try:
+                await runner.process(events)
+            except Exception as exc:
+                # Handlers never raise (a record they cannot handle is a dead letter): this
+                # is the cluster failing us past the retries. faust would restart the agent in
+                # this worker and read on past the batch; the worker stops instead, and the
+                # batch, left unacked, is read again from the committed offset by whoever
+                # holds its partitions next (a restarted worker, or another member).
+                runner.failed(exc)
+                await app.crash(exc)
+                return
 
     if serve is not None:
         @app.task  # type: ignore[untyped-decorator]
