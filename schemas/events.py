@@ -243,8 +243,8 @@ class StatusEvent(WireModel):
 class AgencyStatus(StatusEvent):
     """agency-status.<agency_id>.v1, key complaint_id: the statuses one agency sends. Only
     that agency's principal may write its topic, so the topic is its signature: the
-    status gate re-publishes each on complaints.status.v1 with `agency_id` from the topic
-    name. `agency_id` may be left out; if given it must be the topic's agency. `assigned`
+    status gate passes each on as a claim with `agency_id` from the topic name, which the
+    router judges before complaints.status.v1. `agency_id` may be left out; if given it must be the topic's agency. `assigned`
     is the national admin's alone and is refused here."""
 
     topic_name: ClassVar[str] = "agency-status.{agency_id}.v1"
@@ -255,8 +255,8 @@ class ReporterStatus(StatusEvent):
     """reporter-status.<channel>.v1, key complaint_id: what a reporter says about their own
     complaint (today `reporter_replied`: they answered the agency's response), carried by
     the channel they use. Only that channel's principal may write its topic, so the topic is
-    the channel's signature: the status gate re-publishes each on complaints.status.v1 with
-    `channel` from the topic name. `agency_id` and `channel` are left out."""
+    the channel's signature: the status gate passes each on as a claim with `channel` from
+    the topic name, which the router judges before complaints.status.v1. `agency_id` and `channel` are left out."""
 
     topic_name: ClassVar[str] = "reporter-status.{channel}.v1"
     schema_name: ClassVar[str] = "reporter_status"

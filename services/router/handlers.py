@@ -20,7 +20,7 @@ from services.domain.sla_policy import Policy
 from services.router.deliver import agency_message, routed_event
 from services.router.engine import Router
 from services.router.holdings import Delivery, Holding, first_route, on_status
-from services.router.judge import Standing, fingerprint, judge
+from services.router.judge import Standing, fingerprint, judge, passed_key
 from services.router.redact import for_agency
 from services.runtime.expiry import day_of, expire_through, list_for_expiry
 from services.runtime.stage import (
@@ -95,7 +95,7 @@ class RouterHandlers:
                             event_id=s.event_id, status=s.status.value, reason=verdict.reason.value,
                             agency_id=s.agency_id)
         assert stored is not None  # a passed claim names a held complaint
-        stored = {**stored, "passed": {**stored.get("passed", {}), s.event_id: fingerprint(s)}}
+        stored = {**stored, "passed": {**stored.get("passed", {}), passed_key(s): fingerprint(s)}}
         stores.put(HOLDINGS, s.complaint_id, stored)
         passed = StatusEvent(**s.model_dump(exclude={"schema_version"}))
         out = Outcome([Output(STATUS, s.complaint_id.encode(), passed.to_bytes())])
@@ -163,7 +163,8 @@ def standing(stored: dict[str, Any] | None) -> Standing | None:
     channel = stored.get("channel")
     return Standing(stored["holder"],
                     Channel(channel) if channel else held_complaint(stored["complaint"]).channel,
-                    "closed_at" in stored, stored.get("passed", {}))
+                    "closed_at" in stored, stored.get("passed", {}),
+                    datetime.fromisoformat(stored["routed_at"]))
 
 
 def held_complaint(stored: str | dict[str, object]) -> AcceptedComplaint:

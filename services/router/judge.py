@@ -18,7 +18,16 @@ Who may say what (contract v1, "One judge for statuses"):
 - the national admin: `assigned`, for a complaint in triage, to an agency in the registry;
 - the reporter: `reporter_replied`, through the channel the complaint came in by;
 - the SLA monitor: its auto-close `closed`;
-- nobody, once the complaint is closed or archived.
+- nobody, once the complaint is closed or archived;
+- nobody, about a time before the current routing (less a clock's skew): a backdated
+  acknowledgement or resolution would stop clocks before they started and take back
+  escalations of the agency's own silence.
+
+Each complaint keeps at most `MAX_STATUSES` passed statuses, as digests: the holding is
+rewritten to its changelog with each one, and a speaker sending without end (an agency on a
+complaint it holds, a channel's replies) must not grow it past what a changelog record may
+hold. Event ids are each speaker's own: one cannot take another's id to have its genuine
+status refused as a conflict.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from schemas import Channel, Status, StatusEvent
@@ -34,6 +44,11 @@ from services.domain.registry import Registry
 # What makes two claims with one event_id the same event. Not `at`: a resend may be stamped
 # anew (a desk form posted twice, a webhook retry that re-signs) and the first one counts.
 _CONTENT = ("complaint_id", "status", "agency_id", "channel", "target_agency_id", "note")
+# Far more than a complaint's life has (LAPOR!'s are a dozen statuses at most); bounds the
+# holding whatever a speaker sends.
+MAX_STATUSES = 100
+# How far behind ours an agency system's clock may run (the desk allows the same).
+CLOCK_SKEW = timedelta(minutes=10)
 
 
 class Reason(StrEnum):
@@ -46,6 +61,8 @@ class Reason(StrEnum):
     not_in_triage = "not_in_triage"
     unknown_target = "unknown_target"
     not_the_reporters_channel = "not_the_reporters_channel"
+    before_its_routing = "before_its_routing"
+    too_many_statuses = "too_many_statuses"
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,8 @@ class Standing:
     holder: str | None  # None while in triage
     channel: Channel  # the channel it came in by: the reporter's voice
     closed: bool
-    passed: Mapping[str, str]  # event_id -> fingerprint of every status passed
+    passed: Mapping[str, str]  # `passed_key` -> `fingerprint` of every status passed
+    routed_at: datetime  # of the current routing attempt
 
 
 @dataclass(frozen=True)
@@ -70,9 +88,19 @@ PASSED = Verdict(True)
 REPEAT = Verdict(False, repeat=True)
 
 
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
 def fingerprint(claim: StatusEvent) -> str:
-    content = "\x1f".join(str(getattr(claim, name) or "") for name in _CONTENT)
-    return hashlib.sha256(content.encode()).hexdigest()[:16]
+    return _digest(*(str(getattr(claim, name) or "") for name in _CONTENT))
+
+
+def passed_key(claim: StatusEvent) -> str:
+    """The event id as its speaker's own (an agency, a channel, the admin, the SLA monitor)."""
+    speaker = (claim.agency_id or (f"channel:{claim.channel.value}" if claim.channel else None)
+               or ("admin" if claim.status is Status.assigned else "sla_monitor"))
+    return _digest(speaker, claim.event_id)
 
 
 def _refused(reason: Reason, msg: str) -> Verdict:
@@ -84,13 +112,18 @@ def judge(claim: StatusEvent, standing: Standing | None, registry: Registry) -> 
     (or whose holding ended after its close)."""
     if standing is None:  # an id with a wrong check character never is: intake makes them
         return _refused(Reason.unknown_complaint, "no complaint with this id was accepted")
-    seen = standing.passed.get(claim.event_id)
+    seen = standing.passed.get(passed_key(claim))
     if seen is not None:
         if seen == fingerprint(claim):
             return REPEAT
         return _refused(Reason.event_id_conflict, "this event_id was passed with other content")
     if standing.closed:
         return _refused(Reason.complaint_closed, "the complaint is closed")
+    if len(standing.passed) >= MAX_STATUSES:
+        return _refused(Reason.too_many_statuses, f"the complaint has {MAX_STATUSES} statuses")
+    if claim.at < standing.routed_at - CLOCK_SKEW:
+        return _refused(Reason.before_its_routing,
+                        "the status is dated before the complaint's current routing")
     if claim.channel is not None:  # the reporter (the gate lets them say reporter_replied only)
         if claim.channel is not standing.channel:
             return _refused(Reason.not_the_reporters_channel,

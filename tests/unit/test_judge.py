@@ -4,15 +4,19 @@ at that moment, and each event_id once. Pure: claims and standings in, verdicts 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import pytest
 
 from schemas import Channel, Status, StatusEvent
-from services.router.judge import PASSED, REPEAT, Reason, Standing, Verdict, fingerprint, judge
+from services.router.judge import (
+    MAX_STATUSES, PASSED, REPEAT, Reason, Standing, Verdict, fingerprint, judge, passed_key,
+)
 from tests.unit.test_routing import REGISTRY
 
 CID = "LPR-7K2QX9M4TD5W"
 AT = "2026-03-05T10:00:00+07:00"
+ROUTED_AT = datetime.fromisoformat("2026-03-02T09:15:00+07:00")
 AGENCY_KINDS = [s for s in Status if s not in (Status.assigned, Status.reporter_replied)]
 
 
@@ -26,7 +30,7 @@ def claim(kind: Status | str, agency: str | None = None, channel: Channel | None
 
 def held(holder: str | None = "pln", closed: bool = False,
          passed: Mapping[str, str] | None = None) -> Standing:
-    return Standing(holder, Channel.sms, closed, passed or {})
+    return Standing(holder, Channel.sms, closed, passed or {}, ROUTED_AT)
 
 
 def reason(v: Verdict) -> str | None:
@@ -81,7 +85,7 @@ def test_nobody_speaks_about_a_closed_complaint() -> None:
 
 def test_a_repeat_is_dropped_whoever_holds_now_and_a_conflict_is_refused() -> None:
     first = claim(Status.responded, "pln", note="Token sudah masuk")
-    passed = {first.event_id: fingerprint(first)}
+    passed = {passed_key(first): fingerprint(first)}
     assert judge(first, held(passed=passed), REGISTRY) == REPEAT
     # A resend stamped anew (a form posted twice) is the same event.
     again = claim(Status.responded, "pln", note="Token sudah masuk", at="2026-03-05T10:01:00+07:00")
@@ -98,3 +102,34 @@ def test_every_refusal_has_a_reason_a_person_can_read() -> None:
     refused = [judge(claim(Status.resolved, "ombudsman"), held(), REGISTRY),
                judge(claim(Status.resolved, "pln"), None, REGISTRY)]
     assert all(isinstance(v.reason, Reason) and v.msg for v in refused)
+
+
+def test_one_speakers_event_id_is_not_anothers() -> None:
+    # A channel that sends its reply under the id the operator's assignment will carry does
+    # not get the assignment refused as a conflict.
+    squatter = claim(Status.reporter_replied, channel=Channel.sms, event_id="ops-assign-1")
+    passed = {passed_key(squatter): fingerprint(squatter)}
+    assigned = claim(Status.assigned, target="kemensos", event_id="ops-assign-1")
+    assert judge(assigned, held(None, passed=passed), REGISTRY) == PASSED
+    assert judge(claim(Status.acknowledged, "pln", event_id="ops-assign-1"),
+                 held(passed=passed), REGISTRY) == PASSED
+
+
+def test_a_complaint_takes_a_bounded_number_of_statuses() -> None:
+    passed = {f"k{i}": "f" for i in range(MAX_STATUSES)}
+    assert reason(judge(claim(Status.in_progress, "pln", event_id="one-more"), held(passed=passed),
+                        REGISTRY)) == "too_many_statuses"
+    fewer = {f"k{i}": "f" for i in range(MAX_STATUSES - 1)}
+    assert judge(claim(Status.in_progress, "pln", event_id="one-more"), held(passed=fewer),
+                 REGISTRY) == PASSED
+
+
+def test_nobody_dates_a_status_before_the_current_routing() -> None:
+    # A backdated acknowledgement or resolution would stop clocks before they started; an
+    # agency clock a few minutes behind ours is no backdating.
+    backdated = claim(Status.resolved, "pln", at="2026-02-01T10:00:00+07:00")
+    assert reason(judge(backdated, held(), REGISTRY)) == "before_its_routing"
+    assert reason(judge(claim(Status.acknowledged, "pln", at="2026-03-02T09:00:00+07:00"), held(),
+                        REGISTRY)) == "before_its_routing"
+    assert judge(claim(Status.acknowledged, "pln", at="2026-03-02T09:06:00+07:00"), held(),
+                 REGISTRY) == PASSED
