@@ -49,6 +49,9 @@ async def status(settings: Settings, data: dict[str, Any],
     if channel is not None:
         topic = reporter_status_topic_name(channel)
     elif event.status is Status.assigned:
+        if event.agency_id is not None or event.target_agency_id is None:
+            # what the status gate would dead-letter (not_an_assignment): said here instead
+            raise ValueError("an assignment is the national admin's: --target AGENCY, no --agency")
         topic = ADMIN_STATUS
     elif event.agency_id is None:
         raise ValueError("an agency's status needs --agency (the agency sending it), a "
