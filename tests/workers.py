@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,10 +62,16 @@ def running(service: str, settings: Settings, log_dir: Path, name: str | None = 
         worker.stop()
 
 
+# A terminal control sequence faust writes before the first line that follows its tables
+# (ESC [?25h, "show the cursor"): the JSON line after it is a log line like any other.
+_CONTROL = re.compile(r"^(?:\x1b?\[\?\d+[hl])+")
+
+
 def logged_events(text: str) -> list[str]:
     """The `event` of each JSON line of a worker's log (its other lines are faust's own)."""
     events = []
     for line in text.splitlines():
+        line = _CONTROL.sub("", line)
         if line.startswith("{"):
             try:
                 events.append(str(json.loads(line).get("event")))
