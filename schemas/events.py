@@ -238,6 +238,10 @@ class StatusEvent(WireModel):
     # principal carried it, from its topic's name. The SLA monitor applies it only to a
     # complaint that came in through that channel. Absent: an agency's or an admin's status.
     channel: Channel | None = None
+    # Set by the judge (the router) on an agency's status it passed: the routing attempt of
+    # the holder it speaks as. A reader that has not read that routing yet (statuses and
+    # routings travel on two topics) waits for it instead of judging the speaker itself.
+    attempt: int | None = Field(default=None, ge=1)
 
 
 class AgencyStatus(StatusEvent):

@@ -97,7 +97,10 @@ class RouterHandlers:
         assert stored is not None  # a passed claim names a held complaint
         stored = {**stored, "passed": {**stored.get("passed", {}), passed_key(s): fingerprint(s)}}
         stores.put(HOLDINGS, s.complaint_id, stored)
-        passed = StatusEvent(**s.model_dump(exclude={"schema_version"}))
+        # An agency speaks as the holder of the current attempt: readers place it by that.
+        attempt = stored["attempt"] if s.agency_id is not None else None
+        passed = StatusEvent(**{**s.model_dump(exclude={"schema_version", "attempt"}),
+                                "attempt": attempt})
         out = Outcome([Output(STATUS, s.complaint_id.encode(), passed.to_bytes())])
         # A status cannot claim a time after it was written.
         at = min(s.at, record.time.astimezone(s.at.tzinfo))

@@ -399,8 +399,14 @@ class SlaProcessor:
             count(res.view, partition, c.agency_id, m.fire_at, c.tz, "", clock=c.name)
 
 def _awaits_routing(state: ComplaintClocks, s: StatusEvent) -> bool:
-    """A status from an agency that has never held the complaint (its routing may not have
-    been read yet); the admin's assignment and statuses of closed complaints never wait."""
-    if s.agency_id is None or s.status is Status.assigned or state.closed or s.agency_id == state.agency_id:
+    """A status from an agency whose routing may not have been read yet: one the judge placed
+    in a later attempt than this state's, or (statuses from before the judge stamped
+    attempts) from an agency that has never held the complaint; the admin's assignment and
+    statuses of closed complaints never wait."""
+    if s.agency_id is None or s.status is Status.assigned or state.closed:
+        return False
+    if s.attempt is not None:  # the judge says which routing it speaks for: wait until read
+        return s.attempt > state.attempt
+    if s.agency_id == state.agency_id:
         return False
     return s.agency_id not in {c.agency_id for c in state.clocks}

@@ -99,6 +99,11 @@ async def test_routing_copies_triage_reroutes_and_redaction(
         ]
         assert chain(TRIAGE) == [("kemensos", "assigned", "assigned by the national admin", 2)]
         assert all(e.routed_at.isoformat() == STATUS_AT for e in later)
+        # Each passed status names the routing attempt its speaker held (the admin's: none).
+        passed = [json.loads(v) for _, v in await h.read("complaints.status.v1", expected=4)]
+        assert sorted((p["agency_id"], p.get("attempt")) for p in passed if p.get("agency_id")) == [
+            ("kemendes", 2), ("kpk", 1), ("pemda-32-05", 3)]
+        assert [p.get("attempt") for p in passed if p["status"] == "assigned"] == [None]
         rejected = await h.read("complaints.rejected.v1", expected=2)
         assert sorted(json.loads(v)["reason"] for _, v in rejected) == ["invalid_status", "not_the_holder"]
 
