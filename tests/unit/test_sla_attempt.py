@@ -29,7 +29,7 @@ def acknowledged(attempt: int | None) -> Step:
     return topic, key, {**value, "attempt": attempt} if attempt else value
 
 
-def escalations(log: list[Step]) -> list[tuple[str | None, str, str, int, int]]:
+def escalations(log: list[Step]) -> list[tuple[str, str, str, int, int | None]]:
     return sorted((o.event.agency_id, o.event.clock.value, o.event.kind.value, o.event.level,
                    o.event.attempt)
                   for o in run_in_memory(log, lateness_minutes=0) if isinstance(o.event, Escalation))
