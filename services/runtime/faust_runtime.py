@@ -98,6 +98,10 @@ def make_app(service: str, settings: Settings, stock_delivery: bool = False,
     return app_type(f"{settings.topic_prefix}lapor-{service}", **options)
 
 
+class TablesNotHeldError(RuntimeError):
+    """A batch came from a partition whose table partitions this worker does not hold."""
+
+
 class BatchRunner:
     """One batch of faust events through a stage: compute, send, await acks, write."""
 
@@ -120,6 +124,7 @@ class BatchRunner:
             settle_heap()
             self._settled = True
         records = [self._record(e) for e in events]
+        self._check_tables_held(records)
         stores = StagedStores(self.tables)
         started = time.perf_counter()
         result = run_batch(self.stage, records, stores)
@@ -135,6 +140,20 @@ class BatchRunner:
         log_notes(self._log, result)
         self._log.debug("batch", records=len(records), outputs=len(result.outputs),
                         ms=round(seconds * 1000, 1))
+
+    def _check_tables_held(self, records: Sequence[Record]) -> None:
+        """Refuse a batch from a partition whose table partitions this worker was not given
+        (so never recovered): its stores would be empty and every decision made from them
+        wrong (the fault campaign's restarted router judged genuine statuses about
+        complaints it had routed as unknown_complaint). The batch fails, the worker stops,
+        and the partition is read again by a worker that holds its state."""
+        if not self._changelogs:
+            return
+        held = self.app.assignor.assigned_actives()
+        missing = sorted({(name, r.partition) for r in records for name in self._changelogs.values()
+                          if TP(name, r.partition) not in held})
+        if missing:
+            raise TablesNotHeldError(f"table partitions not assigned to this worker: {missing}")
 
     def failed(self, exc: BaseException) -> None:
         self._log.error("batch_failed", error=type(exc).__name__)
