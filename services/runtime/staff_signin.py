@@ -170,8 +170,13 @@ def session_key(path: Path | None) -> bytes:
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
-    """Only a path on this site: never `//host`, `/\\host` or a full URL."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """Only a path on this site: never `//host`, `/\\host` or a full URL. A backslash, a
+    control character or a space anywhere is refused too: browsers and yarl drop tabs and
+    newlines from a URL and read a backslash as `/`, so `/<tab>/evil.example` would become
+    `//evil.example`, another site."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if any(c == "\\" or c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return default
     return target
 

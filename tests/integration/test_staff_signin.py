@@ -76,7 +76,9 @@ async def test_a_callback_not_started_here_or_with_a_refused_code_signs_nobody_i
 
 def test_only_paths_on_this_site_are_followed_after_sign_in() -> None:
     assert safe_next("/a/pln/c/LPR-1?x=1") == "/a/pln/c/LPR-1?x=1"
-    for bad in ("//evil.example", "/\\evil.example", "https://evil.example/", "", None):
+    for bad in ("//evil.example", "/\\evil.example", "https://evil.example/", "", None,
+                "/\t/evil.example/phish", "/\n/evil.example", "/\r/evil.example", "/ /evil.example",
+                "/a\\..\\\\evil.example", "/\x00/evil.example", "/\x7f/evil.example"):
         assert safe_next(bad) == "/"
 
 
