@@ -78,20 +78,25 @@ class BridgeWorker:
         runners = [await start_site(inbound_app(config, lanes.send, metrics, log),
                                    settings.bridge_host, settings.bridge_port)]
         if settings.web_enabled:
-            runners.append(await start_site(metrics_app(metrics, refresh), settings.web_host,
-                                           settings.web_port))
-        background = [asyncio.create_task(report_deliveries(config, lanes, metrics)),
-                      *(asyncio.create_task(Poller(a, agency, config, session, states, lanes.send,
-                                                   metrics, log).run())
-                        for a, agency in config.agencies.items() if isinstance(agency, Open311Agency))]
+            runners.append(await start_site(metrics_app(metrics, refresh, lanes.health),
+                                            settings.web_host, settings.web_port))
+        # Supervised by the lanes: one that ends with an error stops the worker.
+        lanes.supervise(asyncio.create_task(report_deliveries(config, lanes, metrics, log),
+                                            name="reporter"))
+        for a, agency in config.agencies.items():
+            if isinstance(agency, Open311Agency):
+                poller = Poller(a, agency, config, session, states, lanes.send, metrics,
+                                lanes.health, log)
+                lanes.supervise(asyncio.create_task(poller.run(), name=f"poller:{a}"))
         log.info("worker_ready", group=self.group, agencies=len(config.agencies),
                  open311_requests=len(states))
         try:
             await lanes.run(stopping)
+        except Exception as exc:
+            log.error("worker_failed", group=self.group, error=type(exc).__name__,
+                      cause=type(exc.__cause__).__name__ if exc.__cause__ else None)
+            raise
         finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
             for runner in runners:
                 await runner.cleanup()
             await session.close()
@@ -106,34 +111,51 @@ def lane_backlog(lanes: LaneRuntime, agency_id: str, now: float) -> tuple[int, f
     return (lane.pending() if lane else 0), (max(0.0, now - oldest) if oldest else 0.0)
 
 
-async def report_deliveries(config: BridgeConfig, lanes: LaneRuntime, metrics: BridgeMetrics) -> None:
+async def report_deliveries(config: BridgeConfig, lanes: LaneRuntime, metrics: BridgeMetrics,
+                            log: Any) -> None:
     """How delivery to each agency stands, on bridge.deliveries.v1 for the operations page:
-    whenever it changed, at most every REPORT_EVERY_S."""
+    whenever it changed, at most every REPORT_EVERY_S. A report that cannot be sent is tried
+    again at the next round (shown in health meanwhile): the facts are sent again as a whole."""
     started = datetime.now(UTC)
     sent: dict[str, dict[str, object]] = {}
     while True:
-        now = datetime.now(UTC)
-        out = []
-        for agency_id, agency in config.agencies.items():
-            pending, oldest_s = lane_backlog(lanes, agency_id, now.timestamp())
-            facts: dict[str, object] = {
-                "pending": pending, "oldest_undelivered_s": round(oldest_s, 1),
-                "retrying": bool(metrics.registry.get_sample_value("lapor_bridge_retrying",
-                                                                 {"agency": agency_id})),
-                "delivered": metrics.total("delivered", agency_id),
-                "refused": metrics.total("refused", agency_id),
-                "failed_tries": metrics.total("failed_tries", agency_id),
-                "statuses_in": sum(metrics.total("statuses_in", agency_id, source=s)
-                                   for s in ("webhook", "open311"))}
-            if sent.get(agency_id) == facts:
-                continue
-            sent[agency_id] = facts
-            report = BridgeDelivery.model_validate({"agency_id": agency_id, "mode": agency.mode,
-                                                    "as_of": now, "started_at": started, **facts})
-            out.append(Outgoing(BRIDGE_DELIVERIES, agency_id.encode(), report.to_bytes()))
-        if out:
-            await lanes.send(out)
+        try:
+            await _report_changes(config, lanes, metrics, started, sent)
+        except Exception as exc:
+            if lanes.health.failed("reporter", exc):
+                log.error("delivery_report_failed", error=type(exc).__name__)
+        else:
+            if lanes.health.recovered("reporter"):
+                log.info("delivery_report_recovered")
         await asyncio.sleep(REPORT_EVERY_S)
+
+
+async def _report_changes(config: BridgeConfig, lanes: LaneRuntime, metrics: BridgeMetrics,
+                          started: datetime, sent: dict[str, dict[str, object]]) -> None:
+    """Send the facts of each agency whose facts changed since last sent."""
+    now = datetime.now(UTC)
+    out: list[Outgoing] = []
+    changed: dict[str, dict[str, object]] = {}
+    for agency_id, agency in config.agencies.items():
+        pending, oldest_s = lane_backlog(lanes, agency_id, now.timestamp())
+        facts: dict[str, object] = {
+            "pending": pending, "oldest_undelivered_s": round(oldest_s, 1),
+            "retrying": bool(metrics.registry.get_sample_value("lapor_bridge_retrying",
+                                                             {"agency": agency_id})),
+            "delivered": metrics.total("delivered", agency_id),
+            "refused": metrics.total("refused", agency_id),
+            "failed_tries": metrics.total("failed_tries", agency_id),
+            "statuses_in": sum(metrics.total("statuses_in", agency_id, source=s)
+                               for s in ("webhook", "open311"))}
+        if sent.get(agency_id) == facts:
+            continue
+        changed[agency_id] = facts
+        report = BridgeDelivery.model_validate({"agency_id": agency_id, "mode": agency.mode,
+                                                "as_of": now, "started_at": started, **facts})
+        out.append(Outgoing(BRIDGE_DELIVERIES, agency_id.encode(), report.to_bytes()))
+    if out:
+        await lanes.send(out)
+    sent.update(changed)  # only once they are sent: a failed round sends them again
 
 
 def create_app(settings: Settings) -> BridgeWorker:

@@ -32,6 +32,9 @@ class BridgeMetrics:
                                        ["agency", "reason"], registry=r)
         self.polls_failed = prom.Counter("lapor_bridge_polls_failed", "Open311 polls that got no "
                                          "usable answer", ["agency"], registry=r)
+        self.failing = prom.Gauge("lapor_bridge_failing", "1 while a part of the bridge (lane:, "
+                                  "poller: an agency, or reporter) cannot make progress",
+                                  ["part"], registry=r)
         for agency in self.agencies:
             for gauge in (self.retrying, self.pending, self.oldest):
                 gauge.labels(agency).set(0)

@@ -18,7 +18,7 @@ from schemas import AgencyComplaint
 from schemas.bridge import Open311Request
 from schemas.events import ValidationErrorItem
 from services.bridge.config import BridgeConfig, Open311Agency, WebhookAgency
-from services.bridge.delivery import Verdict, backoff_s, verdict
+from services.bridge.delivery import Verdict, backoff_s
 from services.runtime.rate_limit import TokenBucket
 from services.bridge.http import ANSWER_KEPT, Answer, call
 from services.bridge.metrics import BridgeMetrics
@@ -73,7 +73,7 @@ class Outbound:
                         headers=headers)
 
         answer = await self._until_settled(agency_id, agency, complaint, attempt)
-        if answer.status is not None and verdict(answer.status) is Verdict.delivered:
+        if answer.status is not None and answer.verdict() is Verdict.delivered:
             return []
         return _dead(record, "bridge_refused", [_answer_item(answer)])
 
@@ -91,7 +91,7 @@ class Outbound:
             return call(self.session, "POST", url, agency.timeout_s, data=form)
 
         answer = await self._until_settled(agency_id, agency, complaint, attempt)
-        if answer.status is None or verdict(answer.status) is not Verdict.delivered:
+        if answer.status is None or answer.verdict() is not Verdict.delivered:
             return _dead(record, "bridge_refused", [_answer_item(answer)])
         try:
             filed = parse_filed(answer.json())
@@ -116,7 +116,7 @@ class Outbound:
             while (wait := bucket.wait(time.monotonic())) > 0:
                 await self.sleep(wait)
             answer = await attempt()
-            outcome = verdict(answer.status)
+            outcome = answer.verdict()
             if outcome is not Verdict.retry:
                 self.metrics.retrying.labels(agency_id).set(0)
                 counter = self.metrics.delivered if outcome is Verdict.delivered else self.metrics.refused
@@ -140,7 +140,9 @@ class Outbound:
 def _answer_item(answer: Answer) -> ValidationErrorItem:
     if answer.status is None:
         return ValidationErrorItem(loc="answer", msg=f"no answer: {answer.error}")
-    return ValidationErrorItem(loc="answer", msg=f"HTTP {answer.status}: {answer.text[:ANSWER_KEPT]}")
+    larger = f" ({answer.error}; its first characters)" if answer.too_large else ""
+    return ValidationErrorItem(loc="answer",
+                               msg=f"HTTP {answer.status}{larger}: {answer.text[:ANSWER_KEPT]}")
 
 
 def _dead(record: Record, reason: str, errors: list[ValidationErrorItem]) -> list[Outgoing]:

@@ -22,6 +22,7 @@ from services.bridge.metrics import BridgeMetrics
 from services.bridge.open311 import (
     Open311Error, ServerUpdate, apply_update, parse_requests, parse_token, parse_updates, state_key,
 )
+from services.runtime.health import Health
 from services.runtime.lane_runtime import Outgoing
 from services.runtime.topics import OPEN311_REQUESTS, agency_status_topic_name
 
@@ -38,18 +39,28 @@ class Poller:
     states: dict[str, Open311Request]
     send: Callable[[Sequence[Outgoing]], Awaitable[None]]
     metrics: BridgeMetrics
+    health: Health
     log: Any
     last_poll: datetime | None = None
 
     async def run(self) -> None:
+        """Poll until cancelled. A poll that fails, whatever the cause (an unusable answer, a
+        status that cannot be sent, a nesting too deep to parse), is logged, counted and
+        shown in health until a poll succeeds; the next one tries again."""
+        part = f"poller:{self.agency_id}"
         while True:
             await asyncio.sleep(self.agency.poll_interval_s)
             try:
                 await self.poll_once(datetime.now(UTC))
-            except (ValueError, Open311Error) as exc:
+            except Exception as exc:
                 self.metrics.polls_failed.labels(self.agency_id).inc()
+                self.health.failed(part, exc)
+                detail = str(exc)[:300] if isinstance(exc, (ValueError, Open311Error)) else ""
                 self.log.warning("open311_poll_failed", agency_id=self.agency_id,
-                                 error=str(exc)[:300])
+                                 error=type(exc).__name__, detail=detail)
+            else:
+                if self.health.recovered(part):
+                    self.log.info("open311_poll_recovered", agency_id=self.agency_id)
 
     def _params(self, **more: str) -> dict[str, str]:
         params = {"api_key": self.config.secrets[self.agency_id].decode(), **more}

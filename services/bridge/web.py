@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from services.bridge.config import BridgeConfig
 from services.bridge.inbound import Accepted, SeenSignatures, accept_status
 from services.bridge.metrics import BridgeMetrics
+from services.runtime.health import Health
 from services.runtime.lane_runtime import Outgoing
 from services.runtime.topics import agency_status_topic_name
 
@@ -47,15 +48,26 @@ def inbound_app(config: BridgeConfig, send: Callable[[Sequence[Outgoing]], Await
     return app
 
 
-def metrics_app(metrics: BridgeMetrics, refresh: Callable[[], None]) -> web.Application:
+def metrics_app(metrics: BridgeMetrics, refresh: Callable[[], None],
+                health: Health) -> web.Application:
+    def refresh_all() -> None:
+        refresh()
+        metrics.failing.clear()
+        for part in health.failing:
+            metrics.failing.labels(part).set(1)
+
     async def exposition(_: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(refresh),
+        return web.Response(body=metrics.exposition(refresh_all),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "service": "bridge"})
+    async def health_page(_: web.Request) -> web.Response:
+        """503 while a lane, a poller or the reporter cannot make progress, naming it."""
+        if health.ok():
+            return web.json_response({"status": "ok", "service": "bridge"})
+        return web.json_response({"status": "failing", "service": "bridge",
+                                  "failing": dict(sorted(health.failing.items()))}, status=503)
 
     app = web.Application()
     app.router.add_get("/metrics/", exposition)
-    app.router.add_get("/health/", health)
+    app.router.add_get("/health/", health_page)
     return app

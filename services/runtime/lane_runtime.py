@@ -9,6 +9,11 @@ crash (SIGKILL included) repeats the unfinished ones and loses none. A lane whos
 past `HIGH` has its partitions paused (the consumer stops fetching them) until it drains
 below `LOW`: a stalled agency holds a bounded number of records in memory, and the others'
 partitions keep flowing.
+
+Nothing ends a lane quietly: a record's outputs that cannot be sent (the cluster unreachable,
+a send timing out) are retried with a growing pause until they are sent, the lane showing in
+`health` meanwhile; and a lane or supervised task that ends with an error stops `run`, so the
+worker exits and restarts instead of running on with an agency no longer served.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from services.runtime.batch_send import PRODUCER_BATCH_BYTES
 from services.runtime.group_commit import commit_held
+from services.runtime.health import Health
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
 from services.runtime.logging import get_logger
@@ -33,6 +39,7 @@ from services.runtime.stage import Record, internal_error
 HIGH, LOW = 200, 50  # records queued in one lane: pause its partitions above, resume below
 COMMIT_EVERY_S = 1.0
 METADATA_MAX_AGE_MS = 5_000  # an agency topic the router creates later is read this soon
+SEND_RETRY_BASE_S, SEND_RETRY_CAP_S = 0.5, 30.0  # pause between tries to send a lane's outputs
 
 # A lane's work on one record: what to send before the record counts as done.
 Deliver = Callable[[str, Record], Awaitable[Sequence["Outgoing"]]]
@@ -83,6 +90,7 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         self._committed: dict[TopicPartition, int] = {}
         self._generation: dict[TopicPartition, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.health = Health()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self._log: Any = get_logger()
@@ -106,12 +114,23 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         futures = [await self.producer.send(prefix + o.topic, value=o.value, key=o.key) for o in items]
         await asyncio.gather(*futures)
 
+    def supervise(self, task: asyncio.Task[None]) -> None:
+        """A task that must run as long as the lanes do (a poller, a reporter): if it ends
+        with an error, `run` raises it; it is cancelled when `run` ends."""
+        self._tasks.append(task)
+
+    def _raise_if_a_task_died(self) -> None:
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise RuntimeError(f"a lane task ended: {task.get_name()}") from task.exception()
+
     async def run(self, stopping: asyncio.Event) -> None:
         """Fetch and hand out records until `stopping` is set; then commit what is done."""
         assert self.consumer is not None
-        self._tasks.append(asyncio.create_task(self._commit_loop()))
+        self._tasks.append(asyncio.create_task(self._commit_loop(), name="commit"))
         try:
             while not stopping.is_set():
+                self._raise_if_a_task_died()
                 fetched = await self.consumer.getmany(timeout_ms=500,
                                                       max_records=self.settings.batch_max)
                 for tp, batch in fetched.items():
@@ -136,7 +155,7 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         lane = self.lanes.get(name)
         if lane is None:
             lane = self.lanes[name] = Lane(name)
-            self._tasks.append(asyncio.create_task(self._work(lane)))
+            self._tasks.append(asyncio.create_task(self._work(lane), name=f"lane:{name}"))
         generation = self._generation.get(tp, 0)
         for r in batch:
             lane.put((tp, generation, Record(contract, r.partition, r.offset, r.timestamp / 1000,
@@ -166,13 +185,29 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
                 outputs = [Outgoing(o.topic, o.key, o.value)
                            for o in internal_error(self.group, record, exc).outputs]
             if outputs:
-                await self.send(outputs)
+                await self._send_until_sent(lane, outputs)
             lane.head = None
             if generation == self._generation.get(tp, 0):
                 self._done[tp] = record.offset + 1
             if lane.paused and len(lane.queue) < LOW:
                 lane.paused = False
                 self._set_paused(lane, False)
+
+    async def _send_until_sent(self, lane: Lane, outputs: Sequence[Outgoing]) -> None:
+        """The record counts as done only once its outputs are sent: try until they are."""
+        part, failures = f"lane:{lane.name}", 0
+        while True:
+            try:
+                await self.send(outputs)
+            except Exception as exc:  # a timeout, the cluster away: the lane waits, never ends
+                failures += 1
+                if self.health.failed(part, exc):
+                    self._log.error("lane_send_failed", lane=lane.name, error=type(exc).__name__)
+                await asyncio.sleep(min(SEND_RETRY_CAP_S, SEND_RETRY_BASE_S * 2 ** min(failures - 1, 10)))
+                continue
+            if self.health.recovered(part):
+                self._log.info("lane_send_recovered", lane=lane.name, tries=failures + 1)
+            return
 
     async def _commit_loop(self) -> None:
         while True:

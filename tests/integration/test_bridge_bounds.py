@@ -1,0 +1,292 @@
+"""The bridge against broken or hostile agency endpoints (#33), on real sockets: an answer is
+read to 1 MiB at most, counted after decompression, and a bigger one is a refusal with its
+first bytes kept; a poller that hits any error keeps polling and shows in /health/ until it
+recovers; a lane whose outputs cannot be sent tries until they are (the record is done only
+then) and shows meanwhile; a lane or supervised task that dies stops the lanes' run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tracemalloc
+import zlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiokafka.errors import KafkaTimeoutError
+from aiokafka.structs import TopicPartition
+
+from schemas import AgencyComplaint, RejectedEvent
+from schemas.bridge import Open311Request
+from services.bridge import app as bridge_app
+from services.bridge.config import BridgeConfig, Open311Agency, parse_config
+from services.bridge.delivery import Verdict
+from services.bridge.http import ANSWER_KEPT, ANSWER_MAX, call, client_session
+from services.bridge.metrics import BridgeMetrics
+from services.bridge.outbound import Outbound
+from services.bridge.poller import Poller
+from services.bridge.web import metrics_app
+from services.runtime import lane_runtime
+from services.runtime.health import Health
+from services.runtime.lane_runtime import Lane, LaneRuntime, Outgoing
+from services.runtime.logging import get_logger
+from services.runtime.settings import Settings
+from services.runtime.stage import Record
+from services.runtime.topics import BRIDGE_DELIVERIES, REJECTED
+from tests.agency_peers import until
+from tests.examples import CID, VALID
+from tests.web_sites import served
+
+BOMB_INFLATED = 100 * 1024 * 1024
+
+
+def gzip_bomb() -> bytes:
+    """~100 KiB of gzip that inflates to 100 MiB of zeros (made a mebibyte at a time)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1024 * 1024)
+    return b"".join(packer.compress(block) for _ in range(BOMB_INFLATED // len(block))) + packer.flush()
+
+
+def hostile_app() -> web.Application:
+    bomb = gzip_bomb()
+
+    async def bombing(_: web.Request) -> web.Response:
+        return web.Response(status=503, body=bomb, headers={"Content-Encoding": "gzip"})
+
+    async def big(_: web.Request) -> web.Response:
+        return web.Response(status=200, body=b"A" * (2 * ANSWER_MAX))
+
+    async def exact(_: web.Request) -> web.Response:
+        return web.Response(status=200, body=b"B" * ANSWER_MAX)
+
+    app = web.Application()
+    app.router.add_route("*", "/bomb", bombing)
+    app.router.add_route("*", "/big", big)
+    app.router.add_route("*", "/exact", exact)
+    return app
+
+
+def webhook_config(tmp_path: Path, endpoint: str) -> BridgeConfig:
+    (tmp_path / "pln.secret").write_text("secret-pln\n")
+    (tmp_path / "pln.secret").chmod(0o600)
+    text = json.dumps({"agencies": {"pln": {"mode": "webhook", "endpoint": endpoint,
+                                            "secret_file": "pln.secret"}}})
+    return parse_config(text, "bridge.yaml", {"pln"}, tmp_path)
+
+
+async def test_an_answer_past_one_mebibyte_is_a_refusal_with_its_first_bytes_kept(tmp_path: Path) -> None:
+    async with served(hostile_app()) as server, client_session() as session:
+        tracemalloc.start()
+        try:
+            bomb = await call(session, "POST", str(server.make_url("/bomb")), 30)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        # Read as it inflates and stopped at the bound: never the 100 MiB in memory.
+        assert peak < 16 * 1024 * 1024, peak
+        assert (bomb.status, bomb.too_large, bomb.verdict()) == (503, True, Verdict.refused)
+        assert bomb.text == "\0" * ANSWER_KEPT
+        big = await call(session, "GET", str(server.make_url("/big")), 30)
+        assert (big.status, big.too_large, big.verdict()) == (200, True, Verdict.refused)
+        with pytest.raises(ValueError):
+            big.json()
+        exact = await call(session, "GET", str(server.make_url("/exact")), 30)
+        assert (exact.too_large, exact.verdict(), len(exact.text)) == (False, Verdict.delivered, ANSWER_MAX)
+
+        # Through a delivery: dead-lettered at once (no retry reads it again), its answer named.
+        config = webhook_config(tmp_path, str(server.make_url("/bomb")))
+        tries: list[float] = []
+
+        async def no_wait(s: float) -> None:
+            tries.append(s)
+
+        outbound = Outbound(config, session, BridgeMetrics(config.agencies), {}, get_logger(),
+                            sleep=no_wait)
+        body = {**VALID[AgencyComplaint], "agency_id": "pln"}
+        outputs = await outbound.deliver("pln", Record("agency.pln.complaints.v1", 0, 7, 0.0, CID.encode(),
+                                                      json.dumps(body).encode()))
+        [dead] = [RejectedEvent.model_validate_json(o.value or b"") for o in outputs if o.topic == REJECTED]
+        assert dead.reason == "bridge_refused" and tries == []
+        assert "answer larger than 1048576 bytes" in dead.errors[0].msg
+
+
+def open311_config(tmp_path: Path, endpoint: str) -> BridgeConfig:
+    (tmp_path / "pemda.key").write_text("key-pemda\n")
+    (tmp_path / "pemda.key").chmod(0o600)
+    text = json.dumps({"agencies": {"pemda-32-73": {
+        "mode": "open311", "endpoint": endpoint, "api_key_file": "pemda.key", "poll_interval_s": 0.05,
+        "service_codes": {"default": "UMUM"}}}})
+    return parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+
+
+async def test_a_poller_that_hits_any_error_keeps_polling_and_shows_until_it_recovers(tmp_path: Path) -> None:
+    polls: list[str] = []
+    sane = asyncio.Event()
+
+    async def requests(_: web.Request) -> web.Response:
+        polls.append("requests")
+        if sane.is_set():
+            return web.json_response([])
+        # Nested past any parser's recursion limit: json.loads raises RecursionError (no
+        # ValueError), which ended the agency's poller for good before.
+        return web.Response(status=200, text="[" * 200_000 + "]" * 200_000,
+                            content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/georeport/v2/requests.json", requests)
+    async with served(app) as server, client_session() as session:
+        config = open311_config(tmp_path, str(server.make_url("/georeport/v2")))
+        agency = config.agency("pemda-32-73")
+        assert isinstance(agency, Open311Agency)
+        state = Open311Request(agency_id="pemda-32-73", complaint_id=CID, service_request_id="7",
+                               filed_at=datetime(2026, 3, 2, tzinfo=UTC))
+        sent: list[Sequence[Outgoing]] = []
+
+        async def send(items: Sequence[Outgoing]) -> None:
+            sent.append(items)
+
+        health, metrics = Health(), BridgeMetrics(config.agencies)
+        poller = Poller("pemda-32-73", agency, config, session, {"k": state}, send, metrics,
+                        health, get_logger())
+        task = asyncio.create_task(poller.run())
+        try:
+            await until(lambda: metrics.registry.get_sample_value(
+                "lapor_bridge_polls_failed_total", {"agency": "pemda-32-73"}) == 3, "three failed polls")
+            assert not task.done()
+            assert health.failing == {"poller:pemda-32-73": "RecursionError"}
+            sane.set()
+            await until(lambda: health.ok(), "the poller to recover")
+            assert not task.done()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+class FlakySend:
+    """The lane's output send, failing with a Kafka time-out until `allow` is set."""
+
+    def __init__(self) -> None:
+        self.allow = asyncio.Event()
+        self.failures = 0
+        self.sent: list[Sequence[Outgoing]] = []
+
+    async def __call__(self, items: Sequence[Outgoing]) -> None:
+        if not self.allow.is_set():
+            self.failures += 1
+            raise KafkaTimeoutError()
+        self.sent.append(items)
+
+
+async def test_a_lane_whose_outputs_cannot_be_sent_tries_until_they_are_and_shows_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lane_runtime, "SEND_RETRY_BASE_S", 0.001)
+    dead = Outgoing(REJECTED, b"k", b"dead letter")
+
+    async def deliver(_: str, __: Record) -> list[Outgoing]:
+        return [dead]
+
+    lanes = LaneRuntime(Settings(), "g", lambda _: "pln", "^x$", deliver)
+    flaky = FlakySend()
+    lanes.send = flaky  # type: ignore[method-assign]
+    tp = TopicPartition("agency.pln.complaints.v1", 0)
+    lane = lanes.lanes["pln"] = Lane("pln")
+    lane.put((tp, 0, Record(tp.topic, 0, 41, 0.0, b"k", b"v")))
+    worker = asyncio.create_task(lanes._work(lane))
+    try:
+        await until(lambda: flaky.failures >= 3, "three failed sends")
+        assert lanes.health.failing == {"lane:pln": "KafkaTimeoutError"}
+        assert tp not in lanes._done and not worker.done()  # not done until sent, lane alive
+        flaky.allow.set()
+        await until(lambda: tp in lanes._done, "the record to be done")
+        assert lanes._done[tp] == 42 and flaky.sent == [[dead]] and lanes.health.ok()
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+
+
+class IdleConsumer:
+    """A consumer with nothing to fetch: the lanes' run loop turns over and over."""
+
+    def __init__(self) -> None:
+        self.fetches = 0
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        self.fetches += 1
+        await asyncio.sleep(0.01)
+        return {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set()
+
+
+async def test_a_supervised_task_that_dies_stops_the_lanes_run() -> None:
+    async def deliver(_: str, __: Record) -> list[Outgoing]:
+        return []
+
+    lanes = LaneRuntime(Settings(), "g", lambda _: "pln", "^x$", deliver)
+    consumer = lanes.consumer = IdleConsumer()
+    crashed = asyncio.Event()
+
+    async def poller() -> None:
+        await crashed.wait()
+        raise RecursionError("nested")
+
+    lanes.supervise(asyncio.create_task(poller(), name="poller:pemda"))
+    running = asyncio.create_task(lanes.run(asyncio.Event()))
+    await until(lambda: consumer.fetches >= 3, "the run loop to turn")
+    assert not running.done()  # runs while everything it supervises does
+    crashed.set()
+    with pytest.raises(RuntimeError, match="poller:pemda") as ended:
+        await asyncio.wait_for(running, 60)
+    assert isinstance(ended.value.__cause__, RecursionError)
+
+
+async def test_health_and_metrics_name_a_part_that_cannot_make_progress() -> None:
+    health, metrics = Health(), BridgeMetrics({"pln"})
+    async with served(metrics_app(metrics, lambda: None, health)) as server, aiohttp.ClientSession() as http:
+        async with http.get(server.make_url("/health/")) as ok:
+            assert ok.status == 200 and (await ok.json())["status"] == "ok"
+        assert health.failed("lane:pln", KafkaTimeoutError())
+        async with http.get(server.make_url("/health/")) as failing:
+            assert failing.status == 503
+            assert (await failing.json())["failing"] == {"lane:pln": "KafkaTimeoutError"}
+        async with http.get(server.make_url("/metrics/")) as scrape:
+            assert 'lapor_bridge_failing{part="lane:pln"} 1.0' in await scrape.text()
+        assert health.recovered("lane:pln")
+        async with http.get(server.make_url("/health/")) as again:
+            assert again.status == 200
+        async with http.get(server.make_url("/metrics/")) as scrape:
+            assert "lane:pln" not in await scrape.text()
+
+
+async def test_a_delivery_report_that_cannot_be_sent_is_sent_once_it_can(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(bridge_app, "REPORT_EVERY_S", 0.01)
+
+    async def deliver(_: str, __: Record) -> list[Outgoing]:
+        return []
+
+    config = webhook_config(tmp_path, "http://127.0.0.1:9/in")
+    lanes = LaneRuntime(Settings(), "g", lambda _: "pln", "^x$", deliver)
+    flaky = FlakySend()
+    lanes.send = flaky  # type: ignore[method-assign]
+    reporter = asyncio.create_task(bridge_app.report_deliveries(
+        config, lanes, BridgeMetrics(config.agencies), get_logger()))
+    try:
+        await until(lambda: flaky.failures >= 3, "three failed reports")
+        assert lanes.health.failing == {"reporter": "KafkaTimeoutError"} and not reporter.done()
+        flaky.allow.set()
+        await until(lambda: bool(flaky.sent), "the report to be sent")
+        [[report]] = flaky.sent
+        assert (report.topic, report.key) == (BRIDGE_DELIVERIES, b"pln")
+        await until(lambda: lanes.health.ok(), "the reporter to recover")
+    finally:
+        reporter.cancel()
+        await asyncio.gather(reporter, return_exceptions=True)
