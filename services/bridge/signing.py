@@ -53,7 +53,9 @@ def verify(secret: bytes, timestamp: str | None, given: str | None, body: bytes,
     except ValueError:
         return Unverified(400, "malformed_timestamp")
     # The signature first: an unsigned caller learns nothing about the clock window.
-    if not hmac.compare_digest(signature(secret, sent, body), given):
+    # As bytes: compare_digest refuses a str that is not ASCII (a TypeError, answered 500).
+    if not hmac.compare_digest(signature(secret, sent, body).encode(),
+                               given.encode("utf-8", "surrogateescape")):
         return Unverified(401, "bad_signature")
     if abs(now - sent) > window_s:
         return Unverified(400, "stale_timestamp")

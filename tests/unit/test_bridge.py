@@ -119,6 +119,12 @@ def test_tampered_late_or_unsigned_calls_fail(timestamp: str, tamper: bytes, now
     assert refused is not None and refused.reason == reason
 
 
+@pytest.mark.parametrize("given", ["sha256=\u00e9\u00e9", "sha256=\udcff", "\u2603"])
+def test_a_signature_that_is_not_ascii_is_a_bad_signature(given: str) -> None:
+    refused = verify(SECRET, str(NOW), given, b"{}", NOW, 300)
+    assert refused is not None and (refused.status, refused.reason) == (401, "bad_signature")
+
+
 def status_call(body: Mapping[str, object], secret: bytes = SECRET, at: int = NOW) -> tuple[dict[str, str], bytes]:
     raw = json.dumps(body).encode()
     return signed_headers(secret, at, raw, "x"), raw
@@ -145,6 +151,8 @@ def test_inbound_statuses_pass_only_signed_fresh_once_and_for_their_agency(tmp_p
     result = accept_status(config, "pln", headers, raw, NOW, seen)
     assert isinstance(result, Accepted) and result.status.agency_id == "pln"
     assert reason("pln", headers, raw) == "400 replayed"  # the same call again, in the window
+    # ... and at the window's far edge, where its timestamp still passes: still a replay.
+    assert reason("pln", headers, raw, now=NOW + 300) == "400 replayed"
 
 
 def complaint(**change: object) -> AgencyComplaint:
