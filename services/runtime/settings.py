@@ -160,6 +160,9 @@ class Settings(BaseSettings):
                                                  "client's secret.")
     oidc_groups_claim: str = Field("groups", description="The ID token claim listing the "
                                    "user's groups.")
+    staff_group_root: str = Field("/lapor", pattern=r"^(/[^/]+)*$", description="The provider "
+                                  "group under which the role groups are, as a path (`/lapor`; "
+                                  "empty: top-level groups). Roles come from full paths only.")
     staff_operator_group: str = Field("national-operator", description="The provider group "
                                       "whose members are national operators.")
     staff_agency_prefix: str = Field("agency-", description="A provider group `<prefix><agency "

@@ -188,6 +188,7 @@ class StaffSignIn:
         self.provider, self.cookie_name = provider, cookie_name
         self.groups_claim = settings.oidc_groups_claim
         self.operator_group, self.agency_prefix = settings.staff_operator_group, settings.staff_agency_prefix
+        self.group_root = settings.staff_group_root
         self.max_age_s = int(settings.staff_session_hours * 3600)
         self.storage = EncryptedCookieStorage(
             session_key(settings.staff_session_key_file), cookie_name=cookie_name,
@@ -234,8 +235,8 @@ class StaffSignIn:
         except SignInError as exc:
             get_logger(component="staff_signin").warning("sign_in_refused", reason=str(exc))
             return self.refusal(str(exc))
-        roles = roles_from_groups(claims.get(self.groups_claim) or [], self.operator_group,
-                                  self.agency_prefix)
+        roles = roles_from_groups(claims.get(self.groups_claim) or [], self.group_root,
+                                  self.operator_group, self.agency_prefix)
         fresh = await new_session(request)  # a new session: nothing of the flow's carries over
         fresh.update({"sid": secrets.token_urlsafe(16), "sub": claims["sub"],
                       "name": str(claims.get("preferred_username") or claims["sub"])[:100],

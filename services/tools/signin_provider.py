@@ -99,13 +99,18 @@ def fetch(settings: Settings) -> Path:
 
 
 def realm(redirect_uris: list[str], client_secret: str,
-          accounts: tuple[StaffAccount, ...] = DEMO_ACCOUNTS) -> dict[str, Any]:
+          accounts: tuple[StaffAccount, ...] = DEMO_ACCOUNTS, root: str = "/lapor") -> dict[str, Any]:
     """The realm as Keycloak imports it: one confidential client with the code flow and
-    PKCE (S256) required, a `groups` claim in its tokens, and the accounts with their groups."""
+    PKCE (S256) required, a `groups` claim of full group paths in its tokens, and the
+    accounts with their groups (each under `root`, LAPOR_STAFF_GROUP_ROOT)."""
     groups = sorted({g for a in accounts for g in a.groups})
+    parents = [p for p in root.split("/") if p]
+    tree: dict[str, Any] = {"name": parents[-1], "subGroups": [{"name": g} for g in groups]} if parents else {}
+    for parent in reversed(parents[:-1]):
+        tree = {"name": parent, "subGroups": [tree]}
     return {
         "realm": REALM, "enabled": True, "sslRequired": "external",
-        "groups": [{"name": g} for g in groups],
+        "groups": [tree] if parents else [{"name": g} for g in groups],
         "clients": [{
             "clientId": CLIENT_ID, "enabled": True, "protocol": "openid-connect",
             "publicClient": False, "secret": client_secret,
@@ -117,7 +122,7 @@ def realm(redirect_uris: list[str], client_secret: str,
             "protocolMappers": [{
                 "name": "groups", "protocol": "openid-connect",
                 "protocolMapper": "oidc-group-membership-mapper",
-                "config": {"claim.name": "groups", "full.path": "false", "id.token.claim": "true",
+                "config": {"claim.name": "groups", "full.path": "true", "id.token.claim": "true",
                            "access.token.claim": "true", "userinfo.token.claim": "true"}}],
         }],
         "users": [{
@@ -125,7 +130,7 @@ def realm(redirect_uris: list[str], client_secret: str,
             "firstName": a.username.capitalize(), "lastName": "Demo",
             "email": f"{a.username}@lapor.invalid",
             "credentials": [{"type": "password", "value": a.password, "temporary": False}],
-            "groups": list(a.groups)} for a in accounts],
+            "groups": [f"{root.rstrip('/')}/{g}" for g in a.groups]} for a in accounts],
     }
 
 

@@ -237,11 +237,20 @@ def test_pages_escape_what_came_from_a_topic() -> None:
 
 
 def test_roles_come_from_the_providers_groups() -> None:
-    roles = roles_from_groups(["national-operator", "/agency-pln", "agency-bpjs-kesehatan", "agency-BAD!",
-                               "other", 42], "national-operator", "agency-")
-    assert roles.national_operator and roles.agencies == {"pln", "bpjs-kesehatan"}
-    assert roles.names() == ["national-operator", "agency:bpjs-kesehatan", "agency:pln"]
-    nobody = roles_from_groups(["staff", "agency-"], "national-operator", "agency-")
-    assert not nobody.any
-    custom = roles_from_groups(["lapor/instansi:pln"], "ops", "instansi:")
-    assert custom.agencies == {"pln"} and not custom.national_operator
+    def roles(*groups: object, root: str = "/lapor") -> list[str]:
+        return roles_from_groups(groups, root, "national-operator", "agency-").names()
+
+    assert roles("/lapor/national-operator", "/lapor/agency-pln", "/lapor/agency-bpjs-kesehatan",
+                 "/lapor/agency-BAD!", "/lapor/other", 42) == [
+        "national-operator", "agency:bpjs-kesehatan", "agency:pln"]
+    assert roles("/lapor/staff", "/lapor/agency-") == []
+    # Only the full path counts: a subgroup named like a role (Keycloak can delegate creating
+    # subgroups to an agency's admin), a bare name, another root or a deeper path is nothing.
+    assert roles("/lapor/agency-pln/national-operator", "/lapor/agency-pln/agency-bpjs-kesehatan",
+                 "national-operator", "agency-pln", "/national-operator", "/agency-pln",
+                 "/laporan/agency-pln", "/lapor", "/x/lapor/agency-pln", "/lapor//agency-pln") == []
+    assert roles("/national-operator", "/agency-pln", "/lapor/agency-kpk", root="") == [
+        "national-operator", "agency:pln"]
+    assert roles("/gov/lapor/agency-pln", "/lapor/agency-kpk", root="/gov/lapor") == ["agency:pln"]
+    custom = roles_from_groups(["/lapor/instansi:pln", "/lapor/ops"], "/lapor", "ops", "instansi:")
+    assert custom.agencies == {"pln"} and custom.national_operator
