@@ -1,23 +1,27 @@
 """The agency's side of the bridge, as the tests run it: real HTTP servers on loopback.
 
-`WebhookReceiver` is written the way the README tells an agency to write one: it recomputes
-the signature from its own copy of the secret, refuses a stale timestamp, and keeps each
-idempotency key once. `GeoReportServer` is a small GeoReport v2 server with its own ids,
+`WebhookReceiver` is written the way the README tells an agency to write one: it verifies each
+call with the PyPI `standardwebhooks` library (Standard Webhooks, written by others, not by
+us) and its own copy of the secret, which refuses a stale timestamp too, and keeps each
+idempotency key once. `post_status` signs an agency's status with the same library. `GeoReportServer` is a small GeoReport v2 server with its own ids,
 its own api_key and status changes the test makes."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import base64
 import json
 import time
+import uuid
+from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 
 async def until(check: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
@@ -37,14 +41,14 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    """The README's verification recipe, written here independently of services/bridge."""
-    return "sha256=" + hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+def whsec(name: str) -> str:
+    """An agency's Standard Webhooks secret in the tests: `whsec_` and the base64 of its key."""
+    return "whsec_" + base64.b64encode(f"test-key-of-{name}".encode().ljust(24, b".")).decode()
 
 
 @dataclass
 class WebhookReceiver:
-    secret: bytes
+    secret: str  # whsec_...
     mode: str = "up"  # up | down (503) | slow (answers after `delay_s`)
     delay_s: float = 0.0
     received: list[dict[str, Any]] = field(default_factory=list)  # first arrival of each key
@@ -76,11 +80,14 @@ class WebhookReceiver:
             return web.Response(status=503, text="maintenance")
         if self.mode == "slow":
             await asyncio.sleep(self.delay_s)
-        stamp = request.headers.get("X-Lapor-Timestamp", "0")
-        given = request.headers.get("X-Lapor-Signature", "")
-        if not hmac.compare_digest(sign(self.secret, int(stamp), body), given) or abs(time.time() - int(stamp)) > 300:
+        try:
+            Webhook(self.secret).verify(body, dict(request.headers), json_parse=False)
+        except WebhookVerificationError:
             self.bad_signatures += 1
             return web.Response(status=401, text="bad signature")
+        if request.headers.get("webhook-id") != event_id:
+            self.bad_signatures += 1
+            return web.Response(status=400, text="webhook-id is not the event id")
         if event_id in self.refuse:
             return web.Response(status=422, text="unknown program code")
         if request.headers.get("X-Lapor-Event") == "ping":
@@ -94,13 +101,16 @@ class WebhookReceiver:
         return [r["event_id"] for r in self.received]
 
 
-async def post_status(bridge: str, agency_id: str, status: dict[str, Any], secret: bytes,
+async def post_status(bridge: str, agency_id: str, status: dict[str, Any], secret: str,
                       timestamp: int | None = None, raw: bytes | None = None) -> tuple[int, dict[str, Any], bytes, dict[str, str]]:
-    """An agency posting a status to the bridge, signed as the README says."""
+    """An agency posting a status to the bridge, signed with the `standardwebhooks` library
+    under a fresh message id (a retry of the same message would reuse it)."""
     body = raw if raw is not None else json.dumps(status).encode()
     stamp = int(time.time()) if timestamp is None else timestamp
-    headers = {"Content-Type": "application/json", "X-Lapor-Timestamp": str(stamp),
-               "X-Lapor-Signature": sign(secret, stamp, body)}
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    signature = Webhook(secret).sign(msg_id, datetime.fromtimestamp(stamp, UTC), body.decode())
+    headers = {"Content-Type": "application/json", "webhook-id": msg_id,
+               "webhook-timestamp": str(stamp), "webhook-signature": signature}
     return await repost(bridge, agency_id, body, headers)
 
 

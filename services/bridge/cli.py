@@ -43,7 +43,7 @@ async def check(config: BridgeConfig, agency_id: str) -> tuple[bool, str]:
         started = time.monotonic()
         if isinstance(agency, WebhookAgency):
             ping = WebhookPing(agency_id=agency_id, sent_at=datetime.now(UTC)).to_bytes()
-            headers = signed_headers(config.secrets[agency_id], int(time.time()), ping,
+            headers = signed_headers(config.keys[agency_id], config.secrets[agency_id], int(time.time()), ping,
                                      f"ping-{int(time.time())}", event="ping")
             answer = await call(session, "POST", agency.endpoint, agency.timeout_s, data=ping,
                                 headers=headers)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Literal
@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas import AgencyId, Category, Status
+from services.bridge.signing import webhook_key
 
 
 class BridgeConfigError(ValueError):
@@ -67,8 +68,9 @@ def _loopback(host: str) -> bool:
 
 class WebhookAgency(_Agency):
     mode: Literal["webhook"]
-    secret_file: Path = Field(description="The shared HMAC secret (first line), also used to "
-                              "verify the statuses the agency posts back.")
+    secret_file: Path = Field(description="The shared secret, `whsec_<base64>` (Standard "
+                              "Webhooks), also used to verify the statuses the agency posts "
+                              "back. A second line is a second active secret, while rotating.")
 
 
 # What a GeoReport v2 status (or FixMyStreet's extended state, upper case) means in the
@@ -162,7 +164,9 @@ class BridgeConfig:
     """The checked file with each agency's secret read: what the bridge runs with."""
 
     file: BridgeFile
-    secrets: dict[str, bytes]  # agency id -> HMAC secret (webhook) or api_key (open311)
+    secrets: dict[str, bytes]  # agency id -> the file's first line: api_key (open311) or secret
+    # A webhook agency's HMAC keys (Standard Webhooks), one per active secret (two while rotating).
+    keys: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
 
     @property
     def agencies(self) -> dict[str, WebhookAgency | Open311Agency]:
@@ -190,29 +194,44 @@ def parse_config(text: str, source: str, known_agencies: Iterable[str],
     known = set(known_agencies)
     problems = [f"agencies.{a}: not a registered agency" for a in parsed.agencies if a not in known]
     secrets: dict[str, bytes] = {}
+    keys: dict[str, tuple[bytes, ...]] = {}
     for agency_id, agency in parsed.agencies.items():
         path = agency.secret_file if isinstance(agency, WebhookAgency) else agency.api_key_file
         path = path if path.is_absolute() else base_dir / path
-        secret, problem = _read_secret(path)
+        lines, problem = _read_secret(path)
+        if not problem and isinstance(agency, WebhookAgency):
+            found, problem = _webhook_keys(path, lines)
+            keys[agency_id] = found
         if problem:
             problems.append(f"agencies.{agency_id}: {problem}")
-        secrets[agency_id] = secret
+        secrets[agency_id] = lines[0].encode("utf-8") if lines else b""
     if problems:
         raise BridgeConfigError(f"{source}: " + "; ".join(problems))
-    return BridgeConfig(parsed, secrets)
+    return BridgeConfig(parsed, secrets, keys)
 
 
-def _read_secret(path: Path) -> tuple[bytes, str | None]:
+def _read_secret(path: Path) -> tuple[list[str], str | None]:
+    """A secret file's lines, stripped, blank ones left out."""
     try:
         mode = path.stat().st_mode
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except OSError as exc:
-        return b"", f"cannot read secret file {path} ({exc.strerror})"
+        return [], f"cannot read secret file {path} ({exc.strerror})"
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return b"", f"secret file {path} is readable by others (chmod 600)"
-    if not lines or not lines[0].strip():
-        return b"", f"secret file {path} is empty"
-    return lines[0].strip().encode("utf-8"), None
+        return [], f"secret file {path} is readable by others (chmod 600)"
+    if not lines or not lines[0]:
+        return [], f"secret file {path} is empty"
+    return [line for line in lines if line], None
+
+
+def _webhook_keys(path: Path, lines: list[str]) -> tuple[tuple[bytes, ...], str | None]:
+    """At most two active secrets (the new and the old, while rotating)."""
+    if len(lines) > 2:
+        return (), f"secret file {path} holds {len(lines)} secrets (at most two: the new and the old)"
+    try:
+        return tuple(webhook_key(line) for line in lines), None
+    except ValueError as exc:
+        return (), f"secret file {path}: {exc}"
 
 
 def load_config(path: Path | None, known_agencies: Iterable[str]) -> BridgeConfig:

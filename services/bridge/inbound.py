@@ -13,7 +13,9 @@ from pydantic import ValidationError
 
 from schemas import AgencyStatus
 from services.bridge.config import AGENCY_STATUSES, BridgeConfig, WebhookAgency
-from services.bridge.signing import SIGNATURE, TIMESTAMP, Unverified, verify
+from services.bridge.signing import (
+    SIGNATURE, TIMESTAMP, WEBHOOK_ID, WEBHOOK_SIGNATURE, Unverified, verify, verify_standard,
+)
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,18 @@ def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, st
     agency = config.agencies.get(agency_id)
     if not isinstance(agency, WebhookAgency):
         return Unverified(401, "unknown_agency")  # no secret to verify with: who is this?
-    refused = verify(config.secrets[agency_id], headers.get(TIMESTAMP), headers.get(SIGNATURE),
-                     body, now, config.file.replay_window_s)
+    window = config.file.replay_window_s
+    if WEBHOOK_SIGNATURE in headers or SIGNATURE not in headers:
+        refused = verify_standard(config.keys[agency_id], headers, body, now, window)
+        # The message id is the call's identity: resent under the same id is a replay.
+        replay_key = f"{agency_id}|id|{headers.get(WEBHOOK_ID)}"
+    else:  # deprecated: X-Lapor-Signature only
+        refused = verify(config.secrets[agency_id], headers.get(TIMESTAMP), headers.get(SIGNATURE),
+                         body, now, window)
+        replay_key = f"{agency_id}|{headers.get(SIGNATURE)}"
     if refused is not None:
         return refused
-    if not seen.first_time(f"{agency_id}|{headers.get(SIGNATURE)}", now):
+    if not seen.first_time(replay_key, now):
         return Unverified(400, "replayed")
     try:
         status = AgencyStatus.model_validate_json(body)

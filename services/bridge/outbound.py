@@ -65,10 +65,11 @@ class Outbound:
     async def _webhook(self, agency_id: str, agency: WebhookAgency, record: Record,
                        complaint: AgencyComplaint) -> list[Outgoing]:
         body, secret = record.value or b"", self.config.secrets[agency_id]
+        keys = self.config.keys[agency_id]
 
         def attempt() -> Awaitable[Answer]:
             # Signed afresh on each try: the timestamp must be recent when it arrives.
-            headers = signed_headers(secret, int(self.clock()), body, complaint.event_id)
+            headers = signed_headers(keys, secret, int(self.clock()), body, complaint.event_id)
             return call(self.session, "POST", agency.endpoint, agency.timeout_s, data=body,
                         headers=headers)
 

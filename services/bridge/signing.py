@@ -1,16 +1,25 @@
-"""The signature of every webhook call, out and in (the GitHub/Stripe scheme).
+"""The signature of every webhook call, out and in: Standard Webhooks
+(https://www.standardwebhooks.com), so an agency verifies with its language's maintained
+library, and the earlier X-Lapor scheme beside it for one version (deprecated).
 
-A call carries `X-Lapor-Timestamp` (Unix seconds) and `X-Lapor-Signature: sha256=<hex>`,
-the HMAC-SHA256, keyed with the agency's secret, of the ASCII timestamp, a `.`, and the body
-bytes exactly as sent. A receiver recomputes it, compares in constant time, and refuses a
-timestamp too far from its clock: a captured call cannot be replayed later, nor its body
-changed. `X-Lapor-Event-Id` is the idempotency key (the event id: the same on every retry).
+Standard Webhooks: `webhook-id` (the event id: the same on every retry, the idempotency key),
+`webhook-timestamp` (Unix seconds) and `webhook-signature`, a space-separated list of
+`v1,<base64 HMAC-SHA256>` over `<id>.<timestamp>.<body>`, one per active secret. A secret is
+`whsec_<base64 of the key>`; an agency may have two active secrets while it rotates: calls out
+are signed with both, a call in passes with either. A receiver refuses a timestamp too far
+from its clock: a captured call cannot be replayed later, nor its body changed.
+
+Deprecated: `X-Lapor-Timestamp` and `X-Lapor-Signature: sha256=<hex>`, the HMAC keyed with
+the secret file's first line as written, over `<timestamp>.<body>`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 TIMESTAMP = "X-Lapor-Timestamp"
@@ -18,6 +27,27 @@ SIGNATURE = "X-Lapor-Signature"
 EVENT_ID = "X-Lapor-Event-Id"
 EVENT = "X-Lapor-Event"  # `complaint` for a delivery, `ping` for `lapor bridge check`
 SCHEME = "sha256="
+WEBHOOK_ID, WEBHOOK_TIMESTAMP, WEBHOOK_SIGNATURE = "webhook-id", "webhook-timestamp", "webhook-signature"
+SECRET_PREFIX = "whsec_"
+
+
+def webhook_key(line: str) -> bytes:
+    """The HMAC key of a secret file's line: `whsec_<base64>` decoded (ValueError if it is
+    not base64 or empty); any other line, as written (the deprecated form)."""
+    if not line.startswith(SECRET_PREFIX):
+        return line.encode("utf-8")
+    try:
+        key = base64.b64decode(line[len(SECRET_PREFIX):], validate=True)
+    except binascii.Error:
+        raise ValueError("a whsec_ secret must be base64 after its prefix") from None
+    if not key:
+        raise ValueError("a whsec_ secret must not be empty")
+    return key
+
+
+def standard_signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode("ascii")
 
 
 def signature(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -25,12 +55,17 @@ def signature(secret: bytes, timestamp: int, body: bytes) -> str:
     return SCHEME + mac.hexdigest()
 
 
-def signed_headers(secret: bytes, timestamp: int, body: bytes, event_id: str,
-                   event: str = "complaint") -> dict[str, str]:
+def signed_headers(keys: Sequence[bytes], legacy_secret: bytes, timestamp: int, body: bytes,
+                   event_id: str, event: str = "complaint") -> dict[str, str]:
+    """A call's headers, signed with every active key (Standard Webhooks) and, deprecated,
+    with the secret file's first line as written (X-Lapor)."""
     return {
         "Content-Type": "application/json",
+        WEBHOOK_ID: event_id,
+        WEBHOOK_TIMESTAMP: str(timestamp),
+        WEBHOOK_SIGNATURE: " ".join(standard_signature(k, event_id, timestamp, body) for k in keys),
         TIMESTAMP: str(timestamp),
-        SIGNATURE: signature(secret, timestamp, body),
+        SIGNATURE: signature(legacy_secret, timestamp, body),
         EVENT_ID: event_id,
         "Idempotency-Key": event_id,
         EVENT: event,
@@ -56,6 +91,37 @@ def verify(secret: bytes, timestamp: str | None, given: str | None, body: bytes,
     # As bytes: compare_digest refuses a str that is not ASCII (a TypeError, answered 500).
     if not hmac.compare_digest(signature(secret, sent, body).encode(),
                                given.encode("utf-8", "surrogateescape")):
+        return Unverified(401, "bad_signature")
+    if abs(now - sent) > window_s:
+        return Unverified(400, "stale_timestamp")
+    return None
+
+
+def verify_standard(keys: Sequence[bytes], headers: Mapping[str, str], body: bytes,
+                    now: float, window_s: float) -> Unverified | None:
+    """None when the call carries a Standard Webhooks signature by one of `keys` within the
+    window, else why not. Malformed entries are skipped, never an error."""
+    msg_id, timestamp = headers.get(WEBHOOK_ID), headers.get(WEBHOOK_TIMESTAMP)
+    given = headers.get(WEBHOOK_SIGNATURE)
+    if not msg_id or not timestamp or not given:
+        return Unverified(401, "missing_signature")
+    if not timestamp.isascii() or not timestamp.isdigit():
+        return Unverified(400, "malformed_timestamp")
+    sent = int(timestamp)
+    expected = [base64.b64decode(standard_signature(k, msg_id, sent, body)[3:]) for k in keys]
+    signed = False
+    for entry in given.split(" "):  # the header's size bounds them (aiohttp: 8 KiB a line)
+        version, _, encoded = entry.partition(",")
+        if version != "v1":
+            continue
+        try:
+            mac = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if any(hmac.compare_digest(mac, e) for e in expected):
+            signed = True
+            break
+    if not signed:  # the signature first: an unsigned caller learns nothing about the clock
         return Unverified(401, "bad_signature")
     if abs(now - sent) > window_s:
         return Unverified(400, "stale_timestamp")

@@ -20,7 +20,7 @@ from services.runtime.memory import partition_for
 from services.runtime.settings import Settings
 from services.runtime.topics import ESCALATIONS, STATUS, SUBMITTED, agency_status_topic_name
 from services.tools.broker import free_port
-from tests.agency_peers import GeoReportServer, WebhookReceiver, post_status, repost, until
+from tests.agency_peers import GeoReportServer, WebhookReceiver, post_status, repost, until, whsec
 from tests.harness import harness
 
 pytestmark = pytest.mark.broker
@@ -37,7 +37,7 @@ def write_secret(path: Path, secret: str) -> Path:
 
 def bridge_file(tmp_path: Path, pln: str, kemensos: str, bpjs: str, georeport: str) -> Path:
     for name in ("pln", "kemensos", "bpjs"):
-        write_secret(tmp_path / f"{name}.secret", f"secret-{name}")
+        write_secret(tmp_path / f"{name}.secret", whsec(name))
     write_secret(tmp_path / "bandung.key", "key-bandung")
     webhook = {"mode": "webhook", "rate_per_s": 20, "burst": 20, "timeout_s": 10}
     config = {"retry_base_s": 0.2, "retry_cap_s": 1.0, "agencies": {
@@ -61,9 +61,9 @@ def submission(sid: str, body: str, now: datetime, **more: object) -> tuple[byte
 async def test_agencies_systems_receive_complaints_and_send_statuses_back(
     request: pytest.FixtureRequest, broker_settings: Settings, tmp_path: Path,
 ) -> None:
-    pln = await WebhookReceiver(b"secret-pln").start()
-    kemensos = await WebhookReceiver(b"secret-kemensos", mode="down").start()
-    bpjs = await WebhookReceiver(b"secret-bpjs", mode="slow", delay_s=4).start()
+    pln = await WebhookReceiver(whsec("pln")).start()
+    kemensos = await WebhookReceiver(whsec("kemensos"), mode="down").start()
+    bpjs = await WebhookReceiver(whsec("bpjs"), mode="slow", delay_s=4).start()
     bandung = await GeoReportServer("key-bandung").start()
     port = free_port()
     bridge = f"http://127.0.0.1:{port}"
@@ -107,20 +107,20 @@ async def test_agencies_systems_receive_complaints_and_send_statuses_back(
             ack = {"event_id": "pln-ack-1", "complaint_id": cid["a"], "status": "acknowledged",
                    "at": now.isoformat()}
             refusals = [
-                await post_status(bridge, "pln", ack, b"guessed"),
-                await post_status(bridge, "pln", ack, b"secret-pln", timestamp=int(time.time()) - 3600),
-                await post_status(bridge, "pln", {**ack, "agency_id": "kemensos"}, b"secret-pln"),
-                await post_status(bridge, "kemensos", {**ack, "complaint_id": cid["c"]}, b"secret-pln"),
+                await post_status(bridge, "pln", ack, whsec("guessed")),
+                await post_status(bridge, "pln", ack, whsec("pln"), timestamp=int(time.time()) - 3600),
+                await post_status(bridge, "pln", {**ack, "agency_id": "kemensos"}, whsec("pln")),
+                await post_status(bridge, "kemensos", {**ack, "complaint_id": cid["c"]}, whsec("pln")),
             ]
             assert [(code, body["error"]) for code, body, *_ in refusals] == [
                 (401, "bad_signature"), (400, "stale_timestamp"), (400, "agency_mismatch"),
                 (401, "bad_signature")]
-            code, answer, raw, headers = await post_status(bridge, "pln", ack, b"secret-pln")
+            code, answer, raw, headers = await post_status(bridge, "pln", ack, whsec("pln"))
             assert (code, answer) == (202, {"accepted": "pln-ack-1"})
             replay = await repost(bridge, "pln", raw, headers)
             assert (replay[0], replay[1]) == (400, {"error": "replayed"})
             progress = {**ack, "event_id": "pln-progress-1", "status": "in_progress"}
-            assert (await post_status(bridge, "pln", progress, b"secret-pln"))[0] == 202
+            assert (await post_status(bridge, "pln", progress, whsec("pln")))[0] == 202
             written = [AgencyStatus.model_validate_json(v)
                        for _, v in await h.read(agency_status_topic_name("pln"), 2)]
             assert [(s.event_id, s.agency_id) for s in written] == [("pln-ack-1", "pln"), ("pln-progress-1", "pln")]
@@ -156,7 +156,7 @@ async def test_agencies_systems_receive_complaints_and_send_statuses_back(
             # Kemensos's own genuine status is the marker on its topic: the call signed with
             # PLN's secret in Kemensos's name, refused above, left nothing before it.
             genuine = {**ack, "event_id": "kemensos-ack-1", "complaint_id": cid["c"]}
-            assert (await post_status(bridge, "kemensos", genuine, b"secret-kemensos"))[0] == 202
+            assert (await post_status(bridge, "kemensos", genuine, whsec("kemensos")))[0] == 202
             on_kemensos = [AgencyStatus.model_validate_json(v)
                            for _, v in await h.read(agency_status_topic_name("kemensos"), 1)]
             assert [s.event_id for s in on_kemensos] == ["kemensos-ack-1"]

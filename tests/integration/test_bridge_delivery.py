@@ -21,7 +21,7 @@ from services.domain.complaint_id import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.topics import REJECTED, agency_status_topic_name, agency_topic_name
 from services.tools.broker import free_port
-from tests.agency_peers import GeoReportServer, WebhookReceiver, until
+from tests.agency_peers import GeoReportServer, WebhookReceiver, until, whsec
 from tests.examples import VALID
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import WorkerProcess, as_service
@@ -35,7 +35,7 @@ def complaint(agency: str, n: int) -> tuple[bytes, bytes]:
 
 def secret(tmp_path: Path, name: str) -> str:
     path = tmp_path / f"{name}.secret"
-    path.write_text(f"secret-{name}\n")
+    path.write_text(whsec(name) + "\n")
     path.chmod(0o600)
     return path.name
 
@@ -70,10 +70,10 @@ async def lapor(settings: Settings, *args: str) -> subprocess.CompletedProcess[s
 async def test_a_stalled_agency_holds_up_no_other_and_resumes_in_order(
     broker_settings: Settings, tmp_path: Path,
 ) -> None:
-    receivers = {"pln": await WebhookReceiver(b"secret-pln", mode="down").start(),
-                 "bpjs-kesehatan": await WebhookReceiver(b"secret-bpjs-kesehatan", mode="slow",
+    receivers = {"pln": await WebhookReceiver(whsec("pln"), mode="down").start(),
+                 "bpjs-kesehatan": await WebhookReceiver(whsec("bpjs-kesehatan"), mode="slow",
                                                          delay_s=3).start(),
-                 "kemensos": await WebhookReceiver(b"secret-kemensos").start()}
+                 "kemensos": await WebhookReceiver(whsec("kemensos")).start()}
     receivers["kemensos"].refuse = {"kemensos-2"}
     settings = isolated(broker_settings).model_copy(update={
         "bridge_file": config(tmp_path, receivers), "bridge_port": free_port(),
@@ -160,7 +160,7 @@ async def test_a_stalled_agency_holds_up_no_other_and_resumes_in_order(
 
 
 async def test_a_bridge_killed_mid_delivery_loses_nothing(broker_settings: Settings, tmp_path: Path) -> None:
-    pln = await WebhookReceiver(b"secret-pln", mode="slow", delay_s=0.2).start()
+    pln = await WebhookReceiver(whsec("pln"), mode="slow", delay_s=0.2).start()
     settings = isolated(broker_settings).model_copy(update={
         "bridge_file": config(tmp_path, {"pln": pln}), "bridge_port": free_port()})
     await create_contract_topics(settings, ["pln"])
@@ -232,7 +232,7 @@ async def test_open311_tokens_and_updates_survive_a_restart(broker_settings: Set
 
 
 async def test_an_agency_gets_no_more_than_its_rate(broker_settings: Settings, tmp_path: Path) -> None:
-    pln = await WebhookReceiver(b"secret-pln").start()
+    pln = await WebhookReceiver(whsec("pln")).start()
     path = config(tmp_path, {"pln": pln})
     data = json.loads(path.read_text())
     data["agencies"]["pln"].update(rate_per_s=4, burst=1)

@@ -5,6 +5,7 @@ inbound refusals, the Open311 mapping, and the delivery policy."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import hmac
 import json
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from tests.examples import CID, VALID
 AGENCIES = {"pln", "pemda-32-73", "kemensos"}
 SECRET = b"s3cret-of-pln"
 NOW = 1_780_000_000
+MESSAGES = itertools.count()
 
 
 def secret_file(tmp_path: Path, name: str, text: str = SECRET.decode(), mode: int = 0o600) -> Path:
@@ -55,6 +57,7 @@ def config_text(tmp_path: Path, **pln: object) -> str:
 def test_a_valid_file_is_read_with_its_secrets(tmp_path: Path) -> None:
     config = parse_config(config_text(tmp_path), "bridge.yaml", AGENCIES, tmp_path)
     assert config.secrets == {"pln": SECRET, "pemda-32-73": b"key-pemda"}
+    assert config.keys == {"pln": (SECRET,)}  # a secret not in whsec_ form is its own key
     pemda = config.agency("pemda-32-73")
     assert isinstance(pemda, Open311Agency)
     assert pemda.service_code(Category.roads_infrastructure) == "JALAN"
@@ -96,7 +99,7 @@ def test_unknown_agencies_loose_secrets_and_missing_service_codes_are_refused(tm
 
 def test_the_signature_is_what_an_agency_computes_with_the_documented_recipe() -> None:
     body = b'{"complaint_id":"LPR-7K2QX9M4TD5W"}'
-    headers = signed_headers(SECRET, NOW, body, "ag-1")
+    headers = signed_headers((SECRET,), SECRET, NOW, body, "ag-1")
     expected = hmac.new(SECRET, f"{NOW}.".encode() + body, hashlib.sha256).hexdigest()
     assert headers[SIGNATURE] == f"sha256={expected}"
     assert headers[TIMESTAMP] == str(NOW)
@@ -114,7 +117,7 @@ def test_the_signature_is_what_an_agency_computes_with_the_documented_recipe() -
 ])
 def test_tampered_late_or_unsigned_calls_fail(timestamp: str, tamper: bytes, now: int, reason: str) -> None:
     body = b'{"a":1}'
-    given = signed_headers(SECRET, NOW, body, "e")[SIGNATURE]
+    given = signed_headers((SECRET,), SECRET, NOW, body, "e")[SIGNATURE]
     refused = verify(SECRET, timestamp, given, body + tamper, now, 300)
     assert refused is not None and refused.reason == reason
 
@@ -127,7 +130,8 @@ def test_a_signature_that_is_not_ascii_is_a_bad_signature(given: str) -> None:
 
 def status_call(body: Mapping[str, object], secret: bytes = SECRET, at: int = NOW) -> tuple[dict[str, str], bytes]:
     raw = json.dumps(body).encode()
-    return signed_headers(secret, at, raw, "x"), raw
+    # Each call its own message id, as an agency's sender makes one per message.
+    return signed_headers((secret,), secret, at, raw, f"msg-{next(MESSAGES)}"), raw
 
 
 def test_inbound_statuses_pass_only_signed_fresh_once_and_for_their_agency(tmp_path: Path) -> None:
@@ -153,6 +157,11 @@ def test_inbound_statuses_pass_only_signed_fresh_once_and_for_their_agency(tmp_p
     assert reason("pln", headers, raw) == "400 replayed"  # the same call again, in the window
     # ... and at the window's far edge, where its timestamp still passes: still a replay.
     assert reason("pln", headers, raw, now=NOW + 300) == "400 replayed"
+    # The deprecated headers alone (X-Lapor) still pass for one version, once.
+    legacy, raw = status_call({**ack, "event_id": "pln-ack-2"})
+    legacy = {k: v for k, v in legacy.items() if not k.startswith("webhook-")}
+    assert reason("pln", legacy, raw) == "accepted"
+    assert reason("pln", legacy, raw) == "400 replayed"
 
 
 def complaint(**change: object) -> AgencyComplaint:
