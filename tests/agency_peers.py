@@ -3,8 +3,9 @@
 `WebhookReceiver` is written the way the README tells an agency to write one: it verifies each
 call with the PyPI `standardwebhooks` library (Standard Webhooks, written by others, not by
 us) and its own copy of the secret, which refuses a stale timestamp too, and keeps each
-idempotency key once. `post_status` signs an agency's status with the same library. `GeoReportServer` is a small GeoReport v2 server with its own ids,
-its own api_key and status changes the test makes."""
+idempotency key once. `post_status` signs an agency's status with the same library. `GeoReportServer` is a small GeoReport v2 server as real ones answer:
+integer ids, tokens that resolve only after a few lookups, updates filtered by the poll's
+`start_date`/`end_date` (FixMyStreet), its own api_key and status changes the test makes."""
 
 from __future__ import annotations
 
@@ -136,9 +137,11 @@ class GeoReportServer:
     api_key: str
     services: tuple[str, ...] = ("JALAN", "UMUM")
     tokens: bool = False  # answer a POST with a token; the id comes later (tokens/<t>.json)
+    token_lookups_unresolved: int = 2  # a token's first lookups answer no id yet, as a queue would
     requests: dict[str, ServiceRequest] = field(default_factory=dict)
     forms: list[dict[str, str]] = field(default_factory=list)  # every POST, as received
     updates: list[dict[str, str]] = field(default_factory=list)  # servicerequestupdates.json
+    token_lookups: dict[str, int] = field(default_factory=dict)
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -168,21 +171,33 @@ class GeoReportServer:
             return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
         if form.get("service_code") not in self.services:
             return web.json_response([{"code": 400, "description": "unknown service_code"}], status=400)
-        made = ServiceRequest(f"SR-{len(self.requests) + 1001}", form, updated=_now())
+        # Ids are integers, as real servers (FixMyStreet, SeeClickFix) answer them.
+        made = ServiceRequest(str(len(self.requests) + 1001), form, updated=_now())
         self.requests[made.id] = made
         if self.tokens:
             return web.json_response([{"token": f"T{made.id}", "service_notice": "diterima"}])
-        return web.json_response([{"service_request_id": made.id, "service_notice": "diterima"}])
+        return web.json_response([{"service_request_id": int(made.id), "service_notice": "diterima"}])
 
     async def _token(self, request: web.Request) -> web.Response:
-        made = self.requests.get(request.match_info["token"].removeprefix("T"))
-        return web.json_response([{"token": request.match_info["token"],
-                                   "service_request_id": made.id if made else None}])
+        token = request.match_info["token"]
+        made = self.requests.get(token.removeprefix("T"))
+        lookups = self.token_lookups[token] = self.token_lookups.get(token, 0) + 1
+        resolved = made is not None and lookups > self.token_lookups_unresolved
+        return web.json_response([{"token": token,
+                                   "service_request_id": int(made.id) if made and resolved else None}])
 
     async def _updates(self, request: web.Request) -> web.Response:
+        """FixMyStreet's updates between start_date and end_date (both required here)."""
         if request.query.get("api_key") != self.api_key:
             return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
-        return web.json_response({"service_request_updates": self.updates})
+        try:
+            start = datetime.fromisoformat(request.query["start_date"])
+            end = datetime.fromisoformat(request.query["end_date"])
+        except (KeyError, ValueError):
+            return web.json_response([{"code": 400, "description": "start_date and end_date"}], status=400)
+        return web.json_response({"service_request_updates": [
+            {**u, "service_request_id": int(u["service_request_id"])} for u in self.updates
+            if start <= datetime.fromisoformat(u["updated_datetime"]) <= end]})
 
     def update(self, request_id: str, status: str, description: str | None = None) -> None:
         """An update as FixMyStreet's extension reports it (extended states, upper case)."""
@@ -195,7 +210,7 @@ class GeoReportServer:
             return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
         wanted = request.query.get("service_request_id", "").split(",")
         return web.json_response([
-            {"service_request_id": r.id, "status": r.status, "status_notes": r.notes,
+            {"service_request_id": int(r.id), "status": r.status, "status_notes": r.notes,
              "service_code": r.form.get("service_code"), "updated_datetime": r.updated}
             for r in self.requests.values() if r.id in wanted])
 

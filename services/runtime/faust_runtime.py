@@ -44,6 +44,7 @@ from services.runtime.kafka_client import faust_credentials
 from services.runtime.logging import configure_logging, get_logger, log_notes
 from services.runtime.settings import Settings
 from services.runtime.stage import BatchResult, Record, Stage, StagedStores, run_batch
+from services.runtime.topic_read import partitions_holding_records
 from services.runtime.topics import agency_of_topic, agency_topic, catalogue
 
 
@@ -114,6 +115,8 @@ class BatchRunner:
         self._changelogs = {name: t.changelog_topic.get_topic_name() for name, t in tables.items()}
         self._table_of_changelog = {topic: tables[name] for name, topic in self._changelogs.items()}
         self._settled = False
+        self._held_seen: Any = None  # the assignment the empty table partitions were found in
+        self._known_empty: set[tuple[str, int]] = set()
 
     def _record(self, event: EventT[Any]) -> Record:
         m = event.message
@@ -124,7 +127,7 @@ class BatchRunner:
             settle_heap()
             self._settled = True
         records = [self._record(e) for e in events]
-        self._check_tables_held(records)
+        await self._check_tables_held(records)
         stores = StagedStores(self.tables)
         started = time.perf_counter()
         result = run_batch(self.stage, records, stores)
@@ -141,19 +144,29 @@ class BatchRunner:
         self._log.debug("batch", records=len(records), outputs=len(result.outputs),
                         ms=round(seconds * 1000, 1))
 
-    def _check_tables_held(self, records: Sequence[Record]) -> None:
+    async def _check_tables_held(self, records: Sequence[Record]) -> None:
         """Refuse a batch from a partition whose table partitions this worker was not given
-        (so never recovered): its stores would be empty and every decision made from them
-        wrong (the fault campaign's restarted router judged genuine statuses about
-        complaints it had routed as unknown_complaint). The batch fails, the worker stops,
-        and the partition is read again by a worker that holds its state."""
+        (so never recovered) while they hold records: its stores would lack them and every
+        decision made from them be wrong (the fault campaign's restarted router judged
+        genuine statuses about complaints it had routed as unknown_complaint). The batch
+        fails, the worker stops, and the partition is read again by a worker that holds its
+        state. A table partition with no record yet (a fresh deployment, whose changelog
+        topics the group's first assignment may not have known) has nothing to recover:
+        the batch goes on, and the partition is looked at again after the next rebalance."""
         if not self._changelogs:
             return
         held = self.app.assignor.assigned_actives()
+        if held != self._held_seen:
+            self._held_seen, self._known_empty = held, set()
         missing = sorted({(name, r.partition) for r in records for name in self._changelogs.values()
-                          if TP(name, r.partition) not in held})
-        if missing:
-            raise TablesNotHeldError(f"table partitions not assigned to this worker: {missing}")
+                          if TP(name, r.partition) not in held} - self._known_empty)
+        if not missing:
+            return
+        with_records = await partitions_holding_records(self.settings, missing)
+        if with_records:
+            raise TablesNotHeldError(f"table partitions not assigned to this worker: {sorted(with_records)}")
+        self._known_empty |= set(missing)
+        self._log.warning("tables_not_assigned_empty", partitions=len(missing))
 
     def failed(self, exc: BaseException) -> None:
         self._log.error("batch_failed", error=type(exc).__name__)

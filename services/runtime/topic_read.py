@@ -54,6 +54,20 @@ async def read_since(settings: Settings, topic: str, since_ms: int) -> list[Topi
     return await _read(settings, topic, starts)
 
 
+async def partitions_holding_records(settings: Settings,
+                                     partitions: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which of these partitions (full topic names) hold any record now: end past beginning."""
+    consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        ends, begins = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
+        return {(tp.topic, tp.partition) for tp in tps if ends[tp] > begins[tp]}
+    finally:
+        await consumer.stop()
+
+
 Starts = Callable[[AIOKafkaConsumer, list[TopicPartition], dict[TopicPartition, int]],
                   Awaitable[dict[TopicPartition, int]]]
 
