@@ -85,7 +85,8 @@ async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
     try:
         async with client_session() as session:
             outbound = Outbound(config, session, BridgeMetrics(config.agencies), states,
-                                structlog.get_logger(), max_tries=REDELIVER_TRIES)
+                                structlog.get_logger(), max_tries=REDELIVER_TRIES,
+                                gives_up=False)
             for r in sorted(records, key=lambda r: (r.timestamp_ms, r.partition, r.offset)):
                 record = Record(r.topic, r.partition, r.offset, r.timestamp_ms / 1000, r.key, r.value)
                 try:

@@ -44,6 +44,10 @@ class _Agency(BaseModel):
     rate_per_s: float = Field(5.0, gt=0, description="Most requests a second to this agency.")
     burst: int = Field(5, ge=1, description="Requests allowed at once after a quiet spell.")
     timeout_s: float = Field(10.0, gt=0, description="Longest wait for one answer.")
+    give_up_after_s: float = Field(86_400.0, gt=0, description="A complaint still not taken "
+                                   "this long after it reached the agency's topic (and tried at "
+                                   "least once) is dead-lettered `bridge_gave_up`, and the lane "
+                                   "goes on: the agency's staff work it on the desk. 1 day.")
 
     @field_validator("endpoint")
     @classmethod

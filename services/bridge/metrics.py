@@ -20,6 +20,9 @@ class BridgeMetrics:
                                     "good (dead-lettered with its answer)", ["agency"], registry=r)
         self.failed_tries = prom.Counter("lapor_bridge_failed_tries", "Tries that will be "
                                          "retried (no answer, 5xx, 429)", ["agency"], registry=r)
+        self.gave_up = prom.Counter("lapor_bridge_gave_up", "Complaints given up after "
+                                    "give_up_after_s (dead-lettered bridge_gave_up; the desk "
+                                    "has them)", ["agency"], registry=r)
         self.retrying = prom.Gauge("lapor_bridge_retrying", "1 while the agency's next complaint "
                                    "waits for a retry", ["agency"], registry=r)
         self.pending = prom.Gauge("lapor_bridge_pending", "Complaints read and not yet delivered",

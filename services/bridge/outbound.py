@@ -38,6 +38,13 @@ class NotSettled(RuntimeError):
 Attempt = Callable[[], Awaitable[Answer]]
 
 
+@dataclass(frozen=True)
+class GaveUp:
+    """The complaint waited longer than the agency's `give_up_after_s`: its last answer."""
+
+    last: Answer
+
+
 @dataclass
 class Outbound:
     config: BridgeConfig
@@ -49,6 +56,7 @@ class Outbound:
     clock: Callable[[], float] = time.time
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     max_tries: int | None = None  # None: until it settles (the worker); an operator's command stops
+    gives_up: bool = True  # after give_up_after_s (the worker); an operator's redelivery does not
 
     async def deliver(self, agency_id: str, record: Record) -> list[Outgoing]:
         try:
@@ -73,7 +81,9 @@ class Outbound:
             return call(self.session, "POST", agency.endpoint, agency.timeout_s, data=body,
                         headers=headers)
 
-        answer = await self._until_settled(agency_id, agency, complaint, attempt)
+        answer = await self._until_settled(agency_id, agency, record, complaint, attempt)
+        if isinstance(answer, GaveUp):
+            return _dead(record, "bridge_gave_up", [_answer_item(answer.last)])
         if answer.status is not None and answer.verdict() is Verdict.delivered:
             return []
         return _dead(record, "bridge_refused", [_answer_item(answer)])
@@ -91,7 +101,9 @@ class Outbound:
         def attempt() -> Awaitable[Answer]:
             return call(self.session, "POST", url, agency.timeout_s, data=form)
 
-        answer = await self._until_settled(agency_id, agency, complaint, attempt)
+        answer = await self._until_settled(agency_id, agency, record, complaint, attempt)
+        if isinstance(answer, GaveUp):
+            return _dead(record, "bridge_gave_up", [_answer_item(answer.last)])
         if answer.status is None or answer.verdict() is not Verdict.delivered:
             return _dead(record, "bridge_refused", [_answer_item(answer)])
         try:
@@ -108,9 +120,12 @@ class Outbound:
         return [Outgoing(OPEN311_REQUESTS, key.encode(), state.to_bytes())]
 
     async def _until_settled(self, agency_id: str, agency: WebhookAgency | Open311Agency,
-                             complaint: AgencyComplaint, attempt: Attempt) -> Answer:
-        """Try until the endpoint takes the complaint or refuses it for good; waits between
-        tries grow (with jitter) up to the cap, and every try is within the rate limit."""
+                             record: Record, complaint: AgencyComplaint,
+                             attempt: Attempt) -> Answer | GaveUp:
+        """Try until the endpoint takes the complaint or refuses it for good, or until the
+        complaint has waited `give_up_after_s` since it reached the agency's topic (after one
+        try at least: a bridge that was down itself gives every complaint its chance); waits
+        between tries grow (with jitter) up to the cap, every try within the rate limit."""
         bucket = self.buckets.setdefault(agency_id, TokenBucket(agency.rate_per_s, agency.burst))
         failures = 0
         while True:
@@ -127,6 +142,15 @@ class Outbound:
                               http_status=answer.status, tries=failures + 1)
                 return answer
             failures += 1
+            waited_s = self.clock() - record.timestamp
+            if self.gives_up and waited_s >= agency.give_up_after_s:
+                self.metrics.retrying.labels(agency_id).set(0)
+                self.metrics.gave_up.labels(agency_id).inc()
+                self.log.warning("delivery_gave_up", agency_id=agency_id,
+                                 complaint_id=complaint.complaint_id, event_id=complaint.event_id,
+                                 http_status=answer.status, error=answer.error, tries=failures,
+                                 waited_s=round(waited_s))
+                return GaveUp(answer)
             if self.max_tries is not None and failures >= self.max_tries:
                 raise NotSettled(f"{agency_id}: {answer.status or answer.error} after {failures} tries")
             self.metrics.failed_tries.labels(agency_id).inc()

@@ -28,7 +28,7 @@ from services.bridge.config import BridgeConfig, Open311Agency, parse_config
 from services.bridge.delivery import Verdict
 from services.bridge.http import ANSWER_KEPT, ANSWER_MAX, call, client_session
 from services.bridge.metrics import BridgeMetrics
-from services.bridge.outbound import Outbound
+from services.bridge.outbound import NotSettled, Outbound
 from services.bridge.poller import Poller
 from services.bridge.web import metrics_app
 from services.runtime import lane_runtime
@@ -290,3 +290,50 @@ async def test_a_delivery_report_that_cannot_be_sent_is_sent_once_it_can(
     finally:
         reporter.cancel()
         await asyncio.gather(reporter, return_exceptions=True)
+
+
+async def test_a_complaint_never_taken_is_given_up_after_its_time_and_tried_once_at_least(tmp_path: Path) -> None:
+    refusing = web.Application()
+    calls: list[float] = []
+    clock = [1_780_000_000.0]
+
+    async def unavailable(_: web.Request) -> web.Response:
+        calls.append(clock[0])
+        return web.Response(status=503, text="maintenance")
+
+    refusing.router.add_post("/in", unavailable)
+    async with served(refusing) as server, client_session() as session:
+        config = webhook_config(tmp_path, str(server.make_url("/in")))
+        agency = config.agency("pln")
+        agency.give_up_after_s = 3600
+        agency.burst = 100  # no wait for the rate limit (its clock is the real one)
+
+        async def ten_minutes_pass(_: float) -> None:
+            clock[0] += 600
+
+        metrics = BridgeMetrics(config.agencies)
+        outbound = Outbound(config, session, metrics, {}, get_logger(), sleep=ten_minutes_pass,
+                            clock=lambda: clock[0])
+        body = json.dumps({**VALID[AgencyComplaint], "agency_id": "pln"}).encode()
+        fresh = Record("agency.pln.complaints.v1", 0, 7, clock[0], CID.encode(), body)
+        outputs = await outbound.deliver("pln", fresh)
+        [dead] = [RejectedEvent.model_validate_json(o.value or b"") for o in outputs if o.topic == REJECTED]
+        assert dead.reason == "bridge_gave_up" and "HTTP 503" in dead.errors[0].msg
+        assert len(calls) == 7 and calls[-1] - calls[0] == 3600  # tried until the hour was up
+        assert metrics.total("gave_up", "pln") == 1
+
+        # A complaint already older than that when first read (the bridge itself was down):
+        # tried once all the same before it is given up.
+        calls.clear()
+        old = Record("agency.pln.complaints.v1", 0, 8, clock[0] - 2 * 86_400, CID.encode(), body)
+        [dead] = [RejectedEvent.model_validate_json(o.value or b"")
+                  for o in await outbound.deliver("pln", old) if o.topic == REJECTED]
+        assert dead.reason == "bridge_gave_up" and len(calls) == 1
+
+        # An operator's redelivery does not give up: it tries its number of times.
+        calls.clear()
+        redelivery = Outbound(config, session, metrics, {}, get_logger(), sleep=ten_minutes_pass,
+                              clock=lambda: clock[0], max_tries=3, gives_up=False)
+        with pytest.raises(NotSettled):
+            await redelivery.deliver("pln", old)
+        assert len(calls) == 3
