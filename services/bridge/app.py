@@ -66,6 +66,7 @@ class BridgeWorker:
         lanes = LaneRuntime(settings, self.group, agency_of_topic,
                             lane_pattern(settings.topic_prefix, AGENCY_TOPIC, list(config.agencies)),
                             outbound.deliver)
+        outbound.health = lanes.health
         await lanes.start()
 
         def refresh() -> None:  # the lane gauges, as of the scrape

@@ -12,6 +12,7 @@ class Verdict(StrEnum):
     delivered = "delivered"
     retry = "retry"  # the endpoint may take it later: wait and try again, in order
     refused = "refused"  # it never will (a 4xx about this request): dead-letter it, go on
+    gone = "gone"  # 410: the endpoint is gone for good; hold the agency's complaints
 
 
 # 4xx answers that can change with time: the endpoint is overloaded, not yet ready, or
@@ -25,6 +26,8 @@ def verdict(status: int | None) -> Verdict:
         return Verdict.retry
     if 200 <= status < 300:
         return Verdict.delivered
+    if status == 410:
+        return Verdict.gone  # about the endpoint, not this request: every later one would be too
     if 300 <= status < 400:
         return Verdict.refused  # redirects are not followed: a moved endpoint needs its operator
     return Verdict.refused

@@ -23,6 +23,9 @@ class BridgeMetrics:
         self.gave_up = prom.Counter("lapor_bridge_gave_up", "Complaints given up after "
                                     "give_up_after_s (dead-lettered bridge_gave_up; the desk "
                                     "has them)", ["agency"], registry=r)
+        self.disabled = prom.Gauge("lapor_bridge_disabled", "1 while the agency's endpoint is "
+                                   "disabled (it answered 410 Gone; complaints held)", ["agency"],
+                                   registry=r)
         self.retrying = prom.Gauge("lapor_bridge_retrying", "1 while the agency's next complaint "
                                    "waits for a retry", ["agency"], registry=r)
         self.pending = prom.Gauge("lapor_bridge_pending", "Complaints read and not yet delivered",
@@ -39,7 +42,7 @@ class BridgeMetrics:
                                   "poller: an agency, or reporter) cannot make progress",
                                   ["part"], registry=r)
         for agency in self.agencies:
-            for gauge in (self.retrying, self.pending, self.oldest):
+            for gauge in (self.retrying, self.pending, self.oldest, self.disabled):
                 gauge.labels(agency).set(0)
 
     def total(self, name: str, agency_id: str, **labels: str) -> int:

@@ -25,11 +25,16 @@ from services.bridge.metrics import BridgeMetrics
 from services.bridge.open311 import Open311Error, parse_filed, service_request_form, state_key
 from services.bridge.signing import signed_headers
 from services.runtime.dead_letter import validation_items
+from services.runtime.health import Health
 from services.runtime.lane_runtime import Outgoing
 from services.runtime.stage import Record, reject
 from services.runtime.topics import OPEN311_REQUESTS
 
 STAGE = "bridge"
+
+
+class EndpointGone(RuntimeError):
+    """An agency's endpoint answered 410 Gone: it is disabled until an operator acts."""
 
 
 class NotSettled(RuntimeError):
@@ -57,6 +62,7 @@ class Outbound:
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     max_tries: int | None = None  # None: until it settles (the worker); an operator's command stops
     gives_up: bool = True  # after give_up_after_s (the worker); an operator's redelivery does not
+    health: Health = field(default_factory=Health)  # the worker's: a disabled endpoint shows there
 
     async def deliver(self, agency_id: str, record: Record) -> list[Outgoing]:
         try:
@@ -133,6 +139,10 @@ class Outbound:
                 await self.sleep(wait)
             answer = await attempt()
             outcome = answer.verdict()
+            if outcome is Verdict.gone:
+                if self.max_tries is not None:  # an operator's redelivery: say so, hold nothing
+                    raise NotSettled(f"{agency_id}: the endpoint answered 410 Gone")
+                await self._hold_while_gone(agency_id, complaint)
             if outcome is not Verdict.retry:
                 self.metrics.retrying.labels(agency_id).set(0)
                 counter = self.metrics.delivered if outcome is Verdict.delivered else self.metrics.refused
@@ -160,6 +170,19 @@ class Outbound:
                              complaint_id=complaint.complaint_id, http_status=answer.status,
                              error=answer.error, tries=failures, wait_s=round(wait, 2))
             await self.sleep(wait)
+
+
+    async def _hold_while_gone(self, agency_id: str, complaint: AgencyComplaint) -> None:
+        """410 Gone: the agency's endpoint is disabled. Its complaint is held (not done, not
+        dead-lettered) and so are the ones behind it on its lane, until an operator restarts
+        the bridge with the endpoint fixed; no call goes there meanwhile, and health and
+        `lapor_bridge_disabled` say so."""
+        self.metrics.retrying.labels(agency_id).set(0)
+        self.metrics.disabled.labels(agency_id).set(1)
+        self.health.failed(f"endpoint:{agency_id}", EndpointGone(agency_id))
+        self.log.error("endpoint_gone", agency_id=agency_id, complaint_id=complaint.complaint_id,
+                       http_status=410)
+        await asyncio.Event().wait()  # until the worker stops (cancelled)
 
 
 def _answer_item(answer: Answer) -> ValidationErrorItem:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import tracemalloc
 import zlib
 from collections.abc import Sequence
@@ -337,3 +338,36 @@ async def test_a_complaint_never_taken_is_given_up_after_its_time_and_tried_once
         with pytest.raises(NotSettled):
             await redelivery.deliver("pln", old)
         assert len(calls) == 3
+
+
+async def test_an_endpoint_gone_is_disabled_with_its_complaint_held(tmp_path: Path) -> None:
+    gone = web.Application()
+    calls: list[str] = []
+
+    async def answer_gone(request: web.Request) -> web.Response:
+        calls.append(request.headers.get("webhook-id", ""))
+        return web.Response(status=410, text="this endpoint was retired")
+
+    gone.router.add_post("/in", answer_gone)
+    async with served(gone) as server, client_session() as session:
+        config = webhook_config(tmp_path, str(server.make_url("/in")))
+        metrics, health = BridgeMetrics(config.agencies), Health()
+        outbound = Outbound(config, session, metrics, {}, get_logger(), health=health)
+        body = json.dumps({**VALID[AgencyComplaint], "agency_id": "pln"}).encode()
+        record = Record("agency.pln.complaints.v1", 0, 7, time.time(), CID.encode(), body)
+        delivery = asyncio.create_task(outbound.deliver("pln", record))
+        try:
+            await until(lambda: not health.ok(), "the endpoint to be disabled")
+            assert health.failing == {"endpoint:pln": "EndpointGone"}
+            assert metrics.registry.get_sample_value("lapor_bridge_disabled", {"agency": "pln"}) == 1
+            # Held: neither done nor dead-lettered, and the endpoint is not called again.
+            assert not delivery.done() and len(calls) == 1
+            assert metrics.total("refused", "pln") == 0
+        finally:
+            delivery.cancel()
+            await asyncio.gather(delivery, return_exceptions=True)
+        # An operator's redelivery is told at once, and holds nothing.
+        redelivery = Outbound(config, session, metrics, {}, get_logger(), max_tries=3, gives_up=False)
+        with pytest.raises(NotSettled, match="410 Gone"):
+            await redelivery.deliver("pln", record)
+        assert len(calls) == 2

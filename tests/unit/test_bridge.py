@@ -249,7 +249,7 @@ def test_updates_become_statuses_once_with_stable_ids(tmp_path: Path) -> None:
     (200, Verdict.delivered), (202, Verdict.delivered), (204, Verdict.delivered),
     (None, Verdict.retry), (500, Verdict.retry), (503, Verdict.retry), (429, Verdict.retry),
     (408, Verdict.retry), (400, Verdict.refused), (401, Verdict.refused), (404, Verdict.refused),
-    (422, Verdict.refused), (301, Verdict.refused),
+    (422, Verdict.refused), (301, Verdict.refused), (410, Verdict.gone),
 ])
 def test_what_an_answer_means(status: int | None, expected: Verdict) -> None:
     assert verdict(status) is expected
