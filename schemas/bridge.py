@@ -26,6 +26,10 @@ class Open311Request(WireModel):
     last_update: str | None = None  # the key (update_id, or time and status) last applied
     last_update_at: Timestamp | None = None  # its updated_datetime: older updates are past
     last_status: str | None = None  # the server's status string last applied
+    # True from just before a POST until its answer is known: a bridge that finds it so (a
+    # POST timed out after the server took it, a kill between the answer and this record)
+    # looks the complaint up on the server before it posts again, so it is filed once.
+    posting: bool = False
 
 
 class WebhookPing(WireModel):

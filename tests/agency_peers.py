@@ -130,6 +130,7 @@ class ServiceRequest:
     status: str = "open"
     notes: str | None = None
     updated: str = ""
+    requested: str = field(default_factory=lambda: _now())
 
 
 @dataclass
@@ -138,6 +139,8 @@ class GeoReportServer:
     services: tuple[str, ...] = ("JALAN", "UMUM")
     tokens: bool = False  # answer a POST with a token; the id comes later (tokens/<t>.json)
     token_lookups_unresolved: int = 2  # a token's first lookups answer no id yet, as a queue would
+    slow_posts: int = 0  # the first POSTs are filed, then answered only after `slow_s`
+    slow_s: float = 0.0
     requests: dict[str, ServiceRequest] = field(default_factory=dict)
     forms: list[dict[str, str]] = field(default_factory=list)  # every POST, as received
     updates: list[dict[str, str]] = field(default_factory=list)  # servicerequestupdates.json
@@ -174,6 +177,9 @@ class GeoReportServer:
         # Ids are integers, as real servers (FixMyStreet, SeeClickFix) answer them.
         made = ServiceRequest(str(len(self.requests) + 1001), form, updated=_now())
         self.requests[made.id] = made
+        if self.slow_posts > 0:  # filed, but the caller gives up waiting for the answer
+            self.slow_posts -= 1
+            await asyncio.sleep(self.slow_s)
         if self.tokens:
             return web.json_response([{"token": f"T{made.id}", "service_notice": "diterima"}])
         return web.json_response([{"service_request_id": int(made.id), "service_notice": "diterima"}])
@@ -208,11 +214,20 @@ class GeoReportServer:
     async def _list(self, request: web.Request) -> web.Response:
         if request.query.get("api_key") != self.api_key:
             return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
-        wanted = request.query.get("service_request_id", "").split(",")
+        if "service_request_id" in request.query:
+            wanted = request.query["service_request_id"].split(",")
+            chosen = [r for r in self.requests.values() if r.id in wanted]
+        else:  # the requests made between start_date and end_date (GeoReport v2: both optional)
+            start = request.query.get("start_date")
+            end = request.query.get("end_date")
+            chosen = [r for r in self.requests.values()
+                      if (start is None or datetime.fromisoformat(start) <= datetime.fromisoformat(r.requested))
+                      and (end is None or datetime.fromisoformat(r.requested) <= datetime.fromisoformat(end))]
         return web.json_response([
             {"service_request_id": int(r.id), "status": r.status, "status_notes": r.notes,
-             "service_code": r.form.get("service_code"), "updated_datetime": r.updated}
-            for r in self.requests.values() if r.id in wanted])
+             "service_code": r.form.get("service_code"), "description": r.form.get("description"),
+             "requested_datetime": r.requested, "updated_datetime": r.updated}
+            for r in chosen])
 
     def change(self, request_id: str, status: str, notes: str | None = None) -> None:
         made = self.requests[request_id]

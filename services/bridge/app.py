@@ -66,7 +66,7 @@ class BridgeWorker:
         lanes = LaneRuntime(settings, self.group, agency_of_topic,
                             lane_pattern(settings.topic_prefix, AGENCY_TOPIC, list(config.agencies)),
                             outbound.deliver)
-        outbound.health = lanes.health
+        outbound.health, outbound.send = lanes.health, lanes.send
         await lanes.start()
 
         def refresh() -> None:  # the lane gauges, as of the scrape

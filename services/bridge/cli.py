@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from services.bridge.metrics import BridgeMetrics
 from services.bridge.outbound import NotSettled, Outbound
 from services.bridge.signing import signed_headers
 from services.runtime.kafka_client import aiokafka_options
+from services.runtime.lane_runtime import Outgoing
 from services.runtime.settings import Settings
 from services.runtime.stage import Record
 from services.runtime.topic_read import read_since
@@ -84,9 +86,13 @@ async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
     await producer.start()
     try:
         async with client_session() as session:
+            async def send(items: Sequence[Outgoing]) -> None:  # an Open311 intent, at once
+                for o in items:
+                    await producer.send_and_wait(settings.topic(o.topic), o.value, key=o.key)
+
             outbound = Outbound(config, session, BridgeMetrics(config.agencies), states,
                                 structlog.get_logger(), max_tries=REDELIVER_TRIES,
-                                gives_up=False)
+                                gives_up=False, send=send)
             for r in sorted(records, key=lambda r: (r.timestamp_ms, r.partition, r.offset)):
                 record = Record(r.topic, r.partition, r.offset, r.timestamp_ms / 1000, r.key, r.value)
                 try:

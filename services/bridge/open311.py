@@ -26,10 +26,29 @@ class Open311Error(ValueError):
     """A server's answer that is not GeoReport v2."""
 
 
+def marker(complaint_id: str) -> str:
+    """How a service request's description starts: the LAPOR! id, found again by a lookup."""
+    return f"[LAPOR! {complaint_id}] "
+
+
+def find_filed(data: object, complaint_id: str) -> str | None:
+    """Among GET requests.json's answer (the agency's recent requests), the id of the one
+    filed for `complaint_id` (its description starts with the marker), if any."""
+    if not isinstance(data, list):
+        raise Open311Error("requests.json did not answer a list")
+    head = marker(complaint_id)
+    for item in data:
+        if isinstance(item, dict) and str(item.get("description") or "").startswith(head):
+            found = item.get("service_request_id")
+            if found not in (None, ""):
+                return str(found)
+    return None
+
+
 def service_request_form(complaint: AgencyComplaint, agency: Open311Agency,
                          api_key: str) -> list[tuple[str, str]]:
     """The form fields of POST requests.json for one complaint."""
-    head = f"[LAPOR! {complaint.complaint_id}] "
+    head = marker(complaint.complaint_id)
     text = f"{complaint.title}\n\n{complaint.body}" if complaint.title else complaint.body
     form = [("api_key", api_key), ("service_code", agency.service_code(complaint.category)),
             ("description", (head + text)[:DESCRIPTION_MAX])]

@@ -5,10 +5,11 @@ request, tried until the endpoint takes it or refuses it for good. Runs in the a
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -22,7 +23,9 @@ from services.bridge.delivery import Verdict, backoff_s
 from services.runtime.rate_limit import TokenBucket
 from services.bridge.http import ANSWER_KEPT, Answer, call
 from services.bridge.metrics import BridgeMetrics
-from services.bridge.open311 import Open311Error, parse_filed, service_request_form, state_key
+from services.bridge.open311 import (
+    Open311Error, find_filed, parse_filed, service_request_form, state_key,
+)
 from services.bridge.signing import signed_headers
 from services.runtime.dead_letter import validation_items
 from services.runtime.health import Health
@@ -41,6 +44,11 @@ class NotSettled(RuntimeError):
     """An operator's bounded delivery gave up while the endpoint still failed."""
 
 Attempt = Callable[[], Awaitable[Answer]]
+Send = Callable[[Sequence[Outgoing]], Awaitable[None]]
+
+
+async def _keep_in_memory(_: Sequence[Outgoing]) -> None:
+    """No topic to write to (a test of the decisions alone): the state is kept in memory."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class Outbound:
     max_tries: int | None = None  # None: until it settles (the worker); an operator's command stops
     gives_up: bool = True  # after give_up_after_s (the worker); an operator's redelivery does not
     health: Health = field(default_factory=Health)  # the worker's: a disabled endpoint shows there
+    send: Send = _keep_in_memory  # how an Open311 intent is written before its POST (the lanes')
 
     async def deliver(self, agency_id: str, record: Record) -> list[Outgoing]:
         try:
@@ -97,21 +106,42 @@ class Outbound:
     async def _open311(self, agency_id: str, agency: Open311Agency, record: Record,
                        complaint: AgencyComplaint) -> list[Outgoing]:
         key = state_key(agency_id, complaint.complaint_id)
-        if key in self.states:  # filed already (a repeat after a crash, or a copy again)
+        known = self.states.get(key)
+        if known is not None and not known.posting:  # filed already (a repeat, or a copy again)
             self.log.info("open311_already_filed", agency_id=agency_id,
                           complaint_id=complaint.complaint_id)
             return []
         form = service_request_form(complaint, agency, self.config.secrets[agency_id].decode())
         url = agency.endpoint.rstrip("/") + "/requests.json"
 
-        def attempt() -> Awaitable[Answer]:
-            return call(self.session, "POST", url, agency.timeout_s, data=form)
+        async def attempt() -> Answer:
+            current = self.states.get(key)
+            if current is not None and current.posting:
+                # An earlier POST's outcome is unknown: the server may have filed it.
+                looked = await self._look_up(agency_id, agency, complaint, current.filed_at)
+                if looked.status != 200 or looked.too_large:
+                    return looked if looked.verdict() is Verdict.retry else Answer(None, "", "lookup failed")
+                if (found := find_filed(_json_or_none(looked), complaint.complaint_id)) is not None:
+                    self.log.info("open311_found_filed", agency_id=agency_id,
+                                  complaint_id=complaint.complaint_id, service_request_id=found)
+                    return Answer(200, json.dumps([{"service_request_id": found}]))
+            else:
+                intent = Open311Request(agency_id=agency_id, complaint_id=complaint.complaint_id,
+                                        filed_at=datetime.fromtimestamp(self.clock(), UTC), posting=True)
+                try:  # written before the POST, so that no outcome is ever unknown to us
+                    await self.send([Outgoing(OPEN311_REQUESTS, key.encode(), intent.to_bytes())])
+                except Exception as exc:  # no POST without it: tried again like a failed call
+                    return Answer(None, "", f"intent not written: {type(exc).__name__}")
+                self.states[key] = intent
+            return await call(self.session, "POST", url, agency.timeout_s, data=form)
 
         answer = await self._until_settled(agency_id, agency, record, complaint, attempt)
-        if isinstance(answer, GaveUp):
+        if isinstance(answer, GaveUp):  # the intent stays: a redelivery looks it up first
             return _dead(record, "bridge_gave_up", [_answer_item(answer.last)])
         if answer.status is None or answer.verdict() is not Verdict.delivered:
-            return _dead(record, "bridge_refused", [_answer_item(answer)])
+            self.states.pop(key, None)  # refused: nothing was filed, the intent ends
+            return [Outgoing(OPEN311_REQUESTS, key.encode(), None),
+                    *_dead(record, "bridge_refused", [_answer_item(answer)])]
         try:
             filed = parse_filed(answer.json())
         except (ValueError, Open311Error) as exc:
@@ -124,6 +154,19 @@ class Outbound:
         self.log.info("open311_filed", agency_id=agency_id, complaint_id=complaint.complaint_id,
                       service_request_id=filed.service_request_id)
         return [Outgoing(OPEN311_REQUESTS, key.encode(), state.to_bytes())]
+
+    async def _look_up(self, agency_id: str, agency: Open311Agency, complaint: AgencyComplaint,
+                       since: datetime) -> Answer:
+        """GET requests.json for the requests made since the first POST (less 5 minutes of
+        the server's clock skew) up to now (plus as much)."""
+        skew = timedelta(minutes=5)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        params = {"api_key": self.config.secrets[agency_id].decode(),
+                  "start_date": (since - skew).isoformat(), "end_date": (now + skew).isoformat()}
+        if agency.jurisdiction_id:
+            params["jurisdiction_id"] = agency.jurisdiction_id
+        url = agency.endpoint.rstrip("/") + "/requests.json"
+        return await call(self.session, "GET", url, agency.timeout_s, params=params)
 
     async def _until_settled(self, agency_id: str, agency: WebhookAgency | Open311Agency,
                              record: Record, complaint: AgencyComplaint,
@@ -183,6 +226,13 @@ class Outbound:
         self.log.error("endpoint_gone", agency_id=agency_id, complaint_id=complaint.complaint_id,
                        http_status=410)
         await asyncio.Event().wait()  # until the worker stops (cancelled)
+
+
+def _json_or_none(answer: Answer) -> object:
+    try:
+        return answer.json()
+    except (ValueError, RecursionError):
+        return None
 
 
 def _answer_item(answer: Answer) -> ValidationErrorItem:

@@ -12,7 +12,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,9 @@ from services.runtime.lane_runtime import Lane, LaneRuntime, Outgoing
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.runtime.stage import Record
-from services.runtime.topics import BRIDGE_DELIVERIES, REJECTED
-from tests.agency_peers import until
+from services.runtime.topics import BRIDGE_DELIVERIES, OPEN311_REQUESTS, REJECTED
+from services.domain.complaint_id import make_complaint_id
+from tests.agency_peers import GeoReportServer, until
 from tests.examples import CID, VALID
 from tests.web_sites import served
 
@@ -371,3 +372,72 @@ async def test_an_endpoint_gone_is_disabled_with_its_complaint_held(tmp_path: Pa
         with pytest.raises(NotSettled, match="410 Gone"):
             await redelivery.deliver("pln", record)
         assert len(calls) == 2
+
+
+async def test_an_open311_complaint_is_filed_once_whatever_became_of_an_earlier_post(tmp_path: Path) -> None:
+    """A POST the server took but answered too late, and a kill between the server's answer
+    and the state write (the bridge restarts with only the intent): the complaint is looked
+    up on the server before it is posted again, and filed once."""
+    server = await GeoReportServer("key-bandung", slow_posts=1, slow_s=3.0).start()
+    try:
+        (tmp_path / "bandung.key").write_text("key-bandung\n")
+        (tmp_path / "bandung.key").chmod(0o600)
+        text = json.dumps({"retry_base_s": 0.05, "retry_cap_s": 0.1, "agencies": {"pemda-32-73": {
+            "mode": "open311", "endpoint": server.url, "api_key_file": "bandung.key", "timeout_s": 0.5,
+            "service_codes": {"default": "UMUM"}}}})
+        config = parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+        written: list[Outgoing] = []
+
+        async def send(items: Sequence[Outgoing]) -> None:
+            written.extend(items)
+
+        def deliverer(states: dict[str, Open311Request]) -> Outbound:
+            return Outbound(config, session, BridgeMetrics(config.agencies), states, get_logger(), send=send)
+
+        def record(n: int) -> Record:
+            body = {**VALID[AgencyComplaint], "agency_id": "pemda-32-73", "event_id": f"ag-{n}",
+                    "complaint_id": make_complaint_id("web", f"bandung-{n}")}
+            return Record("agency.pemda-32-73.complaints.v1", 0, n, time.time(), b"k", json.dumps(body).encode())
+
+        def states_of(outputs: list[Outgoing]) -> list[Open311Request]:
+            return [Open311Request.model_validate_json(o.value) for o in outputs
+                    if o.topic == OPEN311_REQUESTS and o.value is not None]
+
+        async with client_session() as session:
+            # 1. The first POST times out after the server filed it: found, not filed again.
+            outputs = await deliverer({}).deliver("pemda-32-73", record(1))
+            assert len(server.forms) == 1
+            [intent] = states_of(written)
+            assert intent.posting and intent.service_request_id is None  # written before the POST
+            [filed] = states_of(outputs)
+            assert (filed.service_request_id, filed.posting) == ("1001", False)
+
+            # 2. Filed, then killed before the state write: the restarted bridge has the intent.
+            await deliverer({}).deliver("pemda-32-73", record(2))
+            assert len(server.forms) == 2
+            cid = make_complaint_id("web", "bandung-2")
+            left = Open311Request(agency_id="pemda-32-73", complaint_id=cid, posting=True,
+                                  filed_at=datetime.now(UTC) - timedelta(minutes=1))
+            outputs = await deliverer({f"pemda-32-73|{cid}": left}).deliver("pemda-32-73", record(2))
+            assert len(server.forms) == 2
+            assert [s.service_request_id for s in states_of(outputs)] == ["1002"]
+
+            # 3. An intent whose POST never reached the server: looked up, not found, posted once.
+            cid = make_complaint_id("web", "bandung-3")
+            never = Open311Request(agency_id="pemda-32-73", complaint_id=cid, posting=True,
+                                   filed_at=datetime.now(UTC) - timedelta(minutes=1))
+            outputs = await deliverer({f"pemda-32-73|{cid}": never}).deliver("pemda-32-73", record(3))
+            assert len(server.forms) == 3
+            assert [s.service_request_id for s in states_of(outputs)] == ["1003"]
+
+            # 4. A POST refused for good (a service code the server does not offer): nothing
+            # was filed, so the intent ends (a tombstone) beside the dead letter.
+            server.services = ("JALAN",)
+            states: dict[str, Open311Request] = {}
+            outputs = await deliverer(states).deliver("pemda-32-73", record(4))
+            cid = make_complaint_id("web", "bandung-4")
+            assert [(o.topic, o.key, o.value) for o in outputs if o.topic == OPEN311_REQUESTS] == [
+                (OPEN311_REQUESTS, f"pemda-32-73|{cid}".encode(), None)]
+            assert states == {} and any(o.topic == REJECTED for o in outputs)
+    finally:
+        await server.stop()
