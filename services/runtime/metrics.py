@@ -36,6 +36,9 @@ class StageMetrics:
                                        registry=r)
         self.record_age = Histogram("lapor_record_age_seconds", "Kafka record time to handled",
                                     ["stage"], buckets=LATENCY_BUCKETS, registry=r)
+        self.tables_not_held = prom.Counter("lapor_tables_not_held", "Table partitions holding "
+                                            "records that this worker handled input for without "
+                                            "being assigned them (once an assignment)", registry=r)
         self.lag = Gauge("lapor_consumer_lag", "Records behind the end of an input partition",
                          ["stage", "topic", "partition"], registry=r)
 
