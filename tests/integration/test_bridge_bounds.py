@@ -399,6 +399,13 @@ async def test_an_open311_complaint_is_filed_once_whatever_became_of_an_earlier_
                     "complaint_id": make_complaint_id("web", f"bandung-{n}")}
             return Record("agency.pemda-32-73.complaints.v1", 0, n, time.time(), b"k", json.dumps(body).encode())
 
+        def intent_only(n: int) -> dict[str, Open311Request]:
+            """What a restarted bridge reads when only the intent was written (a minute ago)."""
+            cid = make_complaint_id("web", f"bandung-{n}")
+            return {f"pemda-32-73|{cid}": Open311Request(
+                agency_id="pemda-32-73", complaint_id=cid, posting=True,
+                filed_at=datetime.now(UTC) - timedelta(minutes=1))}
+
         def states_of(outputs: list[Outgoing]) -> list[Open311Request]:
             return [Open311Request.model_validate_json(o.value) for o in outputs
                     if o.topic == OPEN311_REQUESTS and o.value is not None]
@@ -415,18 +422,12 @@ async def test_an_open311_complaint_is_filed_once_whatever_became_of_an_earlier_
             # 2. Filed, then killed before the state write: the restarted bridge has the intent.
             await deliverer({}).deliver("pemda-32-73", record(2))
             assert len(server.forms) == 2
-            cid = make_complaint_id("web", "bandung-2")
-            left = Open311Request(agency_id="pemda-32-73", complaint_id=cid, posting=True,
-                                  filed_at=datetime.now(UTC) - timedelta(minutes=1))
-            outputs = await deliverer({f"pemda-32-73|{cid}": left}).deliver("pemda-32-73", record(2))
+            outputs = await deliverer(intent_only(2)).deliver("pemda-32-73", record(2))
             assert len(server.forms) == 2
             assert [s.service_request_id for s in states_of(outputs)] == ["1002"]
 
             # 3. An intent whose POST never reached the server: looked up, not found, posted once.
-            cid = make_complaint_id("web", "bandung-3")
-            never = Open311Request(agency_id="pemda-32-73", complaint_id=cid, posting=True,
-                                   filed_at=datetime.now(UTC) - timedelta(minutes=1))
-            outputs = await deliverer({f"pemda-32-73|{cid}": never}).deliver("pemda-32-73", record(3))
+            outputs = await deliverer(intent_only(3)).deliver("pemda-32-73", record(3))
             assert len(server.forms) == 3
             assert [s.service_request_id for s in states_of(outputs)] == ["1003"]
 
