@@ -141,6 +141,8 @@ class GeoReportServer:
     token_lookups_unresolved: int = 2  # a token's first lookups answer no id yet, as a queue would
     slow_posts: int = 0  # the first POSTs are filed, then answered only after `slow_s`
     slow_s: float = 0.0
+    lookups_blind: bool = False  # GET requests.json by date answers nothing (an index behind)
+    refuse_posts_after: int | None = None  # POSTs after this many are refused (400 duplicate)
     requests: dict[str, ServiceRequest] = field(default_factory=dict)
     forms: list[dict[str, str]] = field(default_factory=list)  # every POST, as received
     updates: list[dict[str, str]] = field(default_factory=list)  # servicerequestupdates.json
@@ -174,6 +176,8 @@ class GeoReportServer:
             return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
         if form.get("service_code") not in self.services:
             return web.json_response([{"code": 400, "description": "unknown service_code"}], status=400)
+        if self.refuse_posts_after is not None and len(self.requests) >= self.refuse_posts_after:
+            return web.json_response([{"code": 400, "description": "duplicate"}], status=400)
         # Ids are integers, as real servers (FixMyStreet, SeeClickFix) answer them.
         made = ServiceRequest(str(len(self.requests) + 1001), form, updated=_now())
         self.requests[made.id] = made
@@ -217,6 +221,8 @@ class GeoReportServer:
         if "service_request_id" in request.query:
             wanted = request.query["service_request_id"].split(",")
             chosen = [r for r in self.requests.values() if r.id in wanted]
+        elif self.lookups_blind:
+            chosen = []
         else:  # the requests made between start_date and end_date (GeoReport v2: both optional)
             start = request.query.get("start_date")
             end = request.query.get("end_date")

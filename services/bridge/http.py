@@ -49,7 +49,10 @@ async def call(session: aiohttp.ClientSession, method: str, url: str, timeout_s:
         async with session.request(method, url, allow_redirects=False,
                                    timeout=aiohttp.ClientTimeout(total=timeout_s), **kwargs) as answer:
             body, too_large = await _read_bounded(answer)
-            text = body.decode(answer.charset or "utf-8", errors="replace")
+            try:
+                text = body.decode(answer.charset or "utf-8", errors="replace")
+            except LookupError:  # a charset no codec knows (a broken or hostile server)
+                text = body.decode("utf-8", errors="replace")
             if too_large:
                 return Answer(answer.status, text[:ANSWER_KEPT], f"answer larger than {ANSWER_MAX} bytes",
                               too_large=True)

@@ -21,6 +21,7 @@ from services.bridge.signing import (
 @dataclass(frozen=True)
 class Accepted:
     status: AgencyStatus
+    replay_keys: tuple[str, ...] = ()  # what the replay cache took for this call (to forget)
 
 
 class SeenSignatures:
@@ -40,6 +41,11 @@ class SeenSignatures:
         self._seen[key] = now
         return True
 
+    def forget(self, *keys: str) -> None:
+        """A call accepted but not passed on (Kafka failed): its retry must not be a replay."""
+        for key in keys:
+            self._seen.pop(key, None)
+
 
 def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, str], body: bytes,
                   now: float, seen: SeenSignatures) -> Accepted | Unverified:
@@ -48,17 +54,20 @@ def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, st
     if not isinstance(agency, WebhookAgency):
         return Unverified(401, "unknown_agency")  # no secret to verify with: who is this?
     window = config.file.replay_window_s
+    # The message id is a Standard call's identity: resent under the same id is a replay. A
+    # call that also carries the deprecated signature has that recorded too, so the same
+    # call stripped of its webhook-* headers is a replay as well.
+    legacy_key = f"{agency_id}|{headers.get(SIGNATURE)}" if SIGNATURE in headers else None
     if WEBHOOK_SIGNATURE in headers or SIGNATURE not in headers:
         refused = verify_standard(config.keys[agency_id], headers, body, now, window)
-        # The message id is the call's identity: resent under the same id is a replay.
-        replay_key = f"{agency_id}|id|{headers.get(WEBHOOK_ID)}"
+        keys = (f"{agency_id}|id|{headers.get(WEBHOOK_ID)}", *((legacy_key,) if legacy_key else ()))
     else:  # deprecated: X-Lapor-Signature only
         refused = verify(config.secrets[agency_id], headers.get(TIMESTAMP), headers.get(SIGNATURE),
                          body, now, window)
-        replay_key = f"{agency_id}|{headers.get(SIGNATURE)}"
+        keys = (f"{agency_id}|{headers.get(SIGNATURE)}",)
     if refused is not None:
         return refused
-    if not seen.first_time(replay_key, now):
+    if not all([seen.first_time(key, now) for key in keys]):  # every key recorded, not just the first
         return Unverified(400, "replayed")
     try:
         status = AgencyStatus.model_validate_json(body)
@@ -70,4 +79,4 @@ def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, st
         return Unverified(400, "agency_mismatch")
     if status.status not in AGENCY_STATUSES:
         return Unverified(400, "status_not_allowed")
-    return Accepted(status.model_copy(update={"agency_id": agency_id}))
+    return Accepted(status.model_copy(update={"agency_id": agency_id}), keys)

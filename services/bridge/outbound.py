@@ -24,7 +24,7 @@ from services.runtime.rate_limit import TokenBucket
 from services.bridge.http import ANSWER_KEPT, Answer, call
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.open311 import (
-    Open311Error, find_filed, parse_filed, service_request_form, state_key,
+    find_filed, parse_filed, service_request_form, state_key,
 )
 from services.bridge.signing import signed_headers
 from services.runtime.dead_letter import validation_items
@@ -114,14 +114,23 @@ class Outbound:
         form = service_request_form(complaint, agency, self.config.secrets[agency_id].decode())
         url = agency.endpoint.rstrip("/") + "/requests.json"
 
+        # Whether a POST for it may have been filed without our knowing (an intent found, or
+        # a POST that got no answer): then a later refusal must not end the intent.
+        uncertain = known is not None
+
         async def attempt() -> Answer:
+            nonlocal uncertain
             current = self.states.get(key)
             if current is not None and current.posting:
                 # An earlier POST's outcome is unknown: the server may have filed it.
                 looked = await self._look_up(agency_id, agency, complaint, current.filed_at)
                 if looked.status != 200 or looked.too_large:
                     return looked if looked.verdict() is Verdict.retry else Answer(None, "", "lookup failed")
-                if (found := find_filed(_json_or_none(looked), complaint.complaint_id)) is not None:
+                try:
+                    found = find_filed(looked.json(), complaint.complaint_id)
+                except (ValueError, RecursionError):  # not a list of requests: unknown still
+                    return Answer(None, "", "lookup answer unreadable")
+                if found is not None:
                     self.log.info("open311_found_filed", agency_id=agency_id,
                                   complaint_id=complaint.complaint_id, service_request_id=found)
                     return Answer(200, json.dumps([{"service_request_id": found}]))
@@ -133,18 +142,22 @@ class Outbound:
                 except Exception as exc:  # no POST without it: tried again like a failed call
                     return Answer(None, "", f"intent not written: {type(exc).__name__}")
                 self.states[key] = intent
-            return await call(self.session, "POST", url, agency.timeout_s, data=form)
+            posted = await call(self.session, "POST", url, agency.timeout_s, data=form)
+            uncertain = uncertain or posted.status is None
+            return posted
 
         answer = await self._until_settled(agency_id, agency, record, complaint, attempt)
         if isinstance(answer, GaveUp):  # the intent stays: a redelivery looks it up first
             return _dead(record, "bridge_gave_up", [_answer_item(answer.last)])
         if answer.status is None or answer.verdict() is not Verdict.delivered:
-            self.states.pop(key, None)  # refused: nothing was filed, the intent ends
-            return [Outgoing(OPEN311_REQUESTS, key.encode(), None),
-                    *_dead(record, "bridge_refused", [_answer_item(answer)])]
+            refused = _dead(record, "bridge_refused", [_answer_item(answer)])
+            if uncertain:  # an earlier POST may have been filed: keep the intent to look it up
+                return refused
+            self.states.pop(key, None)  # refused, and nothing was ever filed: the intent ends
+            return [Outgoing(OPEN311_REQUESTS, key.encode(), None), *refused]
         try:
             filed = parse_filed(answer.json())
-        except (ValueError, Open311Error) as exc:
+        except (ValueError, RecursionError) as exc:
             item = ValidationErrorItem(loc="answer", msg=f"{exc}: {answer.text[:ANSWER_KEPT]}")
             return _dead(record, "open311_bad_answer", [item])
         state = Open311Request(agency_id=agency_id, complaint_id=complaint.complaint_id,
@@ -226,13 +239,6 @@ class Outbound:
         self.log.error("endpoint_gone", agency_id=agency_id, complaint_id=complaint.complaint_id,
                        http_status=410)
         await asyncio.Event().wait()  # until the worker stops (cancelled)
-
-
-def _json_or_none(answer: Answer) -> object:
-    try:
-        return answer.json()
-    except (ValueError, RecursionError):
-        return None
 
 
 def _answer_item(answer: Answer) -> ValidationErrorItem:

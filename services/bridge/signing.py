@@ -29,6 +29,7 @@ EVENT = "X-Lapor-Event"  # `complaint` for a delivery, `ping` for `lapor bridge 
 SCHEME = "sha256="
 WEBHOOK_ID, WEBHOOK_TIMESTAMP, WEBHOOK_SIGNATURE = "webhook-id", "webhook-timestamp", "webhook-signature"
 SECRET_PREFIX = "whsec_"
+MIN_KEY_BYTES = 24  # a shorter key could be guessed by an unauthenticated caller
 
 
 def webhook_key(line: str) -> bytes:
@@ -40,8 +41,9 @@ def webhook_key(line: str) -> bytes:
         key = base64.b64decode(line[len(SECRET_PREFIX):], validate=True)
     except binascii.Error:
         raise ValueError("a whsec_ secret must be base64 after its prefix") from None
-    if not key:
-        raise ValueError("a whsec_ secret must not be empty")
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"a whsec_ secret's key must be at least {MIN_KEY_BYTES} bytes "
+                         "(Standard Webhooks: 24 to 64)")
     return key
 
 
@@ -105,8 +107,11 @@ def verify_standard(keys: Sequence[bytes], headers: Mapping[str, str], body: byt
     given = headers.get(WEBHOOK_SIGNATURE)
     if not msg_id or not timestamp or not given:
         return Unverified(401, "missing_signature")
-    if not timestamp.isascii() or not timestamp.isdigit():
+    # Unix seconds have 10 digits for centuries yet; a longer number is refused before int().
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         return Unverified(400, "malformed_timestamp")
+    if not msg_id.isascii() or len(msg_id) > 256:
+        return Unverified(400, "malformed_id")
     sent = int(timestamp)
     expected = [base64.b64decode(standard_signature(k, msg_id, sent, body)[3:]) for k in keys]
     signed = False

@@ -36,8 +36,13 @@ def inbound_app(config: BridgeConfig, send: Callable[[Sequence[Outgoing]], Await
             log.warning("status_refused", agency_id=label, reason=code, http_status=result.status)
             return web.json_response({"error": result.reason}, status=result.status)
         status = result.status
-        await send([Outgoing(agency_status_topic_name(agency_id), status.complaint_id.encode(),
-                             status.to_bytes())])
+        try:
+            await send([Outgoing(agency_status_topic_name(agency_id), status.complaint_id.encode(),
+                                 status.to_bytes())])
+        except Exception as exc:  # not passed on: the agency's retry (same id) must pass
+            seen.forget(*result.replay_keys)
+            log.error("status_not_passed_on", agency_id=agency_id, error=type(exc).__name__)
+            return web.json_response({"error": "unavailable, try again"}, status=503)
         metrics.statuses_in.labels(agency_id, "webhook").inc()
         log.info("status_passed_on", agency_id=agency_id, complaint_id=status.complaint_id,
                  status=status.status.value, event_id=status.event_id)

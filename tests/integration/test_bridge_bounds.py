@@ -31,7 +31,7 @@ from services.bridge.http import ANSWER_KEPT, ANSWER_MAX, call, client_session
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.outbound import NotSettled, Outbound
 from services.bridge.poller import Poller
-from services.bridge.web import metrics_app
+from services.bridge.web import inbound_app, metrics_app
 from services.runtime import lane_runtime
 from services.runtime.health import Health
 from services.runtime.lane_runtime import Lane, LaneRuntime, Outgoing
@@ -40,7 +40,7 @@ from services.runtime.settings import Settings
 from services.runtime.stage import Record
 from services.runtime.topics import BRIDGE_DELIVERIES, OPEN311_REQUESTS, REJECTED
 from services.domain.complaint_id import make_complaint_id
-from tests.agency_peers import GeoReportServer, until
+from tests.agency_peers import GeoReportServer, post_status, repost, until, whsec
 from tests.examples import CID, VALID
 from tests.web_sites import served
 
@@ -440,5 +440,50 @@ async def test_an_open311_complaint_is_filed_once_whatever_became_of_an_earlier_
             assert [(o.topic, o.key, o.value) for o in outputs if o.topic == OPEN311_REQUESTS] == [
                 (OPEN311_REQUESTS, f"pemda-32-73|{cid}".encode(), None)]
             assert states == {} and any(o.topic == REJECTED for o in outputs)
+
+            # 5. A POST filed but unanswered, a lookup that cannot see it yet, and a second
+            # POST refused: the first may be real, so the intent stays (to be looked up
+            # again by a redelivery) beside the dead letter.
+            server.services, server.slow_posts = ("JALAN", "UMUM"), 1
+            server.lookups_blind, server.refuse_posts_after = True, len(server.requests) + 1
+            states = {}
+            outputs = await deliverer(states).deliver("pemda-32-73", record(5))
+            cid = make_complaint_id("web", "bandung-5")
+            assert len(server.forms) == 6  # 4 before, then the unanswered one and the refused one
+            assert [o for o in outputs if o.topic == OPEN311_REQUESTS] == []
+            assert states[f"pemda-32-73|{cid}"].posting and any(o.topic == REJECTED for o in outputs)
     finally:
         await server.stop()
+
+
+async def test_a_status_not_passed_on_is_answered_503_and_its_retry_passes(tmp_path: Path) -> None:
+    secret = whsec("pln")
+    (tmp_path / "pln.secret").write_text(secret + "\n")
+    (tmp_path / "pln.secret").chmod(0o600)
+    text = json.dumps({"agencies": {"pln": {"mode": "webhook", "endpoint": "https://crm.pln.example/in",
+                                            "secret_file": "pln.secret"}}})
+    config = parse_config(text, "bridge.yaml", {"pln"}, tmp_path)
+    flaky = FlakySend()
+    async with served(inbound_app(config, flaky, BridgeMetrics(config.agencies), get_logger())) as bridge:
+        status = {"event_id": "pln-ack-1", "complaint_id": CID, "status": "acknowledged",
+                  "at": "2026-03-02T10:00:00+07:00"}
+        code, answer, raw, headers = await post_status(str(bridge.make_url("")).rstrip("/"), "pln",
+                                                       status, secret)
+        assert (code, flaky.failures, flaky.sent) == (503, 1, [])  # Kafka failed: not passed on
+        flaky.allow.set()
+        retry = await repost(str(bridge.make_url("")).rstrip("/"), "pln", raw, headers)
+        assert (retry[0], retry[1]) == (202, {"accepted": "pln-ack-1"}) and len(flaky.sent) == 1
+        replay = await repost(str(bridge.make_url("")).rstrip("/"), "pln", raw, headers)
+        assert (replay[0], replay[1]) == (400, {"error": "replayed"})  # once it passed, a replay
+
+
+async def test_an_answer_in_a_charset_no_codec_knows_is_read_as_utf8() -> None:
+    async def odd(_: web.Request) -> web.Response:
+        return web.Response(status=200, body="diterima \u2713".encode(),
+                            headers={"Content-Type": "text/plain; charset=bogus"})
+
+    app = web.Application()
+    app.router.add_post("/in", odd)
+    async with served(app) as server, client_session() as session:
+        answer = await call(session, "POST", str(server.make_url("/in")), 10)
+        assert (answer.status, answer.text, answer.verdict()) == (200, "diterima \u2713", Verdict.delivered)

@@ -96,11 +96,15 @@ def test_a_malformed_signature_header_is_a_bad_signature_never_an_error(signatur
     assert refused is not None and refused.status == 401
 
 
-@pytest.mark.parametrize(("timestamp", "reason"), [("", "missing_signature"), ("soon", "malformed_timestamp"),
-                                                    ("\u0661\u0662", "malformed_timestamp"),
-                                                    ("-5", "malformed_timestamp")])
-def test_a_missing_or_malformed_timestamp_is_named(timestamp: str, reason: str) -> None:
-    headers = {WEBHOOK_ID: "m", WEBHOOK_TIMESTAMP: timestamp, WEBHOOK_SIGNATURE: "v1,AAAA"}
+@pytest.mark.parametrize(("msg_id", "timestamp", "reason"), [
+    ("m", "", "missing_signature"), ("m", "soon", "malformed_timestamp"),
+    ("m", "\u0661\u0662", "malformed_timestamp"), ("m", "-5", "malformed_timestamp"),
+    ("m", "9" * 5000, "malformed_timestamp"),  # past int()'s 4,300 digits: was a 500
+    ("m\udcff", "1780000000", "malformed_id"), ("m\u00e9", "1780000000", "malformed_id"),
+    ("m" * 257, "1780000000", "malformed_id"),
+])
+def test_a_missing_or_malformed_timestamp_or_id_is_named(msg_id: str, timestamp: str, reason: str) -> None:
+    headers = {WEBHOOK_ID: msg_id, WEBHOOK_TIMESTAMP: timestamp, WEBHOOK_SIGNATURE: "v1,AAAA"}
     refused = verify_standard((webhook_key(NEW),), headers, b"{}", time.time(), 300)
     assert refused is not None and refused.reason == reason
 
@@ -110,8 +114,10 @@ def test_a_secret_file_holds_one_or_two_secrets_each_whsec_base64(tmp_path: Path
         config(tmp_path, NEW, OLD, RETIRED)
     with pytest.raises(BridgeConfigError, match="must be base64"):
         config(tmp_path, "whsec_not*base64")
-    with pytest.raises(BridgeConfigError, match="must not be empty"):
+    with pytest.raises(BridgeConfigError, match="at least 24 bytes"):
         config(tmp_path, "whsec_")
+    with pytest.raises(BridgeConfigError, match="at least 24 bytes"):  # guessable in 256 tries
+        config(tmp_path, "whsec_AA==")
     assert config(tmp_path, NEW, "", OLD).keys["pln"] == (webhook_key(NEW), webhook_key(OLD))
 
 
@@ -130,3 +136,16 @@ def test_only_v1_signatures_count_and_the_standard_headers_decide_when_present(t
     both[WEBHOOK_SIGNATURE] = Webhook(RETIRED).sign("m2", datetime.fromtimestamp(int(now), UTC), raw.decode())
     result = accept_status(pln, "pln", both, raw, now, SeenSignatures(300))
     assert not isinstance(result, Accepted) and result.reason == "bad_signature"
+
+
+def test_a_call_signed_both_ways_is_not_accepted_again_without_its_standard_headers(tmp_path: Path) -> None:
+    pln = config(tmp_path, NEW)
+    now = time.time()
+    raw = json.dumps({"event_id": "ev-1", "complaint_id": CID, "status": "acknowledged",
+                      "at": "2026-03-02T10:00:00+07:00"}).encode()
+    both = signed_headers(pln.keys["pln"], pln.secrets["pln"], int(now), raw, "m1")
+    seen = SeenSignatures(300)
+    assert isinstance(accept_status(pln, "pln", both, raw, now, seen), Accepted)
+    stripped = {k: v for k, v in both.items() if not k.startswith("webhook-")}
+    again = accept_status(pln, "pln", stripped, raw, now + 1, seen)
+    assert not isinstance(again, Accepted) and again.reason == "replayed"
