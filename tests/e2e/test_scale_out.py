@@ -39,8 +39,14 @@ async def publish_paced(settings: Settings, joined: asyncio.Event, stack: ExitSt
     try:
         for i in range(COUNT):
             if i == JOIN_AFTER:
-                for service in SERVICES:
-                    stack.enter_context(running(service, settings, log_dir, name=f"{service}-2"))
+                second = [stack.enter_context(running(service, settings, log_dir, name=f"{service}-2"))
+                          for service in SERVICES]
+                # The rest only once every second worker is ready: on a loaded machine one
+                # that took long to start found the work done (the CI run of 2026-12-05).
+                deadline = asyncio.get_running_loop().time() + 300
+                while not all("Worker ready" in w.log_text() for w in second):
+                    assert asyncio.get_running_loop().time() < deadline, "the second workers did not start"
+                    await asyncio.sleep(0.5)
                 joined.set()
             key, value = submission(i)
             await producer.send_and_wait(settings.topic("complaints.submitted.v1"), value, key=key)
