@@ -26,6 +26,14 @@ class Open311Error(ValueError):
     """A server's answer that is not GeoReport v2."""
 
 
+def query_params(agency: Open311Agency, api_key: str, **more: str) -> dict[str, str]:
+    """A GET's query: the api_key, the agency's jurisdiction_id if it has one, and `more`."""
+    params = {"api_key": api_key, **more}
+    if agency.jurisdiction_id:
+        params["jurisdiction_id"] = agency.jurisdiction_id
+    return params
+
+
 def marker(complaint_id: str) -> str:
     """How a service request's description starts: the LAPOR! id, found again by a lookup."""
     return f"[LAPOR! {complaint_id}] "

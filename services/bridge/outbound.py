@@ -24,7 +24,7 @@ from services.runtime.rate_limit import TokenBucket
 from services.bridge.http import ANSWER_KEPT, Answer, call
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.open311 import (
-    find_filed, parse_filed, service_request_form, state_key,
+    find_filed, parse_filed, query_params, service_request_form, state_key,
 )
 from services.bridge.signing import signed_headers
 from services.runtime.dead_letter import validation_items
@@ -174,10 +174,8 @@ class Outbound:
         the server's clock skew) up to now (plus as much)."""
         skew = timedelta(minutes=5)
         now = datetime.fromtimestamp(self.clock(), UTC)
-        params = {"api_key": self.config.secrets[agency_id].decode(),
-                  "start_date": (since - skew).isoformat(), "end_date": (now + skew).isoformat()}
-        if agency.jurisdiction_id:
-            params["jurisdiction_id"] = agency.jurisdiction_id
+        params = query_params(agency, self.config.secrets[agency_id].decode(),
+                              start_date=(since - skew).isoformat(), end_date=(now + skew).isoformat())
         url = agency.endpoint.rstrip("/") + "/requests.json"
         return await call(self.session, "GET", url, agency.timeout_s, params=params)
 

@@ -20,7 +20,8 @@ from services.bridge.config import BridgeConfig, Open311Agency
 from services.bridge.http import call
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.open311 import (
-    Open311Error, ServerUpdate, apply_update, parse_requests, parse_token, parse_updates, state_key,
+    Open311Error, ServerUpdate, apply_update, parse_requests, parse_token, parse_updates, query_params,
+    state_key,
 )
 from services.runtime.health import Health
 from services.runtime.lane_runtime import Outgoing
@@ -63,10 +64,7 @@ class Poller:
                     self.log.info("open311_poll_recovered", agency_id=self.agency_id)
 
     def _params(self, **more: str) -> dict[str, str]:
-        params = {"api_key": self.config.secrets[self.agency_id].decode(), **more}
-        if self.agency.jurisdiction_id:
-            params["jurisdiction_id"] = self.agency.jurisdiction_id
-        return params
+        return query_params(self.agency, self.config.secrets[self.agency_id].decode(), **more)
 
     def _url(self, path: str) -> str:
         return self.agency.endpoint.rstrip("/") + "/" + path
