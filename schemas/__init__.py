@@ -16,7 +16,9 @@ from schemas.common import (
     WireModel,
     WirePart,
 )
-from schemas.bridge import BridgeDelivery, Open311Request, WebhookPing
+from schemas.bridge import (
+    BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request, WebhookPing,
+)
 from schemas.events import (
     AcceptedComplaint,
     AdminStatus,
@@ -45,7 +47,7 @@ from schemas.events import (
 )
 
 __all__ = [
-    "AcceptedComplaint", "AdminStatus", "AgencyComplaint", "BridgeDelivery", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
+    "AcceptedComplaint", "AdminStatus", "AgencyComplaint", "BridgeCommand", "BridgeDelivery", "BridgeSeenCall", "BridgeUndelivered", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
     "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter", "ReporterStatus",
     "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusClaim", "StatusEvent",

@@ -60,3 +60,53 @@ class BridgeDelivery(WireModel):
     refused: int = Field(ge=0)  # dead-lettered: the endpoint refused them for good
     failed_tries: int = Field(ge=0)
     statuses_in: int = Field(ge=0)  # statuses passed on from the agency's system
+    # Optional (added later; an older report lacks them).
+    gave_up: int = Field(0, ge=0)  # dead-lettered after give_up_after_s of failures
+    skipped: int = Field(0, ge=0)  # dead-lettered by an operator's `lapor bridge skip`
+    disabled: bool = False  # the endpoint answered 410 Gone: held until `lapor bridge enable`
+
+
+class BridgeCommand(WireModel):
+    """bridge.control.v1, compacted: an operator's command to every bridge worker (`lapor
+    bridge skip|enable`). Key `<agency_id>|<complaint_id>` for a skip, `<agency_id>` for an
+    enable. Workers follow the topic, so a command reaches whichever holds the agency's lane,
+    now or after a restart; a skip kept on the topic also skips that complaint if it comes
+    again (a redelivery or a copy)."""
+
+    topic_name: ClassVar[str] = "bridge.control.v1"
+    schema_name: ClassVar[str] = "bridge_command"
+    action: Literal["skip", "enable"]
+    agency_id: AgencyId
+    complaint_id: ComplaintId | None = None  # a skip's complaint
+    at: Timestamp
+    by: str = Field(max_length=120)  # the operator's principal, for the record
+    note: str | None = Field(None, max_length=500)  # why (operators' words, never shown to reporters)
+
+
+class BridgeSeenCall(WireModel):
+    """bridge.seen-calls.v1, key `<agency_id>|<digest>`: a signed status call the bridge
+    accepted (the digest of its webhook-id or signature). Every bridge worker follows it, so a
+    call replayed within the window is refused by any worker and after a restart. Kept a day
+    (far past any replay window); an entry older than twice the window is ignored."""
+
+    topic_name: ClassVar[str] = "bridge.seen-calls.v1"
+    schema_name: ClassVar[str] = "bridge_seen_call"
+    agency_id: AgencyId
+    seen_at: Timestamp
+
+
+class BridgeUndelivered(WireModel):
+    """bridge.undelivered.v1, key `<agency_id>|<complaint_id>`, compacted: a complaint the
+    bridge could not put into the agency's own system (refused for good, given up after
+    `give_up_after_s`, or skipped by an operator). The agency's desk shows it so its staff
+    work it there, and the operations page counts it; the complaint itself is dead-lettered
+    too. A later delivery (an operator's redelivery) ends it with a tombstone."""
+
+    topic_name: ClassVar[str] = "bridge.undelivered.v1"
+    schema_name: ClassVar[str] = "bridge_undelivered"
+    agency_id: AgencyId
+    complaint_id: ComplaintId
+    event_id: str = Field(max_length=200)
+    reason: Literal["bridge_refused", "bridge_gave_up", "bridge_skipped"]
+    at: Timestamp
+    http_status: int | None = None  # the endpoint's last answer (None: no answer)

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from schemas.common import SCHEMA_VERSION, WireModel
-from schemas.bridge import BridgeDelivery, Open311Request, WebhookPing
+from schemas.bridge import (
+    BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request, WebhookPing,
+)
 from schemas.events import ALL_EVENTS
 
 SCHEMA_DIR = Path(__file__).parent / "json"
@@ -17,7 +19,8 @@ ID_BASE = "https://github.com/lapor-router/lapor-router/schemas/v1/"
 def render_schemas() -> dict[str, str]:
     """File name -> JSON text of every event schema, deterministic (sorted keys)."""
     out: dict[str, str] = {}
-    models: tuple[type[WireModel], ...] = (*ALL_EVENTS, Open311Request, BridgeDelivery, WebhookPing)
+    models: tuple[type[WireModel], ...] = (*ALL_EVENTS, Open311Request, BridgeDelivery, WebhookPing,
+                                            BridgeCommand, BridgeSeenCall, BridgeUndelivered)
     for model in models:
         schema: dict[str, Any] = model.model_json_schema(mode="validation")
         name = f"{model.schema_name}.v{SCHEMA_VERSION}.schema.json"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.bridge import BridgeDelivery, Open311Request
+from schemas.bridge import (
+    BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request,
+)
 from schemas import (
     AcceptedComplaint, AdminStatus, AgencyComplaint, AgencyStatus, Channel, ComplianceStats,
     Escalation, Notification, RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage,
@@ -33,6 +35,10 @@ CLOSURES = "sla.closures.v1"
 # The bridge's memory of the Open311 service requests it filed (compacted; schemas/bridge.py).
 OPEN311_REQUESTS = Open311Request.topic_name
 BRIDGE_DELIVERIES = BridgeDelivery.topic_name  # how delivery to each agency stands (ops page)
+BRIDGE_CONTROL = BridgeCommand.topic_name  # operators' skip and enable, to every bridge worker
+BRIDGE_SEEN_CALLS = BridgeSeenCall.topic_name  # accepted status calls: the shared replay cache
+# Complaints the bridge could not put into the agency's system (the desk shows them).
+BRIDGE_UNDELIVERED = BridgeUndelivered.topic_name
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -158,6 +164,10 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         # One record per complaint filed with an Open311 agency, until its request closes.
         TopicSpec(OPEN311_REQUESTS, "agency_id|complaint_id", 1, rf, cleanup_policy="compact"),
         TopicSpec(BRIDGE_DELIVERIES, "agency_id", 1, rf, cleanup_policy="compact"),
+        TopicSpec(BRIDGE_CONTROL, "agency_id[|complaint_id]", 1, rf, cleanup_policy="compact"),
+        # A day: far past any replay window (the bridge ignores entries older than two).
+        TopicSpec(BRIDGE_SEEN_CALLS, "agency_id|digest", 1, rf, retention_ms=DAY_MS),
+        TopicSpec(BRIDGE_UNDELIVERED, "agency_id|complaint_id", 1, rf, cleanup_policy="compact"),
     ]
 
 

@@ -29,8 +29,9 @@ from enum import StrEnum
 from schemas import Channel
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    ACCEPTED, ADMIN_STATUS, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, BRIDGE_DELIVERIES, CLAIMS, CLOSURES,
-    OPEN311_REQUESTS, COMPLIANCE, ESCALATIONS, NOTIFICATION_TOPICS,
+    ACCEPTED, ADMIN_STATUS, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, BRIDGE_CONTROL, BRIDGE_DELIVERIES,
+    BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED, CLAIMS, CLOSURES, OPEN311_REQUESTS, COMPLIANCE,
+    ESCALATIONS, NOTIFICATION_TOPICS,
     REJECTED, REPORTER_STATUS_TOPICS, ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE,
     agency_status_topic_name, agency_topic_name, head_of, notifications_topic_name,
     reporter_status_topic_name,
@@ -95,11 +96,13 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                     (ESCALATIONS, COMPLIANCE, CLOSURES, *NOTIFICATION_TOPICS)),
     # It writes one thing: a signed-in national operator's `assigned` (the triage action).
     "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS,
-                  BRIDGE_DELIVERIES), (ADMIN_STATUS,)),
+                  BRIDGE_DELIVERIES, BRIDGE_UNDELIVERED), (ADMIN_STATUS,)),
     "status_gate": ((CLOSURES, ADMIN_STATUS, *REPORTER_STATUS_TOPICS), (CLAIMS,)),
     "ticker": ((), (TICKS,)),
-    "bridge": ((OPEN311_REQUESTS,), (OPEN311_REQUESTS, BRIDGE_DELIVERIES)),
-    "desk": ((STATUS, ESCALATIONS, TICKS), ()),
+    # It follows its own shared memory (filed requests, accepted calls) and operators' commands.
+    "bridge": ((OPEN311_REQUESTS, BRIDGE_SEEN_CALLS, BRIDGE_CONTROL),
+               (OPEN311_REQUESTS, BRIDGE_DELIVERIES, BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED)),
+    "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED), ()),
 }
 FAUST_SERVICES = {"intake", "router", "sla_monitor", "ops_view"}  # app id lapor-<stage name>
 
