@@ -50,7 +50,7 @@ def whsec(name: str) -> str:
 @dataclass
 class WebhookReceiver:
     secret: str  # whsec_...
-    mode: str = "up"  # up | down (503) | slow (answers after `delay_s`)
+    mode: str = "up"  # up | down (503) | gone (410) | slow (answers after `delay_s`)
     delay_s: float = 0.0
     received: list[dict[str, Any]] = field(default_factory=list)  # first arrival of each key
     calls: list[tuple[float, str]] = field(default_factory=list)  # (time, event id) of each call
@@ -79,6 +79,8 @@ class WebhookReceiver:
         self.bodies.append(body)
         if self.mode == "down":
             return web.Response(status=503, text="maintenance")
+        if self.mode == "gone":
+            return web.Response(status=410, text="this endpoint was retired")
         if self.mode == "slow":
             await asyncio.sleep(self.delay_s)
         try:
@@ -143,10 +145,13 @@ class GeoReportServer:
     slow_s: float = 0.0
     lookups_blind: bool = False  # GET requests.json by date answers nothing (an index behind)
     refuse_posts_after: int | None = None  # POSTs after this many are refused (400 duplicate)
+    post_delay_s: float = 0.0  # each POST is in transit this long before the server files it
+    on_filed: Callable[[ServiceRequest], None] | None = None  # after filing, before answering
     requests: dict[str, ServiceRequest] = field(default_factory=dict)
     forms: list[dict[str, str]] = field(default_factory=list)  # every POST, as received
     updates: list[dict[str, str]] = field(default_factory=list)  # servicerequestupdates.json
     token_lookups: dict[str, int] = field(default_factory=dict)
+    polled: list[str] = field(default_factory=list)  # service_request_id of every GET by ids
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -171,6 +176,7 @@ class GeoReportServer:
 
     async def _create(self, request: web.Request) -> web.Response:
         form = {k: str(v) for k, v in (await request.post()).items()}
+        await asyncio.sleep(self.post_delay_s)
         self.forms.append(form)
         if form.get("api_key") != self.api_key:
             return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
@@ -181,6 +187,8 @@ class GeoReportServer:
         # Ids are integers, as real servers (FixMyStreet, SeeClickFix) answer them.
         made = ServiceRequest(str(len(self.requests) + 1001), form, updated=_now())
         self.requests[made.id] = made
+        if self.on_filed is not None:
+            self.on_filed(made)
         if self.slow_posts > 0:  # filed, but the caller gives up waiting for the answer
             self.slow_posts -= 1
             await asyncio.sleep(self.slow_s)
@@ -219,6 +227,7 @@ class GeoReportServer:
         if request.query.get("api_key") != self.api_key:
             return web.json_response([{"code": 403, "description": "invalid api_key"}], status=403)
         if "service_request_id" in request.query:
+            self.polled.append(request.query["service_request_id"])
             wanted = request.query["service_request_id"].split(",")
             chosen = [r for r in self.requests.values() if r.id in wanted]
         elif self.lookups_blind:

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.bridge import BridgeDelivery, Open311Request
+from schemas.bridge import BridgeDelivery
 from services.bridge.config import BridgeConfig, Open311Agency, load_config
 from services.bridge.http import client_session
+from services.bridge.inbound import SeenSignatures
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.outbound import STAGE, Outbound
 from services.bridge.poller import Poller
+from services.bridge.shared import FOLLOWED, SharedMemory
 from services.bridge.web import inbound_app, metrics_app
 from services.domain.registry import load_registry
 from services.runtime.lane_runtime import LaneRuntime, Outgoing, lane_pattern
@@ -23,8 +26,9 @@ from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.runtime.signals import run_until_signalled
 from services.runtime.web_site import start_site
+from services.runtime.topic_follow import follow_assigned
 from services.runtime.topic_read import read_to_end
-from services.runtime.topics import AGENCY_TOPIC, BRIDGE_DELIVERIES, OPEN311_REQUESTS, agency_of_topic
+from services.runtime.topics import AGENCY_TOPIC, BRIDGE_DELIVERIES, agency_of_topic, agency_topic_name
 
 
 REPORT_EVERY_S = 5.0  # how often the delivery state per agency may go to the ops page
@@ -34,15 +38,35 @@ def bridge_config(settings: Settings) -> BridgeConfig:
     return load_config(settings.bridge_file, load_registry(settings.agencies_file).ids())
 
 
-async def load_states(settings: Settings, config: BridgeConfig) -> dict[str, Open311Request]:
-    """The Open311 requests filed and still open, from the compacted topic (last per key)."""
-    last: dict[str, bytes | None] = {}
-    for r in await read_to_end(settings, OPEN311_REQUESTS):
-        if r.key is not None:
-            last[r.key.decode()] = r.value
-    states = {k: Open311Request.model_validate_json(v) for k, v in last.items() if v is not None}
-    return {k: s for k, s in states.items()
-            if isinstance(config.agencies.get(s.agency_id), Open311Agency)}
+def empty_memory(config: BridgeConfig) -> SharedMemory:
+    open311 = frozenset(a for a, agency in config.agencies.items() if isinstance(agency, Open311Agency))
+    return SharedMemory(open311, SeenSignatures(config.file.replay_window_s))
+
+
+async def load_memory(settings: Settings, config: BridgeConfig) -> SharedMemory:
+    """The bridge's shared memory as it stands now (an operator's command, which does not
+    follow it): the Open311 requests filed and still open, calls seen, skips, enables."""
+    memory = empty_memory(config)
+    for topic in FOLLOWED:
+        for record in await read_to_end(settings, topic):
+            memory.apply(record)
+    return memory
+
+
+async def follow_memory(settings: Settings, config: BridgeConfig,
+                        stopping: asyncio.Event) -> tuple[SharedMemory, asyncio.Task[None]]:
+    """The worker's shared memory, read to its end before anything is delivered or accepted
+    (an intent another worker wrote must be known before this one files), then followed."""
+    memory, caught_up = empty_memory(config), asyncio.Event()
+    follower = asyncio.create_task(follow_assigned(settings, FOLLOWED, memory.apply, caught_up,
+                                                   stopping), name="follower")
+    reading = asyncio.ensure_future(caught_up.wait())
+    await asyncio.wait({follower, reading}, return_when=asyncio.FIRST_COMPLETED)
+    if not caught_up.is_set():
+        reading.cancel()
+        await follower  # it ended before catching up: its error stops the worker here
+        raise RuntimeError("the bridge's shared memory stopped being read")
+    return memory, follower
 
 
 class BridgeWorker:
@@ -60,23 +84,27 @@ class BridgeWorker:
         log: Any = get_logger()
         settings, config = self.settings, self.config
         metrics = BridgeMetrics(config.agencies)
-        states = await load_states(settings, config)
+        memory, follower = await follow_memory(settings, config, stopping)
+        states = memory.states
         session = client_session()
-        outbound = Outbound(config, session, metrics, states, log)
+        outbound = Outbound(config, session, metrics, states, log, control=memory)
         lanes = LaneRuntime(settings, self.group, agency_of_topic,
                             lane_pattern(settings.topic_prefix, AGENCY_TOPIC, list(config.agencies)),
                             outbound.deliver)
-        outbound.health, outbound.send = lanes.health, lanes.send
+        outbound.health, outbound.send, outbound.holds = lanes.health, lanes.send, lanes.holds
+        memory.changed = lanes.wake = outbound.wake  # a command, a revocation: stop waiting
+        lanes.supervise(follower)
         await lanes.start()
 
         def refresh() -> None:  # the lane gauges, as of the scrape
             now = time.time()
+            metrics.calls_remembered.set(len(memory.seen))
             for agency_id in config.agencies:
                 pending, oldest_s = lane_backlog(lanes, agency_id, now)
                 metrics.pending.labels(agency_id).set(pending)
                 metrics.oldest.labels(agency_id).set(oldest_s)
 
-        runners = [await start_site(inbound_app(config, lanes.send, metrics, log),
+        runners = [await start_site(inbound_app(config, lanes.send, metrics, log, memory.seen),
                                    settings.bridge_host, settings.bridge_port)]
         if settings.web_enabled:
             runners.append(await start_site(metrics_app(metrics, refresh, lanes.health),
@@ -87,7 +115,8 @@ class BridgeWorker:
         for a, agency in config.agencies.items():
             if isinstance(agency, Open311Agency):
                 poller = Poller(a, agency, config, session, states, lanes.send, metrics,
-                                lanes.health, log)
+                                lanes.health, log, polls=partial(lanes.holds_partition,
+                                                                 agency_topic_name(a), 0))
                 lanes.supervise(asyncio.create_task(poller.run(), name=f"poller:{a}"))
         log.info("worker_ready", group=self.group, agencies=len(config.agencies),
                  open311_requests=len(states))
@@ -147,7 +176,11 @@ async def _report_changes(config: BridgeConfig, lanes: LaneRuntime, metrics: Bri
             "refused": metrics.total("refused", agency_id),
             "failed_tries": metrics.total("failed_tries", agency_id),
             "statuses_in": sum(metrics.total("statuses_in", agency_id, source=s)
-                               for s in ("webhook", "open311"))}
+                               for s in ("webhook", "open311")),
+            "gave_up": metrics.total("gave_up", agency_id),
+            "skipped": metrics.total("skipped", agency_id),
+            "disabled": bool(metrics.registry.get_sample_value("lapor_bridge_disabled",
+                                                             {"agency": agency_id}))}
         if sent.get(agency_id) == facts:
             continue
         changed[agency_id] = facts

@@ -6,13 +6,22 @@ CLI through the `lapor.commands` entry point (the CLI never imports the bridge).
   Open311 (and every configured service_code is among its services).
 - `redeliver AGENCY --since TIME`: the agency's complaints written since TIME are delivered
   again, with their original idempotency keys (a webhook receiver drops what it has); for an
-  Open311 agency, those without a service request yet (refused before, say) are filed.
+  Open311 agency, those without a service request yet (refused before, say) are filed. One
+  that goes in now loses its "not in the agency's system" mark on the desk.
+- `skip AGENCY COMPLAINT_ID`: the bridge stops trying that complaint (one an endpoint will
+  never take, blocking the agency's lane): dead-lettered `bridge_skipped`, shown on the
+  agency's desk for its staff to work there. Kept: it is skipped if it comes again.
+- `enable AGENCY`: an endpoint that answered 410 Gone (disabled, its complaints held) is
+  tried again, once the agency says it is back.
+Skip and enable are commands on bridge.control.v1: every bridge worker follows it, so the
+one holding the agency's lane acts, at once, or after a restart.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,8 +30,8 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from schemas.bridge import WebhookPing
-from services.bridge.app import bridge_config, load_states
+from schemas.bridge import BridgeCommand, WebhookPing
+from services.bridge.app import bridge_config, load_memory
 from services.bridge.config import BridgeConfig, Open311Agency, WebhookAgency
 from services.bridge.delivery import Verdict, verdict
 from services.bridge.http import call, client_session
@@ -34,7 +43,7 @@ from services.runtime.lane_runtime import Outgoing
 from services.runtime.settings import Settings
 from services.runtime.stage import Record
 from services.runtime.topic_read import read_since
-from services.runtime.topics import agency_topic_name
+from services.runtime.topics import BRIDGE_CONTROL, agency_topic_name
 
 REDELIVER_TRIES = 3
 
@@ -80,7 +89,7 @@ async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
                     since: datetime) -> dict[str, int]:
     config.agency(agency_id)
     records = await read_since(settings, agency_topic_name(agency_id), int(since.timestamp() * 1000))
-    states = await load_states(settings, config)
+    states = (await load_memory(settings, config)).states
     counts = {"read": len(records), "settled": 0, "not_settled": 0}
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
@@ -92,7 +101,7 @@ async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
 
             outbound = Outbound(config, session, BridgeMetrics(config.agencies), states,
                                 structlog.get_logger(), max_tries=REDELIVER_TRIES,
-                                gives_up=False, send=send)
+                                gives_up=False, send=send, clears_undelivered=True)
             for r in sorted(records, key=lambda r: (r.timestamp_ms, r.partition, r.offset)):
                 record = Record(r.topic, r.partition, r.offset, r.timestamp_ms / 1000, r.key, r.value)
                 try:
@@ -108,8 +117,38 @@ async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
     return counts
 
 
+async def command(settings: Settings, command: BridgeCommand) -> None:
+    """Write an operator's command for every bridge worker (acks from all replicas)."""
+    key = command.agency_id if command.complaint_id is None else f"{command.agency_id}|{command.complaint_id}"
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic(BRIDGE_CONTROL), command.to_bytes(), key=key.encode())
+    finally:
+        await producer.stop()
+
+
+def _command(args: argparse.Namespace, settings: Settings, config: BridgeConfig) -> int:
+    config.agency(args.agency)  # an agency the bridge serves, or a clear error
+    if args.action == "skip" and not args.complaint:
+        raise ValueError("skip needs the complaint id: lapor bridge skip AGENCY COMPLAINT_ID")
+    issued = BridgeCommand(action=args.action, agency_id=args.agency,
+                           complaint_id=args.complaint if args.action == "skip" else None,
+                           at=datetime.now(UTC), by=settings.kafka_user or getpass.getuser(),
+                           note=args.note)
+    asyncio.run(command(settings, issued))
+    if args.action == "skip":
+        print(f"{args.agency}: complaint {args.complaint} will be skipped by the bridge (dead-"
+              "lettered bridge_skipped; its agency's desk shows it for its staff to work there)")
+    else:
+        print(f"{args.agency}: the endpoint is enabled again; held complaints are tried now")
+    return 0
+
+
 def _bridge(args: argparse.Namespace, settings: Settings) -> int:
     config = bridge_config(settings)
+    if args.action in ("skip", "enable"):
+        return _command(args, settings, config)
     if args.action == "check":
         ok, message = asyncio.run(check(config, args.agency))
         print(message)
@@ -126,9 +165,12 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Any) -> None:
-    b = sub.add_parser("bridge", help="check an agency's bridge endpoint, or deliver again")
-    b.add_argument("action", choices=["check", "redeliver"])
+    b = sub.add_parser("bridge", help="check an agency's bridge endpoint, deliver again, skip a "
+                       "complaint, enable an endpoint again")
+    b.add_argument("action", choices=["check", "redeliver", "skip", "enable"])
     b.add_argument("agency", help="agency id, as in LAPOR_BRIDGE_FILE")
+    b.add_argument("complaint", nargs="?", default=None, help="skip: the complaint id")
+    b.add_argument("--note", default=None, help="skip, enable: why (kept with the command)")
     b.add_argument("--since", default=None, help="redeliver: complaints written since this "
                    "ISO time (UTC unless an offset is given)")
     b.set_defaults(handler=_bridge)

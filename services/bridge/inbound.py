@@ -5,6 +5,7 @@ agency's own Kafka principal would have met."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ from services.bridge.signing import (
 )
 
 
+def seen_call_key(agency_id: str, replay_key: str) -> str:
+    """The replay cache's key for a call (also its key on bridge.seen-calls.v1): its agency
+    and a digest of its webhook-id or signature (short and fixed; the signature is not kept)."""
+    return f"{agency_id}|{hashlib.sha256(replay_key.encode()).hexdigest()[:32]}"
+
+
 @dataclass(frozen=True)
 class Accepted:
     status: AgencyStatus
@@ -25,21 +32,35 @@ class Accepted:
 
 
 class SeenSignatures:
-    """Signatures accepted within the replay window: the same call sent twice inside the
-    window is a replay too. Bounded by the window (old entries fall out as time passes)."""
+    """Calls accepted within the replay window, by `seen_call_key` (the same call sent twice
+    inside the window is a replay too): those this worker accepted and those every other
+    bridge worker did (followed on bridge.seen-calls.v1, and read back after a restart).
+    Bounded by the window (old entries fall out as time passes) and by `most`."""
 
     def __init__(self, window_s: float, most: int = 100_000):
         self.window_s, self.most = window_s, most
         self._seen: OrderedDict[str, float] = OrderedDict()
 
-    def first_time(self, key: str, now: float) -> bool:
+    def _drop_old(self, now: float) -> None:
         while self._seen and (next(iter(self._seen.values())) < now - 2 * self.window_s
                               or len(self._seen) > self.most):
             self._seen.popitem(last=False)
+
+    def first_time(self, key: str, now: float) -> bool:
+        self._drop_old(now)
         if key in self._seen:
             return False
         self._seen[key] = now
         return True
+
+    def remember(self, key: str, seen_at: float) -> None:
+        """A call another worker (or this one, before a restart) accepted at `seen_at`."""
+        if key not in self._seen:
+            self._seen[key] = seen_at
+        self._drop_old(max(seen_at, next(reversed(self._seen.values()))))
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def forget(self, *keys: str) -> None:
         """A call accepted but not passed on (Kafka failed): its retry must not be a replay."""
@@ -57,14 +78,15 @@ def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, st
     # The message id is a Standard call's identity: resent under the same id is a replay. A
     # call that also carries the deprecated signature has that recorded too, so the same
     # call stripped of its webhook-* headers is a replay as well.
-    legacy_key = f"{agency_id}|{headers.get(SIGNATURE)}" if SIGNATURE in headers else None
+    legacy_key = seen_call_key(agency_id, f"sig|{headers.get(SIGNATURE)}") if SIGNATURE in headers else None
     if WEBHOOK_SIGNATURE in headers or SIGNATURE not in headers:
         refused = verify_standard(config.keys[agency_id], headers, body, now, window)
-        keys = (f"{agency_id}|id|{headers.get(WEBHOOK_ID)}", *((legacy_key,) if legacy_key else ()))
+        keys = (seen_call_key(agency_id, f"id|{headers.get(WEBHOOK_ID)}"),
+                *((legacy_key,) if legacy_key else ()))
     else:  # deprecated: X-Lapor-Signature only
         refused = verify(config.secrets[agency_id], headers.get(TIMESTAMP), headers.get(SIGNATURE),
                          body, now, window)
-        keys = (f"{agency_id}|{headers.get(SIGNATURE)}",)
+        keys = (seen_call_key(agency_id, f"sig|{headers.get(SIGNATURE)}"),)
     if refused is not None:
         return refused
     if not all([seen.first_time(key, now) for key in keys]):  # every key recorded, not just the first

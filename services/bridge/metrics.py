@@ -23,6 +23,13 @@ class BridgeMetrics:
         self.gave_up = prom.Counter("lapor_bridge_gave_up", "Complaints given up after "
                                     "give_up_after_s (dead-lettered bridge_gave_up; the desk "
                                     "has them)", ["agency"], registry=r)
+        self.skipped = prom.Counter("lapor_bridge_skipped", "Complaints an operator skipped "
+                                    "(lapor bridge skip; dead-lettered bridge_skipped, the desk "
+                                    "has them)", ["agency"], registry=r)
+        self.polling = prom.Gauge("lapor_bridge_polling", "1 while this worker polls the "
+                                  "agency's Open311 server (the one holding partition 0 of its "
+                                  "topic: each request is polled by one worker)", ["agency"],
+                                  registry=r)
         self.disabled = prom.Gauge("lapor_bridge_disabled", "1 while the agency's endpoint is "
                                    "disabled (it answered 410 Gone; complaints held)", ["agency"],
                                    registry=r)
@@ -38,11 +45,14 @@ class BridgeMetrics:
                                        ["agency", "reason"], registry=r)
         self.polls_failed = prom.Counter("lapor_bridge_polls_failed", "Open311 polls that got no "
                                          "usable answer", ["agency"], registry=r)
+        self.calls_remembered = prom.Gauge("lapor_bridge_calls_remembered", "Accepted status "
+                                           "calls in the replay cache (every bridge worker's, "
+                                           "within twice the replay window)", registry=r)
         self.failing = prom.Gauge("lapor_bridge_failing", "1 while a part of the bridge (lane:, "
                                   "poller: an agency, or reporter) cannot make progress",
                                   ["part"], registry=r)
         for agency in self.agencies:
-            for gauge in (self.retrying, self.pending, self.oldest, self.disabled):
+            for gauge in (self.retrying, self.pending, self.oldest, self.disabled, self.polling):
                 gauge.labels(agency).set(0)
 
     def total(self, name: str, agency_id: str, **labels: str) -> int:

@@ -16,7 +16,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from schemas import AgencyComplaint
-from schemas.bridge import Open311Request
+from schemas.bridge import BridgeUndelivered, Open311Request
 from schemas.events import ValidationErrorItem
 from services.bridge.config import BridgeConfig, Open311Agency, WebhookAgency
 from services.bridge.delivery import Verdict, backoff_s
@@ -26,12 +26,13 @@ from services.bridge.metrics import BridgeMetrics
 from services.bridge.open311 import (
     find_filed, parse_filed, query_params, service_request_form, state_key,
 )
+from services.bridge.shared import SharedMemory
 from services.bridge.signing import signed_headers
 from services.runtime.dead_letter import validation_items
 from services.runtime.health import Health
-from services.runtime.lane_runtime import Outgoing
+from services.runtime.lane_runtime import Abandoned, Outgoing
 from services.runtime.stage import Record, reject
-from services.runtime.topics import OPEN311_REQUESTS
+from services.runtime.topics import BRIDGE_UNDELIVERED, OPEN311_REQUESTS
 
 STAGE = "bridge"
 
@@ -42,6 +43,11 @@ class EndpointGone(RuntimeError):
 
 class NotSettled(RuntimeError):
     """An operator's bounded delivery gave up while the endpoint still failed."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An operator skipped the complaint (`lapor bridge skip`): it goes no further."""
 
 Attempt = Callable[[], Awaitable[Answer]]
 Send = Callable[[Sequence[Outgoing]], Awaitable[None]]
@@ -72,6 +78,23 @@ class Outbound:
     gives_up: bool = True  # after give_up_after_s (the worker); an operator's redelivery does not
     health: Health = field(default_factory=Health)  # the worker's: a disabled endpoint shows there
     send: Send = _keep_in_memory  # how an Open311 intent is written before its POST (the lanes')
+    control: SharedMemory = field(default_factory=SharedMemory)  # operators' skips and enables
+    holds: Callable[[str], bool] = lambda lane: True  # the lane's record is still this worker's
+    clears_undelivered: bool = False  # an operator's redelivery: a delivery ends the mark
+    _wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def wake(self, agency_id: str) -> None:
+        """Cut short the agency's lane's wait (an operator's command came, or a rebalance)."""
+        self._wakeups.setdefault(agency_id, asyncio.Event()).set()
+
+    async def _pause(self, agency_id: str, seconds: float) -> None:
+        """Wait `seconds`, or less if woken."""
+        woken = self._wakeups.setdefault(agency_id, asyncio.Event())
+        woken.clear()
+        waits = {asyncio.ensure_future(self.sleep(seconds)), asyncio.ensure_future(woken.wait())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in pending:
+            wait.cancel()
 
     async def deliver(self, agency_id: str, record: Record) -> list[Outgoing]:
         try:
@@ -97,11 +120,11 @@ class Outbound:
                         headers=headers)
 
         answer = await self._until_settled(agency_id, agency, record, complaint, attempt)
-        if isinstance(answer, GaveUp):
-            return _dead(record, "bridge_gave_up", [_answer_item(answer.last)])
+        if isinstance(answer, (GaveUp, Skipped)):
+            return self._undelivered(record, complaint, answer)
         if answer.status is not None and answer.verdict() is Verdict.delivered:
-            return []
-        return _dead(record, "bridge_refused", [_answer_item(answer)])
+            return self._delivered(complaint)
+        return self._undelivered(record, complaint, answer)
 
     async def _open311(self, agency_id: str, agency: Open311Agency, record: Record,
                        complaint: AgencyComplaint) -> list[Outgoing]:
@@ -147,10 +170,10 @@ class Outbound:
             return posted
 
         answer = await self._until_settled(agency_id, agency, record, complaint, attempt)
-        if isinstance(answer, GaveUp):  # the intent stays: a redelivery looks it up first
-            return _dead(record, "bridge_gave_up", [_answer_item(answer.last)])
+        if isinstance(answer, (GaveUp, Skipped)):  # the intent stays: a redelivery looks it up first
+            return self._undelivered(record, complaint, answer)
         if answer.status is None or answer.verdict() is not Verdict.delivered:
-            refused = _dead(record, "bridge_refused", [_answer_item(answer)])
+            refused = self._undelivered(record, complaint, answer)
             if uncertain:  # an earlier POST may have been filed: keep the intent to look it up
                 return refused
             self.states.pop(key, None)  # refused, and nothing was ever filed: the intent ends
@@ -166,7 +189,33 @@ class Outbound:
         self.states[key] = state
         self.log.info("open311_filed", agency_id=agency_id, complaint_id=complaint.complaint_id,
                       service_request_id=filed.service_request_id)
-        return [Outgoing(OPEN311_REQUESTS, key.encode(), state.to_bytes())]
+        return [Outgoing(OPEN311_REQUESTS, key.encode(), state.to_bytes()), *self._delivered(complaint)]
+
+    def _delivered(self, complaint: AgencyComplaint) -> list[Outgoing]:
+        """Nothing to send, unless an operator's redelivery put in a complaint the agency's
+        system had not taken before: its desk mark ends."""
+        if not self.clears_undelivered:
+            return []
+        return [Outgoing(BRIDGE_UNDELIVERED, state_key(complaint.agency_id, complaint.complaint_id).encode(), None)]
+
+    def _undelivered(self, record: Record, complaint: AgencyComplaint,
+                     outcome: Answer | GaveUp | Skipped) -> list[Outgoing]:
+        """Dead-lettered with the reason, and marked for the agency's desk and the operations
+        page (bridge.undelivered.v1): its staff work it there instead."""
+        if isinstance(outcome, Skipped):
+            reason, answer = "bridge_skipped", None
+            items = [ValidationErrorItem(loc="answer", msg="skipped by an operator (lapor bridge skip)")]
+            self.metrics.skipped.labels(complaint.agency_id).inc()
+        else:
+            answer = outcome.last if isinstance(outcome, GaveUp) else outcome
+            reason = "bridge_gave_up" if isinstance(outcome, GaveUp) else "bridge_refused"
+            items = [_answer_item(answer)]
+        mark = BridgeUndelivered(agency_id=complaint.agency_id, complaint_id=complaint.complaint_id,
+                                 event_id=complaint.event_id, reason=reason,
+                                 at=datetime.fromtimestamp(self.clock(), UTC),
+                                 http_status=answer.status if answer is not None else None)
+        key = state_key(complaint.agency_id, complaint.complaint_id).encode()
+        return [*_dead(record, reason, items), Outgoing(BRIDGE_UNDELIVERED, key, mark.to_bytes())]
 
     async def _look_up(self, agency_id: str, agency: Open311Agency, complaint: AgencyComplaint,
                        since: datetime) -> Answer:
@@ -181,22 +230,32 @@ class Outbound:
 
     async def _until_settled(self, agency_id: str, agency: WebhookAgency | Open311Agency,
                              record: Record, complaint: AgencyComplaint,
-                             attempt: Attempt) -> Answer | GaveUp:
+                             attempt: Attempt) -> Answer | GaveUp | Skipped:
         """Try until the endpoint takes the complaint or refuses it for good, or until the
         complaint has waited `give_up_after_s` since it reached the agency's topic (after one
         try at least: a bridge that was down itself gives every complaint its chance); waits
-        between tries grow (with jitter) up to the cap, every try within the rate limit."""
+        between tries grow (with jitter) up to the cap, every try within the rate limit. Before
+        each try: a complaint an operator skipped goes no further, and a record whose partition
+        went to another worker is abandoned (that worker delivers it)."""
         bucket = self.buckets.setdefault(agency_id, TokenBucket(agency.rate_per_s, agency.burst))
         failures = 0
         while True:
             while (wait := bucket.wait(time.monotonic())) > 0:
                 await self.sleep(wait)
+            if self.control.skipped(agency_id, complaint.complaint_id):
+                self.metrics.retrying.labels(agency_id).set(0)
+                self.log.warning("delivery_skipped", agency_id=agency_id,
+                                 complaint_id=complaint.complaint_id, event_id=complaint.event_id)
+                return Skipped()
+            if not self.holds(agency_id):
+                raise Abandoned(agency_id)
             answer = await attempt()
             outcome = answer.verdict()
             if outcome is Verdict.gone:
                 if self.max_tries is not None:  # an operator's redelivery: say so, hold nothing
                     raise NotSettled(f"{agency_id}: the endpoint answered 410 Gone")
                 await self._hold_while_gone(agency_id, complaint)
+                continue  # enabled again (or skipped, or no longer ours): see above
             if outcome is not Verdict.retry:
                 self.metrics.retrying.labels(agency_id).set(0)
                 counter = self.metrics.delivered if outcome is Verdict.delivered else self.metrics.refused
@@ -223,20 +282,27 @@ class Outbound:
             self.log.warning("delivery_retry", agency_id=agency_id,
                              complaint_id=complaint.complaint_id, http_status=answer.status,
                              error=answer.error, tries=failures, wait_s=round(wait, 2))
-            await self.sleep(wait)
-
+            await self._pause(agency_id, wait)
 
     async def _hold_while_gone(self, agency_id: str, complaint: AgencyComplaint) -> None:
         """410 Gone: the agency's endpoint is disabled. Its complaint is held (not done, not
-        dead-lettered) and so are the ones behind it on its lane, until an operator restarts
-        the bridge with the endpoint fixed; no call goes there meanwhile, and health and
+        dead-lettered) and so are the ones behind it on its lane, until an operator enables it
+        again (`lapor bridge enable`, once the agency says it is back), skips the complaint,
+        or restarts the bridge; no call goes there meanwhile, and health and
         `lapor_bridge_disabled` say so."""
+        mark = self.control.enable_mark(agency_id)
         self.metrics.retrying.labels(agency_id).set(0)
         self.metrics.disabled.labels(agency_id).set(1)
         self.health.failed(f"endpoint:{agency_id}", EndpointGone(agency_id))
         self.log.error("endpoint_gone", agency_id=agency_id, complaint_id=complaint.complaint_id,
                        http_status=410)
-        await asyncio.Event().wait()  # until the worker stops (cancelled)
+        while (self.control.enable_mark(agency_id) == mark and self.holds(agency_id)
+               and not self.control.skipped(agency_id, complaint.complaint_id)):
+            await self._pause(agency_id, 3600.0)
+        self.metrics.disabled.labels(agency_id).set(0)
+        self.health.recovered(f"endpoint:{agency_id}")
+        if self.control.enable_mark(agency_id) != mark:
+            self.log.info("endpoint_enabled", agency_id=agency_id)
 
 
 def _answer_item(answer: Answer) -> ValidationErrorItem:

@@ -42,6 +42,9 @@ class Poller:
     metrics: BridgeMetrics
     health: Health
     log: Any
+    # Whether this worker is the agency's poller now: with several bridge workers, the one
+    # holding partition 0 of the agency's topic polls, so each request is polled once.
+    polls: Callable[[], bool] = lambda: True
     last_poll: datetime | None = None
 
     async def run(self) -> None:
@@ -49,8 +52,20 @@ class Poller:
         status that cannot be sent, a nesting too deep to parse), is logged, counted and
         shown in health until a poll succeeds; the next one tries again."""
         part = f"poller:{self.agency_id}"
+        polling = False
         while True:
             await asyncio.sleep(self.agency.poll_interval_s)
+            if self.polls() != polling:
+                polling = not polling
+                self.metrics.polling.labels(self.agency_id).set(int(polling))
+                self.log.info("open311_polling" if polling else "open311_polling_elsewhere",
+                              agency_id=self.agency_id)
+                # Taken over: read from the oldest request's filing (the other worker's last
+                # poll is not known here; updates already applied are in the shared states).
+                self.last_poll = None
+                self.health.recovered(part)
+            if not polling:
+                continue
             try:
                 await self.poll_once(datetime.now(UTC))
             except Exception as exc:

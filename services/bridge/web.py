@@ -6,30 +6,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from schemas.bridge import BridgeSeenCall
 from services.bridge.config import BridgeConfig
 from services.bridge.inbound import Accepted, SeenSignatures, accept_status
 from services.bridge.metrics import BridgeMetrics
 from services.runtime.health import Health
 from services.runtime.lane_runtime import Outgoing
-from services.runtime.topics import agency_status_topic_name
+from services.runtime.topics import BRIDGE_SEEN_CALLS, agency_status_topic_name
 
 BODY_MAX = 64 * 1024  # a status is small; anything larger is refused before it is read
 
 
 def inbound_app(config: BridgeConfig, send: Callable[[Sequence[Outgoing]], Awaitable[None]],
-                metrics: BridgeMetrics, log: Any) -> web.Application:
-    seen = SeenSignatures(config.file.replay_window_s)
+                metrics: BridgeMetrics, log: Any, seen: SeenSignatures) -> web.Application:
+    """`seen` is the worker's replay cache, shared with every bridge worker through
+    bridge.seen-calls.v1: a call's entries go there with its status, in one send."""
 
     async def statuses(request: web.Request) -> web.Response:
         agency_id = request.match_info["agency_id"]
         label = metrics.agency_label(agency_id)
         body = await request.read()
-        result = accept_status(config, agency_id, request.headers, body, time.time(), seen)
+        now = time.time()
+        result = accept_status(config, agency_id, request.headers, body, now, seen)
         if not isinstance(result, Accepted):
             code = result.reason.split(":")[0]
             metrics.refused_in.labels(label, code).inc()
@@ -37,8 +41,12 @@ def inbound_app(config: BridgeConfig, send: Callable[[Sequence[Outgoing]], Await
             return web.json_response({"error": result.reason}, status=result.status)
         status = result.status
         try:
+            seen_call = BridgeSeenCall(agency_id=agency_id,
+                                       seen_at=datetime.fromtimestamp(now, UTC)).to_bytes()
             await send([Outgoing(agency_status_topic_name(agency_id), status.complaint_id.encode(),
-                                 status.to_bytes())])
+                                 status.to_bytes()),
+                        *(Outgoing(BRIDGE_SEEN_CALLS, key.encode(), seen_call)
+                          for key in result.replay_keys)])
         except Exception as exc:  # not passed on: the agency's retry (same id) must pass
             seen.forget(*result.replay_keys)
             log.error("status_not_passed_on", agency_id=agency_id, error=type(exc).__name__)

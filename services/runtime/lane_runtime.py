@@ -14,6 +14,11 @@ Nothing ends a lane quietly: a record's outputs that cannot be sent (the cluster
 a send timing out) are retried with a growing pause until they are sent, the lane showing in
 `health` meanwhile; and a lane or supervised task that ends with an error stops `run`, so the
 worker exits and restarts instead of running on with an agency no longer served.
+
+A partition that moves to another worker mid-delivery (a rebalance) is let go cleanly: the
+stage's `deliver` asks `holds(lane)` before each try and raises `Abandoned` when it no longer
+does, and the revocation waits (up to `REVOKE_WAIT_S`) for a call in flight on it to end, so
+the new owner never calls the endpoint for a record while the old one still does.
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ HIGH, LOW = 200, 50  # records queued in one lane: pause its partitions above, r
 COMMIT_EVERY_S = 1.0
 METADATA_MAX_AGE_MS = 5_000  # an agency topic the router creates later is read this soon
 SEND_RETRY_BASE_S, SEND_RETRY_CAP_S = 0.5, 30.0  # pause between tries to send a lane's outputs
+REVOKE_WAIT_S = 60.0  # how long a revocation waits for deliveries in flight on its partitions
+
+
+class Abandoned(Exception):
+    """Raised by a `deliver` whose record's partition went to another worker: stop, not done
+    (the new owner delivers it from the committed offset)."""
 
 # A lane's work on one record: what to send before the record counts as done.
 Deliver = Callable[[str, Record], Awaitable[Sequence["Outgoing"]]]
@@ -59,6 +70,8 @@ class Lane:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
     head: Record | None = None  # the record being worked on
+    head_from: tuple[TopicPartition, int] | None = None  # its partition and generation
+    idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while no record is worked on
 
     def put(self, item: tuple[TopicPartition, int, Record]) -> None:
         self.queue.append(item)
@@ -94,6 +107,22 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self._log: Any = get_logger()
+        # The stage's way to cut short a lane's wait between tries (a revocation calls it).
+        self.wake: Callable[[str], None] = lambda lane: None
+
+    def holds(self, lane_name: str) -> bool:
+        """Whether the record the lane works on is still this worker's to deliver."""
+        lane = self.lanes.get(lane_name)
+        if lane is None or lane.head_from is None:
+            return True  # not a lane's record (an operator's command delivering)
+        tp, generation = lane.head_from
+        return generation == self._generation.get(tp, 0)
+
+    def holds_partition(self, topic: str, partition: int) -> bool:
+        """Whether this worker is assigned that partition (contract topic name) now."""
+        if self.consumer is None:
+            return False
+        return TopicPartition(self.settings.topic_prefix + topic, partition) in self.consumer.assignment()
 
     async def start(self) -> None:
         options = aiokafka_options(self.settings)
@@ -155,6 +184,7 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         lane = self.lanes.get(name)
         if lane is None:
             lane = self.lanes[name] = Lane(name)
+            lane.idle.set()
             self._tasks.append(asyncio.create_task(self._work(lane), name=f"lane:{name}"))
         generation = self._generation.get(tp, 0)
         for r in batch:
@@ -176,9 +206,14 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
             tp, generation, record = await lane.take()
             if generation != self._generation.get(tp, 0):
                 continue  # its partition went to another worker since: that one does it
-            lane.head = record
+            lane.head, lane.head_from = record, (tp, generation)
+            lane.idle.clear()
             try:
                 outputs = await self.deliver(lane.name, record)
+            except Abandoned:
+                lane.head, lane.head_from = None, None
+                lane.idle.set()
+                continue
             except Exception as exc:  # a poison record must not stop its agency's lane
                 self._log.error("internal_error", topic=record.topic, partition=record.partition,
                                 offset=record.offset, error=type(exc).__name__)
@@ -186,7 +221,8 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
                            for o in internal_error(self.group, record, exc).outputs]
             if outputs:
                 await self._send_until_sent(lane, outputs)
-            lane.head = None
+            lane.head, lane.head_from = None, None
+            lane.idle.set()
             if generation == self._generation.get(tp, 0):
                 self._done[tp] = record.offset + 1
             if lane.paused and len(lane.queue) < LOW:
@@ -229,6 +265,19 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
             self._generation[tp] = self._generation.get(tp, 0) + 1
             self._done.pop(tp, None)
             self._committed.pop(tp, None)
+        # A delivery in flight on a revoked partition ends before the new owner may start it:
+        # woken from any wait, it stops before its next try (`holds`); a call under way ends.
+        busy = [lane for lane in self.lanes.values()
+                if lane.head_from is not None and lane.head_from[0] in revoked]
+        for lane in busy:
+            self.wake(lane.name)
+        if busy:
+            done, late = await asyncio.wait([asyncio.ensure_future(lane.idle.wait()) for lane in busy],
+                                            timeout=REVOKE_WAIT_S)
+            for waiting in late:
+                waiting.cancel()
+            if late:
+                self._log.warning("revoked_while_delivering", lanes=len(late))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         for lane in self.lanes.values():  # a new assignment starts unpaused

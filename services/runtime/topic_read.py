@@ -23,7 +23,7 @@ class TopicRecord:
     value: bytes | None
 
 
-async def _partitions(consumer: AIOKafkaConsumer, name: str) -> list[TopicPartition]:
+async def partitions_of(consumer: AIOKafkaConsumer, name: str) -> list[TopicPartition]:
     parts = consumer.partitions_for_topic(name)
     if not parts:
         await consumer._client.force_metadata_update()  # a topic created moments ago
@@ -80,7 +80,7 @@ async def _read(settings: Settings, topic: str, starts: Starts,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
-        parts = await _partitions(consumer, name)
+        parts = await partitions_of(consumer, name)
         if not parts:
             return []
         consumer.assign(parts)

@@ -28,6 +28,7 @@ from services.bridge import app as bridge_app
 from services.bridge.config import BridgeConfig, Open311Agency, parse_config
 from services.bridge.delivery import Verdict
 from services.bridge.http import ANSWER_KEPT, ANSWER_MAX, call, client_session
+from services.bridge.inbound import SeenSignatures
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.outbound import NotSettled, Outbound
 from services.bridge.poller import Poller
@@ -38,7 +39,9 @@ from services.runtime.lane_runtime import Lane, LaneRuntime, Outgoing
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.runtime.stage import Record
-from services.runtime.topics import BRIDGE_DELIVERIES, OPEN311_REQUESTS, REJECTED
+from services.runtime.topics import (
+    BRIDGE_DELIVERIES, BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED, OPEN311_REQUESTS, REJECTED, agency_status_topic_name,
+)
 from services.domain.complaint_id import make_complaint_id
 from tests.agency_peers import GeoReportServer, post_status, repost, until, whsec
 from tests.examples import CID, VALID
@@ -464,7 +467,8 @@ async def test_a_status_not_passed_on_is_answered_503_and_its_retry_passes(tmp_p
                                             "secret_file": "pln.secret"}}})
     config = parse_config(text, "bridge.yaml", {"pln"}, tmp_path)
     flaky = FlakySend()
-    async with served(inbound_app(config, flaky, BridgeMetrics(config.agencies), get_logger())) as bridge:
+    seen = SeenSignatures(config.file.replay_window_s)
+    async with served(inbound_app(config, flaky, BridgeMetrics(config.agencies), get_logger(), seen)) as bridge:
         status = {"event_id": "pln-ack-1", "complaint_id": CID, "status": "acknowledged",
                   "at": "2026-03-02T10:00:00+07:00"}
         code, answer, raw, headers = await post_status(str(bridge.make_url("")).rstrip("/"), "pln",
@@ -473,6 +477,8 @@ async def test_a_status_not_passed_on_is_answered_503_and_its_retry_passes(tmp_p
         flaky.allow.set()
         retry = await repost(str(bridge.make_url("")).rstrip("/"), "pln", raw, headers)
         assert (retry[0], retry[1]) == (202, {"accepted": "pln-ack-1"}) and len(flaky.sent) == 1
+        # The status and its entry in the replay cache every bridge worker follows, together.
+        assert [o.topic for o in flaky.sent[0]] == [agency_status_topic_name("pln"), BRIDGE_SEEN_CALLS]
         replay = await repost(str(bridge.make_url("")).rstrip("/"), "pln", raw, headers)
         assert (replay[0], replay[1]) == (400, {"error": "replayed"})  # once it passed, a replay
 
