@@ -26,7 +26,7 @@ from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.runtime.signals import run_until_signalled
 from services.runtime.web_site import start_site
-from services.runtime.topic_follow import follow_assigned
+from services.runtime.topic_follow import AssignedFollower
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import AGENCY_TOPIC, BRIDGE_DELIVERIES, agency_of_topic, agency_topic_name
 
@@ -53,20 +53,20 @@ async def load_memory(settings: Settings, config: BridgeConfig) -> SharedMemory:
     return memory
 
 
-async def follow_memory(settings: Settings, config: BridgeConfig,
-                        stopping: asyncio.Event) -> tuple[SharedMemory, asyncio.Task[None]]:
+async def follow_memory(settings: Settings, config: BridgeConfig, stopping: asyncio.Event,
+                        ) -> tuple[SharedMemory, AssignedFollower, asyncio.Task[None]]:
     """The worker's shared memory, read to its end before anything is delivered or accepted
     (an intent another worker wrote must be known before this one files), then followed."""
-    memory, caught_up = empty_memory(config), asyncio.Event()
-    follower = asyncio.create_task(follow_assigned(settings, FOLLOWED, memory.apply, caught_up,
-                                                   stopping), name="follower")
-    reading = asyncio.ensure_future(caught_up.wait())
-    await asyncio.wait({follower, reading}, return_when=asyncio.FIRST_COMPLETED)
-    if not caught_up.is_set():
+    memory = empty_memory(config)
+    follower = AssignedFollower(settings, FOLLOWED, memory.apply)
+    following = asyncio.create_task(follower.run(stopping), name="follower")
+    reading = asyncio.ensure_future(follower.caught_up.wait())
+    await asyncio.wait({following, reading}, return_when=asyncio.FIRST_COMPLETED)
+    if not follower.caught_up.is_set():
         reading.cancel()
-        await follower  # it ended before catching up: its error stops the worker here
+        await following  # it ended before catching up: its error stops the worker here
         raise RuntimeError("the bridge's shared memory stopped being read")
-    return memory, follower
+    return memory, follower, following
 
 
 class BridgeWorker:
@@ -84,7 +84,7 @@ class BridgeWorker:
         log: Any = get_logger()
         settings, config = self.settings, self.config
         metrics = BridgeMetrics(config.agencies)
-        memory, follower = await follow_memory(settings, config, stopping)
+        memory, follower, following = await follow_memory(settings, config, stopping)
         states = memory.states
         session = client_session()
         outbound = Outbound(config, session, metrics, states, log, control=memory)
@@ -93,7 +93,10 @@ class BridgeWorker:
                             outbound.deliver)
         outbound.health, outbound.send, outbound.holds = lanes.health, lanes.send, lanes.holds
         memory.changed = lanes.wake = outbound.wake  # a command, a revocation: stop waiting
-        lanes.supervise(follower)
+        # Partitions taken over: what their former owner wrote (its Open311 states, written
+        # before its revocation ended) is read before any of their records is delivered.
+        lanes.before_assigned = follower.sync
+        lanes.supervise(following)
         await lanes.start()
 
         def refresh() -> None:  # the lane gauges, as of the scrape

@@ -109,6 +109,11 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         self._log: Any = get_logger()
         # The stage's way to cut short a lane's wait between tries (a revocation calls it).
         self.wake: Callable[[str], None] = lambda lane: None
+        # Awaited when partitions are assigned, before their records are fetched: the stage
+        # reads what their former owner wrote (its shared state) first.
+        self.before_assigned: Callable[[], Awaitable[None]] | None = None
+        self._assigned_ready = asyncio.Event()  # clear while `before_assigned` runs
+        self._assigned_ready.set()
 
     def holds(self, lane_name: str) -> bool:
         """Whether the record the lane works on is still this worker's to deliver."""
@@ -204,6 +209,7 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _work(self, lane: Lane) -> None:
         while True:
             tp, generation, record = await lane.take()
+            await self._assigned_ready.wait()  # (records may be fetched while it runs)
             if generation != self._generation.get(tp, 0):
                 continue  # its partition went to another worker since: that one does it
             lane.head, lane.head_from = record, (tp, generation)
@@ -282,6 +288,15 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         for lane in self.lanes.values():  # a new assignment starts unpaused
             lane.paused = False
+        if self.before_assigned is None or not assigned:
+            return
+        self._assigned_ready.clear()
+        try:
+            await asyncio.wait_for(self.before_assigned(), REVOKE_WAIT_S)
+        except Exception as exc:  # (a timeout: the stage's follower is stuck; health shows it)
+            self._log.error("before_assigned_failed", error=type(exc).__name__)
+        finally:
+            self._assigned_ready.set()
 
 
 def lane_pattern(prefix: str, template: str, lanes: Sequence[str]) -> str:

@@ -9,7 +9,7 @@ import asyncio
 import re
 from collections.abc import Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
@@ -49,31 +49,57 @@ async def follow(settings: Settings, pattern: str, on_record: Callable[[TopicRec
         await consumer.stop()
 
 
-async def follow_assigned(settings: Settings, topics: Sequence[str],
-                          on_record: Callable[[TopicRecord], None], caught_up: asyncio.Event,
-                          stopping: asyncio.Event) -> None:
-    """Call `on_record` for every record of these (existing, contract) topics from their
-    beginning, every partition assigned to this consumer (no group), until `stopping` is set;
-    `caught_up` is set once it has read up to the end offsets found at start. For a stage's
-    own shared memory that each of its workers keeps whole (the bridge's), read once: no
-    second pass over history after a read to the end."""
-    consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        parts = [tp for name in topics for tp in await partitions_of(consumer, settings.topic(name))]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        strip = len(settings.topic_prefix)
-        while not stopping.is_set():
-            batches = await consumer.getmany(timeout_ms=500, max_records=2000)
-            for tp, records in batches.items():
-                for r in records:
-                    on_record(TopicRecord(tp.topic[strip:], tp.partition, r.offset, r.timestamp,
-                                          r.key, r.value))
-            if not caught_up.is_set():  # positions, not offsets: compaction leaves gaps
-                if all([await consumer.position(tp) >= ends[tp] for tp in parts]):
-                    caught_up.set()
-    finally:
-        await consumer.stop()
+class AssignedFollower:
+    """Every record of these (existing, contract) topics from their beginning, each partition
+    assigned to this consumer (no group), handed to `on_record` until `stopping` is set. For
+    a stage's own shared memory that each of its workers keeps whole (the bridge's): read
+    once, no second pass over history after a read to the end.
+
+    `caught_up` is set once it has read up to the end offsets found at start; `sync()` returns
+    once it has read everything written before the call (a worker that takes over partitions
+    knows what their former owner wrote before it starts on them)."""
+
+    def __init__(self, settings: Settings, topics: Sequence[str],
+                 on_record: Callable[[TopicRecord], None]):
+        self.settings, self.topics, self.on_record = settings, topics, on_record
+        self.caught_up = asyncio.Event()
+        self._syncs: list[asyncio.Future[None]] = []
+
+    async def sync(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._syncs.append(waiter)
+        await waiter
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(**aiokafka_options(self.settings), group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            parts = [tp for name in self.topics
+                     for tp in await partitions_of(consumer, self.settings.topic(name))]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            pending: list[tuple[dict[TopicPartition, int], asyncio.Future[None]]] = []
+            strip = len(self.settings.topic_prefix)
+            while not stopping.is_set():
+                if self._syncs:  # the ends as of now, for each sync asked for since last round
+                    now = await consumer.end_offsets(parts)
+                    pending += [(now, waiter) for waiter in self._syncs]
+                    self._syncs.clear()
+                batches = await consumer.getmany(timeout_ms=200, max_records=2000)
+                for tp, records in batches.items():
+                    for r in records:
+                        self.on_record(TopicRecord(tp.topic[strip:], tp.partition, r.offset,
+                                                   r.timestamp, r.key, r.value))
+                # Positions, not offsets: compaction leaves gaps.
+                at = {tp: await consumer.position(tp) for tp in parts}
+                if not self.caught_up.is_set() and all(at[tp] >= ends[tp] for tp in parts):
+                    self.caught_up.set()
+                for target, waiter in list(pending):
+                    if all(at[tp] >= target[tp] for tp in parts):
+                        pending.remove((target, waiter))
+                        if not waiter.done():
+                            waiter.set_result(None)
+        finally:
+            await consumer.stop()

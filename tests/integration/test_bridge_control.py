@@ -304,3 +304,36 @@ async def test_only_the_worker_holding_the_agencys_first_partition_polls(tmp_pat
         assert set(gets) == {"7", "8"}
     finally:
         await server.stop()
+
+
+async def test_records_of_partitions_taken_over_wait_until_the_shared_memory_is_read() -> None:
+    """A worker assigned partitions delivers none of their records before it has read what
+    their former owner wrote (its Open311 states): it would file again what that one filed."""
+    delivered: list[int] = []
+
+    async def deliver(_: str, record: Record) -> list[Outgoing]:
+        delivered.append(record.offset)
+        return []
+
+    tp = TopicPartition("agency.pemda-32-73.complaints.v1", 0)
+    lanes = LaneRuntime(Settings(), "g", lambda _: "pemda-32-73", "^x$", deliver)
+    lanes.consumer = AssignedConsumer(tp)  # (what it uses of one)
+    read, reading = asyncio.Event(), asyncio.Event()
+
+    async def read_what_others_wrote() -> None:
+        reading.set()
+        await read.wait()
+
+    lanes.before_assigned = read_what_others_wrote
+    assigning = asyncio.create_task(lanes.on_partitions_assigned([tp]))
+    await reading.wait()
+    lanes._hand_out(tp, [SimpleNamespace(partition=0, offset=3, timestamp=time.time() * 1000,
+                                         key=CID.encode(), value=BODY)])
+    await until(lambda: not lanes.lanes["pemda-32-73"].queue, "the lane to take the record")
+    assert delivered == []  # taken, and waiting
+    read.set()
+    await asyncio.wait_for(assigning, 30)
+    await until(lambda: delivered == [3], "the record delivered once the memory is read")
+    for task in lanes._tasks:
+        task.cancel()
+    await asyncio.gather(*lanes._tasks, return_exceptions=True)
