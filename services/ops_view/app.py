@@ -19,6 +19,7 @@ from services.ops_view.lacak import LacakSite
 from services.ops_view.web import OpsSite, serve, serve_app
 from services.runtime.faust_runtime import create_app as stage_app
 from services.runtime.kafka_client import aiokafka_options
+from services.runtime.forwarded import trusted_networks
 from services.runtime.settings import Settings
 from services.runtime.staff_signin import StaffSignIn
 from services.runtime.topics import ADMIN_STATUS
@@ -30,7 +31,9 @@ def create_app(settings: Settings) -> faust.App:
     site_registry, calendar = load_registry(settings.agencies_file), load_calendar(settings.calendar_file)
     # Without a provider the page has no sign-in: publish it on a loopback address only
     # (compose does: 127.0.0.1:8070), and it offers no triage action.
-    signin = StaffSignIn.from_settings(settings, COOKIE) if settings.oidc_issuer else None
+    signin = (StaffSignIn.from_settings(settings, COOKIE, settings.ops_public_url,
+                                        settings.ops_session_key_file)
+              if settings.oidc_issuer else None)
 
     async def page(tables: Mapping[str, Any]) -> None:
         producer = None
@@ -44,9 +47,11 @@ def create_app(settings: Settings) -> faust.App:
                                          key=event.complaint_id.encode())
 
         site = OpsSite(tables, site_registry, calendar, settings.ops_hosts(),
-                       settings.ops_streams_per_client, signin, assign)
+                       settings.ops_streams_per_client, signin, assign,
+                       trusted_networks(settings.trusted_proxies))
         lacak = LacakSite(tables[TIMELINES], site_registry, settings.lacak_hosts(),
-                          settings.lacak_per_minute)
+                          settings.lacak_per_minute, settings.lacak_global_per_minute,
+                          trusted_networks(settings.trusted_proxies))
         try:
             await asyncio.gather(serve(site, settings.ops_host, settings.ops_port),
                                  serve_app(lacak.app(), settings.lacak_host, settings.lacak_port))

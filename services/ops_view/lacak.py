@@ -3,7 +3,9 @@
 reporter or a note (the ops view keeps none of them). Its own site and port
 (LAPOR_LACAK_HOST/PORT), apart from the operations page: it may face the internet; the
 operations page may not. Typing errors are forgiven as `lapor show` forgives them; each
-client address has a request budget (LAPOR_LACAK_PER_MINUTE), so ids cannot be walked."""
+client has a request budget (LAPOR_LACAK_PER_MINUTE) and all of them together another
+(LAPOR_LACAK_GLOBAL_PER_MINUTE), so ids cannot be walked. Behind a proxy, the client is the
+address the trusted proxy forwarded (services/runtime/forwarded.py), an IPv6 client's /64."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from aiohttp import web
 from services.domain.registry import Registry
 from services.ops_view import queries
 from services.ops_view.web import static_file, timeline_refusal
+from services.runtime.forwarded import Network, budget_key, client_address
 from services.runtime.web_site import guarded
 from services.runtime.rate_limit import TokenBucket
 
@@ -26,17 +29,22 @@ CLIENTS_KEPT = 10_000  # request budgets remembered (the least recently seen go 
 
 class LacakSite:
     def __init__(self, timelines: Mapping[str, Any], registry: Registry,
-                 allowed_hosts: frozenset[str], per_minute: int):
+                 allowed_hosts: frozenset[str], per_minute: int, global_per_minute: int = 3000,
+                 proxies: tuple[Network, ...] = ()):
         self.timelines, self.registry = timelines, registry
-        self.allowed_hosts, self.per_minute = allowed_hosts, per_minute
+        self.allowed_hosts, self.per_minute, self.proxies = allowed_hosts, per_minute, proxies
         self.budgets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self.everyone = TokenBucket(global_per_minute / 60, global_per_minute)
 
     def allowed(self, client: str, now: float) -> bool:
-        bucket = self.budgets.pop(client, None) or TokenBucket(self.per_minute / 60, self.per_minute)
-        self.budgets[client] = bucket
+        """Within the client's budget and then everyone's (a refused request spends neither
+        further: the client's own is spent first, so one client cannot drain everyone's)."""
+        key = budget_key(client)
+        bucket = self.budgets.pop(key, None) or TokenBucket(self.per_minute / 60, self.per_minute)
+        self.budgets[key] = bucket
         while len(self.budgets) > CLIENTS_KEPT:
             self.budgets.popitem(last=False)
-        return bucket.wait(now) == 0
+        return bucket.wait(now) == 0 and self.everyone.wait(now) == 0
 
     @web.middleware
     async def guard(self, request: web.Request,
@@ -47,7 +55,9 @@ class LacakSite:
     def over_budget(self, request: web.Request) -> web.StreamResponse | None:
         """A 429 once the client's budget is spent (asked only of a request to an allowed host
         with GET: a refused one costs nothing)."""
-        if self.allowed(request.remote or "?", time.monotonic()):
+        client = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                self.proxies)
+        if self.allowed(client, time.monotonic()):
             return None
         return web.json_response({"error": "terlalu banyak permintaan: coba lagi sebentar lagi"},
                                  status=429, headers={"Retry-After": "10"})

@@ -26,6 +26,7 @@ from services.domain.complaint_id import normalise_complaint_id
 from services.domain.registry import Registry
 from services.ops_view import queries
 from services.ops_view.handlers import BOARD, TIMELINES
+from services.runtime.forwarded import Network, client_address
 from services.runtime.logging import get_logger
 from services.runtime.staff_signin import Staff, StaffSignIn
 from services.runtime.web_site import SECURITY_HEADERS, guarded, signed_in_headers
@@ -60,8 +61,9 @@ class OpsSite:
     def __init__(self, stores: Mapping[str, Mapping[str, Any]], registry: Registry,
                  calendar: WorkingCalendar, allowed_hosts: frozenset[str] = frozenset({"127.0.0.1", "localhost"}),
                  streams_per_client: int = 4, signin: StaffSignIn | None = None,
-                 assign: Assign | None = None):
+                 assign: Assign | None = None, proxies: tuple[Network, ...] = ()):
         self.stores, self.registry, self.calendar = stores, registry, calendar
+        self.proxies = proxies  # behind them, a stream's client is the forwarded address
         self.allowed_hosts, self.streams_per_client = allowed_hosts, streams_per_client
         self.streams: dict[str, int] = {}  # open /events streams by client address
         self.signin, self.assign_status = signin, assign
@@ -203,7 +205,8 @@ class OpsSite:
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: each escalation once, as the view learns of it. A client may
         hold `streams_per_client` open at once (429 beyond), so one cannot tie the worker up."""
-        client = request.remote or "?"
+        client = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                self.proxies)
         if self.streams.get(client, 0) >= self.streams_per_client:
             return web.json_response({"error": "too many live streams from this address"},
                                      status=429, headers={"Retry-After": "10"})

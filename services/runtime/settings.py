@@ -112,7 +112,12 @@ class Settings(BaseSettings):
         "", description="Comma-separated host names the tracking page answers to; empty: "
         "LAPOR_LACAK_HOST and localhost.")
     lacak_per_minute: int = Field(30, ge=1, description="Tracking requests one client address "
-                                  "may make a minute (a burst of as many, then that rate).")
+                                  "may make a minute (a burst of as many, then that rate). The "
+                                  "address is X-Forwarded-For's from LAPOR_TRUSTED_PROXIES; an "
+                                  "IPv6 client's /64 counts as one.")
+    lacak_global_per_minute: int = Field(
+        3000, ge=1, description="Tracking requests all clients together may make a minute: "
+        "many addresses walking ids at once are slowed down as a whole.")
     ops_timeline_days: int = Field(30, ge=1, description="Days a closed complaint's timeline "
                                    "stays on the operations page.")
     ops_compliance_days: int = Field(400, ge=1, description="Days an agency-day's compliance "
@@ -175,6 +180,22 @@ class Settings(BaseSettings):
     staff_session_hours: float = Field(8.0, gt=0, description="A staff session lasts this long.")
     staff_cookie_secure: bool = Field(True, description="Session cookies only over HTTPS "
                                       "(browsers treat http://localhost and 127.0.0.1 as secure).")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses or networks of the reverse proxies in front "
+        "of the web sites (e.g. 172.18.0.0/16): only from them is X-Forwarded-For believed (the "
+        "client address for lacak's budgets and the logs). Empty: no proxy is trusted.")
+    desk_public_url: str = Field(
+        "", description="The desk's address as browsers see it (e.g. https://desk.lapor.go.id), "
+        "behind a TLS proxy: its origin checks forms and makes the sign-in's redirect URI "
+        "(register <url>/auth/callback with the provider). Empty: taken from the request.")
+    ops_public_url: str = Field(
+        "", description="The operations page's address as browsers see it; as "
+        "LAPOR_DESK_PUBLIC_URL.")
+    desk_session_key_file: Path | None = Field(
+        None, description="The desk's own session key (as LAPOR_STAFF_SESSION_KEY_FILE): with "
+        "it, a desk's key cannot make operations-page sessions. Unset: the staff key.")
+    ops_session_key_file: Path | None = Field(
+        None, description="The operations page's own session key; as LAPOR_DESK_SESSION_KEY_FILE.")
     desk_host: str = Field("127.0.0.1", description="Bind address of the agency desk.")
     desk_port: int = Field(8074, description="Port of the agency desk.")
     desk_allowed_hosts: str = Field("", description="Comma-separated host names the desk answers "

@@ -36,6 +36,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from services.domain.staff_roles import StaffRoles, roles_from_groups
+from services.runtime.forwarded import public_origin
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 
@@ -184,25 +185,33 @@ def safe_next(target: str | None, default: str = "/") -> str:
 class StaffSignIn:
     """The sign-in routes of one site (`/auth/...`) and the questions its pages ask."""
 
-    def __init__(self, provider: OidcProvider, settings: Settings, cookie_name: str):
+    def __init__(self, provider: OidcProvider, settings: Settings, cookie_name: str,
+                 public_url: str = "", key_file: Path | None = None):
         self.provider, self.cookie_name = provider, cookie_name
+        # Behind a TLS proxy the request says http and the proxy's upstream host: the site's
+        # public URL is what the browser sees (forms' Origin, the OIDC redirect URI).
+        self.public_origin = public_origin(public_url, f"the public URL of {cookie_name}") if public_url else None
         self.groups_claim = settings.oidc_groups_claim
         self.operator_group, self.agency_prefix = settings.staff_operator_group, settings.staff_agency_prefix
         self.group_root = settings.staff_group_root
         self.max_age_s = int(settings.staff_session_hours * 3600)
         self.storage = EncryptedCookieStorage(
-            session_key(settings.staff_session_key_file), cookie_name=cookie_name,
+            session_key(key_file or settings.staff_session_key_file), cookie_name=cookie_name,
             max_age=self.max_age_s, httponly=True, secure=settings.staff_cookie_secure,
             samesite="Lax", path="/")
         self.signed_out: dict[str, float] = {}  # session id -> when it would have expired
 
     @classmethod
-    def from_settings(cls, settings: Settings, cookie_name: str) -> StaffSignIn:
+    def from_settings(cls, settings: Settings, cookie_name: str, public_url: str = "",
+                      key_file: Path | None = None) -> StaffSignIn:
+        """`public_url` and `key_file`: the site's own (LAPOR_<SITE>_PUBLIC_URL and
+        LAPOR_<SITE>_SESSION_KEY_FILE)."""
         if not settings.oidc_issuer:
             raise ValueError("LAPOR_OIDC_ISSUER is not set: staff cannot sign in")
         secret = read_secret(settings.oidc_client_secret_file, "LAPOR_OIDC_CLIENT_SECRET_FILE")
         return cls(OidcProvider(settings.oidc_issuer, settings.oidc_client_id, secret,
-                                settings.oidc_internal_url), settings, cookie_name)
+                                settings.oidc_internal_url), settings, cookie_name, public_url,
+                   key_file)
 
     def install(self, app: web.Application) -> None:
         setup_session(app, self.storage)
@@ -210,10 +219,10 @@ class StaffSignIn:
         app.router.add_get("/auth/callback", self.callback)
         app.router.add_post("/auth/logout", self.logout)
 
-    @staticmethod
-    def site(request: web.Request) -> str:
-        """This site's origin as the browser sees it (its Host passed the site's guard)."""
-        return f"{request.scheme}://{request.host}"
+    def site(self, request: web.Request) -> str:
+        """This site's origin as the browser sees it: its public URL when set (behind a
+        proxy), else the request's own (its Host passed the site's guard)."""
+        return self.public_origin or f"{request.scheme}://{request.host}"
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         url, flow = await self.provider.begin(f"{self.site(request)}/auth/callback")

@@ -6,6 +6,8 @@ client, or with another nonce is refused."""
 
 from __future__ import annotations
 
+import base64
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,12 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, make_mocked_request
+from aiohttp_session import get_session, new_session
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from services.runtime.settings import Settings
-from services.runtime.staff_signin import OidcProvider, SignInError, StaffSignIn, safe_next
+from services.domain.staff_roles import StaffRoles
+from services.runtime.staff_signin import OidcProvider, SignInError, Staff, StaffSignIn, safe_next
 from services.tools.signin_provider import RunningProvider, client_settings
 from tests.web_sites import served
 
@@ -104,3 +108,66 @@ async def test_id_tokens_are_checked_against_the_providers_keys_client_and_nonce
                        (token(key, iss="https://evil.example"), "n1"), (token(key, exp=now - 3600), "n1")):
         with pytest.raises(SignInError):
             await provider.verify(bad, nonce)
+
+
+async def test_behind_a_tls_proxy_the_public_url_makes_the_redirect_uri_and_the_origin(
+        signin_provider: RunningProvider, tmp_path: Path) -> None:
+    """The proxy talks http to the site under its own Host: the browser's origin is the
+    public URL, and only a form from it is this site's."""
+    settings = Settings(**client_settings(signin_provider, tmp_path))  # type: ignore[arg-type]
+    public = "https://desk.lapor.example:8443"
+    signin = StaffSignIn.from_settings(settings, "lapor_test", public + "/")
+    app = web.Application()
+    signin.install(app)
+    async with served(app) as server, ClientSession() as http:
+        answer = await http.get(server.make_url("/auth/login"), allow_redirects=False)
+        query = parse_qs(urlsplit(answer.headers["Location"]).query)
+        assert query["redirect_uri"] == [f"{public}/auth/callback"]
+    staff = Staff("sid", "sub", "name", StaffRoles(False, frozenset({"pln"})), "token")
+    local = f"http://127.0.0.1:{server.port}"
+
+    def posted(origin: str) -> web.Request:
+        return make_mocked_request("POST", "/act", headers={"Origin": origin, "Host": f"127.0.0.1:{server.port}"})
+
+    assert await signin.action_allowed(posted(public), staff, "token")
+    assert not await signin.action_allowed(posted(local), staff, "token")  # what the proxy's request says
+    assert not await signin.action_allowed(posted(public), staff, "another token")
+    with pytest.raises(ValueError, match="public URL"):
+        StaffSignIn.from_settings(settings, "lapor_test", "https://desk.lapor.example/desk")
+
+
+async def test_each_site_with_its_own_key_reads_no_session_the_other_made(
+        signin_provider: RunningProvider, tmp_path: Path) -> None:
+    """A desk's key cannot make or read an operations-page session (LAPOR_DESK_SESSION_KEY_FILE
+    and LAPOR_OPS_SESSION_KEY_FILE); with the one staff key both would."""
+    settings = Settings(**client_settings(signin_provider, tmp_path))  # type: ignore[arg-type]
+    keys = {}
+    for site in ("desk", "ops"):
+        keys[site] = tmp_path / f"{site}-session.key"
+        keys[site].write_text(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
+        keys[site].chmod(0o600)
+
+    async def session_seen(maker: StaffSignIn, reader: StaffSignIn) -> object:
+        async def make(request: web.Request) -> web.Response:
+            (await new_session(request))["sid"] = "made-here"
+            return web.Response(text="ok")
+
+        async def read(request: web.Request) -> web.Response:
+            return web.json_response({"sid": (await get_session(request)).get("sid")})
+
+        one, two = web.Application(), web.Application()
+        maker.install(one)
+        reader.install(two)
+        one.router.add_get("/make", make)
+        two.router.add_get("/read", read)
+        async with served(one) as a, served(two) as b, ClientSession() as http:
+            made = await http.get(a.make_url("/make"))
+            cookie = made.headers["Set-Cookie"].split(";")[0]
+            read_back = await http.get(b.make_url("/read"), headers={"Cookie": cookie})
+            return (await read_back.json())["sid"]
+
+    desk = StaffSignIn.from_settings(settings, "lapor_test", key_file=keys["desk"])
+    ops = StaffSignIn.from_settings(settings, "lapor_test", key_file=keys["ops"])
+    shared = StaffSignIn.from_settings(settings, "lapor_test")
+    assert await session_seen(desk, ops) is None
+    assert await session_seen(shared, StaffSignIn.from_settings(settings, "lapor_test")) == "made-here"

@@ -12,6 +12,7 @@ from aiohttp import ClientSession, ClientTimeout
 from services.domain.complaint_id import make_complaint_id
 from services.domain.registry import load_registry
 from services.ops_view.lacak import LacakSite
+from services.runtime.forwarded import trusted_networks
 from services.runtime.web_site import SECURITY_HEADERS
 from services.runtime.settings import Settings
 from tests.web_sites import served
@@ -63,3 +64,23 @@ async def test_a_client_that_walks_ids_is_slowed_down(lacak: str) -> None:
     assert answers[:6] == [404] * 6 and answers[6:] == [429, 429]
     status, headers, body = await call(f"{lacak}/api/lacak/{CID}")
     assert status == 429 and headers["Retry-After"] == "10" and "terlalu banyak" in body
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget_and_all_share_one() -> None:
+    site = LacakSite(TIMELINES, load_registry(None), Settings().lacak_hosts(), per_minute=2,
+                     global_per_minute=7, proxies=trusted_networks("127.0.0.1"))
+    async with served(site.app()) as server:
+        url = f"http://127.0.0.1:{server.port}/api/lacak/{CID}"
+
+        async def asked_by(client: str) -> int:
+            async with ClientSession(timeout=ClientTimeout(total=10)) as session:
+                async with session.get(url, headers={"X-Forwarded-For": client}) as answer:
+                    return answer.status
+
+        # Each client its own budget (the proxy's address is not the client's) ...
+        assert [await asked_by("203.0.113.7") for _ in range(3)] == [200, 200, 429]
+        assert [await asked_by("203.0.113.8") for _ in range(2)] == [200, 200]
+        # ... an IPv6 client's whole /64 one budget (6 served so far of everyone's 7) ...
+        assert [await asked_by(f"2001:db8:1:2::{n}") for n in (1, 2, 3)] == [200, 200, 429]
+        # ... and everyone's together: the seventh served of this minute was the last.
+        assert [await asked_by("198.51.100.1"), await asked_by("198.51.100.2")] == [200, 429]
