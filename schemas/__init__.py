@@ -16,6 +16,7 @@ from schemas.common import (
     WireModel,
     WirePart,
 )
+from schemas.staff import StaffSignOut
 from schemas.bridge import (
     BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request, WebhookPing,
 )
@@ -47,7 +48,7 @@ from schemas.events import (
 )
 
 __all__ = [
-    "AcceptedComplaint", "AdminStatus", "AgencyComplaint", "BridgeCommand", "BridgeDelivery", "BridgeSeenCall", "BridgeUndelivered", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
+    "AcceptedComplaint", "AdminStatus", "AgencyComplaint", "StaffSignOut", "BridgeCommand", "BridgeDelivery", "BridgeSeenCall", "BridgeUndelivered", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
     "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter", "ReporterStatus",
     "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusClaim", "StatusEvent",

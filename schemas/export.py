@@ -11,6 +11,7 @@ from schemas.bridge import (
     BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request, WebhookPing,
 )
 from schemas.events import ALL_EVENTS
+from schemas.staff import StaffSignOut
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 ID_BASE = "https://github.com/lapor-router/lapor-router/schemas/v1/"
@@ -20,7 +21,8 @@ def render_schemas() -> dict[str, str]:
     """File name -> JSON text of every event schema, deterministic (sorted keys)."""
     out: dict[str, str] = {}
     models: tuple[type[WireModel], ...] = (*ALL_EVENTS, Open311Request, BridgeDelivery, WebhookPing,
-                                            BridgeCommand, BridgeSeenCall, BridgeUndelivered)
+                                            BridgeCommand, BridgeSeenCall, BridgeUndelivered,
+                                            StaffSignOut)
     for model in models:
         schema: dict[str, Any] = model.model_json_schema(mode="validation")
         name = f"{model.schema_name}.v{SCHEMA_VERSION}.schema.json"

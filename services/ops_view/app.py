@@ -21,6 +21,7 @@ from services.runtime.faust_runtime import create_app as stage_app
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.forwarded import trusted_networks
 from services.runtime.settings import Settings
+from services.runtime.signed_out import SharedSignOuts
 from services.runtime.staff_signin import StaffSignIn
 from services.runtime.topics import ADMIN_STATUS
 
@@ -36,10 +37,14 @@ def create_app(settings: Settings) -> faust.App:
               if settings.oidc_issuer else None)
 
     async def page(tables: Mapping[str, Any]) -> None:
-        producer = None
-        if signin is not None:  # the triage action's `assigned`
+        producer, signouts, following = None, None, None
+        if signin is not None:  # the triage action's `assigned`; sign-outs shared by workers
             producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True)
             await producer.start()
+            signouts = SharedSignOuts(settings, "ops", signin.revoke)
+            await signouts.start()
+            signin.announce = signouts.publish
+            following = asyncio.create_task(signouts.run(asyncio.Event()), name="sign-outs")
 
         async def assign(event: StatusEvent) -> None:
             assert producer is not None
@@ -56,6 +61,11 @@ def create_app(settings: Settings) -> faust.App:
             await asyncio.gather(serve(site, settings.ops_host, settings.ops_port),
                                  serve_app(lacak.app(), settings.lacak_host, settings.lacak_port))
         finally:
+            if following is not None:
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
+            if signouts is not None:
+                await signouts.stop()
             if producer is not None:
                 await producer.stop()
 

@@ -39,6 +39,7 @@ from services.domain.staff_roles import StaffRoles, roles_from_groups
 from services.runtime.forwarded import public_origin
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
+from services.runtime.signed_out import session_digest
 
 FLOW_MAX_AGE_S = 600  # a sign-in started and not finished within this is started again
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -199,7 +200,10 @@ class StaffSignIn:
             session_key(key_file or settings.staff_session_key_file), cookie_name=cookie_name,
             max_age=self.max_age_s, httponly=True, secure=settings.staff_cookie_secure,
             samesite="Lax", path="/")
-        self.signed_out: dict[str, float] = {}  # session id -> when it would have expired
+        # Sessions signed out (digests of their ids) -> when each would have ended: this
+        # worker's and, through `announce` and `revoke`, every other worker's of the site.
+        self.signed_out: dict[str, float] = {}
+        self.announce: Callable[[str, float], Awaitable[None]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, cookie_name: str, public_url: str = "",
@@ -258,7 +262,7 @@ class StaffSignIn:
     async def staff(self, request: web.Request) -> Staff | None:
         session = await get_session(request)
         sid = session.get("sid")
-        if not sid or sid in self.signed_out or int(session.get("until", 0)) < time.time():
+        if not sid or session_digest(sid) in self.signed_out or int(session.get("until", 0)) < time.time():
             return None
         roles = StaffRoles(bool(session.get("operator")), frozenset(session.get("agencies") or ()))
         return Staff(sid, str(session["sub"]), str(session.get("name", "")), roles, str(session["csrf"]))
@@ -279,16 +283,26 @@ class StaffSignIn:
             return web.json_response({"error": "not signed in, or the form is not this site's"}, status=403)
         session = await get_session(request)
         id_token = session.get("id_token")
-        self.forget(staff.session_id, float(session.get("until", 0)))
+        digest, until = session_digest(staff.session_id), float(session.get("until", 0))
+        self.revoke(digest, until)
+        if self.announce is not None:
+            try:  # every other worker of the site refuses the session from now on
+                await self.announce(digest, until)
+            except Exception as exc:  # signed out here and in the browser; the others may not know
+                get_logger(component="staff_signin").error("sign_out_not_shared", error=type(exc).__name__)
         session.invalidate()
         get_logger(component="staff_signin").info("signed_out", subject=staff.subject)
         after = await self.provider.sign_out_url(id_token, f"{self.site(request)}/")
         raise web.HTTPFound(after or "/")
 
-    def forget(self, session_id: str, until: float) -> None:
+    def revoke(self, digest: str, until: float) -> None:
+        """A session signed out (here or on another worker): refused until it would have ended."""
         now = time.time()
-        self.signed_out = {s: u for s, u in self.signed_out.items() if u > now}
-        self.signed_out[session_id] = until
+        if until <= now:
+            return
+        if len(self.signed_out) > 1000:  # those past their end mean nothing any more
+            self.signed_out = {s: u for s, u in self.signed_out.items() if u > now}
+        self.signed_out[digest] = until
 
     @staticmethod
     def refusal(message: str) -> web.Response:

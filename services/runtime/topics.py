@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from schemas.bridge import (
     BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request,
 )
+from schemas.staff import StaffSignOut
 from schemas import (
     AcceptedComplaint, AdminStatus, AgencyComplaint, AgencyStatus, Channel, ComplianceStats,
     Escalation, Notification, RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage,
@@ -39,6 +40,7 @@ BRIDGE_CONTROL = BridgeCommand.topic_name  # operators' skip and enable, to ever
 BRIDGE_SEEN_CALLS = BridgeSeenCall.topic_name  # accepted status calls: the shared replay cache
 # Complaints the bridge could not put into the agency's system (the desk shows them).
 BRIDGE_UNDELIVERED = BridgeUndelivered.topic_name
+STAFF_SIGNED_OUT = StaffSignOut.topic_name  # sign-outs every worker of a staff site refuses
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -168,6 +170,9 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         # A day: far past any replay window (the bridge ignores entries older than two).
         TopicSpec(BRIDGE_SEEN_CALLS, "agency_id|digest", 1, rf, retention_ms=DAY_MS),
         TopicSpec(BRIDGE_UNDELIVERED, "agency_id|complaint_id", 1, rf, cleanup_policy="compact"),
+        # A week: past any staff session (LAPOR_STAFF_SESSION_HOURS), then gone.
+        TopicSpec(STAFF_SIGNED_OUT, "site|session digest", 1, rf, cleanup_policy="compact,delete",
+                  retention_ms=7 * DAY_MS),
     ]
 
 

@@ -31,6 +31,7 @@ from services.runtime.settings import Settings
 from services.runtime.topics import (
     ACCEPTED, ADMIN_STATUS, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, BRIDGE_CONTROL, BRIDGE_DELIVERIES,
     BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED, CLAIMS, CLOSURES, OPEN311_REQUESTS, COMPLIANCE,
+    STAFF_SIGNED_OUT,
     ESCALATIONS, NOTIFICATION_TOPICS,
     REJECTED, REPORTER_STATUS_TOPICS, ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE,
     agency_status_topic_name, agency_topic_name, head_of, notifications_topic_name,
@@ -94,15 +95,16 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "router": ((ACCEPTED, CLAIMS, TICKS), (ROUTED, TRIAGE, STATUS, *NOTIFICATION_TOPICS)),
     "sla_monitor": ((ACCEPTED, ROUTED, STATUS, TICKS),
                     (ESCALATIONS, COMPLIANCE, CLOSURES, *NOTIFICATION_TOPICS)),
-    # It writes one thing: a signed-in national operator's `assigned` (the triage action).
+    # It writes a signed-in national operator's `assigned` (the triage action), and sign-outs.
     "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS,
-                  BRIDGE_DELIVERIES, BRIDGE_UNDELIVERED), (ADMIN_STATUS,)),
+                  BRIDGE_DELIVERIES, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT),
+                 (ADMIN_STATUS, STAFF_SIGNED_OUT)),
     "status_gate": ((CLOSURES, ADMIN_STATUS, *REPORTER_STATUS_TOPICS), (CLAIMS,)),
     "ticker": ((), (TICKS,)),
     # It follows its own shared memory (filed requests, accepted calls) and operators' commands.
     "bridge": ((OPEN311_REQUESTS, BRIDGE_SEEN_CALLS, BRIDGE_CONTROL),
                (OPEN311_REQUESTS, BRIDGE_DELIVERIES, BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED)),
-    "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED), ()),
+    "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT), (STAFF_SIGNED_OUT,)),
 }
 FAUST_SERVICES = {"intake", "router", "sla_monitor", "ops_view"}  # app id lapor-<stage name>
 
