@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 
 from services.desk.actions import Action
-from services.desk.view import ClockView, QueueRow
+from services.desk.view import ClockView, QueueRow, Undelivered
 from services.domain.calendar import zone
 
 CLOCK_NAMES = {"first_response": "Tanggapan pertama", "follow_up": "Tindak lanjut",
@@ -36,6 +36,9 @@ def e(value: object) -> str:
 
 
 ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
+# Why the bridge could not put a complaint into the agency's own system (bridge.undelivered.v1).
+UNDELIVERED_REASONS = {"bridge_refused": "ditolak", "bridge_gave_up": "dihentikan setelah batas waktu",
+                       "bridge_skipped": "dilewati operator"}
 
 
 def _when(value: datetime | str | None, tz: str) -> str:
@@ -58,6 +61,25 @@ def layout(title: str, body: str, staff_name: str | None = None, csrf: str | Non
             f"<title>{e(title)} · Meja instansi LAPOR!</title><link rel=\"stylesheet\" href=\"/static/desk.css\">"
             f"</head><body><header><a class=\"brand\" href=\"/\">SP4N-LAPOR! · Meja instansi</a>{account}</header>"
             f"<main>{body}</main></body></html>")
+
+
+def undelivered_text(mark: Undelivered, tz: str) -> str:
+    """The bridge's mark in words, with its time: "Tidak masuk ke sistem instansi Anda: ditolak
+    (HTTP 422), 2026-10-05 10:00 WIB — tangani di sini" (plain text: escaped where it goes)."""
+    why = UNDELIVERED_REASONS.get(mark.reason, mark.reason)
+    if mark.http_status is not None and mark.reason != "bridge_skipped":
+        answer = f"HTTP {mark.http_status}"
+        why += f" ({answer})" if mark.reason == "bridge_refused" else f" (jawaban terakhir {answer})"
+    elif mark.reason == "bridge_gave_up":
+        why += " (tanpa jawaban)"
+    return f"Tidak masuk ke sistem instansi Anda: {why}, {_when(mark.at, tz)} — tangani di sini"
+
+
+def undelivered_mark(mark: Undelivered | None, tz: str, tag: str = "span") -> str:
+    if mark is None:
+        return ""
+    return (f'<{tag} class="undelivered" data-undelivered="{e(mark.reason)}" role="note">'
+            f'{e(undelivered_text(mark, tz))}</{tag}>')
 
 
 def clock_cell(clock: ClockView, tz: str) -> str:
@@ -86,30 +108,45 @@ QUEUE_SHOWN = 200  # rows on the page (the nearest deadlines); the JSON API page
 
 
 def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_name: str, csrf: str,
-               now: datetime | None, tz: str) -> str:
+               now: datetime | None, tz: str, undelivered: int = 0, only_undelivered: bool = False) -> str:
+    """`rows`: the queue as shown (filtered already when `only_undelivered`); `undelivered`:
+    how many open complaints the agency's own system never took (the filter's count)."""
     lines = []
     for r in rows[:QUEUE_SHOWN]:
         role = '<span class="copy">tembusan</span>' if r.role == "copy" else ""
         clocks = " ".join(clock_cell(c, tz) for c in r.clocks) or "—"
+        marked = f' data-undelivered="{e(r.undelivered.reason)}"' if r.undelivered else ""
         lines.append(
-            f'<tr data-complaint="{e(r.complaint_id)}" data-role="{e(r.role)}">'
+            f'<tr data-complaint="{e(r.complaint_id)}" data-role="{e(r.role)}"{marked}>'
             f'<td><a href="/a/{e(agency_id)}/c/{e(r.complaint_id)}">{e(r.complaint_id)}</a> {role}</td>'
-            f"<td>{e(r.title or '(tanpa judul)')}</td><td>{e(r.category)}</td>"
+            f"<td>{e(r.title or '(tanpa judul)')}{undelivered_mark(r.undelivered, tz, 'div')}</td>"
+            f"<td>{e(r.category)}</td>"
             f"<td>{e(_when(r.routed_at, tz))}</td><td>{clocks}</td>"
             f"<td>{e(status_name(r.last_status or 'new'))}</td></tr>")
+    empty = ("Tidak ada aduan terbuka yang tidak masuk ke sistem instansi Anda." if only_undelivered
+             else "Tidak ada aduan terbuka.")
     table = ("<table><thead><tr><th>Nomor lacak</th><th>Judul</th><th>Kategori</th><th>Diterima</th>"
              "<th>Jam SLA (hari kerja)</th><th>Status terakhir</th></tr></thead><tbody>"
-             + "".join(lines) + "</tbody></table>") if lines else '<p class="empty">Tidak ada aduan terbuka.</p>'
+             + "".join(lines) + "</tbody></table>") if lines else f'<p class="empty">{e(empty)}</p>'
     shown = f" · {QUEUE_SHOWN} pertama ditampilkan" if len(rows) > QUEUE_SHOWN else ""
+    base = f"/a/{e(agency_id)}/"
+    if only_undelivered:
+        choice = (f'<a href="{base}">Semua aduan terbuka</a> · '
+                  f'<b>Hanya yang tidak masuk ke sistem instansi Anda ({undelivered})</b>')
+    else:
+        choice = (f'<b>Semua aduan terbuka</b> · <a href="{base}?undelivered=1">Hanya yang tidak masuk '
+                  f'ke sistem instansi Anda ({undelivered})</a>')
+    what = "tidak masuk ke sistem instansi" if only_undelivered else "terbuka"
     body = (f"<h1>{e(agency_name)} <small>({e(agency_id)})</small></h1>"
-            f"<p class=\"meta\">{len(rows)} terbuka{shown} · tenggat terdekat lebih dulu · "
-            f"per {e(_when(now, tz))}</p>{table}")
+            f"<p class=\"meta\">{len(rows)} {what}{shown} · tenggat terdekat lebih dulu · "
+            f"per {e(_when(now, tz))}</p><p class=\"filter\">{choice}</p>{table}")
     return layout(f"Antrean {agency_name}", body, staff_name, csrf)
 
 
 def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockView],
                    timeline: list[dict[str, Any]], actions: list[Action], agencies: Iterable[tuple[str, str]],
-                   staff_name: str, csrf: str, notice: str | None, error: str | None, tz: str) -> str:
+                   staff_name: str, csrf: str, notice: str | None, error: str | None, tz: str,
+                   undelivered: Undelivered | None = None) -> str:
     cid = delivery["complaint_id"]
     reporter = delivery.get("reporter") or {}
     who = ", ".join(e(v) for k, v in reporter.items() if v) or (
@@ -134,7 +171,8 @@ def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockV
     banner = (f'<p class="notice" role="status">{e(notice)}</p>' if notice else "") + (
         f'<p class="error" role="alert">{e(error)}</p>' if error else "")
     body = (f'<p><a href="/a/{e(agency_id)}/">← antrean</a></p><h1>{e(delivery.get("title") or cid)}</h1>'
-            f'<p class="meta">{e(cid)}</p>{banner}{facts}<h2>Isi aduan</h2>'
+            f'<p class="meta">{e(cid)}</p>{banner}{undelivered_mark(undelivered, tz, "p")}{facts}'
+            f'<h2>Isi aduan</h2>'
             f'<div class="body">{e(delivery["body"])}</div><h2>Jam SLA</h2><ul class="clocks">{clock_list}</ul>'
             f'<h2>Riwayat</h2><ol class="timeline">{events}</ol>'
             + action_forms(agency_id, cid, actions, agencies, csrf))

@@ -2,7 +2,10 @@
 
 In: each agency's complaints as delivered to it (`agency.<id>.complaints.v1`, as redacted as
 the agency receives them), the gate's statuses (`complaints.status.v1`), the SLA monitor's
-escalations and the ticks (time is data: the desk's "now" is the latest tick's `as_of`).
+escalations, the ticks (time is data: the desk's "now" is the latest tick's `as_of`) and the
+bridge's marks of complaints it could not put into an agency's own system
+(`bridge.undelivered.v1`, compacted, key `<agency_id>|<complaint_id>`: the latest record of a
+key is the mark, a tombstone ends it).
 Out: one agency's queue and one complaint as that agency may see it. Nothing here crosses
 agencies: every question names the agency asking, and a complaint delivered to another
 agency does not exist for it.
@@ -16,12 +19,14 @@ view trusts them and derives nothing about who may speak. What it still filters 
 agency sees (its own statuses stop its own clocks, another agency's note is not shown, a
 former holder may not act): that is not judging, and the topic carries several agencies'
 statuses over a complaint's life. A repeated `event_id` is ignored here too (a second line:
-the desk reads at least once), and only a delivery makes a complaint known: a status or an
-escalation for a complaint never delivered waits, bounded, for its delivery (`_park`).
+the desk reads at least once), and only a delivery makes a complaint known: a status, an
+escalation or a bridge mark for a complaint never delivered waits, bounded, for its delivery
+(`_park`).
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,22 +37,39 @@ import orjson
 from pydantic import ValidationError
 
 from schemas import (
-    AgencyComplaint, ClockName, Escalation, EscalationKind, Role, SlaTier, Status, StatusEvent, Tick,
+    AgencyComplaint, BridgeUndelivered, ClockName, Escalation, EscalationKind, Role, SlaTier, Status,
+    StatusEvent, Tick,
 )
 from services.domain.calendar import WorkingCalendar, zone
 from services.domain.complaint_id import normalise_complaint_id
 from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
-from services.runtime.topics import AGENCY_TOPIC, ESCALATIONS, STATUS, TICKS, family_member
+from services.runtime.topics import AGENCY_TOPIC, BRIDGE_UNDELIVERED, ESCALATIONS, STATUS, TICKS, family_member
 
 # A status that ends the agency's part: the complaint leaves its queue.
 FINISHED = {Status.resolved, Status.closed, Status.archived}
 CLOCK_SKEW = timedelta(minutes=10)  # how far behind ours an agency system's clock may be
 STATUSES_KEPT = 200  # per complaint (a complaint with more is a fault somewhere else)
-PARKED_KEPT = 10_000  # statuses and escalations waiting for their complaint's delivery (`_park`)
+PARKED_KEPT = 10_000  # statuses, escalations, bridge marks waiting for their complaint's delivery (`_park`)
 UNKNOWN = "unknown_complaint"  # the reason a record naming an id no complaint can have is skipped
+# The reason a bridge.undelivered.v1 record is skipped whose key is not `<agency_id>|<complaint_id>`
+# of its body: compaction and the tombstone that ends the mark go by the key.
+KEY_MISMATCH = "key_mismatch"
 
-Parked = tuple[StatusEvent, dict[str, Any] | None] | Escalation
+AGENCY_ID = re.compile(r"[a-z0-9-]{1,64}")  # schemas.common.AgencyId
+
+Parked = tuple[StatusEvent, dict[str, Any] | None] | Escalation | BridgeUndelivered
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """The bridge could not put the agency's delivery `event_id` into its own system: refused
+    for good, given up after the agency's `give_up_after_s`, or skipped by an operator."""
+
+    event_id: str
+    reason: str  # bridge_refused | bridge_gave_up | bridge_skipped
+    at: datetime
+    http_status: int | None  # the endpoint's last answer (None: none)
 
 
 @dataclass
@@ -57,6 +79,8 @@ class Facts:
     deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)  # agency -> delivered JSON
     statuses: list[dict[str, Any]] = field(default_factory=list)  # in topic order
     escalations: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> escalation
+    # agency -> the bridge's mark: not put into that agency's own system (bridge.undelivered.v1)
+    undelivered: dict[str, Undelivered] = field(default_factory=dict)
     finished_at: datetime | None = None
 
 
@@ -79,6 +103,7 @@ class QueueRow:
     clocks: list[ClockView]
     last_status: str | None
     next_due: datetime | None
+    undelivered: Undelivered | None = None  # not in the agency's own system: work it here
 
 
 def _at(value: str) -> datetime:
@@ -118,6 +143,8 @@ class DeskView:
             self.parked_count -= 1
             if isinstance(item, Escalation):
                 self.escalation(item)
+            elif isinstance(item, BridgeUndelivered):
+                self.undelivered(item)
             else:
                 self.status(*item)
 
@@ -142,11 +169,49 @@ class DeskView:
         facts.escalations[esc.escalation_id] = esc.model_dump(mode="json")
         return None
 
+    def undelivered(self, mark: BridgeUndelivered) -> str | None:
+        """Keep the bridge's mark for the agency (the latest of its key replaces the one before;
+        the same again changes nothing)."""
+        facts = self.facts.get(mark.complaint_id)
+        if facts is None:
+            return self._park(mark.complaint_id, mark)
+        facts.undelivered[mark.agency_id] = Undelivered(mark.event_id, mark.reason, mark.at, mark.http_status)
+        return None
+
+    def delivered_later(self, agency_id: str, complaint_id: str) -> None:
+        """A tombstone: the agency's system took the complaint after all (an operator's
+        redelivery). Its mark ends, and so does one still parked."""
+        facts = self.facts.get(complaint_id)
+        if facts is not None:
+            facts.undelivered.pop(agency_id, None)
+            return
+        waiting = self.parked.get(complaint_id)
+        if waiting is None:
+            return
+        kept = [w for w in waiting if _parked_id(w) != ("undelivered", agency_id)]
+        self.parked_count -= len(waiting) - len(kept)
+        if kept:
+            self.parked[complaint_id] = kept
+        else:
+            del self.parked[complaint_id]
+
+    def undelivered_mark(self, facts: Facts, agency_id: str) -> Undelivered | None:
+        """The bridge's mark on the agency's delivery as the desk holds it: none of another
+        agency's, and none left from an earlier delivery (a complaint passed on and back again
+        is a new delivery, which the agency's system may well have taken)."""
+        mark = facts.undelivered.get(agency_id)
+        delivery = facts.deliveries.get(agency_id)
+        if mark is None or delivery is None or delivery.get("event_id") != mark.event_id:
+            return None
+        return mark
+
     # Why records are parked: the desk follows every topic from its start with one consumer
     # and no group (`topic_follow`), in order within each partition only, so a status or an
     # escalation may be read before the delivery of its complaint (at start, while the agency
     # topics are read; an agency topic made later is found within the metadata refresh). Such
-    # a record waits here and is applied, in arrival order, when the complaint is delivered.
+    # a record waits here and is applied, in arrival order, when the complaint is delivered
+    # (a bridge mark is a key's latest state: a newer one replaces the one parked, a tombstone
+    # takes it away).
     # It makes no complaint: a status for an id never delivered (one the router refused, a
     # triaged complaint, one forgotten after its close) stays parked until room is needed, and
     # the oldest complaint's parked records go first (`on_dropped`). An id whose check
@@ -155,7 +220,12 @@ class DeskView:
         if normalise_complaint_id(cid) != cid:
             return UNKNOWN
         waiting = self.parked.setdefault(cid, [])
-        if any(_parked_id(w) == _parked_id(item) for w in waiting):
+        if isinstance(item, BridgeUndelivered):
+            for i, w in enumerate(waiting):
+                if _parked_id(w) == _parked_id(item):
+                    waiting[i] = item  # the key's newer mark, in the older one's place
+                    return None
+        elif any(_parked_id(w) == _parked_id(item) for w in waiting):
             return None  # a repeat of a record already waiting takes no room
         waiting.append(item)
         self.parked_count += 1
@@ -309,7 +379,8 @@ class DeskView:
 
     def queue(self, agency_id: str) -> list[QueueRow]:
         """The agency's open complaints: primaries by their nearest running deadline (the
-        breached first), then those with no running clock, then its copies (tembusan)."""
+        breached first), then those with no running clock, then its copies (tembusan). Each
+        carries the bridge's mark if the agency's own system never took it."""
         rows = []
         for cid in self.held.get(agency_id, ()):
             facts = self.facts[cid]
@@ -322,7 +393,8 @@ class DeskView:
             rows.append(QueueRow(cid, delivery["routing"]["role"], delivery.get("title"),
                                  delivery["category"], _at(delivery["routing"]["routed_at"]),
                                  clocks, own[-1]["status"] if own else None,
-                                 min(running) if running else None))
+                                 min(running) if running else None,
+                                 self.undelivered_mark(facts, agency_id)))
         far = datetime.max.replace(tzinfo=zone("UTC"))
         return sorted(rows, key=lambda r: (r.role != Role.primary.value, r.next_due or far,
                                            r.routed_at, r.complaint_id))
@@ -344,8 +416,25 @@ class DeskView:
         return sorted(shown, key=lambda x: x["at"])
 
 
+def undelivered_only(rows: list[QueueRow]) -> list[QueueRow]:
+    """The queue filtered to what the agency's own system never took (staff work them here)."""
+    return [r for r in rows if r.undelivered is not None]
+
+
 def _parked_id(item: Parked) -> tuple[str, str]:
-    return ("escalation", item.escalation_id) if isinstance(item, Escalation) else ("status", item[0].event_id)
+    if isinstance(item, Escalation):
+        return "escalation", item.escalation_id
+    if isinstance(item, BridgeUndelivered):
+        return "undelivered", item.agency_id  # one mark per agency and complaint: the key's latest
+    return "status", item[0].event_id
+
+
+def undelivered_key(key: bytes | None) -> tuple[str, str] | None:
+    """(agency_id, complaint_id) of a bridge.undelivered.v1 key, if it is well formed."""
+    agency, sep, cid = (key or b"").decode(errors="replace").partition("|")
+    if not sep or not AGENCY_ID.fullmatch(agency) or normalise_complaint_id(cid) != cid:
+        return None
+    return agency, cid
 
 
 def _json(value: bytes) -> dict[str, Any]:
@@ -353,10 +442,12 @@ def _json(value: bytes) -> dict[str, Any]:
     return {k: v for k, v in orjson.loads(value).items() if v is not None}
 
 
-def apply_record(view: DeskView, topic: str, value: bytes | None) -> str | None:
+def apply_record(view: DeskView, topic: str, value: bytes | None, key: bytes | None = None) -> str | None:
     """Feed one record (topic by contract name) to the view; the reason it was skipped, if
     it was. A record that does not parse is skipped, not fatal: its stage of origin has
     already dead-lettered anything malformed, and the desk only reads."""
+    if topic == BRIDGE_UNDELIVERED:
+        return _undelivered_record(view, key, value)
     if value is None:
         return "tombstone"
     try:
@@ -375,3 +466,20 @@ def apply_record(view: DeskView, topic: str, value: bytes | None) -> str | None:
     except ValidationError:
         return "invalid"
     return None
+
+
+def _undelivered_record(view: DeskView, key: bytes | None, value: bytes | None) -> str | None:
+    """A bridge mark, or its tombstone, by its key (what compaction keeps and ends)."""
+    named = undelivered_key(key)
+    if named is None:
+        return "invalid"
+    if value is None:
+        view.delivered_later(*named)
+        return None
+    try:
+        mark = BridgeUndelivered.model_validate_json(value)
+    except ValidationError:
+        return "invalid"
+    if (mark.agency_id, mark.complaint_id) != named:
+        return KEY_MISMATCH
+    return view.undelivered(mark)

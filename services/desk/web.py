@@ -19,7 +19,7 @@ from aiohttp import web
 from schemas import AgencyStatus
 from services.desk import pages
 from services.desk.actions import ActionRefused, available, status_from_form
-from services.desk.view import DeskView
+from services.desk.view import DeskView, Undelivered, undelivered_only
 from services.runtime.staff_signin import Staff, StaffSignIn
 from services.runtime.web_site import NO_SCRIPT_CSP, guarded, signed_in_headers
 from services.domain.complaint_id import normalise_complaint_id
@@ -105,9 +105,17 @@ class DeskSite:
                                        [(f"/a/{a}/", self.name(a)) for a in desks]))
 
     async def queue(self, request: web.Request) -> web.StreamResponse:
+        """`?undelivered=1`: only what the agency's own system never took (the bridge's marks)."""
         staff, agency = await self.agency_of(request)
-        return html(pages.queue_page(agency, self.name(agency), self.view.queue(agency), staff.name,
-                                     staff.csrf, self.view.now, self.view.registry.timezone(agency)))
+        only = only_undelivered(request)
+        if only is None:
+            return html(pages.message_page("Alamat tidak dikenal", "undelivered hanya boleh 1.",
+                                           staff.name, staff.csrf, [(f"/a/{agency}/", "Antrean")]), status=400)
+        rows = self.view.queue(agency)
+        marked = undelivered_only(rows)
+        return html(pages.queue_page(agency, self.name(agency), marked if only else rows, staff.name,
+                                     staff.csrf, self.view.now, self.view.registry.timezone(agency),
+                                     len(marked), only))
 
     async def complaint(self, request: web.Request, error: str | None = None) -> web.StreamResponse:
         staff, agency = await self.agency_of(request)
@@ -118,7 +126,8 @@ class DeskSite:
                                     self.view.timeline(facts, agency), available(self.view, facts, agency),
                                     agencies, staff.name, staff.csrf,
                                     NOTICES.get(request.query.get("notice", "")), error,
-                                    self.view.registry.timezone(agency))
+                                    self.view.registry.timezone(agency),
+                                    self.view.undelivered_mark(facts, agency))
         return html(page, status=400 if error else 200)
 
     async def act(self, request: web.Request) -> web.StreamResponse:
@@ -139,18 +148,25 @@ class DeskSite:
         raise web.HTTPSeeOther(f"/a/{agency}/c/{cid}?notice=sent")
 
     async def queue_json(self, request: web.Request) -> web.StreamResponse:
-        """`?offset=&limit=` (limit at most 1,000): the queue in the page's order."""
+        """`?offset=&limit=` (limit at most 1,000): the queue in the page's order;
+        `undelivered=1`: only what the agency's own system never took."""
         _, agency = await self.agency_of(request)
         try:
             offset = max(0, int(request.query.get("offset", "0")))
             limit = min(1000, max(1, int(request.query.get("limit", "200"))))
         except ValueError:
             return web.json_response({"error": "offset and limit are whole numbers"}, status=400)
+        only = only_undelivered(request)
+        if only is None:
+            return web.json_response({"error": "undelivered is 1 or absent"}, status=400)
         rows = self.view.queue(agency)
+        if only:
+            rows = undelivered_only(rows)
         return web.json_response({"total": len(rows), "offset": offset, "complaints": [{
             "complaint_id": r.complaint_id, "role": r.role, "category": r.category,
             "routed_at": r.routed_at.isoformat(), "last_status": r.last_status,
-            "clocks": [clock_json(c) for c in r.clocks]} for r in rows[offset:offset + limit]]})
+            "clocks": [clock_json(c) for c in r.clocks], "undelivered": undelivered_json(r.undelivered)}
+            for r in rows[offset:offset + limit]]})
 
     async def complaint_json(self, request: web.Request) -> web.StreamResponse:
         _, agency = await self.agency_of(request)
@@ -158,7 +174,21 @@ class DeskSite:
         return web.json_response({
             "complaint": delivery, "clocks": [clock_json(c) for c in self.view.clocks(facts, agency)],
             "timeline": self.view.timeline(facts, agency),
-            "actions": [a.status.value for a in available(self.view, facts, agency)]})
+            "actions": [a.status.value for a in available(self.view, facts, agency)],
+            "undelivered": undelivered_json(self.view.undelivered_mark(facts, agency))})
+
+
+def only_undelivered(request: web.Request) -> bool | None:
+    """The queue filter `undelivered`: absent (or empty) is off, 1 is on; None: anything else."""
+    value = request.query.get("undelivered", "")
+    return {"": False, "1": True}.get(value)
+
+
+def undelivered_json(mark: Undelivered | None) -> dict[str, Any] | None:
+    """The bridge's mark with the contract's codes (bridge.undelivered.v1), or None."""
+    if mark is None:
+        return None
+    return {"reason": mark.reason, "at": mark.at.isoformat(), "http_status": mark.http_status}
 
 
 def clock_json(c: Any) -> dict[str, Any]:

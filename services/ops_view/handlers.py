@@ -6,8 +6,9 @@ reporter, so no page can show an anonymous reporter (or any reporter).
 
 Store keys are written from records of one partition only (a table's changelog partition is
 its source record's): per complaint (its events share the complaint's partition), per source
-partition ("esc|p", "triage|p", "dead|p", "now|p", "pending|p", "breaches|p|agency|day") and per agency
-("compliance|agency|day", "overdue|agency": sla.compliance.v1 is keyed by agency).
+partition ("esc|p", "triage|p", "dead|p", "now|p", "pending|p", "breaches|p|agency|day"), per agency
+("compliance|agency|day", "overdue|agency": sla.compliance.v1 is keyed by agency; "bridge|agency":
+bridge.deliveries.v1 is too) and per bridge.undelivered.v1 key ("undelivered|agency|complaint_id").
 
 Each event once, and no state for a complaint never seen: the view trusts
 complaints.status.v1 (the router passes only what its sender may say, each `event_id` once,
@@ -18,13 +19,14 @@ read before them)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from schemas import (
-    AcceptedComplaint, BridgeDelivery, ComplianceStats, Escalation, RejectedEvent, Role, RoutedEvent, Status,
-    StatusEvent, Tick, WireModel,
+    AcceptedComplaint, BridgeDelivery, BridgeUndelivered, ComplianceStats, Escalation, RejectedEvent, Role,
+    RoutedEvent, Status, StatusEvent, Tick, WireModel,
 )
 from services.domain.calendar import zone
 from services.domain.complaint_id import normalise_complaint_id
@@ -32,7 +34,8 @@ from services.domain.registry import Registry
 from services.runtime.expiry import day_of, expire_through, list_for_expiry
 from services.runtime.stage import Outcome, Record, StagedStores, StoreName, parse_or_reject
 from services.runtime.topics import (
-    ACCEPTED, BRIDGE_DELIVERIES, COMPLIANCE, ESCALATIONS, REJECTED, ROUTED, STATUS, TICKS,
+    ACCEPTED, BRIDGE_DELIVERIES, BRIDGE_UNDELIVERED, COMPLIANCE, ESCALATIONS, REJECTED, ROUTED, STATUS,
+    TICKS,
 )
 
 STAGE = "ops_view"
@@ -41,12 +44,13 @@ STORES = (TIMELINES, BOARD)
 MODELS: dict[str, type[WireModel]] = {
     ACCEPTED: AcceptedComplaint, ROUTED: RoutedEvent, STATUS: StatusEvent, ESCALATIONS: Escalation,
     REJECTED: RejectedEvent, COMPLIANCE: ComplianceStats, TICKS: Tick,
-    BRIDGE_DELIVERIES: BridgeDelivery}
+    BRIDGE_DELIVERIES: BridgeDelivery, BRIDGE_UNDELIVERED: BridgeUndelivered}
 TIMELINE_MAX = 100  # events kept per complaint (the first and the latest)
 PARKED_MAX = 200  # steps per partition waiting for their complaint's first record (`_park`)
 ENDS = {Status.closed.value, Status.archived.value}  # a status that starts the timeline's last days
 RECENT_ESCALATIONS = 200  # per partition, for the live list
 RECENT_DEAD_LETTERS = 20  # per partition
+AGENCY_ID = re.compile(r"[a-z0-9-]{1,64}")  # schemas.common.AgencyId
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class OpsHandlers:
     compliance_days: int  # an agency-day's figures are kept this many days
 
     def handle(self, record: Record, stores: StagedStores) -> Outcome:
+        if record.topic == BRIDGE_UNDELIVERED:  # compacted: a tombstone is news, not a bad record
+            return self.bridge_undelivered(stores, record)
         model = MODELS[record.topic]
         event = parse_or_reject(STAGE, model, record, f"invalid_{model.schema_name}")
         if isinstance(event, Outcome):
@@ -253,6 +259,37 @@ class OpsHandlers:
             return  # an older report read late (a replay)
         stores.put(BOARD, key, d.model_dump(mode="json"))
 
+    # The complaints the bridge could not put into an agency's own system: one entry per key of
+    # the compacted bridge.undelivered.v1 (its latest record; a tombstone deletes it), counted
+    # per agency when the page asks. Kept by key, a repeat or a replay of the topic changes
+    # nothing and a tombstone ends exactly its own entry. The state is what the topic holds,
+    # and no more: an entry also ends `compliance_days` after its `at` (a mark never ended by a
+    # later delivery is about a complaint long closed by then).
+    def bridge_undelivered(self, stores: StagedStores, record: Record) -> Outcome:
+        agency, sep, cid = (record.key or b"").decode(errors="replace").partition("|")
+        if not sep or normalise_complaint_id(cid) != cid or not AGENCY_ID.fullmatch(agency):
+            return Outcome().note("ops_view_undelivered_bad_key", level="warning",
+                                  key=(record.key or b"")[:100].decode(errors="replace"))
+        key = f"undelivered|{agency}|{cid}"
+        if record.value is None:
+            if stores.get(BOARD, key) is not None:
+                stores.delete(BOARD, key)
+            return Outcome()
+        mark = parse_or_reject(STAGE, BridgeUndelivered, record, "invalid_bridge_undelivered")
+        if isinstance(mark, Outcome):
+            return mark
+        if (mark.agency_id, mark.complaint_id) != (agency, cid):
+            return Outcome().note("ops_view_undelivered_key_mismatch", level="warning", agency_id=agency,
+                                  complaint_id=cid, event_id=mark.event_id)
+        until = day_of(mark.at.timestamp()) + self.compliance_days
+        entry = {"reason": mark.reason, "at": mark.at.isoformat(), "http_status": mark.http_status,
+                 "event_id": mark.event_id, "until": until}
+        if stores.get(BOARD, key) == entry:
+            return Outcome()  # a repeat: nothing to write, nothing listed again
+        stores.put(BOARD, key, entry)
+        list_for_expiry(stores, BOARD, record.partition, key, until)
+        return Outcome()
+
     # --- compliance: one figure per agency and day, whatever the partition count ----------
     def compliance(self, stores: StagedStores, p: int, c: ComplianceStats) -> None:
         """Each SLA partition reports its share of an agency's day (and a late event a second,
@@ -284,8 +321,16 @@ class OpsHandlers:
         last_day = day_of(as_of.timestamp()) - 1
         ended = expire_through(stores, TIMELINES, p, last_day,
                                lambda cid, _day: "closed_at" in (stores.get(TIMELINES, cid) or {}))
-        ended += expire_through(stores, BOARD, p, last_day, lambda _key, _day: True)
+        ended += expire_through(stores, BOARD, p, last_day, lambda key, day: _ends(stores, key, day))
         return Outcome().note("ops_view_expired", entries=ended) if ended else Outcome()
+
+
+def _ends(stores: StagedStores, key: str, day: int) -> bool:
+    """A board entry listed for `day` ends then; an undelivered mark only if it is still the
+    one listed (a newer mark of the key is listed for its own, later day)."""
+    if key.startswith("undelivered|"):
+        return bool(stores.get(BOARD, key)["until"] <= day)
+    return True
 
 
 def _never_a_complaint(cid: str, event_id: str) -> Outcome:

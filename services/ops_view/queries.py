@@ -128,10 +128,27 @@ def dead_letters(board: Store, limit: int = 10) -> dict[str, Any]:
             "latest": latest[:limit]}
 
 
+# A delivery report without the fields added later (gave_up, skipped, disabled) had none.
+BRIDGE_DEFAULTS = {"gave_up": 0, "skipped": 0, "disabled": False}
+
+
 def bridge(board: Store) -> list[dict[str, Any]]:
-    """How delivery to each agency's own system stands: the longest-waiting first."""
-    rows = [v for _, v in _by_prefix(board, "bridge|")]
-    return sorted(rows, key=lambda r: (-r["oldest_undelivered_s"], -r["pending"], r["agency_id"]))
+    """How delivery to each agency's own system stands: the disabled endpoints (410 Gone)
+    first, then the longest-waiting. `undelivered`: the agency's complaints the bridge could
+    not put into its system and that no later delivery took (bridge.undelivered.v1), by
+    reason too. An agency with such complaints and no delivery report has a row all the same."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for key, entry in _by_prefix(board, "undelivered|"):
+        counts[key.split("|")[1]][entry["reason"]] += 1
+    rows = {v["agency_id"]: {**BRIDGE_DEFAULTS, **v} for _, v in _by_prefix(board, "bridge|")}
+    for agency in counts.keys() - rows.keys():
+        rows[agency] = {"agency_id": agency, "mode": None, "as_of": None, "started_at": None, "pending": 0,
+                        "oldest_undelivered_s": 0.0, "retrying": False, "delivered": 0, "refused": 0,
+                        "failed_tries": 0, "statuses_in": 0, **BRIDGE_DEFAULTS}
+    out = [{**r, "undelivered": sum(counts[a].values()) if a in counts else 0,
+            "undelivered_by_reason": dict(counts[a]) if a in counts else {}} for a, r in rows.items()]
+    return sorted(out, key=lambda r: (not r["disabled"], -r["oldest_undelivered_s"], -r["pending"],
+                                      -r["undelivered"], r["agency_id"]))
 
 
 class TimelineError(ValueError):

@@ -7,6 +7,9 @@ no escalation once the deadline passes, while BPJS's untouched complaint breache
 marker) and refuses another as "bukan wewenang" (the router passes it to Kemensos). BPJS's
 user sees its anonymous complaint with no identity, cannot open PLN's complaint by any URL
 or API, cannot act without the form's CSRF token, and after signing out cannot act at all.
+A complaint PLN's own system never took (a bridge.undelivered.v1 mark, fed on the broker) is
+marked on PLN's desk (queue, filter, page, API) and nowhere on BPJS's; the operations page
+counts it per agency, with a delivery report's 410 state; its tombstone ends both.
 A national operator assigns a triaged complaint, which then reaches PLN's desk. The public
 tracking page shows the anonymous complaint's progress and no identity. No page of ours
 logs a console error; screenshots of the desk are left in the test's folder."""
@@ -25,10 +28,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright
 
-from schemas import Escalation, RoutedEvent, StatusEvent
+from schemas import AgencyComplaint, BridgeDelivery, BridgeUndelivered, Escalation, RoutedEvent, StatusEvent
 from services.domain.complaint_id import make_complaint_id
 from services.runtime.settings import Settings
-from services.runtime.topics import ESCALATIONS, ROUTED, STATUS, SUBMITTED, agency_status_topic_name
+from services.runtime.topics import (
+    BRIDGE_DELIVERIES, BRIDGE_UNDELIVERED, ESCALATIONS, ROUTED, STATUS, SUBMITTED, agency_status_topic_name,
+    agency_topic_name,
+)
 from services.tools.broker import free_port
 from services.tools.signin_provider import DEMO_ACCOUNTS, RunningProvider, client_settings
 from tests.harness import harness
@@ -157,12 +163,48 @@ async def test_staff_work_their_desk_and_reporters_track_their_complaint(
                        for r in routed)
         await eventually(rerouted, "the refused complaint re-routed to Kemensos")
 
+        # --- PLN's own system never took the acknowledged one (the bridge gave up on it):
+        # marked on PLN's desk. A mark keyed for BPJS on PLN's complaint shows nowhere ------
+        delivery = next(d for d in (AgencyComplaint.model_validate_json(v) for _, v in
+                                    await h.read(agency_topic_name("pln"), timeout_s=3))
+                        if d.complaint_id == cid["ack"])
+        await h.publish(BRIDGE_UNDELIVERED, [
+            (f"pln|{cid['ack']}".encode(), BridgeUndelivered(
+                agency_id="pln", complaint_id=cid["ack"], event_id=delivery.event_id, reason="bridge_gave_up",
+                at=now + timedelta(minutes=5), http_status=503).to_bytes()),
+            (f"bpjs-kesehatan|{cid['ack']}".encode(), BridgeUndelivered(
+                agency_id="bpjs-kesehatan", complaint_id=cid["ack"], event_id="not-bpjs-delivery",
+                reason="bridge_skipped", at=now).to_bytes())])
+        await h.publish(BRIDGE_DELIVERIES, [(b"pln", BridgeDelivery(
+            agency_id="pln", mode="webhook", as_of=now, started_at=now, pending=0, oldest_undelivered_s=0,
+            retrying=False, delivered=1, refused=0, failed_tries=3, statuses_in=0, gave_up=1,
+            disabled=True).to_bytes())])
+        marked = f"tr[data-complaint='{cid['ack']}'][data-undelivered='bridge_gave_up']"
+        await shows(pln, queue, marked)
+        text = await pln.text_content(f"{marked} .undelivered")
+        assert text is not None and text.startswith(
+            "Tidak masuk ke sistem instansi Anda: dihentikan setelah batas waktu (jawaban terakhir HTTP 503)")
+        assert text.endswith("tangani di sini")
+        await pln.goto(f"{queue}?undelivered=1")
+        assert await pln.eval_on_selector_all("tbody tr", "rs => rs.map(r => r.dataset.complaint)") == [cid["ack"]]
+        await pln.screenshot(path=str(tmp_path / "desk-undelivered.png"), full_page=True)
+        await pln.goto(page_url)
+        banner = await pln.text_content("p.undelivered")
+        assert banner is not None and "dihentikan setelah batas waktu" in banner and "dilewati" not in banner
+        api = await (await pln.request.get(f"{desk}/api/a/pln/queue?undelivered=1")).json()
+        assert [(c["complaint_id"], c["undelivered"]["reason"]) for c in api["complaints"]] == [
+            (cid["ack"], "bridge_gave_up")]
+
         # --- BPJS: its anonymous complaint without identity; nothing of PLN's -------------
         bpjs_ctx = await browser.new_context()
         bpjs = await sign_in(bpjs_ctx, f"{desk}/", "bpjs")
         watch_console(bpjs, ours, errors)
         await shows(bpjs, f"{desk}/a/bpjs-kesehatan/", f"tr[data-complaint='{cid['anon']}']")
         assert await bpjs.eval_on_selector_all("tbody tr", "rs => rs.map(r => r.dataset.complaint)") == [cid["anon"]]
+        assert await bpjs.query_selector("[data-undelivered]") is None
+        assert "Tidak masuk ke sistem instansi Anda:" not in await bpjs.content()
+        only = await (await bpjs.request.get(f"{desk}/api/a/bpjs-kesehatan/queue?undelivered=1")).json()
+        assert only["total"] == 0
         await bpjs.goto(f"{desk}/a/bpjs-kesehatan/c/{cid['anon']}")
         content = await bpjs.content()
         assert "Kartu BPJS Kesehatan JKN saya ditolak" in content and "<dd>anonim</dd>" in content
@@ -212,6 +254,21 @@ async def test_staff_work_their_desk_and_reporters_track_their_complaint(
         # The desk refuses PLN's user on the operations page, and the operator has no desk.
         assert (await pln.request.get(f"{ops}/api/overview")).status == 401  # another site's cookie
         assert (await op.request.get(f"{ops}/api/overview")).status == 200
+
+        # --- The operations page counts the undelivered per agency, with PLN's 410 state; the
+        # tombstone (a later delivery) ends PLN's mark on both pages ----------------------
+        bridge_row = "#bridge tbody tr[data-agency='{}']"
+        await op.wait_for_selector(bridge_row.format("pln") + "[data-undelivered='1'][data-disabled='true']",
+                                   timeout=60_000)
+        await op.wait_for_selector(bridge_row.format("bpjs-kesehatan") + "[data-undelivered='1']")
+        assert "nonaktif (410)" in await op.inner_text(bridge_row.format("pln"))
+        await h.publish(BRIDGE_UNDELIVERED, [(f"pln|{cid['ack']}".encode(), None)])
+        await gone(pln, queue, "tr[data-undelivered]")
+        await pln.goto(page_url)
+        assert await pln.query_selector("p.undelivered") is None
+        await op.wait_for_selector(bridge_row.format("pln") + "[data-undelivered='0']", timeout=60_000)
+        assert await op.get_attribute(bridge_row.format("bpjs-kesehatan"), "data-undelivered") == "1"
+        await op.screenshot(path=str(tmp_path / "ops-bridge.png"), full_page=True)
 
         # --- Past every deadline: BPJS's untouched complaint breaches (the marker); PLN's
         # acknowledged one has no first-response escalation ----------------------------

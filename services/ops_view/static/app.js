@@ -140,13 +140,21 @@ function age(seconds) {
   if (seconds < 7200) return Math.round(seconds / 60) + " mnt";
   return (seconds / 3600).toFixed(1) + " jam";
 }
+const UNDELIVERED = { bridge_refused: "ditolak", bridge_gave_up: "dihentikan", bridge_skipped: "dilewati" };
 function renderBridge(rows) {
   $("#bridge-empty").hidden = rows.length > 0;
   $("#bridge tbody").replaceChildren(...rows.map((b) => {
-    const tr = row([b.agency_name, b.mode === "open311" ? "Open311" : "webhook", b.pending, age(b.oldest_undelivered_s),
-      b.retrying ? "mencoba ulang" : "lancar", b.delivered, b.refused, b.statuses_in, when(b.as_of)]);
-    for (const i of [2, 3, 5, 6, 7]) tr.children[i].className = "num";
-    if (b.retrying) tr.className = "late";
+    const mode = b.mode === "open311" ? "Open311" : b.mode === "webhook" ? "webhook" : "–";
+    const state = b.disabled ? "nonaktif (410)" : b.retrying ? "mencoba ulang" : b.mode ? "lancar" : "–";
+    const tr = row([b.agency_name, mode, b.pending, age(b.oldest_undelivered_s), state, b.delivered, b.refused,
+      b.gave_up, b.skipped, b.undelivered, b.statuses_in, when(b.as_of)]);
+    for (const i of [2, 3, 5, 6, 7, 8, 9, 10]) tr.children[i].className = "num";
+    // Which of the agency's undelivered complaints were refused, given up or skipped.
+    tr.children[9].title = Object.entries(b.undelivered_by_reason || {}).map(([r, n]) => (UNDELIVERED[r] || r) + " " + n).join(", ");
+    tr.dataset.agency = b.agency_id;
+    tr.dataset.undelivered = b.undelivered;
+    if (b.disabled) { tr.className = "late"; tr.dataset.disabled = "true"; }
+    else if (b.retrying) tr.className = "late";
     return tr;
   }));
 }
