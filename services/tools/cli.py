@@ -185,9 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["export", "check"])
     s.set_defaults(handler=_schemas)
 
-    from services.tools import access, cli_tools, rules, show
+    from services.tools import access, bridge_files, cli_tools, rules, show
 
     access.register(sub)
+    bridge_files.register(sub)
     cli_tools.register(sub)
     rules.register(sub)
     show.register(sub)

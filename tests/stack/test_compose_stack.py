@@ -6,15 +6,21 @@ the system, each as its own principal in a container on the compose network, use
 - the agency (PLN) reads both on its topic, the SMS sender's number on neither;
 - a tick a month ahead (the national admin's) makes escalations;
 - each channel reads its reply on its own notifications topic;
-- the ops page answers on 127.0.0.1 and nothing else is published but Prometheus;
-- Prometheus scrapes every worker, and every query of the Grafana dashboard has a series;
-- least privilege: each container mounts only its own secret, runs as uid 10001 on a
-  read-only root, secret files are 0600, no worker serves faust's table views;
+- PLN posts a signed status to the bridge's inbound port (published on 127.0.0.1 only, for a
+  TLS proxy), with the secret the operator reads out to hand over, and the router judges it;
+- the ops page answers on 127.0.0.1 and nothing else is published but the desk, the sign-in
+  provider, Prometheus and the bridge's inbound port;
+- Prometheus scrapes every worker (the desk and the bridge too), and every query of the
+  Grafana dashboard has a series;
+- least privilege: each container mounts only its own secret (the agencies' bridge secrets:
+  the bridge and the step that makes them, nothing else), runs as uid 10001 on a read-only
+  root, secret files are 0600, no worker serves faust's table views, no log holds a secret;
 - a graceful stop logs no crash, and `scripts/stack down` leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -31,6 +37,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
+from standardwebhooks import Webhook
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "lapor-stacktest"
@@ -39,7 +47,8 @@ IMAGE = "localhost/lapor-router:0.1.0"
 ENV = {**os.environ, "LAPOR_STACK_PROJECT": PROJECT,
        "CONTAINERS_CONF": str(ROOT / "ops/podman/containers.conf")}
 WORKERS = {"intake": "svc-intake", "router": "svc-router", "sla_monitor": "svc-sla-monitor",
-           "ops_view": "svc-ops-view", "status_gate": "svc-status-gate"}
+           "ops_view": "svc-ops-view", "status_gate": "svc-status-gate", "desk": "svc-desk",
+           "bridge": "svc-bridge"}
 SERVICES = {**WORKERS, "ticker": "svc-ticker"}
 SMS_NUMBER = "+6281398765432"
 T = TypeVar("T")
@@ -145,24 +154,34 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
     allowed = {"access-files": {"access", "broker", "operator"},
                "kafka-storage": {"broker", "operator", "kafka-data"},
                "kafka": {"broker", "kafka-data"},
-               "provision": {"access", *(f"{s}-access" for s in (
-                   "intake", "router", "sla-monitor", "ops-view", "status-gate", "ticker", "desk"))},
+               "provision": {"access", *(f"{s.replace('_', '-')}-access" for s in SERVICES)},
                "prometheus": {"prometheus-data"},
                # sign-in: the provider's admin secret and accounts; the client secret and the
                # session key, for the two sites that sign staff in
                "signin-files": {"provider"}, "keycloak": {"provider", "keycloak-data"},
-               "signin-setup": {"provider", "signin"}, "desk": {"desk-access", "signin"}}
+               "signin-setup": {"provider", "signin"},
+               # the agencies' bridge file and secrets: made here, read by the bridge alone
+               "bridge-files": {"bridge-agencies"}}
     for service, user in SERVICES.items():
         own = f"{service.replace('_', '-')}-access"
         data = {"intake": "intake-data", "router": "router-data", "sla_monitor": "sla-data",
                 "ops_view": "ops-data"}.get(service)
         allowed[service] = {own, *([data] if data else [])}
     allowed["ops_view"].add("signin")
+    allowed["desk"].add("signin")
+    allowed["bridge"].add("bridge-agencies")
+    running = sh("podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={PROJECT}",
+                 "--format", "{{.Names}}").stdout.split()
+    assert sorted(running) == sorted(container(s) for s in allowed)  # each container checked
     for service, volumes in allowed.items():
         mounts = json.loads(sh("podman", "inspect", container(service), "--format",
                                "{{json .Mounts}}").stdout)
         named = {m["Name"].removeprefix(f"{PROJECT}_") for m in mounts if m.get("Type") == "volume"}
         assert named == volumes, service
+        if service in SERVICES:  # its secret, and the bridge its agencies' secrets: read-only
+            writable = [m["Name"] for m in mounts if m.get("RW") and m["Name"].endswith(
+                ("-access", "bridge-agencies"))]
+            assert writable == [], service
         assert not [m for m in mounts if m.get("Type") == "bind"], service  # no host paths
         config = json.loads(sh("podman", "inspect", container(service), "--format",
                                "{{json .HostConfig}}").stdout)
@@ -175,12 +194,23 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
         assert sorted(sh("podman", "exec", name, "ls", "-A", "/access").stdout.split()) == \
             ["ca.pem", f"{user}.secret"]
         assert sh("podman", "exec", name, "touch", "/opt/lapor/x", check=False).returncode != 0
+        assert sh("podman", "exec", name, "ls", "/bridge", check=False).stdout.strip() == (
+            "bridge.yaml\nsecrets" if service == "bridge" else ""), service  # an empty mount point
+    assert sh("podman", "exec", container("bridge"), "touch", "/bridge/secrets/x",
+              check=False).returncode != 0  # the bridge cannot change its agencies' secrets
+    # Nor does any service of the compose file mount them, those not started included (the
+    # `cli` tools, Grafana): only the step that makes them and the bridge.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mounting = {name for name, svc in compose["services"].items()
+                for volume in svc.get("volumes", []) if volume.split(":")[0] == "bridge-agencies"}
+    assert mounting == {"bridge", "bridge-files"}
     # Every file holding a secret, a key or a password is its owner's only (uid 10001).
     ca = volume_dir("access") / "ca"
     assert stat.S_IMODE(ca.stat().st_mode) == 0o700  # the CA's workshop (certificates too)
     private = [volume_dir("access") / "secrets", volume_dir("broker"), volume_dir("operator"),
                *(volume_dir(f"{s.replace('_', '-')}-access") for s in SERVICES),
-               volume_dir("desk-access"), volume_dir("signin"), volume_dir("provider")]
+               volume_dir("signin"), volume_dir("provider"), volume_dir("bridge-agencies"),
+               volume_dir("bridge-agencies") / "secrets"]
     checked = 0
     for path in [ca / "ca.key", ca / "broker.key", volume_dir("access") / "broker.p12",
                  volume_dir("access") / "broker.p12.password",
@@ -193,16 +223,18 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
     assert (volume_dir("access") / "ca" / "ca.key").exists()  # the CA key: in `access` only
 
 
-def test_only_the_pages_the_provider_and_prometheus_are_published_on_loopback(stack: dict[str, float]) -> None:
+def test_only_the_pages_the_provider_prometheus_and_the_bridge_inbound_are_published_on_loopback(
+        stack: dict[str, float]) -> None:
     published = {}
-    for service in [*SERVICES, "kafka", "prometheus", "desk", "keycloak"]:
+    for service in [*SERVICES, "kafka", "prometheus", "keycloak"]:
         ports = json.loads(sh("podman", "inspect", container(service), "--format",
                               "{{json .NetworkSettings.Ports}}").stdout) or {}
         bound = [(b["HostIp"], b["HostPort"]) for bindings in ports.values() for b in bindings or []]
         if bound:
             published[service] = bound
     assert published == {"ops_view": [("127.0.0.1", "8070")], "prometheus": [("127.0.0.1", "9090")],
-                         "desk": [("127.0.0.1", "8074")], "keycloak": [("127.0.0.1", "8081")]}
+                         "desk": [("127.0.0.1", "8074")], "keycloak": [("127.0.0.1", "8081")],
+                         "bridge": [("127.0.0.1", "8072")]}
 
     class Stay(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
@@ -329,6 +361,57 @@ def prometheus(path: str) -> Any:
         return json.load(answer)["data"]
 
 
+def scraped(query: str) -> float | None:
+    """A one-series PromQL query's value now; None when it has no series."""
+    got = prometheus("/api/v1/query?query=" + urllib.parse.quote(query))["result"]
+    return float(got[0]["value"][1]) if got else None
+
+
+def test_an_agency_posts_a_signed_status_to_the_bridges_published_port(
+        parties: dict[str, Party], traffic: dict[str, Any]) -> None:
+    """The operator reads PLN's secret out of the running bridge (the starter's, made by
+    `bridge-files`) to hand it over; PLN signs a status with the Standard Webhooks library and
+    posts it to 127.0.0.1:8072, where a TLS proxy would front the bridge; the router judges it.
+    A status signed with another secret is refused, and no container's log holds the secret."""
+    secret = sh("bash", "scripts/stack", "bridge-secret", "pln").stdout.strip()
+    assert secret.startswith("whsec_") and len(secret) > 40
+    complaint_id = traffic["ids"]["stack-web-1"]
+
+    def post(status: dict[str, Any], key: str) -> tuple[int, dict[str, Any]]:
+        body, msg_id, now = json.dumps(status), f"msg_stack_{time.time_ns()}", datetime.now(UTC)
+        headers = {"content-type": "application/json", "webhook-id": msg_id,
+                   "webhook-timestamp": str(int(now.timestamp())),
+                   "webhook-signature": Webhook(key).sign(msg_id, now, body)}
+        request = urllib.request.Request("http://127.0.0.1:8072/agencies/pln/statuses",
+                                         data=body.encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.load(answer)
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.load(refused)
+
+    ack = {"event_id": "stack-pln-ack-1", "complaint_id": complaint_id, "status": "acknowledged",
+           "at": datetime.now(UTC).isoformat()}
+    forged = "whsec_" + base64.b64encode(b"a guess of thirty-two bytes long").decode()
+    assert post({**ack, "event_id": "stack-forged-1"}, forged) == (401, {"error": "bad_signature"})
+    assert post(ack, secret) == (202, {"accepted": "stack-pln-ack-1"})
+
+    def judged() -> dict[str, Any] | None:
+        return next((r["value"] for r in parties["national-admin"].records("complaints.status.v1")
+                     if r["value"]["complaint_id"] == complaint_id
+                     and r["value"]["status"] == "acknowledged"), None)
+
+    passed = until("PLN's acknowledgement judged by the router", judged)
+    assert passed["agency_id"] == "pln"
+    until("the status counted on the bridge's metrics, scraped", lambda: (
+        scraped('lapor_bridge_statuses_in_total{agency="pln",source="webhook"}') or 0) >= 1)
+    assert scraped('lapor_bridge_refused_in_total{agency="pln",reason="bad_signature"}') == 1
+    label = f"label=io.podman.compose.project={PROJECT}"
+    for name in sh("podman", "ps", "-a", "--filter", label, "--format", "{{.Names}}").stdout.split():
+        logs = sh("podman", "logs", name, timeout=60)
+        assert secret.removeprefix("whsec_") not in logs.stdout + logs.stderr, name
+
+
 def test_prometheus_scrapes_every_worker_and_every_dashboard_query_has_a_series(
         traffic: dict[str, Any]) -> None:
     """After the traffic (which makes dead letters and escalations, so that their panels
@@ -337,6 +420,17 @@ def test_prometheus_scrapes_every_worker_and_every_dashboard_query_has_a_series(
         t if len(t := prometheus("/api/v1/targets")["activeTargets"]) == len(WORKERS)
         and all(x["health"] == "up" for x in t) else None), timeout_s=120)
     assert {x["labels"]["instance"] for x in targets} == {f"{w}:6066" for w in WORKERS}
+    # The desk read PLN's complaints. The bridge tries them at the starter's placeholder
+    # address (under .invalid: it never resolves), so it delivers nothing, refuses nothing,
+    # and both wait, while no part of it is stuck.
+    until("the desk's and the bridge's figures scraped", lambda: (
+        (scraped('sum(lapor_desk_records_total{topic="agency.{agency_id}.complaints.v1"})') or 0) >= 2
+        and (scraped('lapor_bridge_pending{agency="pln"}') or 0) >= 2
+        and (scraped('lapor_bridge_failed_tries_total{agency="pln"}') or 0) >= 1), timeout_s=120)
+    for nothing in ("sum(lapor_bridge_delivered_total)", "sum(lapor_bridge_refused_total)",
+                    "sum(lapor_bridge_gave_up_total)", "sum(lapor_bridge_skipped_total)",
+                    "sum(lapor_bridge_failing)"):
+        assert scraped(nothing) in (None, 0.0), nothing  # None: no series, never counted
     dashboard = json.loads((ROOT / "ops/grafana/dashboards/lapor.json").read_text())
     queries = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
     assert len(queries) == 7
