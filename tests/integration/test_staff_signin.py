@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from services.runtime.settings import Settings
+from services.domain.calendar import load_calendar
+from services.domain.registry import load_registry
 from services.domain.staff_roles import StaffRoles
+from services.ops_view.handlers import BOARD, TIMELINES
+from services.ops_view.web import OpsSite
 from services.runtime.staff_signin import OidcProvider, SignInError, Staff, StaffSignIn, safe_next
 from services.tools.signin_provider import RunningProvider, client_settings
 from tests.web_sites import served
@@ -71,6 +76,10 @@ async def test_a_callback_not_started_here_or_with_a_refused_code_signs_nobody_i
         # aiohttp's client keeps a Secure cookie only for https: hand it back as a browser
         # on 127.0.0.1 does.
         cookie = begun.headers["Set-Cookie"].split(";", 1)[0]
+        # A flow begun here, answered with another state (a login CSRF): refused.
+        crossed = await http.get(site.make_url(f"/auth/callback?state={state}x&code=abc"),
+                                 headers={"Cookie": cookie})
+        assert crossed.status == 403 and "start again" in await crossed.text()
         forged = await http.get(site.make_url(f"/auth/callback?state={state}&code=forged"),
                                 headers={"Cookie": cookie})
         assert forged.status == 403 and "refused the code" in await forged.text()
@@ -171,3 +180,50 @@ async def test_each_site_with_its_own_key_reads_no_session_the_other_made(
     shared = StaffSignIn.from_settings(settings, "lapor_test")
     assert await session_seen(desk, ops) is None
     assert await session_seen(shared, StaffSignIn.from_settings(settings, "lapor_test")) == "made-here"
+
+
+def session_maker(signin: StaffSignIn) -> web.Application:
+    """An app with the site's session storage that opens a session as the callback would."""
+    async def make(request: web.Request) -> web.Response:
+        session = await new_session(request)
+        session.update({"sid": secrets.token_urlsafe(16), "sub": "u-1", "name": "someone",
+                        "operator": request.query.get("operator") == "1",
+                        "agencies": [a for a in [request.query.get("agency")] if a],
+                        "csrf": "token", "id_token": None, "until": int(time.time()) + 3600})
+        return web.Response(text="ok")
+
+    app = web.Application()
+    signin.install(app)
+    app.router.add_get("/make", make)
+    return app
+
+
+async def test_the_operations_page_serves_national_operators_only_with_its_signed_in_headers(
+        signin_provider: RunningProvider, tmp_path: Path) -> None:
+    settings = Settings(**client_settings(signin_provider, tmp_path))  # type: ignore[arg-type]
+    signin = StaffSignIn.from_settings(settings, "lapor_ops")
+    site = OpsSite({BOARD: {}, TIMELINES: {}}, load_registry(None), load_calendar(None),
+                   settings.ops_hosts(), signin=signin)
+    async with served(session_maker(StaffSignIn.from_settings(settings, "lapor_ops"))) as maker, \
+            served(site.app()) as page, ClientSession() as http:
+        async def as_(query: str) -> dict[str, str]:
+            if not query:
+                return {}
+            async with http.get(maker.make_url(f"/make?{query}")) as made:
+                return {"Cookie": made.headers["Set-Cookie"].split(";")[0]}
+
+        async def answer(path: str, query: str) -> tuple[int, dict[str, str]]:
+            async with http.get(page.make_url(path), headers=await as_(query), allow_redirects=False) as got:
+                return got.status, dict(got.headers)
+
+        assert (await answer("/api/overview", ""))[0] == 401  # a stranger: sign in first
+        status, headers = await answer("/", "")
+        assert status == 302 and headers["Location"] == "/auth/login?next=/"
+        assert (await answer("/api/overview", "agency=pln"))[0] == 403  # agency staff: not here
+        assert (await answer("/", "agency=pln"))[0] == 403
+        status, headers = await answer("/api/overview", "operator=1")
+        assert status == 200
+        # Signed-in headers: forms post to the site and the provider only, real Origin sent.
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert f"form-action 'self' {signin.provider.origin}" in headers["Content-Security-Policy"]
+        assert headers["X-Frame-Options"] == "DENY"
