@@ -152,6 +152,7 @@ class GeoReportServer:
     updates: list[dict[str, str]] = field(default_factory=list)  # servicerequestupdates.json
     token_lookups: dict[str, int] = field(default_factory=dict)
     polled: list[str] = field(default_factory=list)  # service_request_id of every GET by ids
+    update_windows: list[datetime] = field(default_factory=list)  # start_date of each updates GET
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -211,6 +212,7 @@ class GeoReportServer:
         try:
             start = datetime.fromisoformat(request.query["start_date"])
             end = datetime.fromisoformat(request.query["end_date"])
+            self.update_windows.append(start)
         except (KeyError, ValueError):
             return web.json_response([{"code": 400, "description": "start_date and end_date"}], status=400)
         return web.json_response({"service_request_updates": [

@@ -38,6 +38,7 @@ from services.bridge.http import call, client_session
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.outbound import NotSettled, Outbound
 from services.bridge.signing import signed_headers
+from services.domain.registry import load_registry
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.lane_runtime import Outgoing
 from services.runtime.settings import Settings
@@ -89,7 +90,8 @@ async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
                     since: datetime) -> dict[str, int]:
     config.agency(agency_id)
     records = await read_since(settings, agency_topic_name(agency_id), int(since.timestamp() * 1000))
-    states = (await load_memory(settings, config)).states
+    memory = await load_memory(settings, config)
+    states = memory.states
     counts = {"read": len(records), "settled": 0, "not_settled": 0}
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
@@ -101,7 +103,8 @@ async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
 
             outbound = Outbound(config, session, BridgeMetrics(config.agencies), states,
                                 structlog.get_logger(), max_tries=REDELIVER_TRIES,
-                                gives_up=False, send=send, clears_undelivered=True)
+                                gives_up=False, send=send, clears_undelivered=True,
+                                control=memory)  # a skip holds for a redelivery too
             for r in sorted(records, key=lambda r: (r.timestamp_ms, r.partition, r.offset)):
                 record = Record(r.topic, r.partition, r.offset, r.timestamp_ms / 1000, r.key, r.value)
                 try:
@@ -121,15 +124,18 @@ async def command(settings: Settings, command: BridgeCommand) -> None:
     """Write an operator's command for every bridge worker (acks from all replicas)."""
     key = command.agency_id if command.complaint_id is None else f"{command.agency_id}|{command.complaint_id}"
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
-    await producer.start()
     try:
+        await producer.start()
         await producer.send_and_wait(settings.topic(BRIDGE_CONTROL), command.to_bytes(), key=key.encode())
     finally:
         await producer.stop()
 
 
-def _command(args: argparse.Namespace, settings: Settings, config: BridgeConfig) -> int:
-    config.agency(args.agency)  # an agency the bridge serves, or a clear error
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    # A registered agency, or a clear error. Not the bridge file: an operator's machine has
+    # no agency's secret, and needs none to give a command.
+    if args.agency not in load_registry(settings.agencies_file).ids():
+        raise ValueError(f"{args.agency}: not a registered agency")
     if args.action == "skip" and not args.complaint:
         raise ValueError("skip needs the complaint id: lapor bridge skip AGENCY COMPLAINT_ID")
     issued = BridgeCommand(action=args.action, agency_id=args.agency,
@@ -146,9 +152,11 @@ def _command(args: argparse.Namespace, settings: Settings, config: BridgeConfig)
 
 
 def _bridge(args: argparse.Namespace, settings: Settings) -> int:
-    config = bridge_config(settings)
+    if args.complaint is not None and args.action != "skip":
+        raise ValueError(f"{args.action} takes no complaint id (only skip does)")
     if args.action in ("skip", "enable"):
-        return _command(args, settings, config)
+        return _command(args, settings)
+    config = bridge_config(settings)
     if args.action == "check":
         ok, message = asyncio.run(check(config, args.agency))
         print(message)

@@ -53,11 +53,13 @@ class SeenSignatures:
         self._seen[key] = now
         return True
 
-    def remember(self, key: str, seen_at: float) -> None:
-        """A call another worker (or this one, before a restart) accepted at `seen_at`."""
+    def remember(self, key: str, seen_at: float, now: float) -> None:
+        """A call another worker (or this one, before a restart) accepted at `seen_at`; aged
+        by this worker's clock (a time ahead of it is taken as now: one entry from the future
+        must not age out every other)."""
         if key not in self._seen:
-            self._seen[key] = seen_at
-        self._drop_old(max(seen_at, next(reversed(self._seen.values()))))
+            self._seen[key] = min(seen_at, now)
+        self._drop_old(now)
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -88,9 +88,8 @@ class Outbound:
         self._wakeups.setdefault(agency_id, asyncio.Event()).set()
 
     async def _pause(self, agency_id: str, seconds: float) -> None:
-        """Wait `seconds`, or less if woken."""
+        """Wait `seconds`, or less if woken since the try began (the caller clears it then)."""
         woken = self._wakeups.setdefault(agency_id, asyncio.Event())
-        woken.clear()
         waits = {asyncio.ensure_future(self.sleep(seconds)), asyncio.ensure_future(woken.wait())}
         _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for wait in pending:
@@ -165,6 +164,8 @@ class Outbound:
                 except Exception as exc:  # no POST without it: tried again like a failed call
                     return Answer(None, "", f"intent not written: {type(exc).__name__}")
                 self.states[key] = intent
+            if not self.holds(agency_id):  # revoked during the lookup or the intent's write:
+                raise Abandoned(agency_id)  # the new owner looks it up; no POST from here
             posted = await call(self.session, "POST", url, agency.timeout_s, data=form)
             uncertain = uncertain or posted.status is None
             return posted
@@ -182,7 +183,7 @@ class Outbound:
             filed = parse_filed(answer.json())
         except (ValueError, RecursionError) as exc:
             item = ValidationErrorItem(loc="answer", msg=f"{exc}: {answer.text[:ANSWER_KEPT]}")
-            return _dead(record, "open311_bad_answer", [item])
+            return self._undelivered(record, complaint, answer, "open311_bad_answer", [item])
         state = Open311Request(agency_id=agency_id, complaint_id=complaint.complaint_id,
                                service_request_id=filed.service_request_id, token=filed.token,
                                filed_at=datetime.fromtimestamp(self.clock(), UTC))
@@ -199,9 +200,11 @@ class Outbound:
         return [Outgoing(BRIDGE_UNDELIVERED, state_key(complaint.agency_id, complaint.complaint_id).encode(), None)]
 
     def _undelivered(self, record: Record, complaint: AgencyComplaint,
-                     outcome: Answer | GaveUp | Skipped) -> list[Outgoing]:
+                     outcome: Answer | GaveUp | Skipped, dead_reason: str | None = None,
+                     dead_items: list[ValidationErrorItem] | None = None) -> list[Outgoing]:
         """Dead-lettered with the reason, and marked for the agency's desk and the operations
-        page (bridge.undelivered.v1): its staff work it there instead."""
+        page (bridge.undelivered.v1): its staff work it there instead. An answer the bridge
+        could not read is marked as a refusal (the agency's system may hold it: its staff say)."""
         if isinstance(outcome, Skipped):
             reason, answer = "bridge_skipped", None
             items = [ValidationErrorItem(loc="answer", msg="skipped by an operator (lapor bridge skip)")]
@@ -215,7 +218,8 @@ class Outbound:
                                  at=datetime.fromtimestamp(self.clock(), UTC),
                                  http_status=answer.status if answer is not None else None)
         key = state_key(complaint.agency_id, complaint.complaint_id).encode()
-        return [*_dead(record, reason, items), Outgoing(BRIDGE_UNDELIVERED, key, mark.to_bytes())]
+        return [*_dead(record, dead_reason or reason, dead_items or items),
+                Outgoing(BRIDGE_UNDELIVERED, key, mark.to_bytes())]
 
     async def _look_up(self, agency_id: str, agency: Open311Agency, complaint: AgencyComplaint,
                        since: datetime) -> Answer:
@@ -242,6 +246,10 @@ class Outbound:
         while True:
             while (wait := bucket.wait(time.monotonic())) > 0:
                 await self.sleep(wait)
+            # From here on a command or a revocation wakes the next pause (one that comes
+            # during the call below must not be lost), and an enable counts if it comes after.
+            self._wakeups.setdefault(agency_id, asyncio.Event()).clear()
+            enable_mark = self.control.enable_mark(agency_id)
             if self.control.skipped(agency_id, complaint.complaint_id):
                 self.metrics.retrying.labels(agency_id).set(0)
                 self.log.warning("delivery_skipped", agency_id=agency_id,
@@ -254,7 +262,7 @@ class Outbound:
             if outcome is Verdict.gone:
                 if self.max_tries is not None:  # an operator's redelivery: say so, hold nothing
                     raise NotSettled(f"{agency_id}: the endpoint answered 410 Gone")
-                await self._hold_while_gone(agency_id, complaint)
+                await self._hold_while_gone(agency_id, complaint, enable_mark)
                 continue  # enabled again (or skipped, or no longer ours): see above
             if outcome is not Verdict.retry:
                 self.metrics.retrying.labels(agency_id).set(0)
@@ -284,13 +292,13 @@ class Outbound:
                              error=answer.error, tries=failures, wait_s=round(wait, 2))
             await self._pause(agency_id, wait)
 
-    async def _hold_while_gone(self, agency_id: str, complaint: AgencyComplaint) -> None:
+    async def _hold_while_gone(self, agency_id: str, complaint: AgencyComplaint, mark: int) -> None:
         """410 Gone: the agency's endpoint is disabled. Its complaint is held (not done, not
         dead-lettered) and so are the ones behind it on its lane, until an operator enables it
         again (`lapor bridge enable`, once the agency says it is back), skips the complaint,
         or restarts the bridge; no call goes there meanwhile, and health and
-        `lapor_bridge_disabled` say so."""
-        mark = self.control.enable_mark(agency_id)
+        `lapor_bridge_disabled` say so. `mark`: the enables as they stood before the call that
+        was answered 410 (an enable that came during it counts)."""
         self.metrics.retrying.labels(agency_id).set(0)
         self.metrics.disabled.labels(agency_id).set(1)
         self.health.failed(f"endpoint:{agency_id}", EndpointGone(agency_id))
@@ -299,6 +307,7 @@ class Outbound:
         while (self.control.enable_mark(agency_id) == mark and self.holds(agency_id)
                and not self.control.skipped(agency_id, complaint.complaint_id)):
             await self._pause(agency_id, 3600.0)
+            self._wakeups[agency_id].clear()
         self.metrics.disabled.labels(agency_id).set(0)
         self.health.recovered(f"endpoint:{agency_id}")
         if self.control.enable_mark(agency_id) != mark:

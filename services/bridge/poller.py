@@ -60,8 +60,9 @@ class Poller:
                 self.metrics.polling.labels(self.agency_id).set(int(polling))
                 self.log.info("open311_polling" if polling else "open311_polling_elsewhere",
                               agency_id=self.agency_id)
-                # Taken over: read from the oldest request's filing (the other worker's last
-                # poll is not known here; updates already applied are in the shared states).
+                # Taken over: read from the oldest last update applied (or filing) among the
+                # requests (the other worker's last poll is not known here; what it applied
+                # is in the shared states).
                 self.last_poll = None
                 self.health.recovered(part)
             if not polling:
@@ -136,7 +137,7 @@ class Poller:
 
     async def _updates(self, request_ids: list[str], now: datetime) -> list[ServerUpdate]:
         if self.agency.updates == "servicerequestupdates":
-            since = self.last_poll or min(s.filed_at for s in self.mine())
+            since = self.last_poll or min(_since(s) for s in self.mine() if s.service_request_id)
             params = self._params(start_date=(since - timedelta(minutes=5)).isoformat(),
                                   end_date=now.isoformat())
             return parse_updates(await self._get("servicerequestupdates.json", params))
@@ -164,3 +165,10 @@ class Poller:
                 self.states.pop(key, None)
             else:
                 self.states[key] = Open311Request.model_validate_json(item.value)
+
+
+def _since(state: Open311Request) -> datetime:
+    """From when a request's updates may be unseen: after its last update applied, else its
+    filing. (A takeover reads from the oldest of these among the requests with an id: an
+    intent or a token-only state has no updates, and would stretch the window for nothing.)"""
+    return state.last_update_at or state.filed_at

@@ -9,6 +9,7 @@ its POST); the follower brings the same record back later, which changes nothing
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ class SharedMemory:
     enables: dict[str, int] = field(default_factory=dict)  # agency -> offset of its last enable
     changed: Callable[[str], None] = lambda agency_id: None  # a command for this agency came
     unreadable: int = 0  # records of these topics that are not what they should be (counted)
+    clock: Callable[[], float] = time.time
 
     def apply(self, record: TopicRecord) -> None:
         """One followed record; never raises (an unreadable one is counted and passed over)."""
@@ -53,7 +55,7 @@ class SharedMemory:
                 self.states[key] = state
         elif record.topic == BRIDGE_SEEN_CALLS and record.value is not None:
             call = BridgeSeenCall.model_validate_json(record.value)
-            self.seen.remember(key, call.seen_at.timestamp())
+            self.seen.remember(key, call.seen_at.timestamp(), self.clock())
         elif record.topic == BRIDGE_CONTROL:
             self._command(key, record)
 

@@ -26,7 +26,8 @@ BODY_MAX = 64 * 1024  # a status is small; anything larger is refused before it 
 def inbound_app(config: BridgeConfig, send: Callable[[Sequence[Outgoing]], Awaitable[None]],
                 metrics: BridgeMetrics, log: Any, seen: SeenSignatures) -> web.Application:
     """`seen` is the worker's replay cache, shared with every bridge worker through
-    bridge.seen-calls.v1: a call's entries go there with its status, in one send."""
+    bridge.seen-calls.v1: a call's entries go there once its status is written (never
+    before: an entry for a status that was not written would refuse the agency's retry)."""
 
     async def statuses(request: web.Request) -> web.Response:
         agency_id = request.match_info["agency_id"]
@@ -41,16 +42,17 @@ def inbound_app(config: BridgeConfig, send: Callable[[Sequence[Outgoing]], Await
             return web.json_response({"error": result.reason}, status=result.status)
         status = result.status
         try:
-            seen_call = BridgeSeenCall(agency_id=agency_id,
-                                       seen_at=datetime.fromtimestamp(now, UTC)).to_bytes()
             await send([Outgoing(agency_status_topic_name(agency_id), status.complaint_id.encode(),
-                                 status.to_bytes()),
-                        *(Outgoing(BRIDGE_SEEN_CALLS, key.encode(), seen_call)
-                          for key in result.replay_keys)])
+                                 status.to_bytes())])
         except Exception as exc:  # not passed on: the agency's retry (same id) must pass
             seen.forget(*result.replay_keys)
             log.error("status_not_passed_on", agency_id=agency_id, error=type(exc).__name__)
             return web.json_response({"error": "unavailable, try again"}, status=503)
+        seen_call = BridgeSeenCall(agency_id=agency_id, seen_at=datetime.fromtimestamp(now, UTC)).to_bytes()
+        try:  # the status is out: a replay elsewhere is at worst a repeat the judge drops
+            await send([Outgoing(BRIDGE_SEEN_CALLS, key.encode(), seen_call) for key in result.replay_keys])
+        except Exception as exc:
+            log.error("seen_call_not_shared", agency_id=agency_id, error=type(exc).__name__)
         metrics.statuses_in.labels(agency_id, "webhook").inc()
         log.info("status_passed_on", agency_id=agency_id, complaint_id=status.complaint_id,
                  status=status.status.value, event_id=status.event_id)

@@ -112,8 +112,9 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         # Awaited when partitions are assigned, before their records are fetched: the stage
         # reads what their former owner wrote (its shared state) first.
         self.before_assigned: Callable[[], Awaitable[None]] | None = None
-        self._assigned_ready = asyncio.Event()  # clear while `before_assigned` runs
+        self._assigned_ready = asyncio.Event()  # clear until `before_assigned` succeeded
         self._assigned_ready.set()
+        self._syncing: asyncio.Task[None] | None = None
 
     def holds(self, lane_name: str) -> bool:
         """Whether the record the lane works on is still this worker's to deliver."""
@@ -291,12 +292,31 @@ class LaneRuntime(ConsumerRebalanceListener):  # type: ignore[misc]
         if self.before_assigned is None or not assigned:
             return
         self._assigned_ready.clear()
-        try:
-            await asyncio.wait_for(self.before_assigned(), REVOKE_WAIT_S)
-        except Exception as exc:  # (a timeout: the stage's follower is stuck; health shows it)
-            self._log.error("before_assigned_failed", error=type(exc).__name__)
-        finally:
+        if self._syncing is not None:
+            self._syncing.cancel()
+        # Not awaited here: the gate stays shut until it succeeds, however long that takes.
+        self._syncing = asyncio.create_task(self._open_when_synced(self.before_assigned),
+                                            name="before_assigned")
+        self._tasks.append(self._syncing)
+
+    async def _open_when_synced(self, sync: Callable[[], Awaitable[None]]) -> None:
+        """Open the lanes' gate once `sync` succeeded; until then try again, and show it in
+        health (a delivery without the former owner's state could file a complaint twice)."""
+        failures = 0
+        while True:
+            try:
+                await asyncio.wait_for(sync(), REVOKE_WAIT_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                if self.health.failed("before_assigned", exc):
+                    self._log.error("before_assigned_failed", error=type(exc).__name__)
+                await asyncio.sleep(min(SEND_RETRY_CAP_S, SEND_RETRY_BASE_S * 2 ** min(failures - 1, 10)))
+                continue
+            self.health.recovered("before_assigned")
             self._assigned_ready.set()
+            return
 
 
 def lane_pattern(prefix: str, template: str, lanes: Sequence[str]) -> str:

@@ -75,8 +75,13 @@ class AssignedFollower:
                                     enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
-            parts = [tp for name in self.topics
-                     for tp in await partitions_of(consumer, self.settings.topic(name))]
+            parts = []
+            for name in self.topics:  # one missing would never be followed: refuse to start
+                found = await partitions_of(consumer, self.settings.topic(name))
+                if not found:
+                    raise RuntimeError(f"topic {self.settings.topic(name)} does not exist "
+                                       "(lapor topics create)")
+                parts += found
             consumer.assign(parts)
             await consumer.seek_to_beginning(*parts)
             ends = await consumer.end_offsets(parts)

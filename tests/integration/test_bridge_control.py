@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiokafka.structs import TopicPartition
 
@@ -31,7 +32,7 @@ from services.bridge.poller import Poller
 from services.bridge.shared import SharedMemory
 from services.bridge.signing import signed_headers
 from services.runtime.health import Health
-from services.runtime.lane_runtime import LaneRuntime, Outgoing
+from services.runtime.lane_runtime import Abandoned, LaneRuntime, Outgoing
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.runtime.stage import Record
@@ -337,3 +338,166 @@ async def test_records_of_partitions_taken_over_wait_until_the_shared_memory_is_
     for task in lanes._tasks:
         task.cancel()
     await asyncio.gather(*lanes._tasks, return_exceptions=True)
+
+
+def gated(*answers: int) -> tuple[web.Application, list[int], asyncio.Event, asyncio.Event]:
+    """An endpoint whose calls wait for `release` (`arrived` set while one waits), answering
+    `answers` in turn (the last from then on)."""
+    app, calls, arrived, release = web.Application(), [], asyncio.Event(), asyncio.Event()
+
+    async def handle(_: web.Request) -> web.Response:
+        calls.append(1)
+        arrived.set()
+        await release.wait()
+        return web.Response(status=answers[min(len(calls), len(answers)) - 1])
+
+    app.router.add_post("/in", handle)
+    return app, calls, arrived, release
+
+
+async def test_a_skip_or_an_enable_that_comes_during_a_call_is_not_lost(tmp_path: Path) -> None:
+    app, calls, arrived, release = gated(503)
+    async with served(app) as server, client_session() as session:
+        config = config_for(tmp_path, str(server.make_url("/in")))
+        memory = SharedMemory()
+        outbound = Outbound(config, session, BridgeMetrics(config.agencies), {}, get_logger(), control=memory)
+        memory.changed = outbound.wake
+        delivery = asyncio.create_task(outbound.deliver("pln", record()))
+        await arrived.wait()
+        memory.apply(command(0, "skip", CID))  # while the call is under way
+        release.set()
+        outputs = await asyncio.wait_for(delivery, 30)  # not after the hour's backoff
+        assert dead(outputs) == ["bridge_skipped"] and len(calls) == 1
+    app, calls, arrived, release = gated(410, 200)
+    async with served(app) as server, client_session() as session:
+        config = config_for(tmp_path, str(server.make_url("/in")))
+        memory, health = SharedMemory(), Health()
+        outbound = Outbound(config, session, BridgeMetrics(config.agencies), {}, get_logger(),
+                            control=memory, health=health)
+        memory.changed = outbound.wake
+        delivery = asyncio.create_task(outbound.deliver("pln", record()))
+        await arrived.wait()
+        memory.apply(command(0, "enable"))  # the agency is back before its 410 arrives
+        release.set()
+        assert await asyncio.wait_for(delivery, 30) == [] and len(calls) == 2 and health.ok()
+
+
+async def test_an_open311_complaint_revoked_during_its_intent_write_is_not_posted(tmp_path: Path) -> None:
+    server = await GeoReportServer("key-pemda").start()
+    try:
+        (tmp_path / "pemda.key").write_text("key-pemda\n")
+        (tmp_path / "pemda.key").chmod(0o600)
+        text = json.dumps({"agencies": {"pemda-32-73": {
+            "mode": "open311", "endpoint": server.url, "api_key_file": "pemda.key",
+            "service_codes": {"default": "UMUM"}}}})
+        config = parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+        held = [True]
+
+        async def intent_written_then_revoked(_: Any) -> None:
+            held[0] = False  # the rebalance came while the intent was being written
+
+        async with client_session() as session:
+            outbound = Outbound(config, session, BridgeMetrics(config.agencies), {}, get_logger(),
+                                send=intent_written_then_revoked, holds=lambda _: held[0])
+            body = json.dumps({**VALID[AgencyComplaint], "agency_id": "pemda-32-73"}).encode()
+            with pytest.raises(Abandoned):
+                await outbound.deliver("pemda-32-73", Record("agency.pemda-32-73.complaints.v1", 0, 1,
+                                                             time.time(), CID.encode(), body))
+        assert server.forms == []  # the new owner looks it up and files it; this one posted nothing
+    finally:
+        await server.stop()
+
+
+async def test_the_gate_stays_shut_until_the_shared_memory_is_read_however_often_that_fails() -> None:
+    delivered: list[int] = []
+
+    async def deliver(_: str, record: Record) -> list[Outgoing]:
+        delivered.append(record.offset)
+        return []
+
+    tp = TopicPartition("agency.pemda-32-73.complaints.v1", 0)
+    lanes = LaneRuntime(Settings(), "g", lambda _: "pemda-32-73", "^x$", deliver)
+    lanes.consumer = AssignedConsumer(tp)  # (what it uses of one)
+    tries, may_succeed = [0], asyncio.Event()
+
+    async def flaky_sync() -> None:
+        tries[0] += 1
+        if not may_succeed.is_set():
+            raise ConnectionError("the broker is away")
+
+    lanes.before_assigned = flaky_sync
+    await lanes.on_partitions_assigned([tp])
+    lanes._hand_out(tp, [SimpleNamespace(partition=0, offset=5, timestamp=time.time() * 1000,
+                                         key=CID.encode(), value=BODY)])
+    await until(lambda: tries[0] >= 2, "the sync tried again")
+    assert delivered == [] and lanes.health.failing == {"before_assigned": "ConnectionError"}
+    may_succeed.set()
+    await until(lambda: delivered == [5], "the record delivered once the memory is read")
+    assert lanes.health.ok()
+    for task in lanes._tasks:
+        task.cancel()
+    await asyncio.gather(*lanes._tasks, return_exceptions=True)
+
+
+async def test_a_poller_taking_over_reads_updates_from_the_oldest_request_not_from_a_stale_intent(
+    tmp_path: Path,
+) -> None:
+    """An intent kept for a complaint given up 40 days ago has no updates: a poller that
+    takes over reads from the oldest real request's last update, not from the intent (40
+    days of a busy server's updates is an answer too large to read, every poll)."""
+    server = await GeoReportServer("key-pemda").start()
+    try:
+        (tmp_path / "pemda.key").write_text("key-pemda\n")
+        (tmp_path / "pemda.key").chmod(0o600)
+        text = json.dumps({"agencies": {"pemda-32-73": {
+            "mode": "open311", "endpoint": server.url, "api_key_file": "pemda.key",
+            "updates": "servicerequestupdates", "service_codes": {"default": "UMUM"}}}})
+        config = parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+        agency = config.agency("pemda-32-73")
+        assert isinstance(agency, Open311Agency)
+        now = datetime.now(UTC)
+        states = {
+            "a": Open311Request(agency_id="pemda-32-73", complaint_id=CID, posting=True,
+                                filed_at=now - timedelta(days=40)),
+            "b": Open311Request(agency_id="pemda-32-73", complaint_id=CID, service_request_id="1001",
+                                filed_at=now - timedelta(days=3), last_update_at=now - timedelta(days=1)),
+            "c": Open311Request(agency_id="pemda-32-73", complaint_id=CID, service_request_id="1002",
+                                filed_at=now - timedelta(hours=2))}
+
+        async def send(_: Any) -> None:
+            pass
+
+        async with client_session() as session:
+            poller = Poller("pemda-32-73", agency, config, session, states, send,
+                            BridgeMetrics(config.agencies), Health(), get_logger())
+            await poller.poll_once(now)
+        [start] = server.update_windows
+        assert now - timedelta(days=1, minutes=6) < start <= now - timedelta(days=1)
+    finally:
+        await server.stop()
+
+
+async def test_an_open311_answer_that_cannot_be_read_is_dead_lettered_and_marked_for_the_desk(
+    tmp_path: Path,
+) -> None:
+    app = web.Application()
+
+    async def garbled(_: web.Request) -> web.Response:
+        return web.Response(status=201, text="<html>ok</html>")
+
+    app.router.add_post("/georeport/v2/requests.json", garbled)
+    async with served(app) as server, client_session() as session:
+        (tmp_path / "pemda.key").write_text("key-pemda\n")
+        (tmp_path / "pemda.key").chmod(0o600)
+        text = json.dumps({"agencies": {"pemda-32-73": {
+            "mode": "open311", "endpoint": str(server.make_url("/georeport/v2")),
+            "api_key_file": "pemda.key", "service_codes": {"default": "UMUM"}}}})
+        config = parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+        outbound = Outbound(config, session, BridgeMetrics(config.agencies), {}, get_logger())
+        body = json.dumps({**VALID[AgencyComplaint], "agency_id": "pemda-32-73"}).encode()
+        outputs = await outbound.deliver("pemda-32-73", Record("agency.pemda-32-73.complaints.v1", 0, 1,
+                                                               time.time(), CID.encode(), body))
+        assert dead(outputs) == ["open311_bad_answer"]
+        [mark] = [BridgeUndelivered.model_validate_json(o.value or b"") for o in outputs
+                  if o.topic == BRIDGE_UNDELIVERED]
+        assert (mark.agency_id, mark.reason, mark.http_status) == ("pemda-32-73", "bridge_refused", 201)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from schemas import RejectedEvent
 from schemas.bridge import BridgeUndelivered, Open311Request
 from services.domain.complaint_id import make_complaint_id
 from services.runtime.settings import Settings
+from services.runtime.topic_follow import AssignedFollower
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import (
     BRIDGE_UNDELIVERED, OPEN311_REQUESTS, REJECTED, agency_topic_name,
@@ -210,8 +212,23 @@ async def test_an_operator_skips_a_stuck_complaint_and_enables_a_disabled_endpoi
         await until(lambda: scrape(web).get('lapor_bridge_disabled{agency="pln"}') == 0, "enabled")
         refused = await lapor(settings, "bridge", "skip", "pln")
         assert refused.returncode != 0 and "complaint id" in refused.stderr
+        stray = await lapor(settings, "bridge", "enable", "pln", one)
+        assert stray.returncode != 0 and "takes no complaint id" in stray.stderr
+        # An operator's redelivery of both: the skip holds, the other is delivered again.
+        since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        again = await lapor(settings, "bridge", "redeliver", "pln", "--since", since)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "2 complaints" in again.stdout
     finally:
         bridge.stop()
         await pln.stop()
         await georeport.stop()
     assert one not in [r["complaint_id"] for r in pln.received]
+    assert len([b for b in pln.bodies if json.loads(b)["complaint_id"] == two]) >= 3  # 410, 200, again
+
+
+async def test_a_bridge_worker_refuses_to_start_without_its_shared_topics(broker_settings: Settings) -> None:
+    settings = isolated(broker_settings)
+    follower = AssignedFollower(settings, ["bridge.no-such-topic.v1"], lambda _: None)
+    with pytest.raises(RuntimeError, match="does not exist"):
+        await follower.run(asyncio.Event())

@@ -6,8 +6,15 @@ from services.runtime.admin import (
     TopicMismatchError, create_topics, describe_configs, existing_partitions,
 )
 from services.runtime.settings import Settings
-from services.runtime.topics import DAY_MS, NOTIFICATION_TOPICS, catalogue
+from services.runtime.topics import (
+    BRIDGE_SEEN_CALLS, DAY_MS, NOTIFICATION_TOPICS, STAFF_SIGNED_OUT, catalogue,
+)
 from tests.kafka_helpers import isolated
+
+
+# The bridge's replay cache (a day, far past any replay window) and staff sign-outs (a week,
+# past any session): the only delete-policy topics kept for less than 60 working days.
+SHORT_LIVED = {BRIDGE_SEEN_CALLS: DAY_MS, STAFF_SIGNED_OUT: 7 * DAY_MS}
 
 
 async def test_topics_create_builds_the_catalogue_and_is_idempotent(
@@ -26,6 +33,8 @@ async def test_topics_create_builds_the_catalogue_and_is_idempotent(
         assert configs["retention.ms"] == str(spec.retention_ms)
         if spec.name in NOTIFICATION_TOPICS:  # reply addresses: kept only for delivery retries
             assert int(configs["retention.ms"]) == settings.notifications_retention_days * DAY_MS
+        elif spec.name in SHORT_LIVED:  # bookkeeping that means nothing past its window
+            assert int(configs["retention.ms"]) == SHORT_LIVED[spec.name]
         elif spec.cleanup_policy == "compact":  # every rules version, for replays
             assert int(configs["retention.ms"]) == -1
         else:
