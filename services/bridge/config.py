@@ -43,7 +43,10 @@ class _Agency(BaseModel):
                           "GeoReport v2 base URL (requests.json is below it).")
     rate_per_s: float = Field(5.0, gt=0, description="Most requests a second to this agency.")
     burst: int = Field(5, ge=1, description="Requests allowed at once after a quiet spell.")
-    timeout_s: float = Field(10.0, gt=0, description="Longest wait for one answer.")
+    # At most 25 s: a try (a lookup and a POST) then ends within the 60 s a rebalance waits
+    # for a call under way (lane_runtime.REVOKE_WAIT_S), so no two workers call at once.
+    timeout_s: float = Field(10.0, gt=0, le=25, description="Longest wait for one answer "
+                             "(at most 25 s).")
     give_up_after_s: float = Field(86_400.0, gt=0, description="A complaint still not taken "
                                    "this long after it reached the agency's topic (and tried at "
                                    "least once) is dead-lettered `bridge_gave_up`, and the lane "

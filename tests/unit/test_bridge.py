@@ -19,6 +19,7 @@ from schemas import AgencyComplaint, Category, Status
 from schemas.bridge import Open311Request
 from services.bridge.config import BridgeConfigError, Open311Agency, parse_config
 from services.bridge.delivery import Verdict, backoff_s, verdict
+from services.runtime.lane_runtime import REVOKE_WAIT_S
 from services.runtime.rate_limit import TokenBucket
 from services.bridge.inbound import Accepted, SeenSignatures, accept_status
 from services.bridge.open311 import (
@@ -26,6 +27,7 @@ from services.bridge.open311 import (
     service_request_form,
 )
 from services.bridge.signing import SIGNATURE, TIMESTAMP, signed_headers, verify
+from tests.agency_peers import whsec
 from tests.examples import CID, VALID
 
 AGENCIES = {"pln", "pemda-32-73", "kemensos"}
@@ -271,3 +273,14 @@ def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert bucket.wait(110.0) == 0.0  # refilled, never above the burst
     assert [bucket.wait(110.0) for _ in range(2)] == [0.0, 0.0]
     assert bucket.wait(110.0) > 0
+
+
+def test_an_answer_is_waited_for_25_seconds_at_most(tmp_path: Path) -> None:
+    """A try (lookup and POST) must end within the time a rebalance waits for it."""
+    (tmp_path / "pln.secret").write_text(whsec("pln") + "\n")
+    (tmp_path / "pln.secret").chmod(0o600)
+    text = json.dumps({"agencies": {"pln": {"mode": "webhook", "endpoint": "https://crm.pln.example/in",
+                                            "secret_file": "pln.secret", "timeout_s": 26}}})
+    with pytest.raises(BridgeConfigError, match="timeout_s"):
+        parse_config(text, "bridge.yaml", {"pln"}, tmp_path)
+    assert 2 * 25 < REVOKE_WAIT_S
