@@ -5,7 +5,9 @@ the status calls accepted (the replay cache holds across workers and restarts), 
 operators' skips and enables. Pure: the runtime's follower feeds it records.
 
 A worker also changes it at once for what it writes itself (its intent must be known before
-its POST); the follower brings the same record back later, which changes nothing."""
+its POST); the follower brings the same records back later. An intent read back after the
+filed state it led to is passed over (a repeat of the complaint in between would look it up
+on the server again); other records read back are the same as what is kept."""
 
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ class SharedMemory:
                 self.states.pop(key, None)
                 return
             state = Open311Request.model_validate_json(record.value)
-            if state.agency_id in self.open311_agencies:
+            if state.agency_id in self.open311_agencies and not _older_intent(state, self.states.get(key)):
                 self.states[key] = state
         elif record.topic == BRIDGE_SEEN_CALLS and record.value is not None:
             call = BridgeSeenCall.model_validate_json(record.value)
@@ -77,3 +79,9 @@ class SharedMemory:
     def enable_mark(self, agency_id: str) -> int:
         """Where the agency's enables stand: a hold lasts until this moves on."""
         return self.enables.get(agency_id, -1)
+
+
+def _older_intent(incoming: Open311Request, kept: Open311Request | None) -> bool:
+    """An intent from before the filed state kept (this worker's own, read back late)."""
+    return (incoming.posting and kept is not None and not kept.posting
+            and incoming.filed_at <= kept.filed_at)

@@ -254,6 +254,11 @@ def test_the_followed_open311_states_track_the_topic_and_a_bad_record_is_counted
     other = intent.model_copy(update={"agency_id": "pln"})
     memory.apply(TopicRecord(OPEN311_REQUESTS, 0, 1, 0, f"pln|{CID}".encode(), other.to_bytes()))
     assert list(memory.states) == [key.decode()]  # not an Open311 agency here
+    filed = intent.model_copy(update={"posting": False, "service_request_id": "1001",
+                                      "filed_at": intent.filed_at + timedelta(seconds=1)})
+    memory.states[key.decode()] = filed  # this worker's own, kept at once
+    memory.apply(TopicRecord(OPEN311_REQUESTS, 0, 5, 0, key, intent.to_bytes()))  # read back late
+    assert memory.states[key.decode()] == filed
     memory.apply(TopicRecord(OPEN311_REQUESTS, 0, 2, 0, key, None))
     assert memory.states == {}
     memory.apply(TopicRecord(BRIDGE_CONTROL, 0, 3, 0, b"pln", b"{not json"))
