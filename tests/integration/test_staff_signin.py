@@ -93,6 +93,11 @@ def test_only_paths_on_this_site_are_followed_after_sign_in() -> None:
                 "/\t/evil.example/phish", "/\n/evil.example", "/\r/evil.example", "/ /evil.example",
                 "/a\\..\\\\evil.example", "/\x00/evil.example", "/\x7f/evil.example"):
         assert safe_next(bad) == "/"
+    # Encoded forms stay paths on this site: nothing decodes them before the browser does,
+    # and the browser reads them as a path (never as `//host`).
+    for encoded in ("/%2F%2Fevil.example", "/%5Cevil.example", "/%09/evil.example", "/%2f/evil"):
+        kept = web.HTTPFound(safe_next(encoded)).headers["Location"]
+        assert kept.startswith("/") and not kept.startswith("//") and "\\" not in kept
 
 
 async def test_id_tokens_are_checked_against_the_providers_keys_client_and_nonce() -> None:
@@ -220,6 +225,16 @@ async def test_the_operations_page_serves_national_operators_only_with_its_signe
         status, headers = await answer("/", "")
         assert status == 302 and headers["Location"] == "/auth/login?next=/"
         assert (await answer("/api/overview", "agency=pln"))[0] == 403  # agency staff: not here
+        # The desk's cookie (its own name and key) is nobody here.
+        desk_key = tmp_path / "desk-session.key"
+        desk_key.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n")
+        desk_key.chmod(0o600)
+        desk = StaffSignIn.from_settings(settings, "lapor_desk", key_file=desk_key)
+        async with served(session_maker(desk)) as desk_maker:
+            async with http.get(desk_maker.make_url("/make?operator=1")) as made:
+                desk_cookie = made.headers["Set-Cookie"].split(";")[0].replace("lapor_desk=", "lapor_ops=")
+            async with http.get(page.make_url("/api/overview"), headers={"Cookie": desk_cookie}) as got:
+                assert got.status == 401
         assert (await answer("/", "agency=pln"))[0] == 403
         status, headers = await answer("/api/overview", "operator=1")
         assert status == 200
