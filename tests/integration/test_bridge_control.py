@@ -57,6 +57,16 @@ def config_for(tmp_path: Path, endpoint: str, agency: dict[str, Any] | None = No
     return parse_config(text, "bridge.yaml", {"pln"}, tmp_path)
 
 
+def pemda_config(tmp_path: Path, endpoint: str, **more: Any) -> BridgeConfig:
+    """Kota Bandung's GeoReport server, with its api_key in a 0600 file."""
+    (tmp_path / "pemda.key").write_text("key-pemda\n")
+    (tmp_path / "pemda.key").chmod(0o600)
+    text = json.dumps({"agencies": {"pemda-32-73": {
+        "mode": "open311", "endpoint": endpoint, "api_key_file": "pemda.key", **more,
+        "service_codes": {"default": "UMUM"}}}})
+    return parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+
+
 def record(offset: int = 7) -> Record:
     return Record("agency.pln.complaints.v1", 0, offset, time.time(), CID.encode(), BODY)
 
@@ -272,12 +282,7 @@ async def test_only_the_worker_holding_the_agencys_first_partition_polls(tmp_pat
     server = await GeoReportServer("key-pemda").start()
     gets = server.polled
     try:
-        (tmp_path / "pemda.key").write_text("key-pemda\n")
-        (tmp_path / "pemda.key").chmod(0o600)
-        text = json.dumps({"agencies": {"pemda-32-73": {
-            "mode": "open311", "endpoint": server.url, "api_key_file": "pemda.key",
-            "poll_interval_s": 0.05, "service_codes": {"default": "UMUM"}}}})
-        config = parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+        config = pemda_config(tmp_path, server.url, poll_interval_s=0.05)
         agency = config.agency("pemda-32-73")
         assert isinstance(agency, Open311Agency)
         def state(request_id: str) -> dict[str, Open311Request]:
@@ -390,12 +395,7 @@ async def test_a_skip_or_an_enable_that_comes_during_a_call_is_not_lost(tmp_path
 async def test_an_open311_complaint_revoked_during_its_intent_write_is_not_posted(tmp_path: Path) -> None:
     server = await GeoReportServer("key-pemda").start()
     try:
-        (tmp_path / "pemda.key").write_text("key-pemda\n")
-        (tmp_path / "pemda.key").chmod(0o600)
-        text = json.dumps({"agencies": {"pemda-32-73": {
-            "mode": "open311", "endpoint": server.url, "api_key_file": "pemda.key",
-            "service_codes": {"default": "UMUM"}}}})
-        config = parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+        config = pemda_config(tmp_path, server.url)
         held = [True]
 
         async def intent_written_then_revoked(_: Any) -> None:
@@ -452,12 +452,7 @@ async def test_a_poller_taking_over_reads_updates_from_the_oldest_request_not_fr
     days of a busy server's updates is an answer too large to read, every poll)."""
     server = await GeoReportServer("key-pemda").start()
     try:
-        (tmp_path / "pemda.key").write_text("key-pemda\n")
-        (tmp_path / "pemda.key").chmod(0o600)
-        text = json.dumps({"agencies": {"pemda-32-73": {
-            "mode": "open311", "endpoint": server.url, "api_key_file": "pemda.key",
-            "updates": "servicerequestupdates", "service_codes": {"default": "UMUM"}}}})
-        config = parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+        config = pemda_config(tmp_path, server.url, updates="servicerequestupdates")
         agency = config.agency("pemda-32-73")
         assert isinstance(agency, Open311Agency)
         now = datetime.now(UTC)
@@ -492,12 +487,7 @@ async def test_an_open311_answer_that_cannot_be_read_is_dead_lettered_and_marked
 
     app.router.add_post("/georeport/v2/requests.json", garbled)
     async with served(app) as server, client_session() as session:
-        (tmp_path / "pemda.key").write_text("key-pemda\n")
-        (tmp_path / "pemda.key").chmod(0o600)
-        text = json.dumps({"agencies": {"pemda-32-73": {
-            "mode": "open311", "endpoint": str(server.make_url("/georeport/v2")),
-            "api_key_file": "pemda.key", "service_codes": {"default": "UMUM"}}}})
-        config = parse_config(text, "bridge.yaml", {"pemda-32-73"}, tmp_path)
+        config = pemda_config(tmp_path, str(server.make_url("/georeport/v2")))
         outbound = Outbound(config, session, BridgeMetrics(config.agencies), {}, get_logger())
         body = json.dumps({**VALID[AgencyComplaint], "agency_id": "pemda-32-73"}).encode()
         outputs = await outbound.deliver("pemda-32-73", Record("agency.pemda-32-73.complaints.v1", 0, 1,

@@ -10,8 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from services.runtime.topics import (
 )
 from services.tools.broker import free_port
 from tests.agency_peers import GeoReportServer, WebhookReceiver, post_status, repost, until, whsec
-from tests.integration.test_bridge_delivery import complaint, metrics, secret
+from tests.integration.test_bridge_delivery import complaint, lapor, metrics, secret
 from tests.kafka_helpers import create_contract_topics, isolated, produce
 from tests.workers import WorkerProcess
 
@@ -161,12 +159,6 @@ async def test_a_bridge_killed_between_the_servers_answer_and_its_state_write_fi
         second.stop()
         await server.stop()
     assert len(server.forms) == 1 and "open311_found_filed" in second.log_text()
-
-
-async def lapor(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "services.tools.cli", *args],
-        env=settings.environment(), capture_output=True, text=True, timeout=60)
 
 
 async def test_an_operator_skips_a_stuck_complaint_and_enables_a_disabled_endpoint(
