@@ -191,6 +191,10 @@ class Settings(BaseSettings):
     ops_public_url: str = Field(
         "", description="The operations page's address as browsers see it; as "
         "LAPOR_DESK_PUBLIC_URL.")
+    lacak_public_url: str = Field(
+        "", description="The tracking page's address as reporters see it (e.g. "
+        "https://lacak.lapor.go.id): where `lapor proxy config` publishes it. The page itself "
+        "needs no origin (no sign-in, GET only).")
     desk_session_key_file: Path | None = Field(
         None, description="The desk's own session key (as LAPOR_STAFF_SESSION_KEY_FILE): with "
         "it, a desk's key cannot make operations-page sessions. Unset: the staff key.")

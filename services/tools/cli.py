@@ -185,13 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["export", "check"])
     s.set_defaults(handler=_schemas)
 
-    from services.tools import access, bridge_files, cli_tools, rules, show
+    from services.tools import access, bridge_files, cli_tools, rules, show, web_proxy
 
     access.register(sub)
     bridge_files.register(sub)
     cli_tools.register(sub)
     rules.register(sub)
     show.register(sub)
+    web_proxy.register(sub)
     # Commands a service brings along (e.g. the router's `routes`), through entry points.
     for command in entry_points(group="lapor.commands"):
         command.load()(sub)

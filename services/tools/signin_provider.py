@@ -32,8 +32,12 @@ REALM = "lapor"
 CLIENT_ID = "lapor-staff"
 ADMIN_USER = "lapor-provider-admin"
 # Pages on this machine, on any port: Keycloak matches a loopback redirect URI whatever its
-# port (RFC 8252), and nothing else. The demo and the tests use these.
-LOOPBACK_REDIRECTS = ["http://127.0.0.1/*", "http://localhost/*"]
+# port (RFC 8252), and nothing else. The demo and the tests use these. Over https (behind
+# the TLS proxy, `lapor proxy`), the desk and the operations page at desk.localhost and
+# ops.localhost (a browser's loopback names), on any port: Keycloak's port rule is for
+# http only, so the port is a trailing wildcard there.
+LOOPBACK_REDIRECTS = ["http://127.0.0.1/*", "http://localhost/*",
+                      "https://desk.localhost:*", "https://ops.localhost:*"]
 START_ERROR = "start-error"  # in the state folder: why the last start failed
 
 

@@ -1,0 +1,165 @@
+"""The TLS proxy (Debian's nginx, with the configuration `lapor proxy config` writes) in front
+of three stand-in sites that answer with what reached them. No broker, no browser: each rule
+of the proxy, one request or two.
+
+- Each name reaches its own site, over TLS with a certificate the CA vouches for; the site
+  gets `Host` as published, `X-Forwarded-Proto: https`, `X-Forwarded-Host` the public
+  address, and `X-Forwarded-For` ending with the address the proxy saw, whatever the client
+  wrote (so the sites, trusting only the proxy, find the real client); a client's own
+  `Forwarded` and `X-Real-IP` are dropped.
+- A name the proxy does not serve gets no TLS handshake; another `Host` on a served name
+  gets 421 from the proxy, and no site sees the request.
+- Bodies beyond a site's limit are refused (413) before the site; HSTS is on every answer,
+  the proxy's own refusals included.
+- The operations page's live stream comes through as it is written (a buffering proxy
+  would hold it).
+- nginx runs as an unprivileged user and writes no access log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from services.runtime.forwarded import client_address, trusted_networks
+from services.runtime.settings import Settings
+from services.tools.broker import free_port
+from services.tools.web_proxy import HSTS, ProxiedSite
+from tests.tls_proxy import USER, RunningProxy, tls_proxy
+from tests.web_sites import served
+
+NAMES = {"desk": "desk.localhost", "ops": "ops.localhost", "lacak": "lacak.localhost"}
+CLIENT = "127.0.0.2"  # the client's own address (the proxy is at 127.0.0.1)
+
+
+def stand_in(name: str, seen: list[str]) -> web.Application:
+    """A site that answers with what reached it; /events is a live stream."""
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        body = await request.read()
+        return web.json_response({"site": name, "headers": dict(request.headers), "remote": request.remote,
+                                  "length": len(body)})
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b": connected\n\n")
+        for _ in range(10):  # then it ends (a buffering proxy passes it on only then)
+            await asyncio.sleep(1)
+            await response.write(b": idle\n\n")
+        return response
+
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_get("/events", events)
+    app.router.add_route("*", "/{path:.*}", echo)
+    return app
+
+
+@pytest.fixture(scope="module")
+async def proxied(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[RunningProxy, int, dict[str, list[str]]]]:
+    port = free_port()
+    seen: dict[str, list[str]] = {name: [] for name in NAMES}
+    async with served(stand_in("desk", seen["desk"])) as desk, served(stand_in("ops", seen["ops"])) as ops, \
+            served(stand_in("lacak", seen["lacak"])) as lacak:
+        sites = [ProxiedSite(name, f"https://{NAMES[name]}:{port}", f"127.0.0.1:{server.port}")
+                 for name, server in (("desk", desk), ("ops", ops), ("lacak", lacak))]
+        with tls_proxy(Settings(access_dir=tmp_path_factory.mktemp("proxy") / "access"), sites) as proxy:
+            yield proxy, port, seen
+
+
+async def ask(proxy: RunningProxy, port: int, name: str, path: str = "/", method: str = "GET",
+              host: str | None = None, **kwargs: Any) -> tuple[int, dict[str, str], bytes]:
+    """A request from CLIENT for `name` (its TLS name), with `host` as Host when given."""
+    connector = aiohttp.TCPConnector(ssl=proxy.ssl_context(), local_addr=(CLIENT, 0), force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        headers = {"Host": f"{host or name}:{port}", **kwargs.pop("headers", {})}
+        async with http.request(method, f"https://127.0.0.1:{port}{path}", server_hostname=name,
+                                headers=headers, **kwargs) as answer:
+            return answer.status, dict(answer.headers), await answer.read()
+
+
+async def test_each_name_reaches_its_site_with_the_proxys_forwarding_headers(
+        proxied: tuple[RunningProxy, int, dict[str, list[str]]]) -> None:
+    proxy, port, _ = proxied
+    for site, name in NAMES.items():
+        status, headers, body = await ask(proxy, port, name, "/lacak?id=LPR-1", headers={
+            "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "http",
+            "X-Forwarded-Host": "evil.example", "Forwarded": "for=198.51.100.1", "X-Real-IP": "198.51.100.2"})
+        assert status == 200, (site, body)
+        got = json.loads(body)
+        assert got["site"] == site
+        given = got["headers"]
+        assert given["Host"] == name
+        assert given["X-Forwarded-Proto"] == "https"
+        assert given["X-Forwarded-Host"] == f"{name}:{port}"
+        assert given["X-Forwarded-For"] == f"203.0.113.9, {CLIENT}"
+        assert "Forwarded" not in given and "X-Real-IP" not in given
+        assert headers["Strict-Transport-Security"] == HSTS
+        assert headers["Server"] == "nginx"  # no version
+        # The site, trusting only the proxy, finds the client the proxy saw.
+        assert client_address(got["remote"], [given["X-Forwarded-For"]], trusted_networks("127.0.0.1")) == CLIENT
+
+
+async def test_other_names_and_hosts_are_refused_at_the_proxy(
+        proxied: tuple[RunningProxy, int, dict[str, list[str]]]) -> None:
+    proxy, port, seen = proxied
+    before = {name: list(paths) for name, paths in seen.items()}
+    for unserved in ("evil.example", None):  # another name; none (an address)
+        with pytest.raises(aiohttp.ClientConnectorError) as refused:
+            connector = aiohttp.TCPConnector(ssl=False)
+            async with aiohttp.ClientSession(connector=connector) as http:
+                kwargs: dict[str, Any] = {"server_hostname": unserved} if unserved else {}
+                await http.get(f"https://127.0.0.1:{port}/", **kwargs)
+        assert isinstance(refused.value.os_error, ssl.SSLError)
+    status, _, body = await ask(proxy, port, NAMES["desk"], "/a/pln/", host="evil.example")
+    assert (status, body) == (421, b"unknown host\n")
+    assert seen == before  # no site saw a thing
+
+
+async def test_bodies_beyond_a_sites_limit_are_refused_before_it(
+        proxied: tuple[RunningProxy, int, dict[str, list[str]]]) -> None:
+    proxy, port, seen = proxied
+    before = {name: list(paths) for name, paths in seen.items()}
+    status, _, body = await ask(proxy, port, NAMES["desk"], "/a/pln/c/x/status", "POST", data=b"n" * 60_000)
+    assert status == 200 and json.loads(body)["length"] == 60_000  # a long note fits
+    status, headers, _ = await ask(proxy, port, NAMES["desk"], "/a/pln/c/y/status", "POST", data=b"n" * 70_000)
+    assert status == 413 and headers["Strict-Transport-Security"] == HSTS
+    status, _, _ = await ask(proxy, port, NAMES["ops"], "/api/triage/z/assign", "POST", data=b"a" * 20_000)
+    assert status == 413
+    status, _, _ = await ask(proxy, port, NAMES["lacak"], "/api/lacak/w", "POST", data=b"l" * 2_000)
+    assert status == 413
+    assert seen == {**before, "desk": [*before["desk"], "/a/pln/c/x/status"]}
+
+
+async def test_the_live_stream_comes_through_as_it_is_written(
+        proxied: tuple[RunningProxy, int, dict[str, list[str]]]) -> None:
+    proxy, port, _ = proxied
+    connector = aiohttp.TCPConnector(ssl=proxy.ssl_context())
+    async with aiohttp.ClientSession(connector=connector) as http, asyncio.timeout(5):
+        # the headers and the first comment, well before the stand-in's stream ends (10 s)
+        async with http.get(f"https://127.0.0.1:{port}/events", server_hostname=NAMES["ops"],
+                            headers={"Host": f"{NAMES['ops']}:{port}"}) as stream:
+            assert stream.status == 200
+            assert await stream.content.readuntil(b"\n\n") == b": connected\n\n"
+
+
+async def test_nginx_runs_unprivileged_and_keeps_no_access_log(
+        proxied: tuple[RunningProxy, int, dict[str, list[str]]]) -> None:
+    proxy, port, _ = proxied
+    await ask(proxy, port, NAMES["lacak"], "/api/lacak/LPR-SECRET1")
+    uids = [line.split()[1:] for line in Path(f"/proc/{proxy.process.pid}/status").read_text().splitlines()
+            if line.startswith("Uid:")][0]
+    assert "0" not in uids  # real, effective, saved, filesystem: none is root
+    if USER is None:
+        import os
+        assert uids[0] == str(os.getuid())
+    logs = [p for p in proxy.prefix.rglob("*") if p.is_file() and p.suffix == ".log"]
+    assert all(b"LPR-SECRET1" not in p.read_bytes() for p in logs)
+    assert not (proxy.prefix / "logs" / "access.log").exists()

@@ -1,0 +1,66 @@
+"""The proxy's configuration from the settings (services/tools/web_proxy.py): which sites, at
+which names and ports, reached where; what it refuses to write. nginx itself runs in
+tests/integration/test_web_proxy.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.runtime.settings import Settings
+from services.tools.cli import main
+from services.tools.web_proxy import ProxyError, nginx_config, sites_from_settings
+
+
+def test_sites_come_from_their_public_urls_and_listen_addresses() -> None:
+    settings = Settings(desk_public_url="https://desk.lapor.go.id/", ops_public_url="https://ops.lapor.go.id:8443",
+                        desk_host="0.0.0.0", desk_port=8074, ops_host="::1", ops_port=8070)
+    sites = sites_from_settings(settings, {"ops": "ops_view:8070"})
+    assert [(s.name, s.host, s.port, s.netloc, s.upstream) for s in sites] == [
+        ("desk", "desk.lapor.go.id", 443, "desk.lapor.go.id", "127.0.0.1:8074"),
+        ("ops", "ops.lapor.go.id", 8443, "ops.lapor.go.id:8443", "ops_view:8070")]
+    assert sites_from_settings(settings.model_copy(update={"lacak_public_url": "https://lacak.lapor.go.id",
+                                                           "lacak_host": "::", "lacak_port": 8073}))[2].upstream \
+        == "[::1]:8073"
+    conf = nginx_config(sites, Path("/etc/tls/c.pem"), Path("/etc/tls/k.pem"), Path("/srv/proxy"), ("0.0.0.0", "::"))
+    assert "listen [::]:8443 ssl default_server;" in conf and "listen 0.0.0.0:443 ssl;" in conf
+    assert "user " not in conf  # nothing that needs root
+    with pytest.raises(ProxyError, match="one port"):
+        nginx_config(sites, Path("c"), Path("k"), Path("p"), listen_port=8443)
+    mapped = nginx_config(sites[:1], Path("c"), Path("k"), Path("p"), listen_port=8443)
+    assert "listen 0.0.0.0:8443 ssl;" in mapped and "listen 0.0.0.0:8443 ssl default_server;" in mapped
+    assert ":443" not in mapped and "X-Forwarded-Host desk.lapor.go.id;" in mapped
+
+
+@pytest.mark.parametrize("url", ["http://desk.lapor.go.id", "https://desk.lapor.go.id/desk",
+                                 "https://u:p@desk.lapor.go.id", "https://desk.lapor.go.id/?x=1",
+                                 "https://desk;lapor.go.id", "desk.lapor.go.id"])
+def test_a_public_url_that_is_not_a_sites_https_root_is_refused(url: str) -> None:
+    with pytest.raises(ProxyError, match="LAPOR_DESK_PUBLIC_URL"):
+        sites_from_settings(Settings(desk_public_url=url))
+
+
+def test_two_sites_at_one_address_or_none_at_all_are_refused() -> None:
+    with pytest.raises(ProxyError, match="each site needs its own name or port"):
+        sites_from_settings(Settings(desk_public_url="https://lapor.go.id", lacak_public_url="https://lapor.go.id:443"))
+    with pytest.raises(ProxyError, match="no site has a public URL"):
+        sites_from_settings(Settings())
+    with pytest.raises(ProxyError, match="no site named bridge"):
+        sites_from_settings(Settings(desk_public_url="https://desk.lapor.go.id"), {"bridge": "bridge:8072"})
+
+
+def test_the_command_writes_the_configuration_or_says_what_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("services.tools.cli.get_settings",
+                        lambda: Settings(lacak_public_url="https://lacak.lapor.go.id"))
+    (tmp_path / "c.pem").write_text("cert")
+    (tmp_path / "k.pem").write_text("key")
+    out = tmp_path / "proxy"
+    assert main(["proxy", "config", "--out", str(out)]) == 2
+    assert "--cert and --key" in capsys.readouterr().err
+    assert main(["proxy", "config", "--out", str(out), "--cert", str(tmp_path / "c.pem"),
+                 "--key", str(tmp_path / "k.pem"), "--upstream", "lacak=ops_view:8073"]) == 0
+    conf = (out / "nginx.conf").read_text()
+    assert "server_name lacak.lapor.go.id;" in conf and "proxy_pass http://ops_view:8073;" in conf
+    assert (out / "logs").is_dir() and (out / "temp").is_dir()
