@@ -2,12 +2,13 @@
 session's CSRF token). Everything that came from a topic or a user is escaped.
 
 The words are Bahasa Indonesia, as on the operations and tracking pages: the desk is for
-agency staff. The JSON API keeps the contract's codes."""
+agency staff. Codes show as names (services/domain/labels.py: category, type and tier, region,
+the routing reason, agencies); the JSON API keeps the contract's codes."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from services.desk.actions import Action
 from services.desk.view import ClockView, QueueRow, Undelivered
 from services.domain.calendar import zone
+from services.domain.labels import category_name, reason_text, region_name, type_and_tier
 
 CLOCK_NAMES = {"first_response": "Tanggapan pertama", "follow_up": "Tindak lanjut",
                "resolution": "Penyelesaian", "auto_close": "Tutup otomatis"}
@@ -59,6 +61,7 @@ def layout(title: str, body: str, staff_name: str | None = None, csrf: str | Non
     return ("<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{e(title)} · Meja instansi LAPOR!</title><link rel=\"stylesheet\" href=\"/static/desk.css\">"
+            "<link rel=\"icon\" href=\"/favicon.ico\" type=\"image/svg+xml\">"
             f"</head><body><header><a class=\"brand\" href=\"/\">SP4N-LAPOR! · Meja instansi</a>{account}</header>"
             f"<main>{body}</main></body></html>")
 
@@ -120,7 +123,7 @@ def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_nam
             f'<tr data-complaint="{e(r.complaint_id)}" data-role="{e(r.role)}"{marked}>'
             f'<td><a href="/a/{e(agency_id)}/c/{e(r.complaint_id)}">{e(r.complaint_id)}</a> {role}</td>'
             f"<td>{e(r.title or '(tanpa judul)')}{undelivered_mark(r.undelivered, tz, 'div')}</td>"
-            f"<td>{e(r.category)}</td>"
+            f"<td>{e(category_name(r.category))}</td>"
             f"<td>{e(_when(r.routed_at, tz))}</td><td>{clocks}</td>"
             f"<td>{e(status_name(r.last_status or 'new'))}</td></tr>")
     empty = ("Tidak ada aduan terbuka yang tidak masuk ke sistem instansi Anda." if only_undelivered
@@ -146,26 +149,34 @@ def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_nam
 def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockView],
                    timeline: list[dict[str, Any]], actions: list[Action], agencies: Iterable[tuple[str, str]],
                    staff_name: str, csrf: str, notice: str | None, error: str | None, tz: str,
-                   undelivered: Undelivered | None = None) -> str:
+                   undelivered: Undelivered | None = None,
+                   agency_name: Callable[[str], str] = lambda a: a) -> str:
+    """`agency_name`: an agency's name by its id (the registry's), for the routing reason
+    and the timeline."""
     cid = delivery["complaint_id"]
     reporter = delivery.get("reporter") or {}
     who = ", ".join(e(v) for k, v in reporter.items() if v) or (
         "anonim" if delivery.get("privacy") == "anonymous" else "tidak diisi")
-    location = delivery.get("location") or {}
+    location = dict(delivery.get("location") or {})
+    if location.get("region_code"):
+        location["region_code"] = region_name(location["region_code"])
     where = ", ".join(e(v) for k, v in location.items() if isinstance(v, (str, int, float))) or "—"
+    routing = delivery["routing"]
+    why = reason_text(routing.get("reason"), agency_name) or f"aturan {routing['rule_id']}"
     role = ("tembusan: untuk diketahui, tanpa tindakan" if delivery["routing"]["role"] == "copy"
             else "instansi penanggung jawab")
-    facts = (f"<dl><dt>Peran</dt><dd>{e(role)}</dd><dt>Kategori</dt><dd>{e(delivery['category'])}</dd>"
-             f"<dt>Jenis</dt><dd>{e(delivery['type'])} · {e(delivery['sla_tier'])}</dd>"
+    facts = (f"<dl><dt>Peran</dt><dd>{e(role)}</dd>"
+             f"<dt>Kategori</dt><dd>{e(category_name(delivery['category']))}</dd>"
+             f"<dt>Jenis</dt><dd>{e(type_and_tier(delivery['type'], delivery['sla_tier']))}</dd>"
              f"<dt>Diterima LAPOR!</dt><dd>{e(_when(delivery['accepted_at'], tz))}</dd>"
-             f"<dt>Diteruskan ke sini</dt><dd>{e(_when(delivery['routing']['routed_at'], tz))} "
-             f"({e(delivery['routing'].get('reason') or delivery['routing']['rule_id'])})</dd>"
+             f"<dt>Diteruskan ke sini</dt><dd>{e(_when(routing['routed_at'], tz))} "
+             f"({e(why)})</dd>"
              f"<dt>Pelapor</dt><dd>{who}</dd><dt>Lokasi</dt><dd>{where}</dd></dl>")
     clock_list = "".join(f"<li>{clock_cell(c, tz)}</li>" for c in clocks) or "<li>tidak ada (tembusan)</li>"
     events = "".join(
         f'<li data-status="{e(t["status"])}"><time>{e(_when(t["at"], tz))}</time> '
-        f'<b>{e(status_name(t["status"]))}</b> oleh {e(t["by"])}'
-        + (f' → {e(t["target_agency_id"])}' if t.get("target_agency_id") else "")
+        f'<b>{e(status_name(t["status"]))}</b> oleh {e(agency_name(t["by"]))}'
+        + (f' → {e(agency_name(t["target_agency_id"]))}' if t.get("target_agency_id") else "")
         + (f'<blockquote>{e(t["note"])}</blockquote>' if t.get("note") else "") + "</li>"
         for t in timeline) or "<li>belum ada</li>"
     banner = (f'<p class="notice" role="status">{e(notice)}</p>' if notice else "") + (

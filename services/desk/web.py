@@ -21,7 +21,7 @@ from services.desk import pages
 from services.desk.actions import ActionRefused, available, status_from_form
 from services.desk.view import DeskView, Undelivered, undelivered_only
 from services.runtime.staff_signin import Staff, StaffSignIn
-from services.runtime.web_site import NO_SCRIPT_CSP, guarded, signed_in_headers
+from services.runtime.web_site import NO_SCRIPT_CSP, favicon, guarded, signed_in_headers
 from services.domain.complaint_id import normalise_complaint_id
 
 Publish = Callable[[AgencyStatus], Awaitable[None]]
@@ -49,6 +49,7 @@ class DeskSite:
         self.signin.install(app)
         app.router.add_get("/", self.home)
         app.router.add_get("/static/desk.css", self.css)
+        app.router.add_get("/favicon.ico", favicon)
         app.router.add_get("/a/{agency}/", self.queue)
         app.router.add_get("/a/{agency}/c/{cid}", self.complaint)
         app.router.add_post("/a/{agency}/c/{cid}/status", self.act)
@@ -127,7 +128,7 @@ class DeskSite:
                                     agencies, staff.name, staff.csrf,
                                     NOTICES.get(request.query.get("notice", "")), error,
                                     self.view.registry.timezone(agency),
-                                    self.view.undelivered_mark(facts, agency))
+                                    self.view.undelivered_mark(facts, agency), self.name)
         return html(page, status=400 if error else 200)
 
     async def act(self, request: web.Request) -> web.StreamResponse:
@@ -176,6 +177,7 @@ class DeskSite:
             "timeline": self.view.timeline(facts, agency),
             "actions": [a.status.value for a in available(self.view, facts, agency)],
             "undelivered": undelivered_json(self.view.undelivered_mark(facts, agency))})
+
 
 
 def only_undelivered(request: web.Request) -> bool | None:

@@ -20,7 +20,7 @@ from services.domain.registry import Registry
 from services.ops_view import queries
 from services.ops_view.web import static_file, timeline_refusal
 from services.runtime.forwarded import Network, budget_key, client_address
-from services.runtime.web_site import guarded
+from services.runtime.web_site import favicon, guarded
 from services.runtime.rate_limit import TokenBucket
 
 STATIC = {"lacak.html": "text/html", "lacak.js": "text/javascript", "app.css": "text/css"}
@@ -67,6 +67,7 @@ class LacakSite:
         app.router.add_get("/", self.static)
         app.router.add_get("/lacak", self.static)
         app.router.add_get("/static/{name}", self.static)
+        app.router.add_get("/favicon.ico", favicon)
         app.router.add_get("/api/lacak/{id}", self.lookup)
         return app
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from services.domain.calendar import DEFAULT_TZ, WorkingCalendar, zone
 from services.domain.complaint_id import normalise_complaint_id
+from services.domain.labels import category_name, reason_text, region_name
 from services.domain.registry import Registry
 
 Store = Mapping[str, Any]
@@ -173,8 +174,29 @@ def timeline(timelines: Store, text: str, registry: Registry | None = None) -> d
     out = []
     for _, (at, kind, detail) in events:
         known = registry.get(detail["agency_id"]) if registry and detail.get("agency_id") else None
-        out.append({"at": at, **detail, "kind": kind, **({"agency_name": known.name} if known else {})})
-    return {"complaint_id": cid, "facts": line["facts"], "closed_at": line.get("closed_at"), "events": out}
+        out.append({"at": at, **detail, "kind": kind, **({"agency_name": known.name} if known else {}),
+                    **_names(detail, registry)})
+    return {"complaint_id": cid, "facts": {**line["facts"], **_names(line["facts"], registry)},
+            "closed_at": line.get("closed_at"), "events": out}
+
+
+def _names(detail: Mapping[str, Any], registry: Registry | None) -> dict[str, str]:
+    """The codes of an event or of a complaint's facts in words (services/domain/labels.py),
+    next to the codes: `category_name`, `region_name`, `reason_text`, `target_agency_name`."""
+    def agency(agency_id: str) -> str:
+        known = registry.get(agency_id) if registry else None
+        return known.name if known else agency_id
+
+    out = {}
+    if detail.get("category"):
+        out["category_name"] = category_name(detail["category"])
+    if detail.get("region_code"):
+        out["region_name"] = region_name(detail["region_code"])
+    if detail.get("reason") and "rule_id" in detail:  # a routing's reason (a dead letter's is a code)
+        out["reason_text"] = reason_text(detail["reason"], agency)
+    if detail.get("target_agency_id"):
+        out["target_agency_name"] = agency(detail["target_agency_id"])
+    return out
 
 
 # What a reporter may see of a complaint's life ("lacak"): these steps only, with their dates

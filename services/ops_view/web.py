@@ -23,13 +23,14 @@ from aiohttp import web
 from schemas import Status, StatusEvent
 from services.domain.calendar import WorkingCalendar
 from services.domain.complaint_id import normalise_complaint_id
+from services.domain.labels import reason_text
 from services.domain.registry import Registry
 from services.ops_view import queries
 from services.ops_view.handlers import BOARD, TIMELINES
 from services.runtime.forwarded import Network, client_address
 from services.runtime.logging import get_logger
 from services.runtime.staff_signin import Staff, StaffSignIn
-from services.runtime.web_site import SECURITY_HEADERS, guarded, signed_in_headers
+from services.runtime.web_site import SECURITY_HEADERS, favicon, guarded, signed_in_headers
 
 Assign = Callable[[StatusEvent], Awaitable[None]]
 STAFF = web.RequestKey("staff", Staff)  # who signed in, for the handlers behind the check
@@ -55,6 +56,7 @@ def static_file(name: str, served: Mapping[str, str]) -> web.Response:
         raise web.HTTPNotFound()
     body = resources.files("services.ops_view").joinpath(f"static/{name}").read_bytes()
     return web.Response(body=body, content_type=served[name], charset="utf-8")
+
 
 
 class OpsSite:
@@ -85,10 +87,10 @@ class OpsSite:
 
     @web.middleware
     async def operators_only(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        """Signed-in national operators only (the page's script and style aside); the page
+        """Signed-in national operators only (the page's script, style and icon aside); the page
         itself sends a stranger to sign in, the API answers 401, anyone else gets 403."""
         assert self.signin is not None
-        if request.path.startswith(("/auth/", "/static/")):
+        if request.path.startswith(("/auth/", "/static/")) or request.path == "/favicon.ico":
             return await handler(request)  # type: ignore[no-any-return]
         staff = await self.signin.staff(request)
         if staff is None:
@@ -109,6 +111,7 @@ class OpsSite:
         app.router.add_get("/api/me", self.me)
         app.router.add_get("/", self.static)
         app.router.add_get("/static/{name}", self.static)
+        app.router.add_get("/favicon.ico", favicon)
         app.router.add_get("/api/overview", self.overview)
         app.router.add_get("/api/compliance", self.compliance)
         app.router.add_get("/api/escalations", self.escalations)
@@ -170,8 +173,11 @@ class OpsSite:
 
     async def overview(self, request: web.Request) -> web.Response:
         at = queries.now(self.board)
-        triage = queries.triage_queue(self.board, self.timelines, self.calendar)
         names = self._names()
+        # The agencies that held a complaint, and why it waits, by name (the page shows words).
+        triage = [{**t, "held_by_names": [names.get(a, a) for a in t["held_by"]],
+                   "reason_text": reason_text(t["reason"], lambda a: names.get(a, a))}
+                  for t in queries.triage_queue(self.board, self.timelines, self.calendar)]
         bridge = [{**r, "agency_name": names.get(r["agency_id"], r["agency_id"])}
                   for r in queries.bridge(self.board)]
         return web.json_response({

@@ -4,6 +4,7 @@ puts first (allowed hosts, methods, security headers on every answer, errors as 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +17,13 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
+
+
+async def favicon(request: web.Request) -> web.Response:
+    """The LAPOR! mark every site serves at /favicon.ico, where browsers look for it (an SVG,
+    services/domain/data/favicon.svg: its type says so)."""
+    body = resources.files("services.domain").joinpath("data/favicon.svg").read_bytes()
+    return web.Response(body=body, content_type="image/svg+xml")
 
 
 def redirect_answer(exc: web.HTTPRedirection) -> web.Response:

@@ -118,7 +118,7 @@ function renderTriage(triage) {
   if (key === shownTriage) return;  // unchanged: keep an open picker open
   shownTriage = key;
   $("#triage tbody").replaceChildren(...triage.map((t) => {
-    const cells = [idLink(t.complaint_id), when(t.since), t.age_working_days, t.held_by.length ? t.held_by.join(" → ") : "–"];
+    const cells = [idLink(t.complaint_id), when(t.since), t.age_working_days, t.held_by.length ? (t.held_by_names || t.held_by).join(" → ") : "–"];
     if (staff) cells.push(assignCell(t.complaint_id));
     const tr = row(cells);
     tr.dataset.complaint = t.complaint_id;
@@ -162,9 +162,9 @@ function renderBridge(rows) {
 function describe(e) {
   const agency = e.agency_name || e.agency_id;
   switch (e.kind) {
-    case "accepted": return "Diterima melalui " + e.channel + " (kategori " + e.category + ")";
-    case "routed": return e.agency_id ? (e.role === "copy" ? "Tembusan ke " : "Diteruskan ke ") + agency + " — aturan " + e.rule_id + ", percobaan " + e.attempt : "Masuk triase (" + e.reason + ")";
-    case "status": return "Status: " + (STATUS[e.status] || e.status) + (e.agency_id ? " — " + agency : " — sistem/admin") + (e.target_agency_id ? " → " + e.target_agency_id : "");
+    case "accepted": return "Diterima melalui " + e.channel + " (kategori " + (e.category_name || e.category) + ")";
+    case "routed": return e.agency_id ? (e.role === "copy" ? "Tembusan ke " : "Diteruskan ke ") + agency + " — " + (e.reason_text ? e.reason_text + " (aturan " + e.rule_id + ")" : "aturan " + e.rule_id) + ", percobaan " + e.attempt : "Masuk triase (" + (e.reason_text || e.reason) + ")";
+    case "status": return "Status: " + (STATUS[e.status] || e.status) + (e.agency_id ? " — " + agency : " — sistem/admin") + (e.target_agency_id ? " → " + (e.target_agency_name || e.target_agency_id) : "");
     case "escalation": return "Eskalasi: " + (KIND[e.escalation_kind] || e.escalation_kind) + " level " + e.level + ", " + (CLOCK[e.clock] || e.clock) + " " + agency + " → " + (TARGET[e.target] || e.target);
     case "dead_letter": return "Pesan gagal: " + e.reason + " (" + e.source_topic + ")";
     default: return e.kind;
@@ -177,7 +177,7 @@ async function showTimeline(id) {
     const t = await getJSON("/api/timeline/" + encodeURIComponent(id));
     $("#timeline-id").value = t.complaint_id;
     const f = t.facts;
-    $("#timeline-facts").textContent = t.complaint_id + " · saluran " + (f.channel || "–") + " · privasi " + (f.privacy || "–") + " · kategori " + (f.category || "–") + " · wilayah " + (f.region_code || "–") + (t.closed_at ? " · ditutup " + when(t.closed_at) : "");
+    $("#timeline-facts").textContent = t.complaint_id + " · saluran " + (f.channel || "–") + " · privasi " + (f.privacy || "–") + " · kategori " + (f.category_name || f.category || "–") + " · wilayah " + (f.region_name || f.region_code || "–") + (t.closed_at ? " · ditutup " + when(t.closed_at) : "");
     $("#timeline").replaceChildren(...t.events.map((e) => { const li = el("li"); li.appendChild(el("time", when(e.at))); li.appendChild(document.createTextNode(describe(e))); li.dataset.kind = e.kind; return li; }));
   } catch (err) { $("#timeline-error").textContent = err.message; }
 }
