@@ -25,7 +25,7 @@ from services.runtime.lane_runtime import LaneRuntime, Outgoing, lane_pattern
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.runtime.signals import run_until_signalled
-from services.runtime.web_site import start_site
+from services.web.site import start_site
 from services.runtime.topic_follow import AssignedFollower
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import AGENCY_TOPIC, BRIDGE_DELIVERIES, agency_of_topic, agency_topic_name

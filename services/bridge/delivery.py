@@ -1,6 +1,6 @@
 """How a delivery attempt's result decides what happens next and how long to wait before the
 next try. Pure: time comes in as numbers. (Each agency's request budget is a
-services.runtime.rate_limit.TokenBucket.)"""
+services.web.rate_limit.TokenBucket.)"""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from schemas.bridge import BridgeUndelivered, Open311Request
 from schemas.events import ValidationErrorItem
 from services.bridge.config import BridgeConfig, Open311Agency, WebhookAgency
 from services.bridge.delivery import Verdict, backoff_s
-from services.runtime.rate_limit import TokenBucket
+from services.web.rate_limit import TokenBucket
 from services.bridge.http import ANSWER_KEPT, Answer, call
 from services.bridge.metrics import BridgeMetrics
 from services.bridge.open311 import (

@@ -29,13 +29,13 @@ from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.runtime.signals import run_until_signalled
 from services.runtime.signed_out import SharedSignOuts
-from services.runtime.staff_signin import StaffSignIn
+from services.web.staff_signin import StaffSignIn
 from services.runtime.topic_follow import follow, follow_pattern
 from services.runtime.topic_read import TopicRecord
 from services.runtime.topics import (
     AGENCY_TOPIC, BRIDGE_UNDELIVERED, ESCALATIONS, STATUS, TICKS, agency_status_topic_name,
 )
-from services.runtime.web_site import start_site
+from services.web.site import start_site
 
 STAGE = "desk"
 COOKIE = "lapor_desk"

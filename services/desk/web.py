@@ -20,8 +20,8 @@ from schemas import AgencyStatus
 from services.desk import pages
 from services.desk.actions import ActionRefused, available, status_from_form
 from services.desk.view import DeskView, Undelivered, undelivered_only
-from services.runtime.staff_signin import Staff, StaffSignIn
-from services.runtime.web_site import NO_SCRIPT_CSP, favicon, guarded, signed_in_headers
+from services.web.staff_signin import Staff, StaffSignIn
+from services.web.site import NO_SCRIPT_CSP, favicon, guarded, signed_in_headers
 from services.domain.complaint_id import normalise_complaint_id
 
 Publish = Callable[[AgencyStatus], Awaitable[None]]

@@ -19,10 +19,10 @@ from services.ops_view.lacak import LacakSite
 from services.ops_view.web import OpsSite, serve, serve_app
 from services.runtime.faust_runtime import create_app as stage_app
 from services.runtime.kafka_client import aiokafka_options
-from services.runtime.forwarded import trusted_networks
+from services.web.forwarded import trusted_networks
 from services.runtime.settings import Settings
 from services.runtime.signed_out import SharedSignOuts
-from services.runtime.staff_signin import StaffSignIn
+from services.web.staff_signin import StaffSignIn
 from services.runtime.topics import ADMIN_STATUS
 
 COOKIE = "lapor_ops"

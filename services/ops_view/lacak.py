@@ -5,7 +5,7 @@ reporter or a note (the ops view keeps none of them). Its own site and port
 operations page may not. Typing errors are forgiven as `lapor show` forgives them; each
 client has a request budget (LAPOR_LACAK_PER_MINUTE) and all of them together another
 (LAPOR_LACAK_GLOBAL_PER_MINUTE), so ids cannot be walked. Behind a proxy, the client is the
-address the trusted proxy forwarded (services/runtime/forwarded.py), an IPv6 client's /64."""
+address the trusted proxy forwarded (services/web/forwarded.py), an IPv6 client's /64."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from aiohttp import web
 from services.domain.registry import Registry
 from services.ops_view import queries
 from services.ops_view.web import static_file, timeline_refusal
-from services.runtime.forwarded import Network, budget_key, client_address
-from services.runtime.web_site import favicon, guarded
-from services.runtime.rate_limit import TokenBucket
+from services.web.forwarded import Network, budget_key, client_address
+from services.web.site import favicon, guarded
+from services.web.rate_limit import TokenBucket
 
 STATIC = {"lacak.html": "text/html", "lacak.js": "text/javascript", "app.css": "text/css"}
 CLIENTS_KEPT = 10_000  # request budgets remembered (the least recently seen go first)

@@ -27,10 +27,10 @@ from services.domain.labels import reason_text
 from services.domain.registry import Registry
 from services.ops_view import queries
 from services.ops_view.handlers import BOARD, TIMELINES
-from services.runtime.forwarded import Network, client_address
+from services.web.forwarded import Network, client_address
 from services.runtime.logging import get_logger
-from services.runtime.staff_signin import Staff, StaffSignIn
-from services.runtime.web_site import SECURITY_HEADERS, favicon, guarded, signed_in_headers
+from services.web.staff_signin import Staff, StaffSignIn
+from services.web.site import SECURITY_HEADERS, favicon, guarded, signed_in_headers
 
 Assign = Callable[[StatusEvent], Awaitable[None]]
 STAFF = web.RequestKey("staff", Staff)  # who signed in, for the handlers behind the check

@@ -27,7 +27,7 @@ from services.domain.registry import load_registry
 from services.domain.staff_roles import StaffRoles
 from services.ops_view.handlers import BOARD, TIMELINES
 from services.ops_view.web import OpsSite
-from services.runtime.staff_signin import OidcProvider, SignInError, Staff, StaffSignIn, safe_next
+from services.web.staff_signin import OidcProvider, SignInError, Staff, StaffSignIn, safe_next
 from services.tools.signin_provider import RunningProvider, client_settings
 from tests.web_sites import served
 

@@ -17,7 +17,7 @@ from aiohttp_session import get_session, new_session
 
 from services.runtime.settings import Settings
 from services.runtime.signed_out import SharedSignOuts
-from services.runtime.staff_signin import StaffSignIn
+from services.web.staff_signin import StaffSignIn
 from services.tools.signin_provider import RunningProvider, client_settings
 from tests.kafka_helpers import create_contract_topics, isolated
 from tests.web_sites import served

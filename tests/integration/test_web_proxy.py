@@ -28,7 +28,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from services.runtime.forwarded import client_address, trusted_networks
+from services.web.forwarded import client_address, trusted_networks
 from services.runtime.settings import Settings
 from services.tools.broker import free_port
 from services.tools.web_proxy import HSTS, ProxiedSite

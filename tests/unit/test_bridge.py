@@ -20,7 +20,7 @@ from schemas.bridge import Open311Request
 from services.bridge.config import BridgeConfigError, Open311Agency, parse_config
 from services.bridge.delivery import Verdict, backoff_s, verdict
 from services.runtime.lane_runtime import REVOKE_WAIT_S
-from services.runtime.rate_limit import TokenBucket
+from services.web.rate_limit import TokenBucket
 from services.bridge.inbound import Accepted, SeenSignatures, accept_status
 from services.bridge.open311 import (
     Open311Error, apply_update, parse_filed, parse_requests, parse_token, parse_updates,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.runtime.forwarded import budget_key, client_address, public_origin, trusted_networks
+from services.web.forwarded import budget_key, client_address, public_origin, trusted_networks
 
 PROXY = trusted_networks("10.0.0.5, 172.18.0.0/16")
 

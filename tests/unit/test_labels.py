@@ -29,8 +29,8 @@ from services.ops_view.handlers import BOARD, TIMELINES
 from services.ops_view.lacak import LacakSite
 from services.ops_view.web import OpsSite
 from services.runtime.settings import Settings
-from services.runtime.staff_signin import OidcProvider, StaffSignIn
-from services.runtime.web_site import NO_SCRIPT_CSP, SECURITY_HEADERS
+from services.web.staff_signin import OidcProvider, StaffSignIn
+from services.web.site import NO_SCRIPT_CSP, SECURITY_HEADERS
 from tests.unit.test_desk import MON, delivered
 from tests.web_sites import served
 

@@ -12,8 +12,8 @@ from aiohttp import ClientSession, ClientTimeout
 from services.domain.complaint_id import make_complaint_id
 from services.domain.registry import load_registry
 from services.ops_view.lacak import LacakSite
-from services.runtime.forwarded import trusted_networks
-from services.runtime.web_site import SECURITY_HEADERS
+from services.web.forwarded import trusted_networks
+from services.web.site import SECURITY_HEADERS
 from services.runtime.settings import Settings
 from tests.web_sites import served
 

@@ -18,7 +18,7 @@ from services.domain.calendar import load_calendar
 from services.domain.registry import load_registry
 from services.ops_view.handlers import BOARD, TIMELINES
 from services.ops_view.web import OpsSite
-from services.runtime.web_site import SECURITY_HEADERS, host_name
+from services.web.site import SECURITY_HEADERS, host_name
 from services.runtime.settings import Settings
 from tests.web_sites import served
 

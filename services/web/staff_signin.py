@@ -36,7 +36,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from services.domain.staff_roles import StaffRoles, roles_from_groups
-from services.runtime.forwarded import public_origin
+from services.web.forwarded import public_origin
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 from services.runtime.signed_out import session_digest
