@@ -195,6 +195,10 @@ class Settings(BaseSettings):
         "", description="The tracking page's address as reporters see it (e.g. "
         "https://lacak.lapor.go.id): where `lapor proxy config` publishes it. The page itself "
         "needs no origin (no sign-in, GET only).")
+    bridge_public_url: str = Field(
+        "", description="The bridge's inbound door as agencies' systems reach it (e.g. "
+        "https://agencies.lapor.go.id): where `lapor proxy config` publishes it (statuses in, "
+        "POST /agencies/<id>/statuses).")
     desk_session_key_file: Path | None = Field(
         None, description="The desk's own session key (as LAPOR_STAFF_SESSION_KEY_FILE): with "
         "it, a desk's key cannot make operations-page sessions. Unset: the staff key.")

@@ -1,10 +1,13 @@
 """`lapor proxy`: the TLS reverse proxy in front of the web sites (Debian's nginx).
 
-The desk, the operations page and the tracking page (lacak) speak plain HTTP on their own
-addresses; on the internet they are reached through one TLS port. This module writes the
-nginx configuration for them from their public URLs (LAPOR_DESK_PUBLIC_URL,
-LAPOR_OPS_PUBLIC_URL, LAPOR_LACAK_PUBLIC_URL): one `server` per site, chosen by its name (or
-its port, when the URLs differ by port), each with the deployment's certificate.
+The desk, the operations page, the tracking page (lacak) and the bridge's inbound door speak
+plain HTTP on their own addresses; on the internet they are reached through one TLS port.
+This module writes the nginx configuration for them from their public URLs
+(LAPOR_DESK_PUBLIC_URL, LAPOR_OPS_PUBLIC_URL, LAPOR_LACAK_PUBLIC_URL, LAPOR_BRIDGE_PUBLIC_URL):
+one `server` per site, chosen by its name (or its port, when the URLs differ by port), each
+with the deployment's certificate. A deployment that runs its own sign-in provider (compose's
+Keycloak) publishes it too, at its issuer's origin (LAPOR_OIDC_ISSUER), when told where it
+is (`--upstream signin=keycloak:8080`): only its browser paths, never its admin console.
 
 What the proxy does for the sites, and must keep doing:
 - It sets `X-Forwarded-For` to what came in plus the address it saw (the sites take the
@@ -20,7 +23,8 @@ What the proxy does for the sites, and must keep doing:
   carry tracking ids; the sites log what they decide).
 
 `lapor proxy certs` issues a server certificate from the development CA (the one `lapor
-broker certs` makes), for the demo and the tests; a deployment brings its own.
+broker certs` makes), or from a CA of its own (`--ca-dir`: compose's first certificate), for
+the demo and the tests; a deployment brings its own.
 """
 
 from __future__ import annotations
@@ -47,12 +51,23 @@ from services.tools.broker_security import SecuritySetupError, _openssl, ensure_
 CONF = "nginx.conf"
 HSTS = "max-age=31536000"  # a year; no includeSubDomains: other names of the domain are not ours
 # What a browser may send each site: the desk's forms (a note of up to 5,000 characters, as
-# UTF-8 and form-encoded), the operations page's triage call, nothing on lacak (GET only).
-BODY_LIMITS = {"desk": "64k", "ops": "16k", "lacak": "1k"}
+# UTF-8 and form-encoded), the operations page's triage call, nothing on lacak (GET only);
+# an agency's status (the bridge reads at most 64 KB); the provider's sign-in form.
+BODY_LIMITS = {"desk": "64k", "ops": "16k", "lacak": "1k", "bridge": "64k", "signin": "64k"}
 # Paths answered as a live stream (server-sent events): passed on as they come.
 STREAMS = {"ops": ("/events",)}
+# Sites of which only some paths are published (the rest: 404 from the proxy). The provider:
+# its realms' pages and their static files, as Keycloak advises; not its admin console, its
+# welcome page or anything added later. The bridge: the agencies' status door only.
+PUBLISHED_PATHS = {"signin": ("/realms/", "/resources/"), "bridge": ("/agencies/",)}
+# Keycloak answers with large headers (its cookies, a long Location): nginx's default 4 KB
+# header buffer makes those a 502. (The busy buffers must stay below the buffers' sum.)
+HEADER_BUFFERS = {"signin": ("proxy_buffer_size 16k;", "proxy_buffers 8 16k;",
+                             "proxy_busy_buffers_size 32k;")}
 SITE_SETTINGS = {"desk": "LAPOR_DESK_PUBLIC_URL", "ops": "LAPOR_OPS_PUBLIC_URL",
-                 "lacak": "LAPOR_LACAK_PUBLIC_URL"}
+                 "lacak": "LAPOR_LACAK_PUBLIC_URL", "bridge": "LAPOR_BRIDGE_PUBLIC_URL",
+                 "signin": "LAPOR_OIDC_ISSUER"}
+SITES = tuple(SITE_SETTINGS)
 
 
 class ProxyError(ValueError):
@@ -61,7 +76,7 @@ class ProxyError(ValueError):
 
 @dataclass(frozen=True)
 class ProxiedSite:
-    name: str  # desk, ops, lacak
+    name: str  # desk, ops, lacak, bridge, signin
     public_url: str  # https://desk.lapor.go.id, or with a port
     upstream: str  # host:port where the site itself listens (plain HTTP)
 
@@ -97,16 +112,30 @@ def _upstream(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _origin(url: str | None) -> str:
+    """`https://masuk.example/realms/lapor` -> `https://masuk.example` (the issuer's site)."""
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
 def sites_from_settings(settings: Settings, upstreams: dict[str, str] | None = None) -> list[ProxiedSite]:
     """The sites with a public URL, each reached where it listens (LAPOR_<SITE>_HOST/PORT)
-    unless `upstreams` says otherwise (compose: `desk:8074`)."""
+    unless `upstreams` says otherwise (compose: `desk:8074`). The sign-in provider only when
+    its upstream is given: a deployment's provider is usually someone else's, with its own
+    front door."""
     upstreams = upstreams or {}
     given = {"desk": (settings.desk_public_url, _upstream(settings.desk_host, settings.desk_port)),
              "ops": (settings.ops_public_url, _upstream(settings.ops_host, settings.ops_port)),
-             "lacak": (settings.lacak_public_url, _upstream(settings.lacak_host, settings.lacak_port))}
+             "lacak": (settings.lacak_public_url, _upstream(settings.lacak_host, settings.lacak_port)),
+             "bridge": (settings.bridge_public_url, _upstream(settings.bridge_host, settings.bridge_port))}
+    if "signin" in upstreams:
+        if not settings.oidc_issuer:
+            raise ProxyError("--upstream signin=...: LAPOR_OIDC_ISSUER is not set (the provider's "
+                             "public address is its issuer's origin)")
+        given["signin"] = (_origin(settings.oidc_issuer), upstreams["signin"])
     unknown = set(upstreams) - set(given)
     if unknown:
-        raise ProxyError(f"no site named {', '.join(sorted(unknown))} (desk, ops, lacak)")
+        raise ProxyError(f"no site named {', '.join(sorted(unknown))} ({', '.join(SITES)})")
     sites = [_site(name, url, upstreams.get(name, upstream)) for name, (url, upstream) in given.items() if url]
     if not sites:
         raise ProxyError("no site has a public URL: set LAPOR_DESK_PUBLIC_URL, LAPOR_OPS_PUBLIC_URL "
@@ -168,8 +197,14 @@ def nginx_config(sites: list[ProxiedSite], cert: Path, key: Path, prefix: Path,
                  f"    ssl_certificate_key {key.resolve()};",
                  f'    add_header Strict-Transport-Security "{HSTS}" always;',
                  f"    client_max_body_size {BODY_LIMITS[site.name]};",
-                 *(f"    {line}" for line in _forwarding(site)),
-                 f"    location / {{ proxy_pass http://{site.upstream}; }}"]
+                 *(f"    {line}" for line in HEADER_BUFFERS.get(site.name, ())),
+                 *(f"    {line}" for line in _forwarding(site))]
+        published = PUBLISHED_PATHS.get(site.name)
+        if published is None:
+            http.append(f"    location / {{ proxy_pass http://{site.upstream}; }}")
+        else:
+            http += [f"    location {path} {{ proxy_pass http://{site.upstream}; }}" for path in published]
+            http.append('    location / { return 404 "not here\\n"; }')
         for path in STREAMS.get(site.name, ()):  # server-sent events: each as it comes
             http.append(f"    location = {path} {{ proxy_pass http://{site.upstream}; proxy_buffering off; }}")
         http.append("}")
@@ -279,15 +314,34 @@ def _log_tail(prefix: Path) -> str:
         return "(no error log)"
 
 
-def issue_server_cert(settings: Settings, names: list[str], target: Path) -> tuple[Path, Path]:
+def own_ca(folder: Path) -> Path:
+    """A CA of the proxy's own in `folder` (made once: `ca.pem`, `ca.key` 0600), for a
+    deployment's first certificate where the development CA is not at hand (compose keeps
+    that one in a volume the proxy must not see). Its folder is its workshop: 0700."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
+    if not (folder / "ca.key").exists() or not (folder / "ca.pem").exists():
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-days", "3650", "-subj", "/CN=lapor-router proxy CA", "-keyout", "ca.key",
+                 "-out", "ca.pem", cwd=folder)
+        (folder / "ca.key").chmod(0o600)
+    return folder
+
+
+def issue_server_cert(settings: Settings, names: list[str], target: Path,
+                      ca_dir: Path | None = None) -> tuple[Path, Path]:
     """A TLS server certificate for `names` from the development CA in LAPOR_ACCESS_DIR (made
-    by `lapor broker certs` if missing): `proxy.pem` and `proxy.key` (0600) in `target`,
-    with the CA's certificate as `ca.pem`. For the demo and the tests: browsers trust it
-    only if told to."""
+    by `lapor broker certs` if missing), or from the CA in `ca_dir` (made if missing):
+    `proxy.pem` and `proxy.key` (0600) in `target`, with the CA's certificate as `ca.pem`.
+    For the demo, compose's first start and the tests: browsers trust it only if told to."""
     if not names:
         raise ProxyError("a certificate needs at least one name")
-    sec = ensure_files(settings)
-    work = sec.directory / "ca"
+    if ca_dir is None:
+        sec = ensure_files(settings)
+        work, ca_cert = sec.directory / "ca", sec.ca_cert
+    else:
+        work = own_ca(ca_dir)
+        ca_cert = work / "ca.pem"
     if not (work / "ca.key").exists():
         raise SecuritySetupError(f"no CA key in {work}: certificates are issued where the CA was made")
     target.mkdir(parents=True, exist_ok=True)
@@ -304,7 +358,7 @@ def issue_server_cert(settings: Settings, names: list[str], target: Path) -> tup
              "-out", str(cert), cwd=target)
     csr.unlink()
     ext.unlink()
-    write_private_bytes(target / "ca.pem", sec.ca_cert.read_bytes())
+    write_private_bytes(target / "ca.pem", ca_cert.read_bytes())
     (target / "ca.pem").chmod(0o644)
     return cert, key
 
@@ -321,14 +375,16 @@ def spki_sha256(cert: Path) -> str:
 
 
 def _proxy(args: argparse.Namespace, settings: Settings) -> int:
-    if args.action == "certs":
-        cert, key = issue_server_cert(settings, list(args.name or ()), args.out)
-        print(f"certificate {cert}, key {key} (from the development CA {args.out / 'ca.pem'})")
+    upstreams = dict(item.split("=", 1) for item in args.upstream or ())
+    if args.action == "certs":  # for the names given, or else every site's public name
+        names = list(args.name or ()) or sorted({s.host for s in sites_from_settings(settings, upstreams)})
+        cert, key = issue_server_cert(settings, names, args.out, args.ca_dir)
+        print(f"certificate {cert} for {', '.join(names)}, key {key} "
+              f"(from the CA {args.out / 'ca.pem'})")
         return 0
     if args.cert is None or args.key is None:
         raise ProxyError("--cert and --key are needed: the deployment's certificate and key "
                          "(`lapor proxy certs` makes a development one)")
-    upstreams = dict(item.split("=", 1) for item in args.upstream or ())
     sites = sites_from_settings(settings, upstreams)
     conf = write_config(args.out, sites, args.cert, args.key, tuple(args.listen or ("0.0.0.0",)),
                         args.listen_port)
@@ -341,7 +397,7 @@ def _proxy(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("proxy", help="the TLS reverse proxy (nginx) in front of the desk, the "
-                       "operations page and lacak, from their public URLs")
+                       "operations page, lacak and the bridge's door, from their public URLs")
     p.add_argument("action", choices=["config", "run", "certs"],
                    help="config: write OUT/nginx.conf; run: write it and run nginx in the "
                    "foreground; certs: a server certificate from the development CA")
@@ -355,7 +411,11 @@ def register(sub: Any) -> None:
                    "listens on, when not the public URLs' (443 needs privileges: publish or "
                    "redirect it to this one)")
     p.add_argument("--upstream", action="append", metavar="SITE=HOST:PORT",
-                   help="config, run: where the proxy reaches a site (default its "
-                   "LAPOR_<SITE>_HOST and _PORT)")
-    p.add_argument("--name", action="append", help="certs: a name the certificate is for")
+                   help="where the proxy reaches a site (default its LAPOR_<SITE>_HOST and "
+                   "_PORT); signin=HOST:PORT also publishes the sign-in provider at "
+                   "LAPOR_OIDC_ISSUER's origin")
+    p.add_argument("--name", action="append", help="certs: a name the certificate is for "
+                   "(default: every site's public name)")
+    p.add_argument("--ca-dir", type=Path, default=None, help="certs: issue from the CA in this "
+                   "folder (made once if missing), not from the development CA")
     p.set_defaults(handler=_proxy)

@@ -13,7 +13,10 @@ of the proxy, one request or two.
   the proxy's own refusals included.
 - The operations page's live stream comes through as it is written (a buffering proxy
   would hold it).
-- nginx runs as an unprivileged user and writes no access log."""
+- nginx runs as an unprivileged user and writes no access log.
+- The sign-in provider and the bridge's door are published only on their paths (the
+  provider's realms and static files, not its admin console; the agencies' status door),
+  and the provider's large headers come through."""
 
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from tests.tls_proxy import USER, RunningProxy, tls_proxy
 from tests.web_sites import served
 
 NAMES = {"desk": "desk.localhost", "ops": "ops.localhost", "lacak": "lacak.localhost"}
+DOORS = {"signin": "masuk.localhost", "bridge": "agencies.localhost"}  # only some paths
 CLIENT = "127.0.0.2"  # the client's own address (the proxy is at 127.0.0.1)
 
 
@@ -44,8 +48,10 @@ def stand_in(name: str, seen: list[str]) -> web.Application:
     async def echo(request: web.Request) -> web.Response:
         seen.append(request.path)
         body = await request.read()
+        # Keycloak's answers carry large headers (cookies, a long Location)
+        big = {"X-Big-1": "b" * 5_000, "X-Big-2": "c" * 5_000} if request.path.endswith("/big") else {}
         return web.json_response({"site": name, "headers": dict(request.headers), "remote": request.remote,
-                                  "length": len(body)})
+                                  "length": len(body)}, headers=big)
 
     async def events(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -65,11 +71,15 @@ def stand_in(name: str, seen: list[str]) -> web.Application:
 @pytest.fixture(scope="module")
 async def proxied(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[RunningProxy, int, dict[str, list[str]]]]:
     port = free_port()
-    seen: dict[str, list[str]] = {name: [] for name in NAMES}
+    seen: dict[str, list[str]] = {name: [] for name in {**NAMES, **DOORS}}
+    names = {**NAMES, **DOORS}
     async with served(stand_in("desk", seen["desk"])) as desk, served(stand_in("ops", seen["ops"])) as ops, \
-            served(stand_in("lacak", seen["lacak"])) as lacak:
-        sites = [ProxiedSite(name, f"https://{NAMES[name]}:{port}", f"127.0.0.1:{server.port}")
-                 for name, server in (("desk", desk), ("ops", ops), ("lacak", lacak))]
+            served(stand_in("lacak", seen["lacak"])) as lacak, \
+            served(stand_in("signin", seen["signin"])) as signin, \
+            served(stand_in("bridge", seen["bridge"])) as bridge:
+        sites = [ProxiedSite(name, f"https://{names[name]}:{port}", f"127.0.0.1:{server.port}")
+                 for name, server in (("desk", desk), ("ops", ops), ("lacak", lacak),
+                                      ("signin", signin), ("bridge", bridge))]
         with tls_proxy(Settings(access_dir=tmp_path_factory.mktemp("proxy") / "access"), sites) as proxy:
             yield proxy, port, seen
 
@@ -163,3 +173,30 @@ async def test_nginx_runs_unprivileged_and_keeps_no_access_log(
     logs = [p for p in proxy.prefix.rglob("*") if p.is_file() and p.suffix == ".log"]
     assert all(b"LPR-SECRET1" not in p.read_bytes() for p in logs)
     assert not (proxy.prefix / "logs" / "access.log").exists()
+
+
+async def test_the_provider_and_the_bridge_door_are_published_on_their_paths_only(
+        proxied: tuple[RunningProxy, int, dict[str, list[str]]]) -> None:
+    proxy, port, seen = proxied
+    before = {name: list(paths) for name, paths in seen.items()}
+    signin, bridge = DOORS["signin"], DOORS["bridge"]
+    for path in ("/realms/lapor/protocol/openid-connect/auth", "/resources/x/login.css"):
+        status, _, body = await ask(proxy, port, signin, path)
+        assert status == 200 and json.loads(body)["site"] == "signin", path
+        assert json.loads(body)["headers"]["X-Forwarded-Proto"] == "https"  # Keycloak reads them
+    status, headers, _ = await ask(proxy, port, signin, "/realms/lapor/big")
+    assert status == 200 and len(headers["X-Big-1"] + headers["X-Big-2"]) == 10_000  # not a 502
+    for path in ("/admin/master/console/", "/", "/metrics", "/health/ready"):
+        status, headers, body = await ask(proxy, port, signin, path)
+        assert (status, body) == (404, b"not here\n"), path
+        assert headers["Strict-Transport-Security"] == HSTS
+    status, _, body = await ask(proxy, port, bridge, "/agencies/pln/statuses", "POST", data=b"s" * 60_000)
+    assert status == 200 and json.loads(body)["site"] == "bridge"
+    status, _, _ = await ask(proxy, port, bridge, "/agencies/pln/statuses", "POST", data=b"s" * 70_000)
+    assert status == 413
+    for path in ("/metrics/", "/health/", "/"):
+        assert (await ask(proxy, port, bridge, path))[0] == 404, path
+    assert seen == {**before,
+                    "signin": [*before["signin"], "/realms/lapor/protocol/openid-connect/auth",
+                               "/resources/x/login.css", "/realms/lapor/big"],
+                    "bridge": [*before["bridge"], "/agencies/pln/statuses"]}

@@ -46,8 +46,8 @@ def test_two_sites_at_one_address_or_none_at_all_are_refused() -> None:
         sites_from_settings(Settings(desk_public_url="https://lapor.go.id", lacak_public_url="https://lapor.go.id:443"))
     with pytest.raises(ProxyError, match="no site has a public URL"):
         sites_from_settings(Settings())
-    with pytest.raises(ProxyError, match="no site named bridge"):
-        sites_from_settings(Settings(desk_public_url="https://desk.lapor.go.id"), {"bridge": "bridge:8072"})
+    with pytest.raises(ProxyError, match="no site named mail"):
+        sites_from_settings(Settings(desk_public_url="https://desk.lapor.go.id"), {"mail": "mail:25"})
 
 
 def test_the_command_writes_the_configuration_or_says_what_is_missing(
@@ -64,3 +64,56 @@ def test_the_command_writes_the_configuration_or_says_what_is_missing(
     conf = (out / "nginx.conf").read_text()
     assert "server_name lacak.lapor.go.id;" in conf and "proxy_pass http://ops_view:8073;" in conf
     assert (out / "logs").is_dir() and (out / "temp").is_dir()
+
+
+def test_the_bridge_door_and_the_sign_in_provider_are_sites_too() -> None:
+    """The bridge's inbound door at LAPOR_BRIDGE_PUBLIC_URL; the provider at its issuer's
+    origin, only when its upstream is given (a deployment's own provider: compose's)."""
+    settings = Settings(bridge_public_url="https://agencies.lapor.go.id", bridge_host="0.0.0.0",
+                        oidc_issuer="https://masuk.lapor.go.id/realms/lapor")
+    assert [(s.name, s.public_url, s.upstream) for s in sites_from_settings(settings)] == [
+        ("bridge", "https://agencies.lapor.go.id", "127.0.0.1:8072")]
+    sites = sites_from_settings(settings, {"signin": "keycloak:8080", "bridge": "bridge:8072"})
+    assert [(s.name, s.public_url, s.upstream) for s in sites] == [
+        ("bridge", "https://agencies.lapor.go.id", "bridge:8072"),
+        ("signin", "https://masuk.lapor.go.id", "keycloak:8080")]
+    with pytest.raises(ProxyError, match="LAPOR_OIDC_ISSUER is not set"):
+        sites_from_settings(Settings(bridge_public_url="https://agencies.lapor.go.id"), {"signin": "kc:8080"})
+    with pytest.raises(ProxyError, match="LAPOR_OIDC_ISSUER"):  # a provider served over http
+        sites_from_settings(Settings(oidc_issuer="http://masuk.lapor.go.id/realms/lapor"), {"signin": "kc:8080"})
+    conf = nginx_config(sites, Path("c"), Path("k"), Path("p"))
+    bridge, signin = conf.split("server_name ")[1:3]
+    # Only the provider's browser paths and the bridge's status door; the rest 404 here.
+    assert "location /realms/ { proxy_pass http://keycloak:8080; }" in signin
+    assert "location /resources/ { proxy_pass http://keycloak:8080; }" in signin
+    assert "location /agencies/ { proxy_pass http://bridge:8072; }" in bridge
+    for server in (bridge, signin):
+        assert 'location / { return 404 "not here\\n"; }' in server
+        assert "client_max_body_size 64k;" in server
+    assert "proxy_buffer_size 16k;" in signin and "proxy_buffer_size" not in bridge
+
+
+def test_certs_for_every_sites_name_from_a_ca_of_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compose's first certificate: from a CA in the proxy's own folder (the development CA
+    is in a volume the proxy never sees), for every published name; made once."""
+    from cryptography import x509
+
+    monkeypatch.setattr("services.tools.cli.get_settings", lambda: Settings(
+        access_dir=tmp_path / "access", desk_public_url="https://desk.localhost:8443",
+        bridge_public_url="https://agencies.localhost:8443",
+        oidc_issuer="https://masuk.localhost:8443/realms/lapor"))
+    assert main(["proxy", "certs", "--out", str(tmp_path / "tls"), "--ca-dir", str(tmp_path / "ca"),
+                 "--upstream", "signin=keycloak:8080"]) == 0
+    cert = x509.load_pem_x509_certificate((tmp_path / "tls" / "proxy.pem").read_bytes())
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sorted(names.get_values_for_type(x509.DNSName)) == [
+        "agencies.localhost", "desk.localhost", "masuk.localhost"]
+    ca = (tmp_path / "ca" / "ca.pem").read_bytes()
+    assert (tmp_path / "tls" / "ca.pem").read_bytes() == ca
+    assert cert.issuer == x509.load_pem_x509_certificate(ca).subject
+    assert not (tmp_path / "access").exists()  # the development CA was not made nor used
+    assert (tmp_path / "ca").stat().st_mode & 0o077 == 0 and (tmp_path / "tls" / "proxy.key").stat().st_mode & 0o077 == 0
+    assert main(["proxy", "certs", "--out", str(tmp_path / "tls2"), "--ca-dir", str(tmp_path / "ca"),
+                 "--name", "x.localhost"]) == 0
+    assert (tmp_path / "ca" / "ca.pem").read_bytes() == ca  # the same CA, made once
