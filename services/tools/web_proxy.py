@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import ipaddress
 import hashlib
 import os
 import pwd
@@ -163,11 +164,17 @@ def _forwarding(site: ProxiedSite) -> list[str]:
 
 
 def nginx_config(sites: list[ProxiedSite], cert: Path, key: Path, prefix: Path,
-                 listen: tuple[str, ...] = ("0.0.0.0",), listen_port: int | None = None) -> str:
+                 listen: tuple[str, ...] = ("0.0.0.0",), listen_port: int | None = None,
+                 resolver: str | None = None) -> str:
     """The whole nginx.conf: no directive needs root, every path is in `prefix` but the
     certificate's; `listen` are the addresses of the TLS port(s): the public URLs' ports, or
     `listen_port` when the proxy's port is mapped to the public one (443 is a privileged
-    port: a container's published port, or a firewall redirect, takes it)."""
+    port: a container's published port, or a firewall redirect, takes it).
+
+    With a `resolver` (a DNS server's address), the upstreams' names are looked up when
+    requests come (again every 10 s), not once at start: on a container network a site
+    that is not up yet is a 502 for its requests only, not a proxy that will not start,
+    and a site that comes back at another address is found there."""
     if listen_port is not None and len({s.port for s in sites}) > 1:
         raise ProxyError("--listen-port serves one port: the public URLs have several")
     port_of = {s.name: listen_port or s.port for s in sites}
@@ -188,8 +195,12 @@ def nginx_config(sites: list[ProxiedSite], cert: Path, key: Path, prefix: Path,
           ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
         "access_log off;  # addresses carry tracking ids; the sites log what they decide",
         "server_tokens off;",
+        *([f"resolver {_bracketed(resolver)} valid=10s ipv6=off;", "resolver_timeout 5s;"]
+          if resolver else []),
     ]
     for site in sites:
+        # Through a variable, nginx looks the name up with the resolver at request time.
+        target = "$site_upstream" if resolver else site.upstream
         http += ["server {",
                  *(f"    listen {_listen(a, port_of[site.name])} ssl;" for a in listen),
                  f"    server_name {site.host};",
@@ -198,15 +209,16 @@ def nginx_config(sites: list[ProxiedSite], cert: Path, key: Path, prefix: Path,
                  f'    add_header Strict-Transport-Security "{HSTS}" always;',
                  f"    client_max_body_size {BODY_LIMITS[site.name]};",
                  *(f"    {line}" for line in HEADER_BUFFERS.get(site.name, ())),
-                 *(f"    {line}" for line in _forwarding(site))]
+                 *(f"    {line}" for line in _forwarding(site)),
+                 *([f"    set $site_upstream {site.upstream};"] if resolver else [])]
         published = PUBLISHED_PATHS.get(site.name)
         if published is None:
-            http.append(f"    location / {{ proxy_pass http://{site.upstream}; }}")
+            http.append(f"    location / {{ proxy_pass http://{target}; }}")
         else:
-            http += [f"    location {path} {{ proxy_pass http://{site.upstream}; }}" for path in published]
+            http += [f"    location {path} {{ proxy_pass http://{target}; }}" for path in published]
             http.append('    location / { return 404 "not here\\n"; }')
         for path in STREAMS.get(site.name, ()):  # server-sent events: each as it comes
-            http.append(f"    location = {path} {{ proxy_pass http://{site.upstream}; proxy_buffering off; }}")
+            http.append(f"    location = {path} {{ proxy_pass http://{target}; proxy_buffering off; }}")
         http.append("}")
     for port in sorted(set(port_of.values())):  # names it does not serve: no handshake;
         http += ["server {",                       # another Host on a served name: 421, here
@@ -219,14 +231,35 @@ def nginx_config(sites: list[ProxiedSite], cert: Path, key: Path, prefix: Path,
     return "\n".join(out) + "\n"
 
 
+def _bracketed(address: str) -> str:
+    """An IPv6 address in brackets (as nginx reads it beside a port); others as they are."""
+    try:
+        return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+    except ValueError:  # a name, host:port, or already bracketed
+        return address
+
+
 def _listen(address: str, port: int) -> str:
-    if ":" in address and not address.startswith("["):
-        address = f"[{address}]"
-    return f"{address}:{port}"
+    return f"{_bracketed(address)}:{port}"
+
+
+def system_resolver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
+    """The first name server of this machine (a container's: its network's DNS, which
+    knows the other containers by name: Docker's 127.0.0.11, podman's gateway)."""
+    try:
+        lines = resolv_conf.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            return parts[1]
+    raise ProxyError(f"no nameserver in {resolv_conf}: give --resolver ADDRESS")
 
 
 def write_config(prefix: Path, sites: list[ProxiedSite], cert: Path, key: Path,
-                 listen: tuple[str, ...] = ("0.0.0.0",), listen_port: int | None = None) -> Path:
+                 listen: tuple[str, ...] = ("0.0.0.0",), listen_port: int | None = None,
+                 resolver: str | None = None) -> Path:
     """nginx.conf and its folders (logs, temp) in `prefix`."""
     for path in (cert, key):
         if not path.is_file():
@@ -234,7 +267,7 @@ def write_config(prefix: Path, sites: list[ProxiedSite], cert: Path, key: Path,
     for folder in ("logs", "temp"):
         (prefix / folder).mkdir(parents=True, exist_ok=True)
     conf = prefix / CONF
-    conf.write_text(nginx_config(sites, cert, key, prefix, listen, listen_port))
+    conf.write_text(nginx_config(sites, cert, key, prefix, listen, listen_port, resolver))
     return conf
 
 
@@ -386,8 +419,9 @@ def _proxy(args: argparse.Namespace, settings: Settings) -> int:
         raise ProxyError("--cert and --key are needed: the deployment's certificate and key "
                          "(`lapor proxy certs` makes a development one)")
     sites = sites_from_settings(settings, upstreams)
+    resolver = system_resolver() if args.resolver == "auto" else args.resolver
     conf = write_config(args.out, sites, args.cert, args.key, tuple(args.listen or ("0.0.0.0",)),
-                        args.listen_port)
+                        args.listen_port, resolver)
     if args.action == "run":
         os.execv(nginx_binary(), nginx_command(args.out))  # the proxy in the foreground
     print(f"wrote {conf} for " + ", ".join(f"{s.name} {s.public_url} -> {s.upstream}" for s in sites))
@@ -414,6 +448,9 @@ def register(sub: Any) -> None:
                    help="where the proxy reaches a site (default its LAPOR_<SITE>_HOST and "
                    "_PORT); signin=HOST:PORT also publishes the sign-in provider at "
                    "LAPOR_OIDC_ISSUER's origin")
+    p.add_argument("--resolver", default=None, metavar="ADDRESS|auto", help="config, run: look "
+                   "the upstreams' names up with this DNS server as requests come, not once at "
+                   "start (auto: this machine's first nameserver; on a container network)")
     p.add_argument("--name", action="append", help="certs: a name the certificate is for "
                    "(default: every site's public name)")
     p.add_argument("--ca-dir", type=Path, default=None, help="certs: issue from the CA in this "

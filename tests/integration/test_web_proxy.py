@@ -200,3 +200,22 @@ async def test_the_provider_and_the_bridge_door_are_published_on_their_paths_onl
                     "signin": [*before["signin"], "/realms/lapor/protocol/openid-connect/auth",
                                "/resources/x/login.css", "/realms/lapor/big"],
                     "bridge": [*before["bridge"], "/agencies/pln/statuses"]}
+
+
+async def test_with_a_resolver_nginx_starts_before_a_site_has_a_name(tmp_path: Path) -> None:
+    """On a container network the proxy looks its upstreams up as requests come (`--resolver
+    auto`): a site whose name does not resolve yet (not started) is a 502 for its own
+    requests, and the proxy starts and serves the others (looked up once at start, the
+    unknown name would stop nginx from starting at all)."""
+    port, dns = free_port(), free_port()  # nothing answers DNS there: no name resolves
+    seen: list[str] = []
+    async with served(stand_in("desk", seen)) as desk:
+        sites = [ProxiedSite("desk", f"https://desk.localhost:{port}", f"127.0.0.1:{desk.port}"),
+                 ProxiedSite("ops", f"https://ops.localhost:{port}", "ops-not-started.invalid:8070")]
+        with tls_proxy(Settings(access_dir=tmp_path / "access"), sites, resolver=f"127.0.0.1:{dns}") as proxy:
+            assert "resolver 127.0.0.1:" in (proxy.prefix / "nginx.conf").read_text()
+            status, _, body = await ask(proxy, port, "desk.localhost", "/a/pln/")
+            assert status == 200 and json.loads(body)["headers"]["X-Forwarded-Proto"] == "https"
+            status, headers, _ = await ask(proxy, port, "ops.localhost", "/")
+            assert status == 502 and headers["Strict-Transport-Security"] == HSTS
+    assert seen == ["/a/pln/"]

@@ -117,3 +117,19 @@ def test_certs_for_every_sites_name_from_a_ca_of_its_own(
     assert main(["proxy", "certs", "--out", str(tmp_path / "tls2"), "--ca-dir", str(tmp_path / "ca"),
                  "--name", "x.localhost"]) == 0
     assert (tmp_path / "ca" / "ca.pem").read_bytes() == ca  # the same CA, made once
+
+
+def test_the_resolver_is_this_machines_first_name_server(tmp_path: Path) -> None:
+    from services.tools.web_proxy import system_resolver
+
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# podman\nsearch dns.podman\nnameserver 10.89.77.1\nnameserver 1.1.1.1\n")
+    assert system_resolver(conf) == "10.89.77.1"
+    conf.write_text("search x\n")
+    with pytest.raises(ProxyError, match="--resolver"):
+        system_resolver(conf)
+    sites = sites_from_settings(Settings(desk_public_url="https://desk.lapor.go.id"), {"desk": "desk:8074"})
+    written = nginx_config(sites, Path("c"), Path("k"), Path("p"), resolver="fd00::1")
+    assert "resolver [fd00::1] valid=10s ipv6=off;" in written
+    assert "set $site_upstream desk:8074;" in written and "proxy_pass http://$site_upstream;" in written
+    assert "resolver" not in nginx_config(sites, Path("c"), Path("k"), Path("p"))
