@@ -26,7 +26,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
 from bench.broker_session import bench_broker
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.domain.registry import load_registry
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings

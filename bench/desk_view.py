@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sla_state import rss_mib  # noqa: E402
 from services.desk.view import DeskView, apply_record  # noqa: E402
 from services.domain.calendar import WorkingCalendar  # noqa: E402
-from services.domain.complaint_id import make_complaint_id  # noqa: E402
+from tests.ids import make_complaint_id  # noqa: E402
 from services.domain.registry import load_registry  # noqa: E402
 from services.domain.sla_policy import load_policy  # noqa: E402
 from services.runtime.topics import ESCALATIONS, STATUS, TICKS, agency_topic_name  # noqa: E402

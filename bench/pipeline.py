@@ -54,7 +54,11 @@ from services.runtime.topics import (  # noqa: E402
     ACCEPTED, ROUTED, SUBMITTED, TRIAGE, TopicSpec, agency_topic, agency_topic_name, catalogue,
 )
 from services.runtime.kafka_client import aiokafka_options  # noqa: E402
-from services.domain.complaint_id import make_complaint_id  # noqa: E402
+from tests.ids import key_file, make_complaint_id  # noqa: E402
+
+# Intake keys complaint ids (services/domain/complaint_id.py): its workers and this bench use
+# the tests' key, so the bench knows the id of each submission it sends.
+os.environ["LAPOR_COMPLAINT_ID_KEY_FILE"] = str(key_file())
 from tests.workers import WorkerProcess  # noqa: E402
 
 SUBMITTED_AT = "2026-03-02T09:15:00+07:00"

@@ -20,6 +20,11 @@ from services.tools import signin_provider as signin_provider_tool
 from services.tools.signin_provider import RunningProvider
 from services.runtime.settings import Settings
 from services.tools.broker_security import admin_settings
+from tests.ids import key_file
+
+# Every Settings of the session (and every worker it starts) keys complaint ids with the tests'
+# key, so tests/ids.make_complaint_id gives the ids intake gives.
+os.environ["LAPOR_COMPLAINT_ID_KEY_FILE"] = str(key_file())
 
 
 @pytest.fixture(scope="session")

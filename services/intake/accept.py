@@ -60,8 +60,10 @@ def _location(location: SubmittedLocation | None) -> tuple[Location | None, list
                     address=address or None, lat=location.lat, lon=location.lon), warnings
 
 
-def accept(sub: Submission, record_time: datetime, classifier: Classifier) -> AcceptedComplaint | Rejection:
-    """`record_time` is the input record's Kafka timestamp: accepted_at never lies after it."""
+def accept(sub: Submission, record_time: datetime, classifier: Classifier,
+           id_key: bytes) -> AcceptedComplaint | Rejection:
+    """`record_time` is the input record's Kafka timestamp: accepted_at never lies after it.
+    `id_key`: the deployment's tracking-id key (complaint ids are keyed: services/domain/complaint_id.py)."""
     body = clean_text(sub.body)
     if not body:
         return Rejection.single("invalid_body", "body", "the body has no visible text")
@@ -79,7 +81,7 @@ def accept(sub: Submission, record_time: datetime, classifier: Classifier) -> Ac
                  privacy=FieldDecision(source="channel" if "privacy" in sub.model_fields_set
                                        or sub.channel is Channel.sms else "default"))
     accepted_at = min(sub.submitted_at, record_time.astimezone(sub.submitted_at.tzinfo))
-    complaint_id = make_complaint_id(sub.channel.value, sub.submission_id)
+    complaint_id = make_complaint_id(sub.channel.value, sub.submission_id, id_key)
     return AcceptedComplaint(
         event_id=deterministic_id("accepted", complaint_id),
         complaint_id=complaint_id,

@@ -27,6 +27,7 @@ class IntakeHandlers:
     classifier: Classifier
     max_bytes: int
     dedup_retention_s: float
+    id_key: bytes  # the deployment's tracking-id key (LAPOR_COMPLAINT_ID_KEY_FILE)
 
     def decide(self, record: Record) -> tuple[AcceptedComplaint | Rejection, str | None]:
         """The record's bytes as an accepted complaint, or why not; and the SMS sender's
@@ -40,7 +41,7 @@ class IntakeHandlers:
             sub = decode_submission(record.value, self.max_bytes)
         if isinstance(sub, Rejection):
             return sub, msisdn
-        return accept(sub, record.time, self.classifier), msisdn
+        return accept(sub, record.time, self.classifier, self.id_key), msisdn
 
     def handle(self, record: Record, stores: StagedStores) -> Outcome:
         seen = SEEN[record.topic]

@@ -1,5 +1,7 @@
-"""The operations view worker: contract topics in, views in its tables, the operations page and the public tracking page (lacak) out.
-Wiring only: what is kept is in `handlers`, what is shown in `queries` and `web`."""
+"""The operations view worker: contract topics in, views in its tables, the operations page out
+(internal: the public tracking page is lacak's own worker, services/lacak, which holds no
+identity and no write access). Wiring only: what is kept is in `handlers`, what is shown in
+`queries` and `web`."""
 
 from __future__ import annotations
 
@@ -14,9 +16,7 @@ from schemas import StatusEvent
 from services.domain.calendar import load_calendar
 from services.domain.registry import load_registry
 from services.ops_view.compose import build
-from services.ops_view.handlers import TIMELINES
-from services.ops_view.lacak import LacakSite
-from services.ops_view.web import OpsSite, serve, serve_app
+from services.ops_view.web import OpsSite, serve
 from services.runtime.faust_runtime import create_app as stage_app
 from services.runtime.kafka_client import aiokafka_options
 from services.web.forwarded import trusted_networks
@@ -54,12 +54,8 @@ def create_app(settings: Settings) -> faust.App:
         site = OpsSite(tables, site_registry, calendar, settings.ops_hosts(),
                        settings.ops_streams_per_client, signin, assign,
                        trusted_networks(settings.trusted_proxies))
-        lacak = LacakSite(tables[TIMELINES], site_registry, settings.lacak_hosts(),
-                          settings.lacak_per_minute, settings.lacak_global_per_minute,
-                          trusted_networks(settings.trusted_proxies))
         try:
-            await asyncio.gather(serve(site, settings.ops_host, settings.ops_port),
-                                 serve_app(lacak.app(), settings.lacak_host, settings.lacak_port))
+            await serve(site, settings.ops_host, settings.ops_port)
         finally:
             if following is not None:
                 following.cancel()

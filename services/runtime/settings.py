@@ -118,12 +118,19 @@ class Settings(BaseSettings):
     lacak_global_per_minute: int = Field(
         3000, ge=1, description="Tracking requests all clients together may make a minute: "
         "many addresses walking ids at once are slowed down as a whole.")
+    lacak_closed_days: int = Field(30, ge=1, description="Days a closed complaint stays on the "
+                                   "tracking page (lacak), by event time; then it is forgotten.")
     ops_timeline_days: int = Field(30, ge=1, description="Days a closed complaint's timeline "
                                    "stays on the operations page.")
     ops_compliance_days: int = Field(400, ge=1, description="Days an agency-day's compliance "
                                      "figures stay on the operations page.")
 
     # --- intake ---------------------------------------------------------------------
+    complaint_id_key_file: Path | None = Field(
+        None, description="File (0600) holding the deployment's tracking-id key (its first "
+        "line, at least 32 characters; `lapor complaint-id-key FILE` writes one): complaint ids "
+        "are an HMAC of (channel, submission id) under it, so one cannot be guessed from another. Intake refuses to start without it. Never "
+        "change it (a re-sent submission would get another id) and back it up like the CA.")
     max_message_bytes: int = Field(
         256 * 1024, ge=1024, description="Inputs larger than this are dead-lettered."
     )

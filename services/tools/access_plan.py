@@ -105,7 +105,13 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bridge": ((OPEN311_REQUESTS, BRIDGE_SEEN_CALLS, BRIDGE_CONTROL),
                (OPEN311_REQUESTS, BRIDGE_DELIVERIES, BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED)),
     "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT), (STAFF_SIGNED_OUT,)),
+    # The public tracking page faces the internet: it reads what it shows (routings and judged
+    # statuses: no identity, never accepted or dead-lettered records) and writes nothing.
+    "lacak": ((ROUTED, STATUS), ()),
 }
+# Follow their topics with no consumer group (topic_follow) and write nothing, not even a
+# dead letter: no group grant, no complaints.rejected.v1.
+READ_ONLY_SERVICES = {"lacak"}
 FAUST_SERVICES = {"intake", "router", "sla_monitor", "ops_view"}  # app id lapor-<stage name>
 
 
@@ -135,8 +141,10 @@ def _group_prefix(name: str) -> Grant:
 
 def service(settings: Settings, name: str) -> Principal:
     reads, writes = SERVICE_TOPICS[name]
-    grants = _topic(settings, Operation.read, *reads) + _topic(settings, Operation.write,
-                                                               *writes, REJECTED)
+    grants = _topic(settings, Operation.read, *reads)
+    if name in READ_ONLY_SERVICES:
+        return Principal(service_user(settings, name), Role.service, tuple(sorted(set(grants))))
+    grants += _topic(settings, Operation.write, *writes, REJECTED)
     app_id = f"{settings.topic_prefix}lapor-{name}"  # the faust app id and consumer group
     if name != "ticker":
         grants.append(Grant(Resource.group, Pattern.literal, app_id, Operation.read))

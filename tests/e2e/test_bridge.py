@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from schemas import AgencyStatus, Escalation, StatusEvent
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.memory import partition_for
 from services.runtime.settings import Settings
 from services.runtime.topics import ESCALATIONS, STATUS, SUBMITTED, agency_status_topic_name

@@ -29,7 +29,7 @@ import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from schemas import AgencyComplaint, BridgeDelivery, BridgeUndelivered, Escalation, RoutedEvent, StatusEvent
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.topics import (
     BRIDGE_DELIVERIES, BRIDGE_UNDELIVERED, ESCALATIONS, ROUTED, STATUS, SUBMITTED, agency_status_topic_name,
@@ -106,7 +106,7 @@ async def test_staff_work_their_desk_and_reporters_track_their_complaint(
     now = datetime.now(UTC).replace(microsecond=0)
     sids = {"ack": "desk-ack", "refuse": "desk-refuse", "anon": "desk-anon", "triage": "desk-triage"}
     cid = {k: make_complaint_id("web", s) for k, s in sids.items()}
-    services = ["intake", "router", "sla_monitor", "status_gate", "ops_view", "desk"]
+    services = ["intake", "router", "sla_monitor", "status_gate", "ops_view", "desk", "lacak"]
     errors: list[str] = []
     async with harness(request, "broker", services, tmp_path, agencies=("pln", "bpjs-kesehatan", "kemensos"),
                        desk_port=desk_port, ops_port=ops_port, lacak_port=lacak_port,

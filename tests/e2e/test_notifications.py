@@ -13,7 +13,7 @@ import pytest
 
 from schemas import Notification
 from services.domain.notices import SMS_MAX
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.topics import (
     ACCEPTED, REJECTED, ROUTED, SMS, STATUS, SUBMITTED, TRIAGE, agency_topic_name,
     notifications_topic_name,

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from schemas import Escalation, Notification, RejectedEvent, Status, StatusEvent
-from services.domain.complaint_id import ALPHABET, make_complaint_id, normalise_complaint_id
+from services.domain.complaint_id import ALPHABET, normalise_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.memory import partition_for
 from services.runtime.topics import (
     CLAIMS, ESCALATIONS, REJECTED, ROUTED, STATUS, SUBMITTED, agency_status_topic_name,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.settings import Settings
 from services.tools.broker import free_port
 from tests.integration.test_sla_monitor import play

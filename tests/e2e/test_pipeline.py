@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, Producer
 
 from schemas import AgencyComplaint, ClockName, Escalation
 from services.runtime.settings import Settings
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.kafka_client import librdkafka_config
 from services.tools.access_plan import agency_user, channel_user
 from tests.kafka_helpers import as_principal, consume, create_contract_topics, isolated

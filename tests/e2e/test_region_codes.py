@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from schemas import AgencyComplaint, RoutedEvent
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.topics import agency_topic_name
 from tests.harness import harness
 

@@ -14,7 +14,7 @@ from schemas import AcceptedComplaint, AgencyComplaint, Escalation, RoutedEvent
 from services.tools.generator import web_submission
 from services.runtime.settings import Settings
 from services.runtime.kafka_client import aiokafka_options
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from tests.integration.test_sla_monitor import tick_until
 from tests.kafka_helpers import consume, create_contract_topics, isolated
 from tests.sla_scenario import Step, run_in_memory, tick

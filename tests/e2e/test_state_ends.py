@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from schemas import RoutedEvent
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.memory import partition_for
 from services.runtime.topics import CLAIMS, ROUTED, SUBMITTED, notifications_topic_name
 from tests.harness import Harness, harness

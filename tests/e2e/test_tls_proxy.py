@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.topics import SUBMITTED
 from services.tools.broker import free_port
@@ -66,7 +66,7 @@ async def test_staff_and_reporters_through_the_tls_proxy(
     now = datetime.now(UTC).replace(microsecond=0)
     cid = make_complaint_id("web", "proxy-ack")
     errors: list[str] = []
-    async with harness(request, "broker", ["intake", "router", "status_gate", "ops_view", "desk"], tmp_path,
+    async with harness(request, "broker", ["intake", "router", "status_gate", "ops_view", "desk", "lacak"], tmp_path,
                        agencies=("pln",), desk_port=desk_port, ops_port=ops_port, lacak_port=lacak_port,
                        trusted_proxies="127.0.0.1", desk_public_url=desk, ops_public_url=ops,
                        lacak_public_url=lacak, desk_allowed_hosts="desk.localhost",

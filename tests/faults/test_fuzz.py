@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from schemas import Submission
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.intake.compose import build as build_intake
 from services.ops_view.compose import build as build_ops
 from services.router.compose import build as build_router

@@ -42,7 +42,7 @@ from services.runtime.stage import Record
 from services.runtime.topics import (
     BRIDGE_DELIVERIES, BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED, OPEN311_REQUESTS, REJECTED, agency_status_topic_name,
 )
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from tests.agency_peers import GeoReportServer, post_status, repost, until, whsec
 from tests.examples import CID, VALID
 from tests.web_sites import served

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import AgencyComplaint, RejectedEvent
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.topics import REJECTED, agency_status_topic_name, agency_topic_name
 from services.tools.broker import free_port

@@ -17,7 +17,7 @@ import pytest
 
 from schemas import RejectedEvent
 from schemas.bridge import BridgeUndelivered, Open311Request
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.topic_follow import AssignedFollower
 from services.runtime.topic_read import read_to_end

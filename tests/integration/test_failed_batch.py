@@ -13,7 +13,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 
 from schemas import RoutedEvent
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.admin import create_topics
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings

@@ -13,7 +13,7 @@ import pytest
 
 from schemas import AcceptedComplaint, RejectedEvent
 from services.runtime.settings import Settings
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.harness import Harness, harness
 from tests.workers import logged_events, running

@@ -7,7 +7,7 @@ import json
 
 from schemas import Notification
 from services.intake.compose import build
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.stage import Record, StagedStores
 from services.runtime.topics import REJECTED, SMS, SUBMITTED, notifications_topic_name

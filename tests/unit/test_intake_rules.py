@@ -16,7 +16,8 @@ from services.runtime.topics import ACCEPTED, REJECTED, SMS, SUBMITTED
 from services.intake.accept import accept, sms_to_submission
 from services.intake.compose import build as build_intake
 from services.intake.classify import Classifier, load_rules
-from services.domain.complaint_id import ALPHABET, make_complaint_id, normalise_complaint_id
+from services.domain.complaint_id import ALPHABET, normalise_complaint_id
+from tests.ids import TEST_KEY, make_complaint_id
 from services.intake.decode import Rejection, decode_sms, decode_submission
 from services.intake.phones import normalise_email, normalise_msisdn
 from services.intake.text import clean_text, derive_title, split_privacy_prefix
@@ -153,10 +154,10 @@ def test_complaint_id_read_over_the_phone() -> None:
 def test_accepted_at_is_never_later_than_the_record_time() -> None:
     sub = Submission.model_validate(VALID[Submission])
     early = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 08:00 WIB, before submitted_at 09:15 WIB
-    result = accept(sub, early, CLASSIFIER)
+    result = accept(sub, early, CLASSIFIER, TEST_KEY)
     assert isinstance(result, AcceptedComplaint)
     assert result.accepted_at == early and result.accepted_at.utcoffset() == timedelta(hours=7)
-    late = accept(sub, LATER, CLASSIFIER)
+    late = accept(sub, LATER, CLASSIFIER, TEST_KEY)
     assert isinstance(late, AcceptedComplaint) and late.accepted_at == sub.submitted_at
 
 
@@ -164,7 +165,7 @@ def test_accept_normalises_and_records_decisions() -> None:
     data = {**VALID[Submission], "privacy": "public", "location": {"region_code": "3273"},
             "reporter": {"phone": "0812 3456 7890", "email": "A@B.CO.ID", "name": " Siti "},
             "category": "population_documents"}
-    result = accept(Submission.model_validate(data), LATER, CLASSIFIER)
+    result = accept(Submission.model_validate(data), LATER, CLASSIFIER, TEST_KEY)
     assert isinstance(result, AcceptedComplaint)
     assert result.location is not None and result.location.region_code == "32.73"
     assert result.reporter is not None
@@ -173,7 +174,7 @@ def test_accept_normalises_and_records_decisions() -> None:
     assert result.classification["category"].source == "channel"
     assert result.classification["type"].source == "inferred"
     assert result.classification["title"].rule == "title.first_sentence"
-    assert result.event_id == accept(Submission.model_validate(data), LATER, CLASSIFIER).event_id  # type: ignore[union-attr]
+    assert result.event_id == accept(Submission.model_validate(data), LATER, CLASSIFIER, TEST_KEY).event_id  # type: ignore[union-attr]
 
 
 def handle(topic: str, raw: bytes, max_bytes: int) -> list[tuple[str, bytes]]:

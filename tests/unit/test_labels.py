@@ -18,7 +18,7 @@ from services.desk.pages import complaint_page, queue_page
 from services.desk.view import DeskView
 from services.desk.web import DeskSite
 from services.domain.calendar import WorkingCalendar, load_calendar
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.domain.labels import (
     category_name, reason_text, region_name, tier_name, type_and_tier, type_name,
 )
@@ -26,7 +26,7 @@ from services.domain.registry import load_registry
 from services.domain.sla_policy import load_policy
 from services.ops_view import queries
 from services.ops_view.handlers import BOARD, TIMELINES
-from services.ops_view.lacak import LacakSite
+from services.lacak.web import LacakSite
 from services.ops_view.web import OpsSite
 from services.runtime.settings import Settings
 from services.web.staff_signin import OidcProvider, StaffSignIn
@@ -219,6 +219,7 @@ async def test_each_site_serves_its_icon_to_anyone_with_its_security_headers(sit
 
 
 def test_the_operations_and_tracking_pages_link_the_icon() -> None:
-    for name in ("index.html", "lacak.html"):  # the desk's layout: test_the_desk_shows_names_not_codes
-        page = resources.files("services.ops_view").joinpath(f"static/{name}").read_text("utf-8")
+    for package, name in (("services.ops_view", "index.html"), ("services.lacak", "lacak.html")):
+        # the desk's layout: test_the_desk_shows_names_not_codes
+        page = resources.files(package).joinpath(f"static/{name}").read_text("utf-8")
         assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in page, name

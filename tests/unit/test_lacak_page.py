@@ -1,30 +1,43 @@
-"""The public tracking page (lacak) over a real socket: progress by a loosely typed id,
+"""The public tracking page (lacak, its own worker: services/lacak) over a real socket: progress by a loosely typed id,
 clear answers to a wrong or unknown id, the security headers on every answer, only its own
 host names, GET only, and a request budget per client address (ids cannot be walked)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import ClientSession, ClientTimeout
 
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.domain.registry import load_registry
-from services.ops_view.lacak import LacakSite
+from services.lacak.view import TrackingView, apply_record
+from services.lacak.web import LacakSite
+from services.runtime.topics import ROUTED, STATUS
 from services.web.forwarded import trusted_networks
 from services.web.site import SECURITY_HEADERS
 from services.runtime.settings import Settings
 from tests.web_sites import served
 
 CID = make_complaint_id("sms", "m-77")
-TIMELINES = {CID: {"facts": {"privacy": "anonymous"}, "events": [
-    ["2026-03-02T09:15:00+07:00", "accepted", {"channel": "sms", "category": "electricity"}],
-    ["2026-03-02T09:15:00+07:00", "routed", {"agency_id": "pln", "role": "primary", "rule_id": "pln",
-                                             "reason": "keywords", "attempt": 1}],
-    ["2026-03-04T10:00:00+07:00", "status", {"status": "responded", "agency_id": "pln",
-                                             "target_agency_id": None}],
-]}}
+
+
+def timelines() -> dict[str, Any]:
+    """Lacak's view of one complaint, from the records it reads."""
+    view = TrackingView(closed_days=30)
+    for topic, value in (
+            (ROUTED, {"event_id": "r1", "complaint_id": CID, "agency_id": "pln", "role": "primary",
+                      "rule_id": "pln", "reason": "keywords", "attempt": 1,
+                      "routed_at": "2026-03-02T09:15:00+07:00"}),
+            (STATUS, {"event_id": "s1", "complaint_id": CID, "status": "responded", "agency_id": "pln",
+                      "at": "2026-03-04T10:00:00+07:00", "note": "Sudah diperbaiki"})):
+        assert apply_record(view, topic, json.dumps(value).encode()) is None
+    return view.timelines
+
+
+TIMELINES = timelines()
 
 
 @pytest.fixture
@@ -45,6 +58,7 @@ async def test_progress_by_a_loosely_typed_id_and_clear_refusals(lacak: str) -> 
     status, headers, body = await call(f"{lacak}/api/lacak/{typed}")
     assert status == 200, body
     assert f'"complaint_id": "{CID}"' in body and '"step": "responded"' in body
+    assert '"step": "received"' in body and "Sudah diperbaiki" not in body
     assert '"agency_name": "PT PLN (Persero)"' in body and "keywords" not in body
     for header, value in SECURITY_HEADERS.items():
         assert headers[header] == value
@@ -53,7 +67,8 @@ async def test_progress_by_a_loosely_typed_id_and_clear_refusals(lacak: str) -> 
     status, _, body = await call(f"{lacak}/api/lacak/{make_complaint_id('web', 'never')}")
     assert status == 404 and "no such complaint" in body
     status, _, body = await call(f"{lacak}/lacak")
-    assert status == 200 and 'src="/static/lacak.js"' in body
+    assert status == 200 and 'src="/static/lacak.js"' in body and 'href="/static/lacak.css"' in body
+    assert (await call(f"{lacak}/static/lacak.css"))[0] == 200
     assert (await call(f"{lacak}/static/index.html"))[0] == 404  # the operations page is not here
     assert (await call(f"{lacak}/api/lacak/{CID}", method="POST"))[0] == 405
     assert (await call(f"{lacak}/api/lacak/{CID}", host="evil.example"))[0] == 421

@@ -14,6 +14,7 @@ from services.intake.accept import accept
 from services.intake.classify import Classifier, load_rules
 from services.intake.decode import Rejection
 from tests.examples import VALID
+from tests.ids import TEST_KEY
 
 CLASSIFIER = Classifier(load_rules())
 LATER = datetime(2030, 1, 1, tzinfo=UTC)
@@ -57,7 +58,7 @@ def test_the_renumbering_table_is_the_papua_split() -> None:
 def test_a_bad_or_old_region_code_never_rejects(given: object, code: str | None,
                                                 warning: str | None) -> None:
     data = {**VALID[Submission], "location": {"region_code": given, "address": "Jl. Merdeka 1"}}
-    result = accept(Submission.model_validate(data), LATER, CLASSIFIER)
+    result = accept(Submission.model_validate(data), LATER, CLASSIFIER, TEST_KEY)
     assert not isinstance(result, Rejection)
     assert result.location is not None and result.location.region_code == code
     assert result.location.address == "Jl. Merdeka 1"
@@ -71,7 +72,7 @@ def test_a_bad_or_old_region_code_never_rejects(given: object, code: str | None,
 
 def test_a_blank_region_code_is_no_region_and_no_warning() -> None:
     data = {**VALID[Submission], "location": {"region_code": "  "}}
-    result = accept(Submission.model_validate(data), LATER, CLASSIFIER)
+    result = accept(Submission.model_validate(data), LATER, CLASSIFIER, TEST_KEY)
     assert not isinstance(result, Rejection)
     assert result.location is not None and result.location.region_code is None
     assert result.warnings is None

@@ -1,6 +1,6 @@
 """Each event once, and no state for a complaint never seen, in the three views that read the
 judged topics: the desk (`services.desk.view`), the operations timeline and board
-(`services.ops_view.handlers`) and lacak (`queries.progress`, over the ops timelines).
+(`services.ops_view.handlers`); lacak's own view is tested alike in tests/unit/test_lacak_view.py.
 
 A repeated event (same id: twice in a row, or late after later ones) leaves every view
 exactly as one delivery did; a status or an escalation naming a complaint never accepted,
@@ -20,7 +20,7 @@ from schemas import Escalation, StatusEvent
 from services.desk.actions import available
 from services.desk.view import UNKNOWN, DeskView, apply_record
 from services.domain.calendar import WorkingCalendar
-from services.domain.complaint_id import make_complaint_id
+from tests.ids import make_complaint_id
 from services.domain.registry import load_registry
 from services.ops_view import queries
 from services.ops_view.handlers import PARKED_MAX, RECENT_ESCALATIONS
@@ -148,7 +148,7 @@ def test_the_desk_applies_parked_records_at_the_delivery_and_parks_a_repeat_once
     assert desk_seen(v) == desk_seen(once)
 
 
-# --- the operations view and lacak ---------------------------------------------------------
+# --- the operations view ---------------------------------------------------------------
 
 def ops_after(kind: str, sends: tuple[str, ...]) -> View:
     v = View(partitions=1)
@@ -166,12 +166,12 @@ def ops_after(kind: str, sends: tuple[str, ...]) -> View:
 def ops_seen(v: View) -> Any:
     registry = load_registry(None)
     return (copy.deepcopy(v.timelines), copy.deepcopy(v.board),
-            queries.timeline(v.timelines, CID, registry), queries.progress(v.timelines, CID, registry))
+            queries.timeline(v.timelines, CID, registry))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("sends", DELIVERIES, ids=["twice", "late", "both"])
-def test_the_ops_view_and_lacak_show_a_repeated_status_once(kind: str, sends: tuple[str, ...]) -> None:
+def test_the_ops_view_shows_a_repeated_status_once(kind: str, sends: tuple[str, ...]) -> None:
     assert ops_seen(ops_after(kind, sends)) == ops_seen(ops_after(kind, ONCE))
 
 
@@ -230,7 +230,7 @@ def test_the_ops_view_makes_no_timeline_from_statuses_escalations_or_dead_letter
     assert [k for k in v.timelines if k.startswith("LPR-")] == []
     for cid in unknown[:3]:
         with pytest.raises(queries.TimelineError, match="no such complaint"):
-            queries.progress(v.timelines, cid)
+            queries.timeline(v.timelines, cid)
     # Parked for an accepted record read late, bounded: the oldest went, each named in the log.
     parked = v.board["pending|0"]
     assert len(parked) == PARKED_MAX and parked[0][0] == unknown[8]
@@ -266,23 +266,3 @@ def test_a_status_read_before_its_complaint_joins_the_timeline_when_the_complain
     assert "pending|0" not in early.board
     assert early.timelines == in_order.timelines
     assert queries.timeline(early.timelines, CID)["closed_at"] == closed["at"]
-
-
-def test_lacak_names_the_holders_never_a_copy_agency() -> None:
-    v = View(partitions=1).send(ACCEPTED, accepted(), key=CID)
-    v.send(ROUTED, {"event_id": "r1", "complaint_id": CID, "agency_id": "pln", "role": "primary",
-                    "rule_id": "pln", "reason": "keywords", "attempt": 1, "routed_at": T}, key=CID)
-    v.send(ROUTED, {"event_id": "r2", "complaint_id": CID, "agency_id": "bpjs-kesehatan", "role": "copy",
-                    "rule_id": "x", "reason": "copy", "attempt": 1, "routed_at": T}, key=CID)
-    v.send(STATUS, {"event_id": "s1", "complaint_id": CID, "status": "not_our_authority", "agency_id": "pln",
-                    "target_agency_id": "kemensos", "at": "2026-03-02T10:00:00+07:00"}, key=CID)
-    v.send(ROUTED, {"event_id": "r3", "complaint_id": CID, "agency_id": "kemensos", "role": "primary",
-                    "rule_id": "passed_on", "reason": "not_our_authority", "attempt": 2,
-                    "routed_at": "2026-03-02T10:00:00+07:00"}, key=CID)
-    v.send(STATUS, {"event_id": "s2", "complaint_id": CID, "status": "acknowledged", "agency_id": "kemensos",
-                    "at": "2026-03-02T11:00:00+07:00"}, key=CID)
-    shown = queries.progress(v.timelines, CID, load_registry(None))
-    assert [(s["step"], s.get("agency_name")) for s in shown["steps"]] == [
-        ("received", None), ("forwarded", "PT PLN (Persero)"), ("passed_on", "PT PLN (Persero)"),
-        ("forwarded", "Kementerian Sosial"), ("acknowledged", "Kementerian Sosial")]
-    assert "BPJS" not in json.dumps(shown)
