@@ -4,12 +4,11 @@ and dead letters out. Wiring only: decisions are in `handlers`, the runtime in
 
 from __future__ import annotations
 
-import faust
 
 from services.intake.compose import build
-from services.runtime.faust_runtime import create_app as stage_app
+from services.runtime.faust_runtime import StageApp, create_app as stage_app
 from services.runtime.settings import Settings
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings) -> StageApp:
     return stage_app(build(settings), settings)

@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-import faust
 from aiokafka import AIOKafkaProducer
 
 from schemas import StatusEvent
@@ -17,7 +16,7 @@ from services.domain.calendar import load_calendar
 from services.domain.registry import load_registry
 from services.ops_view.compose import build
 from services.ops_view.web import OpsSite, serve
-from services.runtime.faust_runtime import create_app as stage_app
+from services.runtime.faust_runtime import StageApp, create_app as stage_app
 from services.runtime.kafka_client import aiokafka_options
 from services.web.forwarded import trusted_networks
 from services.runtime.settings import Settings
@@ -28,7 +27,7 @@ from services.runtime.topics import ADMIN_STATUS
 COOKIE = "lapor_ops"
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings) -> StageApp:
     site_registry, calendar = load_registry(settings.agencies_file), load_calendar(settings.calendar_file)
     # Without a provider the page has no sign-in: publish it on a loopback address only
     # (compose does: 127.0.0.1:8070), and it offers no triage action.

@@ -47,6 +47,9 @@ from services.runtime.stage import BatchResult, Record, Stage, StagedStores, run
 from services.runtime.topic_read import partitions_holding_records
 from services.runtime.topics import agency_of_topic, agency_topic, catalogue
 
+# The worker's type for the stages' wiring (app.py), which import faust no further.
+StageApp = faust.App
+
 
 def make_app(service: str, settings: Settings, stock_delivery: bool = False,
              **overrides: Any) -> faust.App:

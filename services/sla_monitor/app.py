@@ -3,12 +3,11 @@ compliance statistics and auto-close statuses out. Wiring only: decisions are in
 
 from __future__ import annotations
 
-import faust
 
-from services.runtime.faust_runtime import create_app as stage_app
+from services.runtime.faust_runtime import StageApp, create_app as stage_app
 from services.runtime.settings import Settings
 from services.sla_monitor.compose import build
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings) -> StageApp:
     return stage_app(build(settings), settings)
