@@ -130,6 +130,15 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 def _schemas(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.export import export_schemas, stale_schemas
 
+    if args.action == "asyncapi":  # the contract as AsyncAPI 3.0 (docs/asyncapi.yaml)
+        from services.tools.asyncapi import render
+
+        if args.out is None:
+            sys.stdout.write(render())
+        else:
+            args.out.write_text(render(), encoding="utf-8")
+            print(f"wrote {args.out}")
+        return 0
     if args.action == "export":
         for path in export_schemas():
             print(f"wrote {path}")
@@ -181,8 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "(`lapor access provision` does this with the principals)")
     t.set_defaults(handler=_topics)
 
-    s = sub.add_parser("schemas", help="export or check the JSON Schema files")
-    s.add_argument("action", choices=["export", "check"])
+    s = sub.add_parser("schemas", help="export or check the JSON Schema files, or write the "
+                       "AsyncAPI 3.0 document of the contract")
+    s.add_argument("action", choices=["export", "check", "asyncapi"])
+    s.add_argument("--out", type=Path, default=None,
+                   help="asyncapi: write it to this file (docs/asyncapi.yaml) instead of stdout")
     s.set_defaults(handler=_schemas)
 
     from services.tools import access, bridge_files, cli_tools, rules, show, web_proxy
