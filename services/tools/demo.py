@@ -23,6 +23,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import Channel
+from services.domain.complaint_id import new_key
 from services.tools.generator import stream
 from services.tools.signin_provider import DEMO_ACCOUNTS
 from services.runtime.settings import Settings
@@ -33,7 +34,7 @@ from services.runtime.kafka_client import aiokafka_options
 from services.tools.access import as_principal, provision
 from services.tools.access_plan import agency_user, channel_user, service_user
 
-SERVICES = ("intake", "router", "sla_monitor", "ops_view", "status_gate", "desk")
+SERVICES = ("intake", "router", "sla_monitor", "ops_view", "status_gate", "desk", "lacak")
 # Agencies whose complaints people work by hand in the desk: the simulated agencies leave
 # them alone (the demo accounts `pln` and `bpjs` are their staff).
 STAFFED_AGENCIES = ("pln", "bpjs-kesehatan")
@@ -250,8 +251,22 @@ async def _run(sim: Simulation, workers: dict[str, subprocess.Popen[bytes]], log
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def complaint_id_key(settings: Settings, folder: Path) -> Settings:
+    """The settings with a tracking-id key (intake keys complaint ids with it): the one
+    configured, else the demo's own, made once in its folder (0600, never printed)."""
+    if settings.complaint_id_key_file is not None:
+        return settings
+    path = folder / "complaint-id.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_key() + "\n")
+    return settings.model_copy(update={"complaint_id_key_file": path})
+
+
 def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
+    settings = complaint_id_key(settings, log_dir)
     workers = {s: _spawn(["worker", s, "--web-port", str(settings.web_port + i)], settings,
                          log_dir / f"{s}.log", s) for i, s in enumerate(SERVICES)}
     sim = Simulation(settings, seconds, rate)
