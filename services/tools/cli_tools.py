@@ -22,6 +22,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
     from services.tools import signin_provider as provider
     from services.tools.demo import STAFFED_AGENCIES, run_demo
+    from services.tools.demo_proxy import demo_proxy
 
     # The embedded broker (as its operator), unless a cluster is configured through
     # LAPOR_BOOTSTRAP_SERVERS (with the operator's LAPOR_KAFKA_* credentials).
@@ -40,7 +41,11 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update=provider.client_settings(signin, Path(".lapor/demo/signin")))
     print(f"sign-in provider at {signin.issuer}", flush=True)
     try:
-        return run_demo(settings, args.seconds, args.rate, Path(".lapor/demo"))
+        # The sites behind the TLS proxy (Debian's nginx), as deployed: https by name.
+        with demo_proxy(settings, Path(".lapor/demo/proxy-ca")) as proxy:
+            print(f"TLS proxy (nginx) on 127.0.0.1:{proxy.port}; its certificate is from the CA "
+                  f"{proxy.ca} (trust it, or accept the browser's warning)", flush=True)
+            return run_demo(proxy.settings, args.seconds, args.rate, Path(".lapor/demo"))
     finally:
         if started and not args.keep_broker:
             provider.stop(settings)

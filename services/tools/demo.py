@@ -277,12 +277,14 @@ def run_demo(settings: Settings, seconds: float, rate: float, log_dir: Path) -> 
                                 "--start", sim.now().isoformat()], settings, log_dir / "ticker.log",
                                "ticker")
     print(f"workers started (logs in {log_dir}); a week of event time in {seconds:.0f}s", flush=True)
-    print(f"operations page: http://{settings.ops_host}:{settings.ops_port}/ (fills as the demo runs)",
-          flush=True)
-    print(f"public tracking (lacak): http://{settings.lacak_host}:{settings.lacak_port}/lacak?id=<tracking id>",
-          flush=True)
-    print(f"agency desk: http://{settings.desk_host}:{settings.desk_port}/ (PLN and BPJS Kesehatan are "
-          "worked here by hand; the other agencies are simulated)", flush=True)
+    # Behind the TLS proxy the public URLs; without one, the sites' own loopback addresses.
+    ops = settings.ops_public_url or f"http://{settings.ops_host}:{settings.ops_port}"
+    lacak = settings.lacak_public_url or f"http://{settings.lacak_host}:{settings.lacak_port}"
+    desk = settings.desk_public_url or f"http://{settings.desk_host}:{settings.desk_port}"
+    print(f"operations page: {ops}/ (fills as the demo runs)", flush=True)
+    print(f"public tracking (lacak): {lacak}/lacak?id=<tracking id>", flush=True)
+    print(f"agency desk: {desk}/ (PLN and BPJS Kesehatan are worked here by hand; the other "
+          "agencies are simulated)", flush=True)
     accounts = ", ".join(f"{a.username} / {a.password} ({', '.join(a.groups) or 'no role'})"
                          for a in DEMO_ACCOUNTS)
     print(f"sign in (desk and operations page) with: {accounts}", flush=True)

@@ -369,11 +369,12 @@ def issue_server_cert(settings: Settings, names: list[str], target: Path,
     For the demo, compose's first start and the tests: browsers trust it only if told to."""
     if not names:
         raise ProxyError("a certificate needs at least one name")
+    target = target.resolve()  # openssl runs in `target`: absolute paths
     if ca_dir is None:
         sec = ensure_files(settings)
         work, ca_cert = sec.directory / "ca", sec.ca_cert
     else:
-        work = own_ca(ca_dir)
+        work = own_ca(ca_dir.resolve())
         ca_cert = work / "ca.pem"
     if not (work / "ca.key").exists():
         raise SecuritySetupError(f"no CA key in {work}: certificates are issued where the CA was made")

@@ -103,8 +103,8 @@ def test_certs_for_every_sites_name_from_a_ca_of_its_own(
         access_dir=tmp_path / "access", desk_public_url="https://desk.localhost:8443",
         bridge_public_url="https://agencies.localhost:8443",
         oidc_issuer="https://masuk.localhost:8443/realms/lapor"))
-    assert main(["proxy", "certs", "--out", str(tmp_path / "tls"), "--ca-dir", str(tmp_path / "ca"),
-                 "--upstream", "signin=keycloak:8080"]) == 0
+    monkeypatch.chdir(tmp_path)  # relative folders, as the demo's (openssl runs elsewhere)
+    assert main(["proxy", "certs", "--out", "tls", "--ca-dir", "ca", "--upstream", "signin=keycloak:8080"]) == 0
     cert = x509.load_pem_x509_certificate((tmp_path / "tls" / "proxy.pem").read_bytes())
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sorted(names.get_values_for_type(x509.DNSName)) == [
