@@ -13,7 +13,9 @@ national admin and the operations page, for a signed-in national operator, write
 compliance streams. The operator's `lapor-admin` is
 a super user and needs no grant. The bridge reads every agency's complaints and writes
 their statuses on behalf of agencies that use HTTP instead of Kafka (services/bridge); the
-desk does the same for agency staff on its web pages (services/desk).
+desk does the same for agency staff on its web pages (services/desk). Lacak, the public
+tracking page and the one process facing the internet, reads the routings and the judged
+statuses (no identity) and nothing else, writes nothing and has no group (services/lacak).
 
 Names carry the deployment's topic prefix (`LAPOR_TOPIC_PREFIX`), so staging and production
 principals on one cluster never reach each other's topics. Group and agency prefixes end in
