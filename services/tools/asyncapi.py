@@ -132,10 +132,12 @@ def _draft07(node: Any) -> Any:
         return [_draft07(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _draft07(v) for k, v in node.items()}
+    out = {k: _no_tags(v) if k == "description" and isinstance(v, str) else _draft07(v)
+           for k, v in node.items()}
     if "$ref" in out and len(out) > 1:
+        # titled as the schema it wraps: generated clients name the type after it
         ref = out.pop("$ref")
-        out = {"allOf": [{"$ref": ref}], **out}
+        out = {"allOf": [{"$ref": ref}], "title": ref.removeprefix(SCHEMAS), **out}
     return out
 
 
@@ -167,7 +169,15 @@ def _binding(spec: TopicSpec) -> dict[str, Any]:
 def _doc(model: type[WireModel]) -> str:
     """The model's docstring, its paragraphs unwrapped (Markdown in the document)."""
     paragraphs = inspect.cleandoc(model.__doc__ or "").split("\n\n")
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    return _no_tags("\n\n".join(" ".join(p.split()) for p in paragraphs))
+
+
+def _no_tags(text: str) -> str:
+    """`agency.<agency_id>.complaints.v1` outside a code span reads as an HTML tag in the
+    renderers (it vanishes): written as the channel address is, `{agency_id}`."""
+    parts = text.split("`")
+    return "`".join(re.sub(r"<(\w[\w ]*)>", r"{\1}", p) if i % 2 == 0 else p
+                    for i, p in enumerate(parts))
 
 
 def _summary(description: str) -> str:
@@ -329,7 +339,7 @@ def _security_schemes() -> dict[str, Any]:
             "type": "X509",
             "description": "Mutual TLS on the CERTS listener: a certificate signed by the "
                            "deployment's CA, subject `OU=lapor-client, CN=<user>.tls-<serial>`; "
-                           "the CN is the principal and carries exactly <user>'s grants.",
+                           "the CN is the principal and carries exactly that user's grants.",
         },
         "scramSha512": {
             "type": "scramSha512",

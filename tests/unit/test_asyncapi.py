@@ -6,6 +6,7 @@ AsyncAPI CLI's own validation is tests/integration/test_asyncapi_validate.py."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -228,4 +229,23 @@ def test_payload_schemas_judge_messages_as_the_models_do(doc: dict[str, Any]) ->
 
 def test_a_default_beside_a_reference_still_counts(doc: dict[str, Any]) -> None:
     privacy = doc["components"]["schemas"]["Submission"]["properties"]["privacy"]
-    assert privacy == {"allOf": [{"$ref": "#/components/schemas/Privacy"}], "default": "public"}
+    assert privacy == {"allOf": [{"$ref": "#/components/schemas/Privacy"}], "title": "Privacy",
+                       "default": "public"}
+
+
+def test_no_text_reads_as_an_html_tag(doc: dict[str, Any]) -> None:
+    # Renderers (the HTML template, Studio) take `<agency_id>` outside a code span for a tag
+    # and drop it: "agency..complaints.v1" is what a reader would see.
+    def texts(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [*(v for k, v in node.items() if k in ("description", "summary")
+                      and isinstance(v, str)), *(t for v in node.values() for t in texts(v))]
+        if isinstance(node, list):
+            return [t for v in node for t in texts(v)]
+        return []
+
+    found = texts(doc)
+    assert any("{agency_id}" in t for t in found)
+    for text in found:
+        outside = "".join(text.split("`")[::2])
+        assert not re.search(r"<\w[\w ]*>", outside), text
