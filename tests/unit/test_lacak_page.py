@@ -13,6 +13,7 @@ from aiohttp import ClientSession, ClientTimeout
 
 from tests.ids import make_complaint_id
 from services.domain.registry import load_registry
+from services.lacak.metrics import LacakMetrics, metrics_app
 from services.lacak.view import TrackingView, apply_record
 from services.lacak.web import LacakSite
 from services.runtime.topics import ROUTED, STATUS
@@ -99,3 +100,16 @@ async def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget_a
         assert [await asked_by(f"2001:db8:1:2::{n}") for n in (1, 2, 3)] == [200, 200, 429]
         # ... and everyone's together: the seventh served of this minute was the last.
         assert [await asked_by("198.51.100.1"), await asked_by("198.51.100.2")] == [200, 429]
+
+
+async def test_the_worker_port_serves_health_and_metrics_never_the_page() -> None:
+    metrics = LacakMetrics()
+    metrics.lookups.labels("429").inc()
+    async with served(metrics_app(metrics, lambda: metrics.complaints.set(len(TIMELINES)))) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        status, _, body = await call(f"{base}/health/")
+        assert status == 200 and '"service": "lacak"' in body
+        status, _, body = await call(f"{base}/metrics/")
+        assert status == 200 and "lapor_lacak_complaints 1.0" in body
+        assert 'lapor_lacak_lookups_total{status="429"} 1.0' in body
+        assert (await call(f"{base}/lacak"))[0] == 404 and (await call(f"{base}/api/lacak/{CID}"))[0] == 404
