@@ -48,7 +48,7 @@ ENV = {**os.environ, "LAPOR_STACK_PROJECT": PROJECT,
        "CONTAINERS_CONF": str(ROOT / "ops/podman/containers.conf")}
 WORKERS = {"intake": "svc-intake", "router": "svc-router", "sla_monitor": "svc-sla-monitor",
            "ops_view": "svc-ops-view", "status_gate": "svc-status-gate", "desk": "svc-desk",
-           "bridge": "svc-bridge"}
+           "bridge": "svc-bridge", "lacak": "svc-lacak"}
 SERVICES = {**WORKERS, "ticker": "svc-ticker"}
 SMS_NUMBER = "+6281398765432"
 T = TypeVar("T")
@@ -161,7 +161,9 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
                "signin-files": {"provider"}, "keycloak": {"provider", "keycloak-data"},
                "signin-setup": {"provider", "signin"},
                # the agencies' bridge file and secrets: made here, read by the bridge alone
-               "bridge-files": {"bridge-agencies"}}
+               "bridge-files": {"bridge-agencies"},
+               # the tracking-id key: made once here, read by intake alone
+               "complaint-id-key": {"complaint-id-key"}}
     for service, user in SERVICES.items():
         own = f"{service.replace('_', '-')}-access"
         data = {"intake": "intake-data", "router": "router-data", "sla_monitor": "sla-data",
@@ -170,6 +172,7 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
     allowed["ops_view"].add("signin")
     allowed["desk"].add("signin")
     allowed["bridge"].add("bridge-agencies")
+    allowed["intake"].add("complaint-id-key")
     running = sh("podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={PROJECT}",
                  "--format", "{{.Names}}").stdout.split()
     assert sorted(running) == sorted(container(s) for s in allowed)  # each container checked
@@ -180,7 +183,7 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
         assert named == volumes, service
         if service in SERVICES:  # its secret, and the bridge its agencies' secrets: read-only
             writable = [m["Name"] for m in mounts if m.get("RW") and m["Name"].endswith(
-                ("-access", "bridge-agencies"))]
+                ("-access", "bridge-agencies", "complaint-id-key"))]
             assert writable == [], service
         assert not [m for m in mounts if m.get("Type") == "bind"], service  # no host paths
         config = json.loads(sh("podman", "inspect", container(service), "--format",
@@ -204,12 +207,15 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
     mounting = {name for name, svc in compose["services"].items()
                 for volume in svc.get("volumes", []) if volume.split(":")[0] == "bridge-agencies"}
     assert mounting == {"bridge", "bridge-files"}
+    assert {name for name, svc in compose["services"].items() for volume in svc.get("volumes", [])
+            if volume.split(":")[0] == "complaint-id-key"} == {"intake", "complaint-id-key"}
     # Every file holding a secret, a key or a password is its owner's only (uid 10001).
     ca = volume_dir("access") / "ca"
     assert stat.S_IMODE(ca.stat().st_mode) == 0o700  # the CA's workshop (certificates too)
     private = [volume_dir("access") / "secrets", volume_dir("broker"), volume_dir("operator"),
                *(volume_dir(f"{s.replace('_', '-')}-access") for s in SERVICES),
                volume_dir("signin"), volume_dir("provider"), volume_dir("bridge-agencies"),
+               volume_dir("complaint-id-key"),
                volume_dir("bridge-agencies") / "secrets"]
     checked = 0
     for path in [ca / "ca.key", ca / "broker.key", volume_dir("access") / "broker.p12",
