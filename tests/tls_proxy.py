@@ -40,7 +40,8 @@ class RunningProxy:
 
 
 @contextmanager
-def tls_proxy(settings: Settings, sites: list[ProxiedSite], resolver: str | None = None) -> Iterator[RunningProxy]:
+def tls_proxy(settings: Settings, sites: list[ProxiedSite], resolver: str | None = None,
+              status_listen: str | None = None) -> Iterator[RunningProxy]:
     """nginx on 127.0.0.1 at the sites' public ports until the block ends. Its folder is
     under LAPOR_TEST_STATE when set (scripts/test's clean-up finds its processes there)."""
     base = os.environ.get("LAPOR_TEST_STATE")
@@ -49,7 +50,8 @@ def tls_proxy(settings: Settings, sites: list[ProxiedSite], resolver: str | None
     prefix = Path(tempfile.mkdtemp(prefix="proxy-" if base else "lapor-proxy-", dir=base))
     try:
         cert, key = web_proxy.issue_server_cert(settings, sorted({s.host for s in sites}), prefix / "tls")
-        web_proxy.write_config(prefix, sites, cert, key, ("127.0.0.1",), resolver=resolver)
+        web_proxy.write_config(prefix, sites, cert, key, ("127.0.0.1",), resolver=resolver,
+                               status_listen=status_listen)
         process = web_proxy.start(prefix, sorted({("127.0.0.1", s.port) for s in sites}), USER)
         try:
             yield RunningProxy(prefix, prefix / "tls" / "ca.pem", cert, process)

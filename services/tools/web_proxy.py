@@ -165,7 +165,7 @@ def _forwarding(site: ProxiedSite) -> list[str]:
 
 def nginx_config(sites: list[ProxiedSite], cert: Path, key: Path, prefix: Path,
                  listen: tuple[str, ...] = ("0.0.0.0",), listen_port: int | None = None,
-                 resolver: str | None = None) -> str:
+                 resolver: str | None = None, status_listen: str | None = None) -> str:
     """The whole nginx.conf: no directive needs root, every path is in `prefix` but the
     certificate's; `listen` are the addresses of the TLS port(s): the public URLs' ports, or
     `listen_port` when the proxy's port is mapped to the public one (443 is a privileged
@@ -174,7 +174,10 @@ def nginx_config(sites: list[ProxiedSite], cert: Path, key: Path, prefix: Path,
     With a `resolver` (a DNS server's address), the upstreams' names are looked up when
     requests come (again every 10 s), not once at start: on a container network a site
     that is not up yet is a 502 for its requests only, not a proxy that will not start,
-    and a site that comes back at another address is found there."""
+    and a site that comes back at another address is found there.
+
+    With `status_listen` (ADDRESS:PORT), nginx's connection counts at /stub_status there, in
+    plain HTTP, for a metrics exporter on a private network (never published)."""
     if listen_port is not None and len({s.port for s in sites}) > 1:
         raise ProxyError("--listen-port serves one port: the public URLs have several")
     port_of = {s.name: listen_port or s.port for s in sites}
@@ -226,6 +229,12 @@ def nginx_config(sites: list[ProxiedSite], cert: Path, key: Path, prefix: Path,
                  "    ssl_reject_handshake on;",
                  '    return 421 "unknown host\\n";',
                  "}"]
+    if status_listen:
+        http += ["server {  # plain HTTP: for the metrics exporter, on a private network only",
+                 f"    listen {status_listen};",
+                 "    location = /stub_status { stub_status; }",
+                 '    location / { return 404 "not here\\n"; }',
+                 "}"]
     out += [f"    {line}" for line in http]
     out.append("}")
     return "\n".join(out) + "\n"
@@ -259,7 +268,7 @@ def system_resolver(resolv_conf: Path = Path("/etc/resolv.conf")) -> str:
 
 def write_config(prefix: Path, sites: list[ProxiedSite], cert: Path, key: Path,
                  listen: tuple[str, ...] = ("0.0.0.0",), listen_port: int | None = None,
-                 resolver: str | None = None) -> Path:
+                 resolver: str | None = None, status_listen: str | None = None) -> Path:
     """nginx.conf and its folders (logs, temp) in `prefix`."""
     for path in (cert, key):
         if not path.is_file():
@@ -267,7 +276,7 @@ def write_config(prefix: Path, sites: list[ProxiedSite], cert: Path, key: Path,
     for folder in ("logs", "temp"):
         (prefix / folder).mkdir(parents=True, exist_ok=True)
     conf = prefix / CONF
-    conf.write_text(nginx_config(sites, cert, key, prefix, listen, listen_port, resolver))
+    conf.write_text(nginx_config(sites, cert, key, prefix, listen, listen_port, resolver, status_listen))
     return conf
 
 
@@ -422,11 +431,12 @@ def _proxy(args: argparse.Namespace, settings: Settings) -> int:
     sites = sites_from_settings(settings, upstreams)
     resolver = system_resolver() if args.resolver == "auto" else args.resolver
     conf = write_config(args.out, sites, args.cert, args.key, tuple(args.listen or ("0.0.0.0",)),
-                        args.listen_port, resolver)
+                        args.listen_port, resolver, args.status_listen)
     if args.action == "run":
         os.execv(nginx_binary(), nginx_command(args.out))  # the proxy in the foreground
     print(f"wrote {conf} for " + ", ".join(f"{s.name} {s.public_url} -> {s.upstream}" for s in sites))
-    print("run it as an unprivileged user: " + " ".join(nginx_command(args.out)))
+    p = args.out.resolve()  # (nginx need not be on this machine: compose's step has none)
+    print(f"run it as an unprivileged user: nginx -p {p}/ -c {p / CONF} -e {p / 'logs' / 'error.log'}")
     return 0
 
 
@@ -452,6 +462,9 @@ def register(sub: Any) -> None:
     p.add_argument("--resolver", default=None, metavar="ADDRESS|auto", help="config, run: look "
                    "the upstreams' names up with this DNS server as requests come, not once at "
                    "start (auto: this machine's first nameserver; on a container network)")
+    p.add_argument("--status-listen", default=None, metavar="ADDRESS:PORT", help="config, run: "
+                   "nginx's connection counts at http://ADDRESS:PORT/stub_status, for a metrics "
+                   "exporter (a private address: never publish it)")
     p.add_argument("--name", action="append", help="certs: a name the certificate is for "
                    "(default: every site's public name)")
     p.add_argument("--ca-dir", type=Path, default=None, help="certs: issue from the CA in this "

@@ -219,3 +219,23 @@ async def test_with_a_resolver_nginx_starts_before_a_site_has_a_name(tmp_path: P
             status, headers, _ = await ask(proxy, port, "ops.localhost", "/")
             assert status == 502 and headers["Strict-Transport-Security"] == HSTS
     assert seen == ["/a/pln/"]
+
+
+async def test_the_status_port_serves_connection_counts_and_nothing_else(tmp_path: Path) -> None:
+    """For the metrics exporter (compose's proxy-metrics): nginx's counts in plain HTTP on a
+    port of their own; no site behind it."""
+    port, status_port = free_port(), free_port()
+    seen: list[str] = []
+    async with served(stand_in("desk", seen)) as desk:
+        sites = [ProxiedSite("desk", f"https://desk.localhost:{port}", f"127.0.0.1:{desk.port}")]
+        with tls_proxy(Settings(access_dir=tmp_path / "access"), sites,
+                       status_listen=f"127.0.0.1:{status_port}") as proxy:
+            await ask(proxy, port, "desk.localhost", "/a/pln/")
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{status_port}/stub_status") as answer:
+                    counts = await answer.text()
+                    assert answer.status == 200 and counts.startswith("Active connections:"), counts
+                    assert int(counts.split("\n")[2].split()[2]) >= 1  # requests handled
+                async with http.get(f"http://127.0.0.1:{status_port}/a/pln/") as answer:
+                    assert (answer.status, await answer.text()) == (404, "not here\n")
+    assert seen == ["/a/pln/"]

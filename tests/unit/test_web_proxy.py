@@ -59,6 +59,10 @@ def test_the_command_writes_the_configuration_or_says_what_is_missing(
     out = tmp_path / "proxy"
     assert main(["proxy", "config", "--out", str(out)]) == 2
     assert "--cert and --key" in capsys.readouterr().err
+    def no_nginx() -> str:
+        raise ProxyError("nginx is not installed")
+
+    monkeypatch.setattr("services.tools.web_proxy.nginx_binary", no_nginx)  # compose's step has none
     assert main(["proxy", "config", "--out", str(out), "--cert", str(tmp_path / "c.pem"),
                  "--key", str(tmp_path / "k.pem"), "--upstream", "lacak=ops_view:8073"]) == 0
     conf = (out / "nginx.conf").read_text()
