@@ -6,31 +6,35 @@ the system, each as its own principal in a container on the compose network, use
 - the agency (PLN) reads both on its topic, the SMS sender's number on neither;
 - a tick a month ahead (the national admin's) makes escalations;
 - each channel reads its reply on its own notifications topic;
-- PLN posts a signed status to the bridge's inbound port (published on 127.0.0.1 only, for a
-  TLS proxy), with the secret the operator reads out to hand over, and the router judges it;
-- the ops page answers on 127.0.0.1 and nothing else is published but the desk, the sign-in
-  provider, Prometheus and the bridge's inbound port;
-- Prometheus scrapes every worker (the desk and the bridge too), and every query of the
-  Grafana dashboard has a series;
+- PLN posts a signed status to the bridge's door through the TLS proxy, with the secret the
+  operator reads out to hand over, and the router judges it;
+- the TLS proxy (Debian's nginx) is the only published port, on 127.0.0.1: through it, over
+  https with the certificate `proxy-files` made, the ops page, the desk, lacak, the bridge's
+  door and the sign-in provider answer by name (the provider's admin console does not), and
+  an X-Forwarded-For a client writes is not believed;
+- Prometheus scrapes every worker (the desk and the bridge too) and Keycloak, and every
+  query of the Grafana dashboard has a series;
 - least privilege: each container mounts only its own secret (the agencies' bridge secrets:
   the bridge and the step that makes them, nothing else), runs as uid 10001 on a read-only
   root, secret files are 0600, no worker serves faust's table views, no log holds a secret;
-- a graceful stop logs no crash, and `scripts/stack down` leaves nothing behind.
+- a graceful stop (the workers, Keycloak, the proxy) logs no crash, and `scripts/stack down`
+  leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import shutil
+import socket
+import ssl
 import stat
 import subprocess
 import tempfile
 import time
 import urllib.parse
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,8 +48,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "lapor-stacktest"
 NETWORK = f"{PROJECT}_default"
 IMAGE = "localhost/lapor-router:0.1.0"
-ENV = {**os.environ, "LAPOR_STACK_PROJECT": PROJECT,
+# A network of its own beside an operator's `lapor` stack (10.89.77): the proxy is .250.
+NET = os.environ.get("LAPOR_STACK_NET", "10.89.78")
+ENV = {**os.environ, "LAPOR_STACK_PROJECT": PROJECT, "LAPOR_STACK_NET": NET,
        "CONTAINERS_CONF": str(ROOT / "ops/podman/containers.conf")}
+HTTPS_PORT = 8443  # the proxy's published port: the only one
+NAMES = {"desk": "desk.localhost", "ops": "ops.localhost", "lacak": "lacak.localhost",
+         "bridge": "agencies.localhost", "signin": "masuk.localhost"}
 WORKERS = {"intake": "svc-intake", "router": "svc-router", "sla_monitor": "svc-sla-monitor",
            "ops_view": "svc-ops-view", "status_gate": "svc-status-gate", "desk": "svc-desk",
            "bridge": "svc-bridge", "lacak": "svc-lacak"}
@@ -82,6 +91,33 @@ def until(what: str, probe: Callable[[], T | None], timeout_s: float = 120) -> T
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
         time.sleep(2)
+
+
+class _Loopback(http.client.HTTPSConnection):
+    """https://NAME:8443 on this machine's loopback (Python does not resolve *.localhost as
+    browsers do): the TLS name and Host are NAME, the connection goes to 127.0.0.1."""
+
+    def __init__(self, name: str, port: int, context: ssl.SSLContext, timeout: float):
+        super().__init__(name, port, context=context, timeout=timeout)
+        self.tls = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+
+
+def https(site: str, path: str, method: str = "GET", body: bytes | None = None,
+          headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """A request through the proxy to a site by its public name, verifying the proxy's
+    certificate against the CA `proxy-files` made it from (`proxy-tls/ca.pem`)."""
+    context = ssl.create_default_context(cafile=str(volume_dir("proxy-tls") / "ca.pem"))
+    connection = _Loopback(NAMES[site], HTTPS_PORT, context=context, timeout=15)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        answer = connection.getresponse()
+        return answer.status, dict(answer.headers), answer.read()
+    finally:
+        connection.close()
 
 
 def left_behind() -> list[str]:
@@ -163,7 +199,11 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
                # the agencies' bridge file and secrets: made here, read by the bridge alone
                "bridge-files": {"bridge-agencies"},
                # the tracking-id key: made once here, read by intake alone
-               "complaint-id-key": {"complaint-id-key"}}
+               "complaint-id-key": {"complaint-id-key"},
+               # the proxy: its configuration and TLS files; the CA that issued its first
+               # certificate only in the step that made it
+               "proxy-files": {"proxy", "proxy-tls", "proxy-ca"}, "proxy": {"proxy", "proxy-tls"},
+               "proxy-metrics": set()}  # its exporter: nginx's counts over the network, no file
     for service, user in SERVICES.items():
         own = f"{service.replace('_', '-')}-access"
         data = {"intake": "intake-data", "router": "router-data", "sla_monitor": "sla-data",
@@ -185,6 +225,8 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
             writable = [m["Name"] for m in mounts if m.get("RW") and m["Name"].endswith(
                 ("-access", "bridge-agencies", "complaint-id-key"))]
             assert writable == [], service
+        if service == "proxy":  # its certificate and key: read-only
+            assert [m["RW"] for m in mounts if m["Name"].endswith("proxy-tls")] == [False]
         assert not [m for m in mounts if m.get("Type") == "bind"], service  # no host paths
         config = json.loads(sh("podman", "inspect", container(service), "--format",
                                "{{json .HostConfig}}").stdout)
@@ -201,6 +243,13 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
             "bridge.yaml\nsecrets" if service == "bridge" else ""), service  # an empty mount point
     assert sh("podman", "exec", container("bridge"), "touch", "/bridge/secrets/x",
               check=False).returncode != 0  # the bridge cannot change its agencies' secrets
+    # nginx, master and worker, as uid 10001 (never root), unable to change its certificate
+    for pid in sh("podman", "exec", container("proxy"), "sh", "-c", "ls /proc | grep -E '^[0-9]+$'"
+                  ).stdout.split():
+        status = sh("podman", "exec", container("proxy"), "cat", f"/proc/{pid}/status", check=False).stdout
+        uids = [line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")]
+        assert uids in ([], [["10001"] * 4]), (pid, uids)
+    assert sh("podman", "exec", container("proxy"), "touch", "/tls/x", check=False).returncode != 0
     # Nor does any service of the compose file mount them, those not started included (the
     # `cli` tools, Grafana): only the step that makes them and the bridge.
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -213,12 +262,15 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
     ca = volume_dir("access") / "ca"
     assert stat.S_IMODE(ca.stat().st_mode) == 0o700  # the CA's workshop (certificates too)
     private = [volume_dir("access") / "secrets", volume_dir("broker"), volume_dir("operator"),
+               volume_dir("proxy-ca"),  # the proxy's CA: its key (ca.pem is public)
                *(volume_dir(f"{s.replace('_', '-')}-access") for s in SERVICES),
                volume_dir("signin"), volume_dir("provider"), volume_dir("bridge-agencies"),
                volume_dir("complaint-id-key"),
                volume_dir("bridge-agencies") / "secrets"]
     checked = 0
+    assert stat.S_IMODE(volume_dir("proxy-ca").stat().st_mode) == 0o700
     for path in [ca / "ca.key", ca / "broker.key", volume_dir("access") / "broker.p12",
+                 volume_dir("proxy-tls") / "proxy.key",
                  volume_dir("access") / "broker.p12.password",
                  *(p for folder in private for p in folder.iterdir())]:
         if path.name != "ca.pem":  # the CA certificate is public: clients need it
@@ -229,41 +281,78 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
     assert (volume_dir("access") / "ca" / "ca.key").exists()  # the CA key: in `access` only
 
 
-def test_only_the_pages_the_provider_prometheus_and_the_bridge_inbound_are_published_on_loopback(
+def test_the_tls_proxy_is_the_only_published_port_and_every_site_answers_through_it(
         stack: dict[str, float]) -> None:
+    label = f"label=io.podman.compose.project={PROJECT}"
     published = {}
-    for service in [*SERVICES, "kafka", "prometheus", "keycloak"]:
-        ports = json.loads(sh("podman", "inspect", container(service), "--format",
+    for name in sh("podman", "ps", "-a", "--filter", label, "--format", "{{.Names}}").stdout.split():
+        ports = json.loads(sh("podman", "inspect", name, "--format",
                               "{{json .NetworkSettings.Ports}}").stdout) or {}
         bound = [(b["HostIp"], b["HostPort"]) for bindings in ports.values() for b in bindings or []]
         if bound:
-            published[service] = bound
-    assert published == {"ops_view": [("127.0.0.1", "8070")], "prometheus": [("127.0.0.1", "9090")],
-                         "desk": [("127.0.0.1", "8074")], "keycloak": [("127.0.0.1", "8081")],
-                         "bridge": [("127.0.0.1", "8072")]}
+            published[name] = bound
+    assert published == {container("proxy"): [("127.0.0.1", str(HTTPS_PORT))]}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # not started ones too
+    assert [name for name, svc in compose["services"].items() if svc.get("ports")] == ["proxy"]
 
-    class Stay(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None  # the redirect itself is the answer looked at
-
-    def ops_page() -> str | None:
-        try:
-            urllib.request.build_opener(Stay).open("http://127.0.0.1:8070/", timeout=10)
-        except urllib.error.HTTPError as answer:  # a stranger is sent to sign in
-            return answer.headers.get("Location") if answer.code == 302 else None
-        except OSError:  # the worker opens its page once it has joined its group
+    def ops_page() -> tuple[int, dict[str, str], bytes] | None:
+        try:  # the worker opens its page once it has joined its group; 502 until then
+            got = https("ops", "/")
+        except OSError:
             return None
-        return None
+        return got if got[0] != 502 else None
 
-    location = until("the operations page on 127.0.0.1:8070", ops_page)
-    assert location.startswith("/auth/login")
+    status, headers, _ = until("the operations page through the proxy", ops_page)
+    assert status == 302 and headers["Location"].startswith("/auth/login")  # a stranger: sign in
+    assert headers["Strict-Transport-Security"] == "max-age=31536000"
+    def desk_page() -> tuple[int, dict[str, str], bytes] | None:
+        got = https("desk", "/")
+        return got if got[0] != 502 else None
+
+    desk = until("the desk through the proxy", desk_page)
+    assert desk[0] == 200 and b"/auth/login" in desk[2]
+    # The provider: its realm at the public issuer; its admin console not published.
+    status, _, body = https("signin", "/realms/lapor/.well-known/openid-configuration")
+    assert status == 200
+    assert json.loads(body)["issuer"] == f"https://{NAMES['signin']}:{HTTPS_PORT}/realms/lapor"
+    assert https("signin", "/admin/master/console/")[:3:2] == (404, b"not here\n")
+    # The bridge's door: a status without a signature is the bridge's refusal, not the proxy's.
+    status, _, body = https("bridge", "/agencies/pln/statuses", "POST", b"{}",
+                            {"content-type": "application/json"})
+    assert status in (400, 401) and "error" in json.loads(body), body
+    assert https("bridge", "/metrics/")[0] == 404  # only the door
+    # A name the proxy does not serve: no TLS handshake.
+    context = ssl.create_default_context(cafile=str(volume_dir("proxy-tls") / "ca.pem"))
+    with pytest.raises(ssl.SSLError):
+        with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as raw:
+            context.wrap_socket(raw, server_hostname="kafka.localhost")
+
+
+def test_lacak_through_the_proxy_believes_no_x_forwarded_for_a_client_writes(
+        stack: dict[str, float]) -> None:
+    """Lacak keeps a budget per client address (30 lookups a minute): one client writing a
+    fresh X-Forwarded-For on every request is still one client, the one the proxy saw."""
+    def lookup(forged: str) -> int:
+        return https("lacak", "/api/lacak/LPR-NOSUCHID1", headers={"X-Forwarded-For": forged})[0]
+
+    def ready() -> int | None:
+        got = lookup("198.51.100.1")
+        return got if got != 502 else None
+
+    first = until("lacak through the proxy", ready)
+    assert first in (400, 404)
+    answers = [lookup(f"198.51.100.{i}") for i in range(2, 40)]
+    assert 429 in answers, answers  # its own budget spent, whatever it claimed to be
+    assert answers.index(429) <= 30  # no fresh budget for a forged address
 
 
 async def test_staff_sign_in_with_the_compose_provider(stack: dict[str, float]) -> None:
     """The accounts signin-setup made; a national operator on the operations page, PLN's
-    staff at the desk, through Keycloak's own form on localhost:8081, in Chromium."""
+    staff at the desk, through Keycloak's own form, all over https through the proxy by
+    their public names, in Chromium (trusting exactly the proxy's certificate key)."""
     from playwright.async_api import async_playwright
 
+    from services.tools.web_proxy import spki_sha256
     from tests.staff_browser import CHROMIUM, sign_in, watch_console
 
     lines = sh("bash", "scripts/stack", "accounts").stdout.split("\n")
@@ -271,18 +360,23 @@ async def test_staff_sign_in_with_the_compose_provider(stack: dict[str, float]) 
     assert set(accounts) == {"operator", "pln", "bpjs", "nobody"}
     errors: list[str] = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        operator = await sign_in(await browser.new_context(), "http://127.0.0.1:8070/", "operator",
-                                 accounts["operator"])
-        watch_console(operator, ("http://127.0.0.1:8070",), errors)
+        spki = spki_sha256(volume_dir("proxy-tls") / "proxy.pem")
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", f"--ignore-certificate-errors-spki-list={spki}"])
+        ops, desk = (f"https://{NAMES[site]}:{HTTPS_PORT}" for site in ("ops", "desk"))
+        operator = await sign_in(await browser.new_context(), f"{ops}/", "operator", accounts["operator"])
+        watch_console(operator, (ops,), errors)
         await operator.reload()
         await operator.wait_for_selector("#signout:not([hidden])")
         assert await operator.text_content("#who") == "operator"
-        pln = await sign_in(await browser.new_context(), "http://127.0.0.1:8074/", "pln", accounts["pln"])
-        watch_console(pln, ("http://127.0.0.1:8074",), errors)
-        assert pln.url == "http://127.0.0.1:8074/a/pln/"
+        pln = await sign_in(await browser.new_context(), f"{desk}/", "pln", accounts["pln"])
+        watch_console(pln, (desk,), errors)
+        assert pln.url == f"{desk}/a/pln/"
         assert "PT PLN" in await pln.inner_text("h1")
-        assert (await pln.request.get("http://127.0.0.1:8074/api/a/bpjs-kesehatan/queue")).status == 404
+        # (in the browser: Playwright's own requests do not resolve *.localhost as Chromium does)
+        other = await pln.context.new_page()
+        refused = await other.goto(f"{desk}/api/a/bpjs-kesehatan/queue")
+        assert refused is not None and refused.status == 404
         await browser.close()
     assert errors == []
 
@@ -363,8 +457,12 @@ def test_complaints_flow_from_the_channels_to_the_agency_escalations_and_replies
 
 
 def prometheus(path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:9090{path}", timeout=10) as answer:
-        return json.load(answer)["data"]
+    """Prometheus is not published: asked from a container on the compose network."""
+    fetch = ("import sys, urllib.request\n"
+             "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())\n")
+    done = sh("podman", "exec", container("ops_view"), "python3", "-c", fetch,
+              f"http://prometheus:9090{path}")
+    return json.loads(done.stdout)["data"]
 
 
 def scraped(query: str) -> float | None:
@@ -377,7 +475,8 @@ def test_an_agency_posts_a_signed_status_to_the_bridges_published_port(
         parties: dict[str, Party], traffic: dict[str, Any]) -> None:
     """The operator reads PLN's secret out of the running bridge (the starter's, made by
     `bridge-files`) to hand it over; PLN signs a status with the Standard Webhooks library and
-    posts it to 127.0.0.1:8072, where a TLS proxy would front the bridge; the router judges it.
+    posts it to the bridge's door through the TLS proxy (https://agencies.localhost:8443);
+    the router judges it.
     A status signed with another secret is refused, and no container's log holds the secret."""
     secret = sh("bash", "scripts/stack", "bridge-secret", "pln").stdout.strip()
     assert secret.startswith("whsec_") and len(secret) > 40
@@ -388,13 +487,8 @@ def test_an_agency_posts_a_signed_status_to_the_bridges_published_port(
         headers = {"content-type": "application/json", "webhook-id": msg_id,
                    "webhook-timestamp": str(int(now.timestamp())),
                    "webhook-signature": Webhook(key).sign(msg_id, now, body)}
-        request = urllib.request.Request("http://127.0.0.1:8072/agencies/pln/statuses",
-                                         data=body.encode(), headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, json.load(answer)
-        except urllib.error.HTTPError as refused:
-            return refused.code, json.load(refused)
+        code, _, answer = https("bridge", "/agencies/pln/statuses", "POST", body.encode(), headers)
+        return code, json.loads(answer)
 
     ack = {"event_id": "stack-pln-ack-1", "complaint_id": complaint_id, "status": "acknowledged",
            "at": datetime.now(UTC).isoformat()}
@@ -422,10 +516,16 @@ def test_prometheus_scrapes_every_worker_and_every_dashboard_query_has_a_series(
         traffic: dict[str, Any]) -> None:
     """After the traffic (which makes dead letters and escalations, so that their panels
     have something to show)."""
-    targets = until("every worker scraped", lambda: (
-        t if len(t := prometheus("/api/v1/targets")["activeTargets"]) == len(WORKERS)
+    targets = until("every worker, Keycloak and the proxy scraped", lambda: (
+        t if len(t := prometheus("/api/v1/targets")["activeTargets"]) == len(WORKERS) + 2
         and all(x["health"] == "up" for x in t) else None), timeout_s=120)
-    assert {x["labels"]["instance"] for x in targets} == {f"{w}:6066" for w in WORKERS}
+    assert {x["labels"]["instance"] for x in targets} == {
+        *(f"{w}:6066" for w in WORKERS), "keycloak:9000", "proxy-metrics:9113"}
+    # Keycloak's own figures (its JVM and HTTP server); the proxy's, with the requests of the
+    # tests before (the browser's, the bridge's statuses) counted
+    assert (scraped('count({job="keycloak"})') or 0) > 10
+    assert scraped("nginx_up") == 1
+    assert (scraped("nginx_http_requests_total") or 0) > 10
     # The desk read PLN's complaints. The bridge tries them at the starter's placeholder
     # address (under .invalid: it never resolves), so it delivers nothing, refuses nothing,
     # and both wait, while no part of it is stuck.
@@ -465,5 +565,19 @@ def test_a_graceful_stop_logs_no_crash_and_down_leaves_nothing(stack: dict[str, 
         assert "worker_ready" in log or "Worker ready" in log, service  # it ran
         assert "Crashed" not in log and "Traceback" not in log, (service, log[-3000:])
         assert state["ExitCode"] == 0, service
+    # The proxy (SIGQUIT: open requests end first), then the provider it fronts.
+    sh("podman", "stop", "-t", "30", container("proxy"))
+    state = json.loads(sh("podman", "inspect", container("proxy"), "--format", "{{json .State}}").stdout)
+    errors = (volume_dir("proxy") / "logs" / "error.log").read_text()  # warnings and worse
+    assert state["ExitCode"] == 0, (state, errors[-3000:])
+    assert not [line for line in errors.splitlines() if any(
+        f"[{level}]" in line for level in ("emerg", "alert", "crit"))], errors[-3000:]
+    assert sh("podman", "logs", container("proxy")).stderr == ""  # all of it in its own log
+    sh("podman", "stop", "-t", "60", container("keycloak"))
+    state = json.loads(sh("podman", "inspect", container("keycloak"), "--format", "{{json .State}}").stdout)
+    log = sh("podman", "logs", container("keycloak")).stdout + sh("podman", "logs", container("keycloak")).stderr
+    assert "started in" in log and "stopped in" in log, log[-3000:]  # Quarkus: a clean stop
+    assert " ERROR " not in log and "Exception" not in log, log[-3000:]
+    assert state["ExitCode"] in (0, 143), state  # the JVM after its shutdown hooks ran: SIGTERM's
     sh("bash", "scripts/stack", "down", timeout=300)
     assert left_behind() == []
