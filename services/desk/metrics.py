@@ -10,9 +10,10 @@ from typing import Any
 
 import prometheus_client as prom
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from services.runtime.topics import AGENCY_TOPIC, agency_of_topic
+from services.web.site import worker_port
 
 
 class DeskMetrics:
@@ -45,16 +46,4 @@ class DeskMetrics:
 
 
 def metrics_app(metrics: DeskMetrics, refresh: Callable[[], None]) -> web.Application:
-    """/metrics/ and /health/ only, as every worker's web port: it is scraped on the compose
-    network and never published."""
-    async def exposition(_: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(refresh),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "service": "desk"})
-
-    app = web.Application()
-    app.router.add_get("/metrics/", exposition)
-    app.router.add_get("/health/", health)
-    return app
+    return worker_port(lambda: metrics.exposition(refresh), "desk")

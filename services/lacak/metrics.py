@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import prometheus_client as prom
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from services.web.site import worker_port
 
 
 class LacakMetrics:
@@ -34,16 +35,4 @@ class LacakMetrics:
 
 
 def metrics_app(metrics: LacakMetrics, refresh: Callable[[], None]) -> web.Application:
-    """/metrics/ and /health/ only, as every worker's web port: scraped on the compose network
-    and never published."""
-    async def exposition(_: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(refresh),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "service": "lacak"})
-
-    app = web.Application()
-    app.router.add_get("/metrics/", exposition)
-    app.router.add_get("/health/", health)
-    return app
+    return worker_port(lambda: metrics.exposition(refresh), "lacak")

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 
 async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
@@ -100,3 +101,18 @@ async def guarded(request: web.Request, handler: Any, allowed_hosts: frozenset[s
     if not response.prepared:
         response.headers.update(headers)
     return response
+
+
+def worker_port(exposition: Callable[[], bytes], service: str) -> web.Application:
+    """A worker's own web port: /metrics/ and /health/ and nothing else (scraped on the
+    compose network, never published), for the workers that are not faust apps."""
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "service": service})
+
+    app = web.Application()
+    app.router.add_get("/metrics/", metrics)
+    app.router.add_get("/health/", health)
+    return app
