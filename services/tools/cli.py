@@ -83,10 +83,11 @@ def _provider(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "configure":  # a deployment's running provider: realm, client, accounts
         admin = provider.admin_secret_file(args.out).read_text().strip()
         done = provider.configure(args.url, args.public_url, admin,
-                                  list(args.redirect or provider.LOOPBACK_REDIRECTS), args.signin_out,
+                                  list(args.redirect or provider.LOOPBACK_REDIRECTS),
+                                  args.signin_out or [Path("/signin")],
                                   args.out / "accounts.txt")
-        print(f"realm configured: issuer {done.issuer}; client secret and session key in "
-              f"{args.signin_out}; accounts in {args.out / 'accounts.txt'}")
+        print(f"realm configured: issuer {done.issuer}; client secret and a session key in "
+              f"each of {', '.join(map(str, args.signin_out or ['/signin']))}; accounts in {args.out / 'accounts.txt'}")
     else:
         found = provider.running_provider(settings)
         print(f"running: issuer {found.issuer}" if found else "not running")
@@ -174,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="files, configure: a deployment's own Keycloak (compose)")
     pv.add_argument("--out", type=Path, default=Path("/provider"),
                     help="files, configure: the provider's folder (admin secret, accounts)")
-    pv.add_argument("--signin-out", type=Path, default=Path("/signin"),
-                    help="configure: where the workers' client secret and session key go")
+    pv.add_argument("--signin-out", type=Path, action="append",
+                    help="configure: a folder for one site's workers: the client secret and a "
+                    "session key of that site's own (repeat per site; default /signin)")
     pv.add_argument("--url", default="http://keycloak:8080", help="configure: the provider from here")
     pv.add_argument("--public-url", default="http://localhost:8081",
                     help="configure: the provider as browsers reach it (the issuer's origin)")

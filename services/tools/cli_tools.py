@@ -39,6 +39,12 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     started = provider.running_provider(settings) is None
     signin = provider.start(settings, provider.LOOPBACK_REDIRECTS)
     settings = settings.model_copy(update=provider.client_settings(signin, Path(".lapor/demo/signin")))
+    # Each site its own session key, as a deployment has them: the desk's cannot make the
+    # operations page's sessions.
+    settings = settings.model_copy(update={
+        f"{site}_session_key_file": provider.client_settings(
+            signin, Path(f".lapor/demo/signin-{site}"))["staff_session_key_file"]
+        for site in ("desk", "ops")})
     print(f"sign-in provider at {signin.issuer}", flush=True)
     try:
         # The sites behind the TLS proxy (Debian's nginx), as deployed: https by name.

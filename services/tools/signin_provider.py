@@ -311,10 +311,11 @@ def admin_secret_file(folder: Path) -> Path:
 
 
 def configure(url: str, public_url: str, admin_password: str, redirect_uris: list[str],
-              out: Path, accounts_file: Path, timeout_s: float = 300.0) -> RunningProvider:
+              outs: list[Path], accounts_file: Path, timeout_s: float = 300.0) -> RunningProvider:
     """Give a running Keycloak (a deployment's, at `url` from here) the `lapor` realm with a
     fresh client secret and fresh passwords for the demo accounts: the secret and a session
-    key go to `out` (for the desk and ops_view), the accounts to `accounts_file` (0600, for
+    key go to each folder of `outs` (one per site: the desk's and ops_view's keys differ, so
+    one site's key cannot make the other's sessions), the accounts to `accounts_file` (0600, for
     the operator), never to a log."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -329,7 +330,8 @@ def configure(url: str, public_url: str, admin_password: str, redirect_uris: lis
     secret = os.urandom(16).hex()
     import_realm(url, admin_password, realm(redirect_uris, secret, accounts))
     provider = RunningProvider(public_url.rstrip("/"), secret)
-    client_settings(provider, out)
+    for folder in outs:  # a folder per site: the client secret, and a session key of its own
+        client_settings(provider, folder)
     accounts_file.parent.mkdir(parents=True, exist_ok=True)
     accounts_file.write_text("".join(f"{a.username} {a.password} {','.join(a.groups) or '-'}\n"
                                      for a in accounts))

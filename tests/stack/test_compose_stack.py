@@ -195,7 +195,7 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
                # sign-in: the provider's admin secret and accounts; the client secret and the
                # session key, for the two sites that sign staff in
                "signin-files": {"provider"}, "keycloak": {"provider", "keycloak-data"},
-               "signin-setup": {"provider", "signin"},
+               "signin-setup": {"provider", "desk-signin", "ops-signin"},
                # the agencies' bridge file and secrets: made here, read by the bridge alone
                "bridge-files": {"bridge-agencies"},
                # the tracking-id key: made once here, read by intake alone
@@ -209,8 +209,8 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
         data = {"intake": "intake-data", "router": "router-data", "sla_monitor": "sla-data",
                 "ops_view": "ops-data"}.get(service)
         allowed[service] = {own, *([data] if data else [])}
-    allowed["ops_view"].add("signin")
-    allowed["desk"].add("signin")
+    allowed["ops_view"].add("ops-signin")  # each site its own session key
+    allowed["desk"].add("desk-signin")
     allowed["bridge"].add("bridge-agencies")
     allowed["intake"].add("complaint-id-key")
     running = sh("podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={PROJECT}",
@@ -264,7 +264,7 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
     private = [volume_dir("access") / "secrets", volume_dir("broker"), volume_dir("operator"),
                volume_dir("proxy-ca"),  # the proxy's CA: its key (ca.pem is public)
                *(volume_dir(f"{s.replace('_', '-')}-access") for s in SERVICES),
-               volume_dir("signin"), volume_dir("provider"), volume_dir("bridge-agencies"),
+               volume_dir("desk-signin"), volume_dir("ops-signin"), volume_dir("provider"), volume_dir("bridge-agencies"),
                volume_dir("complaint-id-key"),
                volume_dir("bridge-agencies") / "secrets"]
     checked = 0
@@ -279,6 +279,10 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
             checked += 1
     assert checked > len(SERVICES) + 500  # the services' and every agency's secret, the keys
     assert (volume_dir("access") / "ca" / "ca.key").exists()  # the CA key: in `access` only
+    # Each site signs its sessions with its own key: the desk's cannot forge the operations
+    # page's (both volumes hold the client secret and a session key, the keys differ).
+    keys = [volume_dir(f"{site}-signin") / "staff-session.key" for site in ("desk", "ops")]
+    assert all(k.read_text().strip() for k in keys) and keys[0].read_text() != keys[1].read_text()
 
 
 def test_the_tls_proxy_is_the_only_published_port_and_every_site_answers_through_it(
