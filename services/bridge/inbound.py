@@ -91,8 +91,6 @@ def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, st
         keys = (seen_call_key(agency_id, f"sig|{headers.get(SIGNATURE)}"),)
     if refused is not None:
         return refused
-    if not all([seen.first_time(key, now) for key in keys]):  # every key recorded, not just the first
-        return Unverified(400, "replayed")
     try:
         status = AgencyStatus.model_validate_json(body)
     except ValidationError as exc:
@@ -103,4 +101,8 @@ def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, st
         return Unverified(400, "agency_mismatch")
     if status.status not in AGENCY_STATUSES:
         return Unverified(400, "status_not_allowed")
+    # Recorded only once the call is one we accept: a refused call's retry (its answer lost)
+    # is refused again for its own reason, never answered "replayed" as if it had gone in.
+    if not all([seen.first_time(key, now) for key in keys]):  # every key recorded, not just the first
+        return Unverified(400, "replayed")
     return Accepted(status.model_copy(update={"agency_id": agency_id}), keys)

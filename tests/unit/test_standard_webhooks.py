@@ -138,6 +138,23 @@ def test_only_v1_signatures_count_and_the_standard_headers_decide_when_present(t
     assert not isinstance(result, Accepted) and result.reason == "bad_signature"
 
 
+def test_a_refused_call_sent_again_is_refused_for_its_own_reason_not_as_a_replay(tmp_path: Path) -> None:
+    # Its first answer lost, the agency retries: "replayed" would say the status went in.
+    pln = config(tmp_path, NEW)
+    now, seen = time.time(), SeenSignatures(300)
+    no_time = json.dumps({"event_id": "ev-1", "complaint_id": CID, "status": "acknowledged"}).encode()
+    for retry in range(2):
+        result = accept_status(pln, "pln", library_signed(NEW, no_time, "m1", int(now)), no_time,
+                               now + retry, seen)
+        assert not isinstance(result, Accepted) and result.reason.startswith("invalid_body: at"), result
+    fixed = json.dumps({"event_id": "ev-1", "complaint_id": CID, "status": "acknowledged",
+                        "at": "2026-03-02T10:00:00+07:00"}).encode()
+    assert isinstance(accept_status(pln, "pln", library_signed(NEW, fixed, "m1", int(now)), fixed, now + 2, seen),
+                      Accepted)
+    again = accept_status(pln, "pln", library_signed(NEW, fixed, "m1", int(now)), fixed, now + 3, seen)
+    assert not isinstance(again, Accepted) and again.reason == "replayed"
+
+
 def test_a_call_signed_both_ways_is_not_accepted_again_without_its_standard_headers(tmp_path: Path) -> None:
     pln = config(tmp_path, NEW)
     now = time.time()
