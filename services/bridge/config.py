@@ -244,7 +244,7 @@ def _webhook_keys(path: Path, lines: list[str]) -> tuple[tuple[bytes, ...], str 
 def load_config(path: Path | None, known_agencies: Iterable[str]) -> BridgeConfig:
     if path is None:
         raise BridgeConfigError("LAPOR_BRIDGE_FILE is not set: the bridge needs its agencies "
-                                "(see the README's bridge section)")
+                                "(see docs/operators/agencies.md, the bridge's configuration)")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
