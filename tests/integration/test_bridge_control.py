@@ -136,7 +136,10 @@ async def test_an_enable_lets_a_disabled_endpoints_held_complaint_go(tmp_path: P
         await until(lambda: not health.ok(), "the endpoint to be disabled")
         memory.apply(command(0, "enable"))  # the same record again (a repeat): still held
         assert memory.enable_mark("pln") == 0
-        await asyncio.sleep(0)
+        # The marker: the lane woken and back in its wait (it clears its wake-up once it has
+        # looked at the enables again), so the absence below is after the repeat was seen.
+        outbound.wake("pln")
+        await until(lambda: not outbound._wakeups["pln"].is_set(), "the lane to look again")
         assert not delivery.done() and len(calls) == 1
         memory.apply(command(1, "enable"))
         outputs = await asyncio.wait_for(delivery, 30)
@@ -215,7 +218,9 @@ async def test_a_revoked_record_is_let_go_before_its_next_try_and_the_revocation
                                              key=CID.encode(), value=BODY)])
         await until(lambda: len(calls) == 1, "the call under way")
         revoking = asyncio.create_task(lanes.on_partitions_revoked([tp]))
-        await asyncio.sleep(0.2)
+        # The marker: the revocation has woken the lane, so it is past its commit and waiting.
+        await until(lambda: "pln" in outbound._wakeups and outbound._wakeups["pln"].is_set(),
+                    "the revocation to wake the lane")
         assert not revoking.done()  # waits for the call in flight
         answer_now.set()
         await asyncio.wait_for(revoking, 30)
