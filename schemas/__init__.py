@@ -17,6 +17,7 @@ from schemas.common import (
     WirePart,
 )
 from schemas.staff import StaffSignOut
+from schemas.units import DispositionRule, LaporCategory, Unit, UnitSet
 from schemas.bridge import (
     BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request, WebhookPing,
 )
@@ -48,6 +49,10 @@ from schemas.events import (
 )
 
 __all__ = [
+    "DispositionRule",
+    "LaporCategory",
+    "Unit",
+    "UnitSet",
     "AcceptedComplaint", "AdminStatus", "AgencyComplaint", "StaffSignOut", "BridgeCommand", "BridgeDelivery", "BridgeSeenCall", "BridgeUndelivered", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
     "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter", "ReporterStatus",

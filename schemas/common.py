@@ -153,6 +153,9 @@ class Status(StrEnum):
     reporter_replied = "reporter_replied"
     archived = "archived"
     closed = "closed"
+    # v1 addition: inside the holding agency, the complaint goes to one of its units
+    # (`unit_id`), or back to the agency's admin (no `unit_id`). Moves no contract clock.
+    disposed = "disposed"
 
 
 class Role(StrEnum):
@@ -165,6 +168,10 @@ class ClockName(StrEnum):
     follow_up = "follow_up"
     resolution = "resolution"
     auto_close = "auto_close"
+    # v1 additions, internal to an agency (never past its admin): the admin's verification
+    # and disposition, and the unit's deadline inside the agency's.
+    disposition = "disposition"
+    unit_response = "unit_response"
 
 
 class EscalationKind(StrEnum):
@@ -177,6 +184,9 @@ class EscalationTarget(StrEnum):
     agency_supervisor = "agency_supervisor"
     national_admin = "national_admin"
     ombudsman = "ombudsman"
+    # v1 addition, internal to an agency: a unit late on its internal deadline, or the
+    # admin late to disposition, is told to the agency's admin, and to nobody beyond.
+    agency_admin = "agency_admin"
 
 
 class NoticeKind(StrEnum):

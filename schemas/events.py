@@ -27,6 +27,7 @@ from schemas.common import (
     WireModel,
     WirePart,
 )
+from schemas.units import LaporCategory, UnitId, UnitName, UnitSet
 
 # Kemendagri kode wilayah: dotted ("32.73") or plain digits ("3273"); intake writes it dotted.
 RegionCode = Annotated[
@@ -80,7 +81,7 @@ class FieldWarning(WirePart):
     """A problem intake found and worked around instead of rejecting the complaint."""
 
     field: str
-    code: Literal["unknown_region", "renumbered_region"]
+    code: Literal["unknown_region", "renumbered_region", "unknown_lapor_category"]
     msg: str
 
 
@@ -104,6 +105,8 @@ class _ComplaintFields(WireModel):
     agency_hint: AgencyId | None = None
     field_inspection: StrictBool | None = None
     attachments: list[Attachment] | None = Field(None, max_length=50)
+    # v1 addition: LAPOR!'s own category, when the channel files under it (schemas/units.py).
+    lapor_category: LaporCategory | None = None
 
     _body_not_blank = field_validator("body", "submission_id")(_not_blank)
 
@@ -242,6 +245,11 @@ class StatusEvent(WireModel):
     # the holder it speaks as. A reader that has not read that routing yet (statuses and
     # routings travel on two topics) waits for it instead of judging the speaker itself.
     attempt: int | None = Field(default=None, ge=1)
+    # v1 addition, on `disposed`: the unit of the holding agency that has the complaint now
+    # (absent: back to the agency's admin). The judge writes in `unit_name` from the
+    # agency's units, so that every reader shows it without reading them.
+    unit_id: UnitId | None = None
+    unit_name: UnitName | None = None
 
 
 class AgencyStatus(StatusEvent):
@@ -359,6 +367,8 @@ class Escalation(WireModel):
     fire_at: Timestamp
     as_of: Timestamp
     attempt: int | None = Field(None, ge=1)
+    # v1 addition: the unit an internal escalation (target `agency_admin`) is about.
+    unit_id: UnitId | None = None
 
 
 class ComplianceStats(WireModel):
@@ -379,6 +389,8 @@ class ComplianceStats(WireModel):
     #: The source partition these counts cover: each SLA worker reports its partitions'
     #: share of an agency's day; a dashboard sums the records of one (agency_id, day).
     partition: int | None = Field(None, ge=0)
+    # v1 addition: a unit's share of its agency's day (absent: the agency's own record).
+    unit_id: UnitId | None = None
 
 
 class Notification(WireModel):
@@ -411,5 +423,5 @@ class Notification(WireModel):
 ALL_EVENTS: tuple[type[WireModel], ...] = (
     Submission, SmsMessage, AcceptedComplaint, RejectedEvent, AgencyComplaint, RoutedEvent,
     StatusEvent, AgencyStatus, ReporterStatus, AdminStatus, StatusClaim, Tick, Escalation,
-    ComplianceStats, Notification, RulesVersion,
+    ComplianceStats, Notification, RulesVersion, UnitSet,
 )

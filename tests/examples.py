@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
-    AdminStatus, AgencyStatus, ReporterStatus, RoutedEvent, StatusClaim, RulesVersion, SmsMessage, StatusEvent, Submission, Tick, WireModel,
+    AdminStatus, AgencyStatus, ReporterStatus, RoutedEvent, StatusClaim, RulesVersion, SmsMessage, UnitSet, StatusEvent, Submission, Tick, WireModel,
 )
 
 T = "2026-03-02T09:15:00+07:00"
@@ -74,6 +74,19 @@ VALID: dict[type[WireModel], dict[str, Any]] = {
         "calendar": {"holidays": ["2026-03-04"], "working_days": ["2026-03-18"]},
         "policy": {"default": {"first_response": 3}, "agencies": {"pln": {"follow_up": 4}}},
     },
+    UnitSet: {
+        "agency_id": "pemda-32-73", "version": 2, "published_at": T, "note": "Dinas PUPR dibagi",
+        "units": [{"unit_id": "dinas-pupr", "name": "Dinas Pekerjaan Umum dan Penataan Ruang"},
+                  {"unit_id": "bidang-jalan", "name": "Bidang Bina Marga", "parent_id": "dinas-pupr"},
+                  {"unit_id": "kec-coblong", "name": "Kecamatan Coblong", "region_code": "32.73.07",
+                   "retired": False}],
+        "rules": [{"rule_id": "jalan", "unit_id": "bidang-jalan", "priority": 10,
+                   "lapor_categories": [{"main": "PEKERJAAN UMUM DAN PENATAAN RUANG",
+                                         "sub": "JALAN BERLUBANG"}],
+                   "categories": ["roads_infrastructure"], "keywords": ["jalan rusak"],
+                   "regions": ["32.73"], "explanation": "Jalan kota: Bidang Bina Marga"}],
+        "unit_days_before": 1, "verification_days": 3, "approval": True,
+    },
 }
 
 # Each invalid example breaks one rule of the contract; the expected error location.
@@ -94,4 +107,5 @@ INVALID: dict[type[WireModel], tuple[dict[str, Any], str]] = {
     ComplianceStats: ({**VALID[ComplianceStats], "received": -1}, "received"),
     Notification: ({**VALID[Notification], "kind": "tracking"}, "kind"),
     RulesVersion: ({**VALID[RulesVersion], "policy": {"agencies": {"pln": {"follow_up": 0}}}}, "policy"),
+    UnitSet: ({**VALID[UnitSet], "units": [{"unit_id": "Dinas PUPR", "name": "Dinas PUPR"}]}, "units"),
 }

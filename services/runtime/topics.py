@@ -8,6 +8,7 @@ from schemas.bridge import (
     BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request,
 )
 from schemas.staff import StaffSignOut
+from schemas.units import UnitSet
 from schemas import (
     AcceptedComplaint, AdminStatus, AgencyComplaint, AgencyStatus, Channel, ComplianceStats,
     Escalation, Notification, RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage,
@@ -29,6 +30,7 @@ ADMIN_STATUS = AdminStatus.topic_name  # the national admin's `assigned`
 TICKS = Tick.topic_name
 ESCALATIONS = Escalation.topic_name
 COMPLIANCE = ComplianceStats.topic_name
+UNITS = UnitSet.topic_name  # each agency's units and disposition rules, latest version in force
 RULES = RulesVersion.topic_name  # the history of rules versions (each also announced on TICKS)
 # The SLA monitor's auto-close statuses (`closed`, no agency): the status gate passes them on
 # as claims, which the router judges before complaints.status.v1.
@@ -163,6 +165,8 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         # Every version is kept (a replay needs the ones in force then): compacted, one
         # partition, keyed by version number.
         TopicSpec(RULES, "version", 1, rf, cleanup_policy="compact"),
+        # An agency's latest unit set is what counts: compacted by agency, one partition.
+        TopicSpec(UNITS, "agency_id", 1, rf, cleanup_policy="compact"),
         # One record per complaint filed with an Open311 agency, until its request closes.
         TopicSpec(OPEN311_REQUESTS, "agency_id|complaint_id", 1, rf, cleanup_policy="compact"),
         TopicSpec(BRIDGE_DELIVERIES, "agency_id", 1, rf, cleanup_policy="compact"),
