@@ -348,6 +348,10 @@ class Tick(WireModel):
     schema_name: ClassVar[str] = "tick"
     as_of: Timestamp
     rules: RulesVersion | None = None
+    # v1 addition: likewise the announcement of an agency's units version (`lapor units
+    # publish`), in force on that partition from where it stands: the router judges
+    # dispositions and the SLA monitor keeps units' deadlines in order with the ticks.
+    units: UnitSet | None = None
 
 
 class Escalation(WireModel):
