@@ -35,7 +35,7 @@ from services.runtime.topics import (
     BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED, CLAIMS, CLOSURES, OPEN311_REQUESTS, COMPLIANCE,
     STAFF_SIGNED_OUT,
     ESCALATIONS, NOTIFICATION_TOPICS,
-    REJECTED, REPORTER_STATUS_TOPICS, ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE,
+    REJECTED, REPORTER_STATUS_TOPICS, ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE, UNITS,
     agency_status_topic_name, agency_topic_name, head_of, notifications_topic_name,
     reporter_status_topic_name,
 )
@@ -106,7 +106,11 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # It follows its own shared memory (filed requests, accepted calls) and operators' commands.
     "bridge": ((OPEN311_REQUESTS, BRIDGE_SEEN_CALLS, BRIDGE_CONTROL),
                (OPEN311_REQUESTS, BRIDGE_DELIVERIES, BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED)),
-    "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT), (STAFF_SIGNED_OUT,)),
+    "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT, UNITS),
+             (STAFF_SIGNED_OUT,)),
+    # It dispositions an agency's new complaints to the agency's units by the agency's own
+    # rules (agency.units.v1), writing `disposed` on the agency's status topic (below).
+    "disposition": ((UNITS,), ()),
     # The public tracking page faces the internet: it reads what it shows (routings and judged
     # statuses: no identity, never accepted or dead-lettered records) and writes nothing.
     "lacak": ((ROUTED, STATUS), ()),
@@ -159,7 +163,7 @@ def service(settings: Settings, name: str) -> Principal:
     if name == "status_gate":
         grants.append(Grant(Resource.topic, Pattern.prefixed,
                             settings.topic(head_of(AGENCY_STATUS_TOPIC)), Operation.read))
-    if name in ("bridge", "desk"):
+    if name in ("bridge", "desk", "disposition"):
         # The bridge carries agencies' complaints to their systems and, once it has verified an
         # agency's signature (or polled its Open311 server with its api_key), writes that
         # agency's statuses as the agency itself would; the desk shows agency staff their
@@ -191,11 +195,11 @@ def agency(settings: Settings, agency_id: str) -> Principal:
 
 def national_admin(settings: Settings) -> Principal:
     user = national_admin_user(settings)
-    grants = [*_topic(settings, Operation.write, ADMIN_STATUS, RULES, TICKS),
+    grants = [*_topic(settings, Operation.write, ADMIN_STATUS, RULES, TICKS, UNITS),
               # not REJECTED: dead letters keep their input's bytes (an anonymous
               # reporter's identity among them); they are the operator's
               *_topic(settings, Operation.read, TRIAGE, ESCALATIONS, COMPLIANCE, RULES, ROUTED,
-                      STATUS, TICKS),
+                      STATUS, TICKS, UNITS),
               _group_prefix(f"{user}.")]
     return Principal(user, Role.national_admin, tuple(sorted(grants)))
 

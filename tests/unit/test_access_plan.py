@@ -55,16 +55,16 @@ def test_an_agency_reads_its_own_topic_and_writes_its_own_statuses_only() -> Non
 
 
 def test_only_the_router_writes_agency_topics_and_only_the_gate_reads_their_statuses() -> None:
-    # Besides the agency itself, only the bridge (which carries agencies that use HTTP) and
-    # the desk (agency staff signed in on its pages) read an agency's complaints and write
-    # its statuses.
+    # Besides the agency itself, only the bridge (which carries agencies that use HTTP), the
+    # desk (agency staff signed in on its pages) and the disposition stage (the agency's own
+    # rules to its units) read an agency's complaints and write its statuses.
     for a in AGENCIES:
         assert who(Operation.write, agency_topic_name(a)) == {"prod.svc-router"}
         assert who(Operation.read, agency_topic_name(a)) == {f"prod.agency-{a}", "prod.svc-bridge",
-                                                             "prod.svc-desk"}
+                                                             "prod.svc-desk", "prod.svc-disposition"}
         assert who(Operation.read, agency_status_topic_name(a)) == {"prod.svc-status-gate"}
         assert who(Operation.write, agency_status_topic_name(a)) == {f"prod.agency-{a}", "prod.svc-bridge",
-                                                                     "prod.svc-desk"}
+                                                                     "prod.svc-desk", "prod.svc-disposition"}
 
 
 def test_statuses_reach_complaints_status_only_through_the_gate_and_the_judge() -> None:
