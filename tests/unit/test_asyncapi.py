@@ -160,7 +160,7 @@ def test_publishers_and_subscribers_are_the_access_plans(doc: dict[str, Any]) ->
     assert who("send", "agency-status.{agency_id}.v1") == ["agency-{agency_id}", "svc-bridge", "svc-desk",
                                                            "svc-disposition"]
     assert who("receive", "agency.{agency_id}.complaints.v1") == [
-        "agency-{agency_id}", "svc-bridge", "svc-desk"]
+        "agency-{agency_id}", "svc-bridge", "svc-desk", "svc-disposition"]
     assert who("send", "agency.{agency_id}.complaints.v1") == ["svc-router"]
     assert who("send", "channels.sms.v1") == ["channel-sms"]
     assert who("send", Submission.topic_name) == sorted(
