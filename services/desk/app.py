@@ -1,5 +1,5 @@
 """The agency desk worker (`lapor worker desk`): follows the agency topics, the statuses, the
-escalations, the ticks and the bridge's undelivered marks into its view, serves the desk,
+escalations, the ticks, the bridge's undelivered marks and the agencies' units into its view, serves the desk,
 and publishes each action on the acting agency's status topic. Wiring only: what is kept is
 in `view`, what may be done in `actions`, what is shown in `pages` and `web`.
 
@@ -33,7 +33,7 @@ from services.web.staff_signin import StaffSignIn
 from services.runtime.topic_follow import follow, follow_pattern
 from services.runtime.topic_read import TopicRecord
 from services.runtime.topics import (
-    AGENCY_TOPIC, BRIDGE_UNDELIVERED, ESCALATIONS, STATUS, TICKS, agency_status_topic_name,
+    AGENCY_TOPIC, BRIDGE_UNDELIVERED, ESCALATIONS, STATUS, TICKS, UNITS, agency_status_topic_name,
 )
 from services.web.site import start_site
 
@@ -81,7 +81,7 @@ class DeskWorker:
             await producer.send_and_wait(settings.topic(agency_status_topic_name(event.agency_id)),
                                          event.to_bytes(), key=event.complaint_id.encode())
             log.info("status_sent", complaint_id=event.complaint_id, agency_id=event.agency_id,
-                     status=event.status.value, event_id=event.event_id)
+                     status=event.status.value, event_id=event.event_id, unit_id=event.unit_id)
             self.metrics.statuses.labels(event.agency_id, event.status.value).inc()
 
         def refresh() -> None:  # the view's size, as of the scrape
@@ -97,7 +97,8 @@ class DeskWorker:
         if settings.web_enabled:  # metrics and health apart from the pages staff see
             runners.append(await start_site(metrics_app(self.metrics, refresh),
                                             settings.web_host, settings.web_port))
-        pattern = follow_pattern(settings, (STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED), (AGENCY_TOPIC,))
+        pattern = follow_pattern(settings, (STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, UNITS),
+                                 (AGENCY_TOPIC,))
         log.info("worker_ready", host=settings.desk_host, port=settings.desk_port)
         try:
             await follow(settings, pattern, self.feed, stopping)

@@ -3,7 +3,10 @@ session's CSRF token). Everything that came from a topic or a user is escaped.
 
 The words are Bahasa Indonesia, as on the operations and tracking pages: the desk is for
 agency staff. Codes show as names (services/domain/labels.py: category, type and tier, region,
-the routing reason, agencies); the JSON API keeps the contract's codes."""
+the routing reason, agencies); the JSON API keeps the contract's codes.
+
+Every link and form goes under the desk's own address (`base`): `/a/<agency>/` for the
+agency's admin, `/a/<agency>/u/<unit>/` for a unit's staff."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from html import escape
 from typing import Any
 
 from services.desk.actions import Action
-from services.desk.view import ClockView, QueueRow, Undelivered
+from services.desk.view import WITH_ADMIN, ClockView, CurrentUnit, QueueRow, Undelivered
 from services.domain.calendar import zone
 from services.domain.labels import category_name, reason_text, region_name, type_and_tier
 
@@ -26,7 +29,11 @@ STATUS_NAMES = {"acknowledged": "diterima instansi", "in_progress": "sedang dipr
                 "field_inspection_required": "perlu pemeriksaan lapangan", "responded": "ditanggapi",
                 "resolved": "diselesaikan", "not_our_authority": "bukan wewenang",
                 "assigned": "ditugaskan admin", "reporter_replied": "pelapor membalas",
-                "archived": "diarsipkan", "closed": "ditutup", "new": "baru"}
+                "archived": "diarsipkan", "closed": "ditutup", "new": "baru",
+                "disposed": "didisposisikan"}
+NO_UNIT = "Belum didisposisikan"  # with the agency's admin: no unit has it
+# A unit to pick: (unit_id, name, the parent unit's name or None).
+UnitChoice = tuple[str, str, str | None]
 
 
 def status_name(code: str) -> str:
@@ -110,29 +117,43 @@ def clock_cell(clock: ClockView, tz: str) -> str:
 QUEUE_SHOWN = 200  # rows on the page (the nearest deadlines); the JSON API pages further
 
 
+def desk_base(agency_id: str, unit_id: str | None = None) -> str:
+    """The desk's own address: the agency's admin's, or one unit's staff's."""
+    return f"/a/{agency_id}/" + (f"u/{unit_id}/" if unit_id is not None else "")
+
+
 def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_name: str, csrf: str,
-               now: datetime | None, tz: str, undelivered: int = 0, only_undelivered: bool = False) -> str:
-    """`rows`: the queue as shown (filtered already when `only_undelivered`); `undelivered`:
-    how many open complaints the agency's own system never took (the filter's count)."""
+               now: datetime | None, tz: str, undelivered: int = 0, only_undelivered: bool = False,
+               unit_id: str | None = None, unit_name: str | None = None,
+               unit_filter: str | None = None, units: Iterable[UnitChoice] | None = None) -> str:
+    """`rows`: the queue as shown (filtered already when `only_undelivered`, or to
+    `unit_filter`); `undelivered`: how many open complaints the agency's own system never
+    took (the filter's count). `unit_id`/`unit_name`: a unit's queue; else the admin's, which
+    shows each complaint's unit and filters by `units` (`unit_filter`, `WITH_ADMIN`: none)."""
+    admin = unit_id is None
+    base = e(desk_base(agency_id, unit_id))
     lines = []
     for r in rows[:QUEUE_SHOWN]:
         role = '<span class="copy">tembusan</span>' if r.role == "copy" else ""
         clocks = " ".join(clock_cell(c, tz) for c in r.clocks) or "—"
         marked = f' data-undelivered="{e(r.undelivered.reason)}"' if r.undelivered else ""
+        held_by = (f'<td data-unit="{e(r.unit.unit_id if r.unit else "")}">'
+                   f'{e(r.unit.name if r.unit else ("—" if r.role == "copy" else NO_UNIT))}</td>'
+                   if admin else "")
         lines.append(
             f'<tr data-complaint="{e(r.complaint_id)}" data-role="{e(r.role)}"{marked}>'
-            f'<td><a href="/a/{e(agency_id)}/c/{e(r.complaint_id)}">{e(r.complaint_id)}</a> {role}</td>'
+            f'<td><a href="{base}c/{e(r.complaint_id)}">{e(r.complaint_id)}</a> {role}</td>'
             f"<td>{e(r.title or '(tanpa judul)')}{undelivered_mark(r.undelivered, tz, 'div')}</td>"
-            f"<td>{e(category_name(r.category))}</td>"
+            f"<td>{e(category_name(r.category))}</td>{held_by}"
             f"<td>{e(_when(r.routed_at, tz))}</td><td>{clocks}</td>"
             f"<td>{e(status_name(r.last_status or 'new'))}</td></tr>")
     empty = ("Tidak ada aduan terbuka yang tidak masuk ke sistem instansi Anda." if only_undelivered
              else "Tidak ada aduan terbuka.")
-    table = ("<table><thead><tr><th>Nomor lacak</th><th>Judul</th><th>Kategori</th><th>Diterima</th>"
+    table = ("<table><thead><tr><th>Nomor lacak</th><th>Judul</th><th>Kategori</th>"
+             + ("<th>Unit</th>" if admin else "") + "<th>Diterima</th>"
              "<th>Jam SLA (hari kerja)</th><th>Status terakhir</th></tr></thead><tbody>"
              + "".join(lines) + "</tbody></table>") if lines else f'<p class="empty">{e(empty)}</p>'
     shown = f" · {QUEUE_SHOWN} pertama ditampilkan" if len(rows) > QUEUE_SHOWN else ""
-    base = f"/a/{e(agency_id)}/"
     if only_undelivered:
         choice = (f'<a href="{base}">Semua aduan terbuka</a> · '
                   f'<b>Hanya yang tidak masuk ke sistem instansi Anda ({undelivered})</b>')
@@ -140,19 +161,37 @@ def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_nam
         choice = (f'<b>Semua aduan terbuka</b> · <a href="{base}?undelivered=1">Hanya yang tidak masuk '
                   f'ke sistem instansi Anda ({undelivered})</a>')
     what = "tidak masuk ke sistem instansi" if only_undelivered else "terbuka"
-    body = (f"<h1>{e(agency_name)} <small>({e(agency_id)})</small></h1>"
-            f"<p class=\"meta\">{len(rows)} {what}{shown} · tenggat terdekat lebih dulu · "
+    if admin:
+        heading = f"<h1>{e(agency_name)} <small>({e(agency_id)})</small></h1>"
+        choice += unit_filter_form(base, unit_filter, units or ())
+    else:
+        heading = (f"<h1>{e(unit_name or unit_id)} <small>({e(agency_name)})</small></h1>"
+                   "<p class=\"meta\">Antrean unit: aduan yang didisposisikan ke unit ini.</p>")
+    body = (f"{heading}<p class=\"meta\">{len(rows)} {what}{shown} · tenggat terdekat lebih dulu · "
             f"per {e(_when(now, tz))}</p><p class=\"filter\">{choice}</p>{table}")
-    return layout(f"Antrean {agency_name}", body, staff_name, csrf)
+    return layout(f"Antrean {unit_name or agency_name}", body, staff_name, csrf)
+
+
+def unit_filter_form(base: str, chosen: str | None, units: Iterable[UnitChoice]) -> str:
+    """The admin's queue by unit: every unit, or those no unit has (a GET form)."""
+    options = [("", "Semua unit"), (WITH_ADMIN, NO_UNIT)] + [
+        (u, f"{n} ({p})" if p else n) for u, n, p in units]
+    picked = "".join(f'<option value="{e(v)}"{" selected" if v == (chosen or "") else ""}>{e(t)}</option>'
+                     for v, t in options)
+    return (f'<form class="unit-filter" method="get" action="{base}"><label>Unit '
+            f'<select name="unit">{picked}</select></label> <button type="submit">Tampilkan</button></form>')
 
 
 def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockView],
                    timeline: list[dict[str, Any]], actions: list[Action], agencies: Iterable[tuple[str, str]],
                    staff_name: str, csrf: str, notice: str | None, error: str | None, tz: str,
                    undelivered: Undelivered | None = None,
-                   agency_name: Callable[[str], str] = lambda a: a) -> str:
+                   agency_name: Callable[[str], str] = lambda a: a,
+                   unit_id: str | None = None, unit: CurrentUnit | None = None,
+                   units: Iterable[UnitChoice] = ()) -> str:
     """`agency_name`: an agency's name by its id (the registry's), for the routing reason
-    and the timeline."""
+    and the timeline. `unit_id`: the page of a unit's staff (else the admin's); `unit`: the
+    unit the complaint is with; `units`: the admin's disposition choices."""
     cid = delivery["complaint_id"]
     reporter = delivery.get("reporter") or {}
     who = ", ".join(e(v) for k, v in reporter.items() if v) or (
@@ -171,33 +210,56 @@ def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockV
              f"<dt>Diterima LAPOR!</dt><dd>{e(_when(delivery['accepted_at'], tz))}</dd>"
              f"<dt>Diteruskan ke sini</dt><dd>{e(_when(routing['routed_at'], tz))} "
              f"({e(why)})</dd>"
-             f"<dt>Pelapor</dt><dd>{who}</dd><dt>Lokasi</dt><dd>{where}</dd></dl>")
+             f"<dt>Pelapor</dt><dd>{who}</dd><dt>Lokasi</dt><dd>{where}</dd>"
+             + (f'<dt>Unit</dt><dd class="unit" data-unit="{e(unit.unit_id if unit else "")}">'
+                f'{e(unit.name if unit else NO_UNIT)}</dd>' if routing["role"] == "primary" else "")
+             + "</dl>")
     clock_list = "".join(f"<li>{clock_cell(c, tz)}</li>" for c in clocks) or "<li>tidak ada (tembusan)</li>"
     events = "".join(
         f'<li data-status="{e(t["status"])}"><time>{e(_when(t["at"], tz))}</time> '
         f'<b>{e(status_name(t["status"]))}</b> oleh {e(agency_name(t["by"]))}'
         + (f' → {e(agency_name(t["target_agency_id"]))}' if t.get("target_agency_id") else "")
+        + (disposed_text(t) if t["status"] == "disposed" else "")
         + (f'<blockquote>{e(t["note"])}</blockquote>' if t.get("note") else "") + "</li>"
         for t in timeline) or "<li>belum ada</li>"
     banner = (f'<p class="notice" role="status">{e(notice)}</p>' if notice else "") + (
         f'<p class="error" role="alert">{e(error)}</p>' if error else "")
-    body = (f'<p><a href="/a/{e(agency_id)}/">← antrean</a></p><h1>{e(delivery.get("title") or cid)}</h1>'
+    base = desk_base(agency_id, unit_id)
+    body = (f'<p><a href="{e(base)}">← antrean</a></p><h1>{e(delivery.get("title") or cid)}</h1>'
             f'<p class="meta">{e(cid)}</p>{banner}{undelivered_mark(undelivered, tz, "p")}{facts}'
             f'<h2>Isi aduan</h2>'
             f'<div class="body">{e(delivery["body"])}</div><h2>Jam SLA</h2><ul class="clocks">{clock_list}</ul>'
             f'<h2>Riwayat</h2><ol class="timeline">{events}</ol>'
-            + action_forms(agency_id, cid, actions, agencies, csrf))
+            + action_forms(agency_id, cid, actions, agencies, csrf, base, units, unit is not None))
     return layout(cid, body, staff_name, csrf)
 
 
+def disposed_text(step: dict[str, Any]) -> str:
+    """A `disposed` in the timeline: to which unit, or back to the admin (HTML, escaped)."""
+    if step.get("unit_id"):
+        return f' → <span class="unit" data-unit="{e(step["unit_id"])}">{e(step.get("unit_name"))}</span>'
+    return " → admin instansi"
+
+
 def action_forms(agency_id: str, cid: str, actions: list[Action], agencies: Iterable[tuple[str, str]],
-                 csrf: str) -> str:
+                 csrf: str, base: str | None = None, units: Iterable[UnitChoice] = (),
+                 has_unit: bool = False) -> str:
+    """`units`: the admin's disposition choices; `has_unit`: the complaint is with a unit
+    already (the disposition is then a move)."""
     if not actions:
         return ""
+    base = base or desk_base(agency_id)
     options = "".join(f'<option value="{e(a)}">{e(n)} ({e(a)})</option>' for a, n in agencies if a != agency_id)
+    unit_options = "".join(f'<option value="{e(u)}">{e(n)}{f" — {e(p)}" if p else ""}</option>'
+                           for u, n, p in units)
     forms = []
     for a in actions:
-        extra = ""
+        extra, label = "", a.label
+        if a.takes_unit:
+            label = "Pindahkan ke unit lain" if has_unit else a.label
+            extra += (f'<label>Unit <select name="unit_id" required><option value="">— pilih unit —</option>'
+                      f'{unit_options}</select></label>'
+                      f'<label>Catatan untuk unit <textarea name="note" maxlength="5000"></textarea></label>')
         if a.takes_target:
             extra += (f'<label>Usulan instansi <select name="target_agency_id"><option value="">'
                       f'— diputuskan triase —</option>{options}</select></label>')
@@ -205,11 +267,11 @@ def action_forms(agency_id: str, cid: str, actions: list[Action], agencies: Iter
             extra += (f'<label>Catatan{" (wajib)" if a.note_required else ""} <textarea name="note" '
                       f'maxlength="5000"{" required" if a.note_required else ""}></textarea></label>')
         forms.append(
-            f'<form method="post" action="/a/{e(agency_id)}/c/{e(cid)}/status" class="action" '
-            f'data-action="{e(a.status.value)}"><input type="hidden" name="csrf" value="{e(csrf)}">'
+            f'<form method="post" action="{e(base)}c/{e(cid)}/status" class="action" '
+            f'data-action="{e(a.name)}"><input type="hidden" name="csrf" value="{e(csrf)}">'
             f'<input type="hidden" name="form_id" value="{secrets.token_urlsafe(18)}">'
-            f'<input type="hidden" name="status" value="{e(a.status.value)}">{extra}'
-            f'<button type="submit">{e(a.label)}</button></form>')
+            f'<input type="hidden" name="status" value="{e(a.name)}">{extra}'
+            f'<button type="submit">{e(label)}</button></form>')
     return "<h2>Tindakan</h2><div class=\"actions\">" + "".join(forms) + "</div>"
 
 

@@ -2,13 +2,16 @@
 
 In: each agency's complaints as delivered to it (`agency.<id>.complaints.v1`, as redacted as
 the agency receives them), the gate's statuses (`complaints.status.v1`), the SLA monitor's
-escalations, the ticks (time is data: the desk's "now" is the latest tick's `as_of`) and the
+escalations, the ticks (time is data: the desk's "now" is the latest tick's `as_of`), the
 bridge's marks of complaints it could not put into an agency's own system
 (`bridge.undelivered.v1`, compacted, key `<agency_id>|<complaint_id>`: the latest record of a
-key is the mark, a tombstone ends it).
+key is the mark, a tombstone ends it) and each agency's units (`agency.units.v1`, compacted,
+from its beginning into a `UnitsBook` over the shipped starting sets).
 Out: one agency's queue and one complaint as that agency may see it. Nothing here crosses
 agencies: every question names the agency asking, and a complaint delivered to another
-agency does not exist for it.
+agency does not exist for it. Inside an agency, a complaint is with one of its units or with
+its admin: the agency's latest judged `disposed` since the complaint reached it says which
+(`current_unit`); a unit's staff see only what is with their unit now.
 
 Records of different topics arrive in no particular order (a status may be read before the
 delivery it follows), so what is kept is the facts, and the clocks are worked out when a
@@ -38,13 +41,17 @@ from pydantic import ValidationError
 
 from schemas import (
     AgencyComplaint, BridgeUndelivered, ClockName, Escalation, EscalationKind, Role, SlaTier, Status,
-    StatusEvent, Tick,
+    StatusEvent, Tick, UnitSet,
 )
 from services.domain.calendar import WorkingCalendar, zone
 from services.domain.complaint_id import normalise_complaint_id
 from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
-from services.runtime.topics import AGENCY_TOPIC, BRIDGE_UNDELIVERED, ESCALATIONS, STATUS, TICKS, family_member
+from services.domain.unit_catalogue import starting_units
+from services.domain.units import UnitsBook
+from services.runtime.topics import (
+    AGENCY_TOPIC, BRIDGE_UNDELIVERED, ESCALATIONS, STATUS, TICKS, UNITS, family_member,
+)
 
 # A status that ends the agency's part: the complaint leaves its queue.
 FINISHED = {Status.resolved, Status.closed, Status.archived}
@@ -104,6 +111,13 @@ class QueueRow:
     last_status: str | None
     next_due: datetime | None
     undelivered: Undelivered | None = None  # not in the agency's own system: work it here
+    unit: CurrentUnit | None = None  # the unit it is dispositioned to (None: with the admin)
+
+
+@dataclass(frozen=True)
+class CurrentUnit:
+    unit_id: str
+    name: str  # the judge's unit_name, else the units in force, else the id
 
 
 def _at(value: str) -> datetime:
@@ -113,10 +127,13 @@ def _at(value: str) -> datetime:
 class DeskView:
     def __init__(self, registry: Registry, calendar: WorkingCalendar, policy: Policy,
                  closed_days: int, parked_kept: int = PARKED_KEPT,
-                 on_dropped: Callable[[str, int], None] = lambda _cid, _records: None):
+                 on_dropped: Callable[[str, int], None] = lambda _cid, _records: None,
+                 units: UnitsBook | None = None):
         """`on_dropped(complaint_id, records)`: told of each complaint whose parked records
-        went for room (the worker logs it: ids only)."""
+        went for room (the worker logs it: ids only). `units`: every agency's units in force
+        (default: the starting sets, replaced by what agency.units.v1 publishes)."""
         self.registry, self.calendar, self.policy = registry, calendar, policy
+        self.units = units if units is not None else UnitsBook(starting_units(registry))
         self.closed_days = closed_days
         self.facts: dict[str, Facts] = {}  # delivered complaints only
         self.parked: OrderedDict[str, list[Parked]] = OrderedDict()  # complaint -> in arrival order
@@ -177,6 +194,11 @@ class DeskView:
             return self._park(mark.complaint_id, mark)
         facts.undelivered[mark.agency_id] = Undelivered(mark.event_id, mark.reason, mark.at, mark.http_status)
         return None
+
+    def unit_set(self, unit_set: UnitSet) -> None:
+        """An agency's published units: a newer version replaces the one in force, a repeat
+        or an older one changes nothing."""
+        self.units.apply(unit_set)
 
     def delivered_later(self, agency_id: str, complaint_id: str) -> None:
         """A tombstone: the agency's system took the complaint after all (an operator's
@@ -293,6 +315,31 @@ class DeskView:
         """The agency's own statuses since the complaint reached it."""
         return [s for s in self.statuses_since(facts, agency_id) if s.get("agency_id") == agency_id]
 
+    def current_unit(self, facts: Facts, agency_id: str) -> CurrentUnit | None:
+        """The unit of the agency the complaint is dispositioned to now: its latest own
+        `disposed` since the complaint reached the agency (none, or one without `unit_id`:
+        with the agency's admin). Only while the agency holds it: a re-route, or the agency's
+        own `not_our_authority`, ends every unit's part. A unit retired since is no one's
+        (its open complaints are back with the admin)."""
+        if not self.is_current_holder(facts, agency_id):
+            return None
+        for s in reversed(self.own_statuses(facts, agency_id)):
+            if s["status"] != Status.disposed.value:
+                continue
+            unit_id = s.get("unit_id")
+            if unit_id is None:
+                return None
+            known = self.units.of(agency_id).unit(unit_id)
+            if known is not None and known.retired:
+                return None
+            return CurrentUnit(unit_id, s.get("unit_name") or (known.name if known else unit_id))
+        return None
+
+    def with_unit(self, facts: Facts, agency_id: str, unit_id: str) -> bool:
+        """The complaint is dispositioned to this unit now (what its staff may see)."""
+        current = self.current_unit(facts, agency_id)
+        return current is not None and current.unit_id == unit_id
+
     def is_paused(self, facts: Facts, agency_id: str) -> bool:
         """The agency asked the reporter for information and has not had it yet."""
         return self._pauses(self.own_statuses(facts, agency_id), self.registry.timezone(agency_id))[1]
@@ -377,14 +424,18 @@ class DeskView:
             return self.working_days_between(today, last)
         return -self.working_days_between(last, today)
 
-    def queue(self, agency_id: str) -> list[QueueRow]:
+    def queue(self, agency_id: str, unit_id: str | None = None) -> list[QueueRow]:
         """The agency's open complaints: primaries by their nearest running deadline (the
         breached first), then those with no running clock, then its copies (tembusan). Each
-        carries the bridge's mark if the agency's own system never took it."""
+        carries the bridge's mark if the agency's own system never took it, and the unit it
+        is with. `unit_id`: a unit's queue, only what is dispositioned to that unit now."""
         rows = []
         for cid in self.held.get(agency_id, ()):
             facts = self.facts[cid]
             if not self.is_open(facts, agency_id):
+                continue
+            unit = self.current_unit(facts, agency_id)
+            if unit_id is not None and (unit is None or unit.unit_id != unit_id):
                 continue
             delivery = facts.deliveries[agency_id]
             clocks = self.clocks(facts, agency_id)
@@ -394,7 +445,7 @@ class DeskView:
                                  delivery["category"], _at(delivery["routing"]["routed_at"]),
                                  clocks, own[-1]["status"] if own else None,
                                  min(running) if running else None,
-                                 self.undelivered_mark(facts, agency_id)))
+                                 self.undelivered_mark(facts, agency_id), unit))
         far = datetime.max.replace(tzinfo=zone("UTC"))
         return sorted(rows, key=lambda r: (r.role != Role.primary.value, r.next_due or far,
                                            r.routed_at, r.complaint_id))
@@ -404,11 +455,17 @@ class DeskView:
         national admin's and the monitor's; another agency's notes are not its business."""
         routing = facts.deliveries[agency_id]["routing"]
         shown = []
+        units = self.units.of(agency_id)
         for s in self.statuses_since(facts, agency_id):
             mine = s.get("agency_id") == agency_id
-            shown.append({"at": s["at"], "status": s["status"], "by": s.get("agency_id") or "LAPOR!",
-                          "note": s.get("note") if mine else None,
-                          "target_agency_id": s.get("target_agency_id")})
+            step = {"at": s["at"], "status": s["status"], "by": s.get("agency_id") or "LAPOR!",
+                    "note": s.get("note") if mine else None,
+                    "target_agency_id": s.get("target_agency_id")}
+            if mine and s["status"] == Status.disposed.value:  # to a unit, or back to the admin
+                known = units.unit(s.get("unit_id"))
+                step["unit_id"] = s.get("unit_id")
+                step["unit_name"] = s.get("unit_name") or (known.name if known else s.get("unit_id"))
+            shown.append(step)
         for e in facts.escalations.values():
             if e["agency_id"] == agency_id and e.get("attempt") in (None, routing["attempt"]):
                 shown.append({"at": e["fire_at"], "status": f"{e['kind']} (level {e['level']}, {e['clock']})",
@@ -419,6 +476,17 @@ class DeskView:
 def undelivered_only(rows: list[QueueRow]) -> list[QueueRow]:
     """The queue filtered to what the agency's own system never took (staff work them here)."""
     return [r for r in rows if r.undelivered is not None]
+
+
+WITH_ADMIN = "-"  # the admin's queue filter for what no unit has (no unit id is "-")
+
+
+def with_unit_only(rows: list[QueueRow], unit: str) -> list[QueueRow]:
+    """The admin's queue filtered to one unit's complaints, or (`WITH_ADMIN`) to those not
+    dispositioned to any unit."""
+    if unit == WITH_ADMIN:
+        return [r for r in rows if r.unit is None]
+    return [r for r in rows if r.unit is not None and r.unit.unit_id == unit]
 
 
 def _parked_id(item: Parked) -> tuple[str, str]:
@@ -459,8 +527,10 @@ def apply_record(view: DeskView, topic: str, value: bytes | None, key: bytes | N
             return view.escalation(Escalation.model_validate_json(value))
         elif topic == TICKS:
             tick = Tick.model_validate_json(value)
-            if tick.rules is None:
+            if tick.rules is None and tick.units is None:  # an announcement moves no clock
                 view.tick(tick.as_of)
+        elif topic == UNITS:
+            view.unit_set(UnitSet.model_validate_json(value))
         else:
             return "unexpected_topic"
     except ValidationError:

@@ -1,10 +1,13 @@
 """The agency desk's site (aiohttp): sign-in, an agency's queue, a complaint's page, its
 actions, and the same as JSON for scripts.
 
-Who sees what: a signed-in user with the role `agency:<id>` sees that agency's desk and
-nothing else. Any other agency's queue, and any complaint not delivered to the agency in
-the address, answers 404, exactly like an id nobody has, so ids cannot be probed. A
-national operator without an agency role has no desk (the operations page is theirs)."""
+Who sees what: a signed-in user with the role `agency:<id>` (the agency's admin) sees that
+agency's desk (`/a/<id>/`) and nothing else; one with the role `unit:<id>/<unit>` (a unit's
+staff) sees that unit's desk (`/a/<id>/u/<unit>/`): only the complaints dispositioned to
+that unit now. Any other agency's or unit's queue, any complaint not delivered to the agency
+in the address, and for a unit any complaint not with that unit, answers 404, exactly like
+an id nobody has, so ids cannot be probed. A national operator without an agency or unit
+role has no desk (the operations page is theirs)."""
 
 from __future__ import annotations
 
@@ -18,8 +21,9 @@ from aiohttp import web
 
 from schemas import AgencyStatus
 from services.desk import pages
-from services.desk.actions import ActionRefused, available, status_from_form
-from services.desk.view import DeskView, Undelivered, undelivered_only
+from services.desk.actions import ActionRefused, available, disposition_choices, status_from_form
+from services.desk.pages import desk_base
+from services.desk.view import WITH_ADMIN, DeskView, QueueRow, Undelivered, undelivered_only, with_unit_only
 from services.web.staff_signin import Staff, StaffSignIn
 from services.web.site import NO_SCRIPT_CSP, favicon, guarded, signed_in_headers
 from services.domain.complaint_id import normalise_complaint_id
@@ -50,11 +54,12 @@ class DeskSite:
         app.router.add_get("/", self.home)
         app.router.add_get("/static/desk.css", self.css)
         app.router.add_get("/favicon.ico", favicon)
-        app.router.add_get("/a/{agency}/", self.queue)
-        app.router.add_get("/a/{agency}/c/{cid}", self.complaint)
-        app.router.add_post("/a/{agency}/c/{cid}/status", self.act)
-        app.router.add_get("/api/a/{agency}/queue", self.queue_json)
-        app.router.add_get("/api/a/{agency}/c/{cid}", self.complaint_json)
+        for desk in ("/a/{agency}/", "/a/{agency}/u/{unit}/"):  # the admin's, a unit's
+            app.router.add_get(desk, self.queue)
+            app.router.add_get(desk + "c/{cid}", self.complaint)
+            app.router.add_post(desk + "c/{cid}/status", self.act)
+            app.router.add_get("/api" + desk + "queue", self.queue_json)
+            app.router.add_get("/api" + desk + "c/{cid}", self.complaint_json)
         return app
 
     async def css(self, request: web.Request) -> web.Response:
@@ -69,21 +74,41 @@ class DeskSite:
             raise web.HTTPFound(f"/auth/login?next={quote(request.path_qs)}")
         return staff
 
-    async def agency_of(self, request: web.Request) -> tuple[Staff, str]:
-        """The agency in the address, if the user is its staff; else 404 (not 403: a page
-        of another agency must look like one that does not exist)."""
+    async def desk_of(self, request: web.Request) -> tuple[Staff, str, str | None]:
+        """The agency in the address, and the unit if the address names one, if the user is
+        the agency's admin or that unit's staff; else 404 (not 403: a page of another agency
+        or unit must look like one that does not exist). An admin has no unit's address."""
         staff = await self.signed_in(request)
-        agency = request.match_info["agency"]
-        if agency not in staff.roles.agencies:
+        agency, unit = request.match_info["agency"], request.match_info.get("unit")
+        if unit is None and agency not in staff.roles.agencies \
+                or unit is not None and (agency, unit) not in staff.roles.units:
             raise web.HTTPNotFound(reason="no such page")
-        return staff, agency
+        return staff, agency, unit
 
-    def holding(self, agency: str, cid_text: str) -> tuple[Any, dict[str, Any], str]:
+    def holding(self, agency: str, cid_text: str, unit: str | None = None) -> tuple[Any, dict[str, Any], str]:
+        """The complaint as the agency holds it; for a unit, only while it is with that unit."""
         cid = normalise_complaint_id(cid_text)
         held = self.view.holding(agency, cid) if cid is not None else None
-        if held is None or cid is None:
+        if held is None or cid is None or unit is not None and not self.view.with_unit(held[0], agency, unit):
             raise web.HTTPNotFound(reason="no such complaint")
         return held[0], held[1], cid
+
+    def unit_name(self, agency: str, unit: str) -> str:
+        found = self.view.units.of(agency).unit(unit)
+        return found.name if found else unit
+
+    def rows(self, request: web.Request, agency: str, unit: str | None) -> list[QueueRow] | None:
+        """The queue in the address: a unit's own; the admin's, filtered by `?unit=` (a
+        unit's id, or `-`: those no unit has). None: a filter that is not one."""
+        chosen = request.query.get("unit", "")
+        if unit is not None:
+            return self.view.queue(agency, unit) if not chosen else None
+        rows = self.view.queue(agency)
+        if not chosen:
+            return rows
+        if chosen != WITH_ADMIN and self.view.units.of(agency).unit(chosen) is None:
+            return None
+        return with_unit_only(rows, chosen)
 
     def name(self, agency: str) -> str:
         found = self.view.registry.get(agency)
@@ -95,40 +120,45 @@ class DeskSite:
             return html(pages.message_page("Meja instansi SP4N-LAPOR!",
                                            "Petugas instansi masuk untuk mengerjakan antrean aduan.",
                                            links=[("/auth/login", "Masuk")]))
-        desks = sorted(staff.roles.agencies)
+        desks = [(desk_base(a), self.name(a)) for a in sorted(staff.roles.agencies)] + [
+            (desk_base(a, u), f"{self.unit_name(a, u)} ({self.name(a)})") for a, u in sorted(staff.roles.units)]
         if len(desks) == 1:
-            raise web.HTTPFound(f"/a/{desks[0]}/")
+            raise web.HTTPFound(desks[0][0])
         if not desks:
             return html(pages.message_page("Akun ini tidak punya meja", "Akun Anda belum punya peran instansi; "
                                            "mintalah kepada administrator.", staff.name, staff.csrf),
                         status=403)
-        return html(pages.message_page("Meja Anda", "Pilih instansi.", staff.name, staff.csrf,
-                                       [(f"/a/{a}/", self.name(a)) for a in desks]))
+        return html(pages.message_page("Meja Anda", "Pilih instansi atau unit.", staff.name, staff.csrf, desks))
 
     async def queue(self, request: web.Request) -> web.StreamResponse:
-        """`?undelivered=1`: only what the agency's own system never took (the bridge's marks)."""
-        staff, agency = await self.agency_of(request)
-        only = only_undelivered(request)
-        if only is None:
-            return html(pages.message_page("Alamat tidak dikenal", "undelivered hanya boleh 1.",
-                                           staff.name, staff.csrf, [(f"/a/{agency}/", "Antrean")]), status=400)
-        rows = self.view.queue(agency)
+        """`?undelivered=1`: only what the agency's own system never took (the bridge's marks);
+        the admin's `?unit=`: one unit's complaints (`-`: those with no unit)."""
+        staff, agency, unit = await self.desk_of(request)
+        only, rows = only_undelivered(request), self.rows(request, agency, unit)
+        if only is None or rows is None:
+            return html(pages.message_page("Alamat tidak dikenal", "undelivered hanya boleh 1; unit harus unit "
+                                           "instansi ini.", staff.name, staff.csrf,
+                                           [(desk_base(agency, unit), "Antrean")]), status=400)
         marked = undelivered_only(rows)
+        units = [(u.unit_id, u.name, None) for u in self.view.units.of(agency).active_units()]
         return html(pages.queue_page(agency, self.name(agency), marked if only else rows, staff.name,
                                      staff.csrf, self.view.now, self.view.registry.timezone(agency),
-                                     len(marked), only))
+                                     len(marked), only, unit, self.unit_name(agency, unit) if unit else None,
+                                     request.query.get("unit"), units))
 
     async def complaint(self, request: web.Request, error: str | None = None) -> web.StreamResponse:
-        staff, agency = await self.agency_of(request)
-        facts, delivery, _ = self.holding(agency, request.match_info["cid"])
+        staff, agency, unit = await self.desk_of(request)
+        facts, delivery, _ = self.holding(agency, request.match_info["cid"], unit)
         agencies = sorted(((a.id, a.name) for a in self.view.registry.agencies.values()
                            if not a.id.startswith("pemda-")), key=lambda x: x[1])
         page = pages.complaint_page(agency, delivery, self.view.clocks(facts, agency),
-                                    self.view.timeline(facts, agency), available(self.view, facts, agency),
+                                    self.view.timeline(facts, agency), available(self.view, facts, agency, unit),
                                     agencies, staff.name, staff.csrf,
                                     NOTICES.get(request.query.get("notice", "")), error,
                                     self.view.registry.timezone(agency),
-                                    self.view.undelivered_mark(facts, agency), self.name)
+                                    self.view.undelivered_mark(facts, agency), self.name, unit,
+                                    self.view.current_unit(facts, agency),
+                                    disposition_choices(self.view, facts, agency) if unit is None else ())
         return html(page, status=400 if error else 200)
 
     async def act(self, request: web.Request) -> web.StreamResponse:
@@ -136,47 +166,54 @@ class DeskSite:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         if staff is None or not await self.signin.action_allowed(request, staff, form.get("csrf")):
             return web.json_response({"error": "not signed in, or the form is not this site's"}, status=403)
-        staff, agency = await self.agency_of(request)
-        facts, _, cid = self.holding(agency, request.match_info["cid"])
+        staff, agency, unit = await self.desk_of(request)
+        facts, _, cid = self.holding(agency, request.match_info["cid"], unit)
         try:
             # Event time: the wall clock, or the ticks' when they run ahead of it (the demo's
             # accelerated week); never before the moment the desk already shows.
             at = max(datetime.now(UTC), self.view.now or datetime.now(UTC))
-            event = status_from_form(self.view, facts, agency, cid, form, at)
+            event = status_from_form(self.view, facts, agency, cid, form, at, unit)
         except ActionRefused as exc:
             return await self.complaint(request, error=str(exc))
         await self.publish(event)
-        raise web.HTTPSeeOther(f"/a/{agency}/c/{cid}?notice=sent")
+        # A unit that handed the complaint back no longer sees it: back to its queue.
+        if unit is not None and event.unit_id is None and event.status.value == "disposed":
+            raise web.HTTPSeeOther(desk_base(agency, unit))
+        raise web.HTTPSeeOther(f"{desk_base(agency, unit)}c/{cid}?notice=sent")
 
     async def queue_json(self, request: web.Request) -> web.StreamResponse:
         """`?offset=&limit=` (limit at most 1,000): the queue in the page's order;
-        `undelivered=1`: only what the agency's own system never took."""
-        _, agency = await self.agency_of(request)
+        `undelivered=1`: only what the agency's own system never took; the admin's `unit=`:
+        one unit's (`-`: no unit's)."""
+        _, agency, unit = await self.desk_of(request)
         try:
             offset = max(0, int(request.query.get("offset", "0")))
             limit = min(1000, max(1, int(request.query.get("limit", "200"))))
         except ValueError:
             return web.json_response({"error": "offset and limit are whole numbers"}, status=400)
-        only = only_undelivered(request)
-        if only is None:
-            return web.json_response({"error": "undelivered is 1 or absent"}, status=400)
-        rows = self.view.queue(agency)
+        only, rows = only_undelivered(request), self.rows(request, agency, unit)
+        if only is None or rows is None:
+            return web.json_response({"error": "undelivered is 1 or absent; unit is a unit of the agency, "
+                                      "or -"}, status=400)
         if only:
             rows = undelivered_only(rows)
         return web.json_response({"total": len(rows), "offset": offset, "complaints": [{
             "complaint_id": r.complaint_id, "role": r.role, "category": r.category,
             "routed_at": r.routed_at.isoformat(), "last_status": r.last_status,
-            "clocks": [clock_json(c) for c in r.clocks], "undelivered": undelivered_json(r.undelivered)}
+            "clocks": [clock_json(c) for c in r.clocks], "undelivered": undelivered_json(r.undelivered),
+            "unit": {"unit_id": r.unit.unit_id, "name": r.unit.name} if r.unit else None}
             for r in rows[offset:offset + limit]]})
 
     async def complaint_json(self, request: web.Request) -> web.StreamResponse:
-        _, agency = await self.agency_of(request)
-        facts, delivery, _ = self.holding(agency, request.match_info["cid"])
+        _, agency, unit = await self.desk_of(request)
+        facts, delivery, _ = self.holding(agency, request.match_info["cid"], unit)
+        current = self.view.current_unit(facts, agency)
         return web.json_response({
             "complaint": delivery, "clocks": [clock_json(c) for c in self.view.clocks(facts, agency)],
             "timeline": self.view.timeline(facts, agency),
-            "actions": [a.status.value for a in available(self.view, facts, agency)],
-            "undelivered": undelivered_json(self.view.undelivered_mark(facts, agency))})
+            "actions": [a.name for a in available(self.view, facts, agency, unit)],
+            "undelivered": undelivered_json(self.view.undelivered_mark(facts, agency)),
+            "unit": {"unit_id": current.unit_id, "name": current.name} if current else None})
 
 
 

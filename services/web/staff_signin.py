@@ -254,6 +254,7 @@ class StaffSignIn:
         fresh.update({"sid": secrets.token_urlsafe(16), "sub": claims["sub"],
                       "name": str(claims.get("preferred_username") or claims["sub"])[:100],
                       "operator": roles.national_operator, "agencies": sorted(roles.agencies),
+                      "units": [f"{a}/{u}" for a, u in sorted(roles.units)],
                       "csrf": secrets.token_urlsafe(32), "id_token": id_token,
                       "until": int(time.time()) + self.max_age_s})
         get_logger(component="staff_signin").info("signed_in", subject=claims["sub"], roles=roles.names())
@@ -264,7 +265,9 @@ class StaffSignIn:
         sid = session.get("sid")
         if not sid or session_digest(sid) in self.signed_out or int(session.get("until", 0)) < time.time():
             return None
-        roles = StaffRoles(bool(session.get("operator")), frozenset(session.get("agencies") or ()))
+        roles = StaffRoles(bool(session.get("operator")), frozenset(session.get("agencies") or ()),
+                           frozenset((a, u) for a, _, u in (str(x).partition("/")
+                                                            for x in session.get("units") or ())))
         return Staff(sid, str(session["sub"]), str(session.get("name", "")), roles, str(session["csrf"]))
 
     async def action_allowed(self, request: web.Request, staff: Staff, form_token: str | None) -> bool:
