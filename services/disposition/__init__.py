@@ -1,0 +1,2 @@
+"""disposition: an agency's own rules give its new complaints to its units (unit kerja, OPD)
+before its admin has to, as a `disposed` status the agency itself would send."""
