@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from services.domain.calendar import load_calendar
 from services.domain.registry import load_registry
 from services.domain.sla_policy import load_policy
+from services.domain.unit_catalogue import starting_units
 from services.router.engine import Router
 from services.router.handlers import HOLDINGS, STAGE, RouterHandlers
 from services.router.rules import load_rules
@@ -18,5 +21,6 @@ def build(settings: Settings) -> Stage:
     handlers = RouterHandlers(Router(load_rules(registry, settings.routes_file), registry), registry,
                               load_calendar(settings.calendar_file),
                               load_policy(settings.sla_policy_file), settings.max_refusals,
-                              settings.closed_grace_days)
+                              settings.closed_grace_days,
+                              lru_cache(maxsize=None)(starting_units(registry)))
     return Stage(STAGE, (ACCEPTED, CLAIMS, TICKS), (HOLDINGS,), handlers.handle)

@@ -1,7 +1,16 @@
 """Every decision of the router, as a pure handler: an accepted complaint or a status claim
 and the holdings store in; agency deliveries, triage and routed decisions out, the
 reporter's notice of each new responsible agency, and the statuses it judged passable
-(`judge`: the router knows who holds each complaint, so it is the one judge of statuses)."""
+(`judge`: the router knows who holds each complaint, so it is the one judge of statuses).
+
+Units (agency.units.v1) reach the router as announcements on its ticks partition
+(`Tick.units`, written to every partition by `lapor units publish`): each partition keeps the
+latest version announced there of each agency ("units:<p>:<agency_id>" in the holdings
+store, beside the holdings it judges, so in the same changelog partition), and judges a
+disposition with it, or with the agency's starting set when none was announced. Ticks and
+claims are read in no order between them: a disposition judged just before an announcement
+on its partition is judged by the units in force until then, as it would have been a moment
+earlier."""
 
 from __future__ import annotations
 
@@ -11,16 +20,17 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, Channel, NoticeKind, Notification, Role, Status, StatusClaim, StatusEvent,
-    Tick, ValidationErrorItem,
+    Tick, UnitSet, ValidationErrorItem,
 )
 from services.domain.calendar import DEFAULT_TZ, WorkingCalendar
 from services.domain.notices import ReplyAddress, load_notice_texts, notice
 from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
+from services.domain.units import STARTING_VERSION, AgencyUnits, StartingUnits, UnitsBook
 from services.router.deliver import agency_message, routed_event
 from services.router.engine import Router
 from services.router.holdings import Delivery, Holding, first_route, on_status
-from services.router.judge import Standing, fingerprint, judge, passed_key
+from services.router.judge import Standing, UnitsOf, fingerprint, judge, passed_key
 from services.router.redact import for_agency
 from services.runtime.expiry import day_of, expire_through, list_for_expiry
 from services.runtime.stage import (
@@ -42,6 +52,7 @@ class RouterHandlers:
     policy: Policy
     max_refusals: int
     closed_grace_days: int
+    starting_units: StartingUnits  # agency id -> its version-0 units (cache it: it is asked often)
 
     def handle(self, record: Record, stores: StagedStores) -> Outcome:
         if record.topic == ACCEPTED:
@@ -55,11 +66,36 @@ class RouterHandlers:
         t = parse_or_reject(STAGE, Tick, record, "invalid_tick")
         if isinstance(t, Outcome):
             return t
+        if t.units is not None:
+            return self.units_announced(record.partition, t.units, stores)
         if t.rules is not None:
             return Outcome()  # a rules announcement, not a tick (the SLA monitor's)
         ended = expire_through(stores, HOLDINGS, record.partition, day_of(t.as_of.timestamp()) - 1,
                                lambda cid, _day: "closed_at" in stores.get(HOLDINGS, cid))
         return Outcome().note("holdings_purged", complaints=ended) if ended else Outcome()
+
+    def units_announced(self, partition: int, unit_set: UnitSet, stores: StagedStores) -> Outcome:
+        """Keep an agency's units version announced on this partition, if newer than the one
+        kept: a repeat, a late copy of an older version or a version 0 (the starting set,
+        which needs no announcement) changes nothing."""
+        key = units_key(partition, unit_set.agency_id)
+        kept = stores.get(HOLDINGS, key)
+        if unit_set.version <= (kept["version"] if kept else STARTING_VERSION):
+            return Outcome().note("units_not_newer", agency_id=unit_set.agency_id,
+                                  version=unit_set.version)
+        stores.put(HOLDINGS, key, {"version": unit_set.version,
+                                   "unit_set": unit_set.to_bytes().decode()})
+        return Outcome().note("units_announced", agency_id=unit_set.agency_id,
+                              version=unit_set.version)
+
+    def units_of(self, stores: StagedStores, partition: int) -> UnitsOf:
+        """Each agency's units in force on `partition`: its starting set, or the latest
+        version announced there (read and parsed only when a disposition asks)."""
+        def of(agency_id: str) -> AgencyUnits:
+            kept = stores.get(HOLDINGS, units_key(partition, agency_id))
+            published = [UnitSet.model_validate_json(kept["unit_set"])] if kept else []
+            return UnitsBook(self.starting_units, published).of(agency_id)
+        return of
 
     def accepted(self, record: Record, stores: StagedStores) -> Outcome:
         c = parse_or_reject(STAGE, AcceptedComplaint, record, "invalid_accepted")
@@ -83,7 +119,7 @@ class RouterHandlers:
         if isinstance(s, Outcome):
             return s
         stored = stores.get(HOLDINGS, s.complaint_id)
-        verdict = judge(s, standing(stored), self.registry)
+        verdict = judge(s, standing(stored), self.registry, self.units_of(stores, record.partition))
         if verdict.repeat:
             return Outcome().note("status_repeat_dropped", complaint_id=s.complaint_id,
                                   event_id=s.event_id, status=s.status.value)
@@ -98,9 +134,10 @@ class RouterHandlers:
         stored = {**stored, "passed": {**stored.get("passed", {}), passed_key(s): fingerprint(s)}}
         stores.put(HOLDINGS, s.complaint_id, stored)
         # An agency speaks as the holder of the current attempt: readers place it by that.
+        # A unit is named by the judge alone, from the holder's units in force.
         attempt = stored["attempt"] if s.agency_id is not None else None
-        passed = StatusEvent(**{**s.model_dump(exclude={"schema_version", "attempt"}),
-                                "attempt": attempt})
+        passed = StatusEvent(**{**s.model_dump(exclude={"schema_version", "attempt", "unit_name"}),
+                                "attempt": attempt, "unit_name": verdict.unit_name})
         out = Outcome([Output(STATUS, s.complaint_id.encode(), passed.to_bytes())])
         # A status cannot claim a time after it was written.
         at = min(s.at, record.time.astimezone(s.at.tzinfo))
@@ -156,6 +193,12 @@ class RouterHandlers:
             days=self.policy.limits(d.agency_id).first_response)
         return notice(kind, ReplyAddress(c.channel, c.submission_id), d.routed_at, d.attempt,
                       complaint_id=c.complaint_id, agency_id=d.agency_id, text=text)
+
+
+def units_key(partition: int, agency_id: str) -> str:
+    """Where a partition keeps an agency's latest announced units version (no complaint id
+    starts with "units:")."""
+    return f"units:{partition}:{agency_id}"
 
 
 def standing(stored: dict[str, Any] | None) -> Standing | None:

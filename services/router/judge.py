@@ -10,7 +10,10 @@ two topics and could judge a claim before it has read the routing that allows it
 
 Who may say what (contract v1, "One judge for statuses"):
 - the holder of the current routing attempt: any agency status (never `assigned` or
-  `reporter_replied`, which the status gate refuses from agencies already);
+  `reporter_replied`, which the status gate refuses from agencies already); a `disposed`
+  to one of its units only to an active unit of its units in force (one retired or never
+  there would leave the complaint with no office to answer it), and the judge names the
+  unit (`Verdict.unit_name`: readers show it without reading the units);
 - a copy (tembusan) agency: nothing. A copy is for information; a copy agency's
   `resolved` or `closed` would change a complaint it does not answer for, and an
   `acknowledged` would stop a clock that is not its own. It is told, not asked;
@@ -33,17 +36,21 @@ status refused as a conflict.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from schemas import Channel, Status, StatusEvent
 from services.domain.registry import Registry
+from services.domain.units import AgencyUnits
 
 # What makes two claims with one event_id the same event. Not `at`: a resend may be stamped
 # anew (a desk form posted twice, a webhook retry that re-signs) and the first one counts.
 _CONTENT = ("complaint_id", "status", "agency_id", "channel", "target_agency_id", "note")
+# Content added later, in the digest only when present: the fingerprints of statuses passed
+# before it existed stay what they were (their repeats stay repeats, not conflicts).
+_ADDED_CONTENT = ("unit_id",)
 # Far more than a complaint's life has (LAPOR!'s are a dozen statuses at most); bounds the
 # holding whatever a speaker sends.
 MAX_STATUSES = 100
@@ -63,6 +70,7 @@ class Reason(StrEnum):
     not_the_reporters_channel = "not_the_reporters_channel"
     before_its_routing = "before_its_routing"
     too_many_statuses = "too_many_statuses"
+    unknown_unit = "unknown_unit"
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class Verdict:
     repeat: bool = False  # the same event passed before: dropped, nobody is told again
     reason: Reason | None = None
     msg: str = ""
+    unit_name: str | None = None  # of a passed `disposed` to a unit: the judge's to write in
 
 
 PASSED = Verdict(True)
@@ -93,7 +102,9 @@ def _digest(*parts: str) -> str:
 
 
 def fingerprint(claim: StatusEvent) -> str:
-    return _digest(*(str(getattr(claim, name) or "") for name in _CONTENT))
+    added = [f"{name}={value}" for name in _ADDED_CONTENT
+             if (value := getattr(claim, name)) is not None]
+    return _digest(*(str(getattr(claim, name) or "") for name in _CONTENT), *added)
 
 
 def passed_key(claim: StatusEvent) -> str:
@@ -107,9 +118,13 @@ def _refused(reason: Reason, msg: str) -> Verdict:
     return Verdict(False, reason=reason, msg=msg)
 
 
-def judge(claim: StatusEvent, standing: Standing | None, registry: Registry) -> Verdict:
+UnitsOf = Callable[[str], AgencyUnits]  # an agency's units in force
+
+
+def judge(claim: StatusEvent, standing: Standing | None, registry: Registry,
+          units: UnitsOf) -> Verdict:
     """The verdict on one claim; `standing` is None for a complaint the router never accepted
-    (or whose holding ended after its close)."""
+    (or whose holding ended after its close). `units` is asked only about a disposition."""
     if standing is None:  # an id with a wrong check character never is: intake makes them
         return _refused(Reason.unknown_complaint, "no complaint with this id was accepted")
     seen = standing.passed.get(passed_key(claim))
@@ -141,4 +156,10 @@ def judge(claim: StatusEvent, standing: Standing | None, registry: Registry) -> 
         return _refused(Reason.not_the_holder,
                         "only the agency holding the complaint may send its statuses "
                         "(not a copy agency, a former holder or another agency)")
+    if claim.status is Status.disposed and claim.unit_id is not None:
+        unit = units(claim.agency_id).active(claim.unit_id)
+        if unit is None:
+            return _refused(Reason.unknown_unit,
+                            f"{claim.unit_id} is not an active unit of {claim.agency_id}")
+        return Verdict(True, unit_name=unit.name)
     return PASSED

@@ -9,11 +9,14 @@ the speaker written in, what that kind of party may say at all:
 
 - an agency (`agency-status.<id>.v1`): its statuses, with `agency_id` from the topic. A
   body naming another agency, an `assigned` (the national admin's alone) or a
-  `reporter_replied` (the reporter's alone) is dead-lettered;
+  `reporter_replied` (the reporter's alone) is dead-lettered; so is a `unit_name` (the judge
+  writes it in from the agency's units: a sender's own could name an office the unit_id is
+  not), a `unit_id` on anything but a `disposed`, and a `disposed` naming another agency (a
+  disposition stays inside the holder: passing a complaint on is `not_our_authority`);
 - a reporter, through the channel that carries their words (`reporter-status.<channel>.v1`):
   `reporter_replied`, with `channel` from the topic (the SLA monitor applies it only to a
   complaint that came in through that channel). Anything else, or a body naming an agency,
-  is dead-lettered;
+  is dead-lettered (a unit is an agency's, so naming one is naming an agency);
 - the SLA monitor (`sla.closures.v1`): its auto-close, a `closed` without an agency; anything
   else is dead-lettered;
 - the national admin (`admin-status.v1`, also written by the operations page for a signed-in
@@ -61,6 +64,12 @@ def _agency(record: Record, agency: str) -> Outcome:
         return reject(STAGE, record, "assigned_by_national_admin_only")
     if parsed.status in REPORTERS_OWN or parsed.channel is not None:
         return reject(STAGE, record, "reporter_status_from_an_agency")
+    if parsed.unit_name is not None:
+        return reject(STAGE, record, "unit_name_is_the_judges")
+    if parsed.unit_id is not None and parsed.status is not Status.disposed:
+        return reject(STAGE, record, "unit_only_on_disposed")
+    if parsed.status is Status.disposed and parsed.target_agency_id is not None:
+        return reject(STAGE, record, "disposed_names_no_agency")
     return _passed(StatusEvent(**_fields(parsed), agency_id=agency), "agency_id", agency)
 
 
@@ -70,7 +79,8 @@ def _reporter(record: Record, channel: Channel) -> Outcome:
         return parsed
     if parsed.status not in REPORTERS_OWN:
         return reject(STAGE, record, "not_a_reporter_status")
-    if parsed.agency_id is not None or parsed.target_agency_id is not None:
+    if (parsed.agency_id is not None or parsed.target_agency_id is not None
+            or _names_a_unit(parsed)):
         return reject(STAGE, record, "reporter_status_naming_an_agency")
     if parsed.channel is not None and parsed.channel is not channel:
         return reject(STAGE, record, "status_for_another_channel")
@@ -82,7 +92,8 @@ def _closure(record: Record) -> Outcome:
     if isinstance(parsed, Outcome):
         return parsed
     if (parsed.status is not Status.closed or parsed.agency_id is not None
-            or parsed.channel is not None or parsed.target_agency_id is not None):
+            or parsed.channel is not None or parsed.target_agency_id is not None
+            or _names_a_unit(parsed)):
         return reject(STAGE, record, "not_an_auto_close")
     return _passed(StatusEvent(**_fields(parsed)), "source", "sla_monitor")
 
@@ -92,9 +103,15 @@ def _admin(record: Record) -> Outcome:
     if isinstance(parsed, Outcome):
         return parsed
     if (parsed.status is not Status.assigned or parsed.target_agency_id is None
-            or parsed.agency_id is not None or parsed.channel is not None):
+            or parsed.agency_id is not None or parsed.channel is not None
+            or _names_a_unit(parsed)):
         return reject(STAGE, record, "not_an_assignment")
     return _passed(StatusEvent(**_fields(parsed)), "source", "national_admin")
+
+
+def _names_a_unit(parsed: StatusEvent) -> bool:
+    """Units are the holding agency's: only an agency's `disposed` names one."""
+    return parsed.unit_id is not None or parsed.unit_name is not None
 
 
 def _fields(parsed: StatusEvent) -> dict[str, object]:

@@ -237,7 +237,9 @@ def test_the_submit_pages_examples_are_valid_inputs() -> None:
 
 
 def test_the_replies_page_lists_every_reason_a_reporter_status_is_refused_for() -> None:
-    expected = {r.value for r in Reason} - {"not_in_triage", "unknown_target", "not_the_holder"}
+    # Not the admin's nor an agency's own (a reporter names no unit: the gate refuses one).
+    expected = {r.value for r in Reason} - {"not_in_triage", "unknown_target", "not_the_holder",
+                                            "unknown_unit"}
     expected |= gate_reasons_for(gate._reporter)
     assert expected - section_codes(REPLIES, "## Send a reporter") == set()
 

@@ -72,3 +72,34 @@ def test_the_national_admin_assigns_through_its_own_topic_and_says_nothing_else(
     assert [(s.event_id, s.status.value, s.target_agency_id, s.agency_id) for s in passed] == [
         ("a-1", "assigned", "pln", None)]
     assert [r.reason for r in refused] == ["not_an_assignment"] * 3
+
+
+def test_an_agency_dispositions_to_a_unit_or_back_to_its_admin() -> None:
+    passed, refused = run(agency_status_topic_name("pemda-32-73"),
+                          body(event_id="d-1", status="disposed", unit_id="dinas-pupr"),
+                          body(event_id="d-2", status="disposed"))
+    assert refused == []
+    assert [(s.event_id, s.status.value, s.unit_id, s.agency_id) for s in passed] == [
+        ("d-1", "disposed", "dinas-pupr", "pemda-32-73"), ("d-2", "disposed", None, "pemda-32-73")]
+
+
+def test_a_unit_is_named_by_the_judge_and_only_on_a_disposition_inside_the_agency() -> None:
+    passed, refused = run(
+        agency_status_topic_name("pemda-32-73"),
+        # The judge writes unit_name from the agency's units; a sender's could name another office.
+        body(event_id="d-1", status="disposed", unit_id="dinas-pupr", unit_name="Inspektorat"),
+        body(event_id="d-2", status="resolved", unit_id="dinas-pupr"),
+        body(event_id="d-3", status="disposed", unit_id="dinas-pupr", target_agency_id="pln"))
+    assert passed == []
+    assert [r.reason for r in refused] == [
+        "unit_name_is_the_judges", "unit_only_on_disposed", "disposed_names_no_agency"]
+
+
+def test_nobody_but_an_agency_names_a_unit() -> None:
+    unit = {"unit_id": "dinas-pupr"}
+    passed, refused = run(ADMIN_STATUS, body(event_id="a-1", status="assigned", target_agency_id="pln", **unit))
+    assert passed == [] and [r.reason for r in refused] == ["not_an_assignment"]
+    passed, refused = run("sla.closures.v1", body(event_id="c-1", status="closed", unit_name="Dinas"))
+    assert passed == [] and [r.reason for r in refused] == ["not_an_auto_close"]
+    passed, refused = run("reporter-status.sms.v1", body(event_id="r-1", status="reporter_replied", **unit))
+    assert passed == [] and [r.reason for r in refused] == ["reporter_status_naming_an_agency"]

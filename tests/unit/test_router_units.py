@@ -1,0 +1,102 @@
+"""The router judges dispositions by the holder's units in force (issue #34): the starting
+set, or the latest version announced on its ticks partition (`Tick.units`), kept per
+partition and applied once; a passed `disposed` carries the unit's name, written by the judge."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from schemas import RejectedEvent, StatusEvent, Unit, UnitSet
+from services.domain.unit_catalogue import STARTING_AT
+from services.router.compose import build as build_router
+from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
+from services.runtime.settings import Settings
+from tests.integration.test_router import STATUS_AT, accepted
+
+CID = "LPR-BBBBBBBBBBB2"
+PEMDA = "pemda-32-73"
+PUPR = "Dinas Pekerjaan Umum dan Penataan Ruang Kota Bandung"
+
+
+def router() -> tuple[MemoryTopics, MemoryWorker]:
+    topics = MemoryTopics(partitions=1)
+    worker = MemoryWorker(build_router(Settings(partitions=1)), topics)
+    publish(topics, worker, "complaints.accepted.v1", json.dumps(
+        accepted(CID, "Jalan berlubang di depan pasar, mohon segera diperbaiki", "32.73.02")).encode())
+    return topics, worker
+
+
+def publish(topics: MemoryTopics, worker: MemoryWorker, topic: str, value: bytes,
+            key: bytes | None = CID.encode()) -> None:
+    topics.publish(topic, key, value, partition=0)
+    run_until_idle([worker])
+
+
+def disposed(event_id: str, unit_id: str | None, **extra: Any) -> bytes:
+    return json.dumps({"event_id": event_id, "complaint_id": CID, "status": "disposed",
+                       "agency_id": PEMDA, "at": STATUS_AT, "unit_id": unit_id, **extra}).encode()
+
+
+def announce(topics: MemoryTopics, worker: MemoryWorker, version: int, units: list[Unit]) -> None:
+    unit_set = UnitSet(agency_id=PEMDA, version=version, published_at=STARTING_AT, units=units)
+    tick = {"as_of": STATUS_AT, "units": json.loads(unit_set.to_bytes())}
+    publish(topics, worker, "sla.ticks.v1", json.dumps(tick).encode(), key=None)
+
+
+def passed(topics: MemoryTopics) -> list[StatusEvent]:
+    return [StatusEvent.model_validate_json(r.value or b"") for r in topics.read("complaints.status.v1")]
+
+
+def refused(topics: MemoryTopics) -> list[str]:
+    return [RejectedEvent.model_validate_json(r.value or b"").reason
+            for r in topics.read("complaints.rejected.v1")]
+
+
+def test_a_disposition_to_a_starting_unit_passes_with_the_units_name() -> None:
+    topics, worker = router()
+    publish(topics, worker, "status.claims.v1", disposed("d-1", "dinas-pupr"))
+    publish(topics, worker, "status.claims.v1", disposed("d-2", None))  # back to the admin
+    publish(topics, worker, "status.claims.v1", disposed("d-3", "no-such-unit"))
+    assert [(s.event_id, s.unit_id, s.unit_name) for s in passed(topics)] == [
+        ("d-1", "dinas-pupr", PUPR), ("d-2", None, None)]
+    assert refused(topics) == ["unknown_unit"]
+
+
+def test_the_judge_alone_names_the_unit() -> None:
+    # A claim carrying a name (the gate refuses one; the judge trusts none) gets the book's.
+    topics, worker = router()
+    publish(topics, worker, "status.claims.v1", disposed("d-1", "dinas-pupr", unit_name="Inspektorat"))
+    publish(topics, worker, "status.claims.v1", json.dumps({
+        "event_id": "a-1", "complaint_id": CID, "status": "acknowledged", "agency_id": PEMDA,
+        "at": STATUS_AT, "unit_name": "Inspektorat"}).encode())
+    assert [s.unit_name for s in passed(topics)] == [PUPR, None]
+
+
+def test_an_announced_version_replaces_the_starting_set_and_an_older_one_changes_nothing() -> None:
+    topics, worker = router()
+    pupr = Unit(unit_id="dinas-pupr", name="Dinas PUPR")
+    announce(topics, worker, 2, [pupr.model_copy(update={"retired": True}),
+                                 Unit(unit_id="dinas-bima", name="Dinas Bina Marga")])
+    publish(topics, worker, "status.claims.v1", disposed("d-1", "dinas-pupr"))  # retired now
+    publish(topics, worker, "status.claims.v1", disposed("d-2", "dinas-bima"))
+    # A late copy of version 1 and a repeat of version 2 with other content change nothing:
+    # version 2 is in force and kept as first announced.
+    announce(topics, worker, 1, [pupr])
+    announce(topics, worker, 2, [pupr])
+    publish(topics, worker, "status.claims.v1", disposed("d-3", "dinas-pupr"))
+    publish(topics, worker, "status.claims.v1", disposed("d-4", "dinas-bima"))
+    assert refused(topics) == ["unknown_unit", "unknown_unit"]
+    assert [(s.event_id, s.unit_name) for s in passed(topics)] == [
+        ("d-2", "Dinas Bina Marga"), ("d-4", "Dinas Bina Marga")]
+    notes = [n.event for r in worker.results for _, n in r.notes]
+    assert notes.count("units_announced") == 1 and notes.count("units_not_newer") == 2
+    # An announcement is no tick: it ends no holding and moves nothing else.
+    assert worker.stores["holdings"][CID]["holder"] == PEMDA
+
+
+def test_an_announcement_is_kept_per_partition_and_per_agency() -> None:
+    topics, worker = router()
+    announce(topics, worker, 3, [Unit(unit_id="dinas-bima", name="Dinas Bina Marga")])
+    kept = {k: v["version"] for k, v in worker.stores["holdings"].items() if k.startswith("units:")}
+    assert kept == {f"units:0:{PEMDA}": 3}
