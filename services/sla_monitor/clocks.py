@@ -4,6 +4,10 @@ the events and ticks given, the calendar from the shared package.
 Each moment is the contract's deadline rule with another number of working days, same start
 and same pauses: warning N-1 (level 0, agency), breach N (level 1, agency_supervisor, the
 due_at), N+3 (level 2, national_admin), N+10 (level 3, ombudsman).
+
+The internal clocks of an agency with units (`disposition`: its admin's verification;
+`unit_response`: a unit's deadline inside the agency's) have one moment only, their due_at:
+a breach at level 1 to the agency's admin, and nobody beyond (see `units_clocks`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ LADDER: tuple[tuple[EscalationKind, int, EscalationTarget, int], ...] = (
     (EscalationKind.breach, 2, EscalationTarget.national_admin, 3),
     (EscalationKind.breach, 3, EscalationTarget.ombudsman, 10),
 )
+INTERNAL = (ClockName.disposition, ClockName.unit_response)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -46,13 +51,31 @@ class Clock:
     paused_since: datetime | None = None
     stopped_at: datetime | None = None
     fired: list[int] = field(default_factory=list)  # levels already emitted
+    # Internal clocks only. The unit a unit_response is about; the event that started it
+    # (the `disposed` status; for a disposition clock the hand-back, None from the routing),
+    # so that moving a complaint back and forth gives each lapse its own escalation id.
+    unit_id: str | None = None
+    ref: str | None = None
+    # unit_response: its due_at is never before the first working day after `floor_from`
+    # (the disposition), whatever the agency's deadline less `days_before` gives.
+    floor_from: datetime | None = None
+    days_before: int = 0
 
     @property
     def running(self) -> bool:
         return self.stopped_at is None
 
     def moment(self, calendar: WorkingCalendar, days: int) -> datetime:
-        return calendar.deadline(self.started_at, days, self.tz, self.pauses)
+        if self.floor_from is None:
+            return calendar.deadline(self.started_at, days, self.tz, self.pauses)
+        # The rule chosen for a unit deadline the agency's would put at or before the
+        # disposition: one working day after the disposition's own day (pushed by the pauses
+        # since), so a unit always gets a working day, never a lapse on arrival.
+        since = [(max(p, self.floor_from), r) for p, r in self.pauses if r > self.floor_from]
+        floor = calendar.deadline(self.floor_from, 1, self.tz, since)
+        if days < 1:  # the agency's deadline less more days than it has: its start, or before
+            return floor
+        return max(floor, calendar.deadline(self.started_at, days, self.tz, self.pauses))
 
     def due_at(self, calendar: WorkingCalendar) -> datetime:
         return self.moment(calendar, self.limit)
@@ -61,6 +84,8 @@ class Clock:
         """(kind, level, target, working days) of every moment this clock can fire."""
         if self.name is ClockName.auto_close:  # lapsing closes the complaint, nobody is escalated
             return [(EscalationKind.breach, 1, EscalationTarget.agency_supervisor, self.limit)]
+        if self.name in INTERNAL:  # inside the agency: its admin, never a warning nor beyond
+            return [(EscalationKind.breach, 1, EscalationTarget.agency_admin, self.limit)]
         return [(k, lvl, t, self.limit + d) for k, lvl, t, d in LADDER if self.limit + d >= 1]
 
     def pending(self, calendar: WorkingCalendar) -> Iterator[tuple[EscalationKind, int, EscalationTarget, datetime]]:
@@ -79,18 +104,23 @@ class Clock:
     def to_dict(self) -> dict[str, Any]:
         # Written out, not dataclasses.asdict: asdict deep-copies every field and was half of
         # the SLA handler's time (bench/profile_stages.py).
-        return {"name": self.name.value, "agency_id": self.agency_id, "attempt": self.attempt,
-                "tz": self.tz, "started_at": _ts(self.started_at), "limit": self.limit,
-                "pauses": [[_ts(p), _ts(r)] for p, r in self.pauses],
-                "paused_since": _ts(self.paused_since), "stopped_at": _ts(self.stopped_at),
-                "fired": list(self.fired)}
+        out = {"name": self.name.value, "agency_id": self.agency_id, "attempt": self.attempt,
+               "tz": self.tz, "started_at": _ts(self.started_at), "limit": self.limit,
+               "pauses": [[_ts(p), _ts(r)] for p, r in self.pauses],
+               "paused_since": _ts(self.paused_since), "stopped_at": _ts(self.stopped_at),
+               "fired": list(self.fired)}
+        if self.name in INTERNAL:  # (the contract clocks' state stays as it was written)
+            out.update(unit_id=self.unit_id, ref=self.ref, floor_from=_ts(self.floor_from),
+                       days_before=self.days_before)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Clock:
         return cls(ClockName(d["name"]), d["agency_id"], d["attempt"], d["tz"],
                    datetime.fromisoformat(d["started_at"]), d["limit"],
                    [(datetime.fromisoformat(p), datetime.fromisoformat(r)) for p, r in d["pauses"]],
-                   _dt(d["paused_since"]), _dt(d["stopped_at"]), list(d["fired"]))
+                   _dt(d["paused_since"]), _dt(d["stopped_at"]), list(d["fired"]),
+                d.get("unit_id"), d.get("ref"), _dt(d.get("floor_from")), d.get("days_before", 0))
 
 
 @dataclass(frozen=True)

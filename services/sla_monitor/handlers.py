@@ -39,6 +39,10 @@ class SlaHandlers:
             res = proc.announce(stores, p, event.rules)
             return Outcome().note(res.note, rules_version=event.rules.version,
                                   effective_from=event.rules.effective_from.isoformat())
+        elif isinstance(event, Tick) and event.units is not None:
+            res = proc.announce_units(stores, p, event.units)
+            return Outcome().note(res.note, agency_id=event.units.agency_id,
+                                  units_version=event.units.version)
         else:
             assert isinstance(event, Tick)
             res = proc.tick(stores, p, event.as_of)

@@ -6,7 +6,10 @@ from datetime import datetime
 
 from schemas import AcceptedComplaint, ClockName, Role, RoutedEvent, SlaTier, Status, StatusEvent
 from services.domain.sla_policy import Limits, Policy
-from services.sla_monitor.clocks import TRIAGE_AGENCY, Clock, ComplaintClocks
+from services.sla_monitor.clocks import INTERNAL, TRIAGE_AGENCY, Clock, ComplaintClocks
+from services.sla_monitor.unit_clocks import (
+    NO_UNITS, UnitTerms, after_status, follow_work_limit, on_disposed, start_verification,
+)
 
 
 def on_accepted(c: AcceptedComplaint) -> ComplaintClocks:
@@ -23,9 +26,11 @@ def _stop_all(state: ComplaintClocks, at: datetime) -> None:
         clock.stopped_at = at
 
 
-def on_routed(state: ComplaintClocks, r: RoutedEvent, tz: str, policy: Policy) -> bool:
-    """A primary routing decision starts the (new) responsible agency's clocks; returns True
-    when something changed. Copies (tembusan) carry no clocks."""
+def on_routed(state: ComplaintClocks, r: RoutedEvent, tz: str, policy: Policy,
+              terms: UnitTerms = NO_UNITS) -> bool:
+    """A primary routing decision starts the (new) responsible agency's clocks (and, for an
+    agency with units, its admin's verification: `terms`); returns True when something
+    changed. Copies (tembusan) carry no clocks."""
     if r.role is not Role.primary or r.attempt <= state.attempt or state.closed:
         return False
     _stop_all(state, r.routed_at)  # a re-route stops the old agency's clocks
@@ -40,6 +45,7 @@ def on_routed(state: ComplaintClocks, r: RoutedEvent, tz: str, policy: Policy) -
     if r.agency_id is None:  # triage: only the first response (the admin's assignment) runs
         return True
     state.clocks.append(_work_clock(state, limits, agency, r.attempt, tz, r.routed_at))
+    start_verification(state, r.routed_at, terms)
     return True
 
 
@@ -60,8 +66,10 @@ def _stop(state: ComplaintClocks, at: datetime, *names: ClockName) -> None:
             clock.stopped_at = at
 
 
-def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Policy) -> str:
-    """Apply a status at `at` (its time capped by its record's timestamp); returns a note."""
+def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Policy,
+              terms: UnitTerms = NO_UNITS) -> str:
+    """Apply a status at `at` (its time capped by its record's timestamp); returns a note.
+    `terms`: the holder's units in force (a `disposed` starts a unit's deadline by them)."""
     if state.closed:
         return "ignored_closed"
     responsible = s.agency_id == state.agency_id or (
@@ -102,6 +110,11 @@ def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Poli
                     state.clocks.append(Clock(ClockName.resolution, clock.agency_id, clock.attempt,
                                               clock.tz, clock.started_at, limits.resolution_field,
                                               list(clock.pauses)))
+            follow_work_limit(state)
+        case Status.disposed:
+            # Inside the holder: moves the internal clocks only (and, as its first status,
+            # first_response above, like any status of the responsible agency).
+            on_disposed(state, s, at, terms)
         case Status.responded:
             _stop(state, at, ClockName.follow_up)
             if not state.running(ClockName.auto_close) and state.agency_id is not None:
@@ -116,6 +129,7 @@ def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Poli
             state.closed, state.closed_at = True, at
         case _:
             pass
+    after_status(state, s, at)
     return f"applied_{s.status.value}"
 
 
@@ -123,6 +137,8 @@ def reprice(state: ComplaintClocks, policy: Policy) -> None:
     """A new policy version: the limits of the running clocks become the new ones (stopped
     clocks, and the levels already emitted, stay as they were)."""
     for clock in state.running():
+        if clock.name in INTERNAL:
+            continue  # the units' terms, not the policy's (a unit's deadline follows below)
         limits = policy.limits(None if clock.agency_id == TRIAGE_AGENCY else clock.agency_id)
         clock.limit = {
             ClockName.first_response: limits.first_response,
@@ -130,3 +146,4 @@ def reprice(state: ComplaintClocks, policy: Policy) -> None:
             ClockName.resolution: limits.resolution(state.field_inspection),
             ClockName.auto_close: limits.auto_close,
         }[clock.name]
+    follow_work_limit(state)

@@ -13,14 +13,15 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, ClockName, Escalation, EscalationKind, Notification, RoutedEvent, Role,
-    RulesVersion, Status, StatusEvent,
+    RulesVersion, Status, StatusEvent, UnitSet,
 )
 from services.domain.ids import deterministic_id
 from services.domain.registry import Registry
 from services.domain.rules import SHIPPED, RuleSet, in_force, rule_set_of
+from services.domain.unit_catalogue import starting_units
 from services.runtime.stage import StagedStores, StoreName
 from services.runtime.topics import CLOSURES, ESCALATIONS, notifications_topic_name
-from services.sla_monitor.clocks import Clock, ComplaintClocks, Moment
+from services.sla_monitor.clocks import INTERNAL, Clock, ComplaintClocks, Moment
 from services.sla_monitor.compliance_counts import close_days, count, overdue_agencies, settle_overdue
 from services.sla_monitor.due_index import (
     Emitted, Result, append_listed, bucket_of, clear_listed, listed, listed_buckets,
@@ -30,6 +31,7 @@ from services.sla_monitor.lifecycle import on_accepted, on_routed, on_status, re
 from services.sla_monitor.parking import accepted_progress, park
 from services.sla_monitor.repeats import is_repeat, remember
 from services.sla_monitor.reporter_notices import auto_close_id, escalation_notice, status_notice
+from services.sla_monitor.unit_clocks import NO_UNITS, UnitTerms
 
 __all__ = ["Emitted", "Result", "SlaProcessor"]
 
@@ -47,6 +49,8 @@ class SlaProcessor:
         self.purge_grace_days = purge_grace_days
         self.pending_max = timedelta(hours=pending_max_hours)
         self.lateness = allowed_lateness
+        self._starting = starting_units(registry)
+        self._starting_terms: dict[str, UnitTerms] = {}  # (the same in every worker: cached)
 
     # --- when a complaint's state ends ------------------------------------------------------
     def _purge_at(self, res: Result, state: ComplaintClocks) -> datetime | None:
@@ -140,7 +144,7 @@ class SlaProcessor:
         before = overdue_agencies(state)
         tz = r.timezone or self.registry.timezone(r.agency_id)
         answering = state.running(ClockName.first_response)
-        if not on_routed(state, r, tz, res.rules.policy):
+        if not on_routed(state, r, tz, res.rules.policy, self._terms(res, partition, r.agency_id)):
             res.note = "unchanged"
             return
         if r.agency_id and r.role is Role.primary:
@@ -179,8 +183,14 @@ class SlaProcessor:
         at = min(s.at, record_time)
         before = overdue_agencies(state)
         first = [c for c in state.running(ClockName.first_response)]
+        units_before = {id(c) for c in state.running(ClockName.unit_response)}
         was = state.to_dict()
-        res.note = on_status(state, s, at, res.rules.policy)
+        res.note = on_status(state, s, at, res.rules.policy,
+                             self._terms(res, partition, state.agency_id))
+        for clock in state.running(ClockName.unit_response):
+            if id(clock) not in units_before:  # dispositioned to this unit: its "received"
+                count(res.view, partition, clock.agency_id, at, clock.tz, "received",
+                      unit=clock.unit_id)
         changed = state.to_dict() != was
         remember(state, s)  # (after the comparison: a new id alone is nothing to tell)
         mark = self._get(res, "marks", str(partition))
@@ -308,6 +318,35 @@ class SlaProcessor:
             relisted += state.due_bucket != listed
         res.rules_switched = (target.version, relisted)
 
+    # --- units versions (agency.units.v1) ----------------------------------------------------
+    # Announced on every ticks partition (`Tick.units`), like a rules version, and kept per
+    # partition ("units:<p>:<agency>" in marks: the version and the terms the monitor needs),
+    # in force there from the announcement on: the internal clocks started after it follow
+    # it; those running keep the terms they started with. An agency that never published
+    # has its starting set (version 0), which needs no announcement.
+    def _terms(self, res: Result, partition: int, agency_id: str | None) -> UnitTerms:
+        if agency_id is None or agency_id == "triage":
+            return NO_UNITS
+        known = self._get(res, "marks", f"units:{partition}:{agency_id}")
+        if known is not None:
+            return UnitTerms(known["has_units"], known["verification_days"], known["unit_days_before"])
+        terms = self._starting_terms.get(agency_id)
+        if terms is None:
+            terms = self._starting_terms[agency_id] = UnitTerms.of(self._starting(agency_id))
+        return terms
+
+    def announce_units(self, stores: StagedStores, partition: int, unit_set: UnitSet) -> Result:
+        """An agency's units version announced on this partition (newer versions only)."""
+        res = self._begin(stores, partition)
+        key = f"units:{partition}:{unit_set.agency_id}"
+        known = self._get(res, "marks", key)
+        if unit_set.version <= (known["version"] if known else 0):
+            res.note = "units_known"
+            return res
+        self._put(res, "marks", key, {"version": unit_set.version, **UnitTerms.of(unit_set).to_dict()})
+        res.note = "units_announced"
+        return res
+
     # --- ticks -------------------------------------------------------------------------------
     def tick(self, stores: StagedStores, partition: int, as_of: datetime) -> Result:
         res = self._begin(stores, partition)
@@ -383,12 +422,15 @@ class SlaProcessor:
             # To the status gate (sla.closures.v1): this service may not write statuses.
             res.outputs.append(Emitted(CLOSURES, state.complaint_id, status))
             return
+        parts: list[object] = [state.complaint_id, c.agency_id, c.name.value, m.kind.value, m.level,
+                               c.attempt]
+        if c.name in INTERNAL:  # each disposition (or hand-back) its own lapse
+            parts += [c.unit_id or "", c.ref or ""]
         esc = Escalation(
-            escalation_id=deterministic_id("escalation", state.complaint_id, c.agency_id, c.name.value,
-                                           m.kind.value, m.level, c.attempt),
+            escalation_id=deterministic_id("escalation", *parts),
             complaint_id=state.complaint_id, agency_id=c.agency_id, clock=c.name, kind=m.kind,
             level=m.level, target=m.target, started_at=m.started_at, due_at=m.due_at,
-            fire_at=m.fire_at, as_of=as_of, attempt=c.attempt,
+            fire_at=m.fire_at, as_of=as_of, attempt=c.attempt, unit_id=c.unit_id,
         )
         res.outputs.append(Emitted(ESCALATIONS, state.complaint_id, esc))
         told = escalation_notice(state, m)
@@ -396,7 +438,9 @@ class SlaProcessor:
                                         and e.event.event_id == told.event_id for e in res.outputs):
             res.outputs.append(Emitted(notifications_topic_name(told.channel), state.complaint_id, told))
         if m.kind is EscalationKind.breach and m.level == 1 and c.agency_id != "triage":
-            count(res.view, partition, c.agency_id, m.fire_at, c.tz, "", clock=c.name)
+            # A unit's lapse is its own share's (the agency's record counts its own clocks).
+            count(res.view, partition, c.agency_id, m.fire_at, c.tz, "", clock=c.name,
+                  unit=c.unit_id if c.name is ClockName.unit_response else None)
 
 def _awaits_routing(state: ComplaintClocks, s: StatusEvent) -> bool:
     """A status from an agency whose routing may not have been read yet: one the judge placed

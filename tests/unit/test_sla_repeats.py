@@ -29,6 +29,12 @@ REROUTED = [status(CID, "not_our_authority", "pln", at(6)),
 TICKS = [tick(at(4, "12:00")), tick(at(13, "00:00")), tick("2026-04-30T00:00:00+07:00"),
          tick("2026-06-30T00:00:00+07:00")]
 
+def disposed(cid: str, agency: str, when: str, unit: str | None) -> Step:
+    """A `disposed` inside the holder, to `unit` (None: back to its admin)."""
+    topic, key, value = status(cid, "disposed", agency, when)
+    return topic, key, {**value, "event_id": f"{value['event_id']}-{unit}", "unit_id": unit}
+
+
 # kind -> (the complaint and statuses before it, the status, statuses after it). Each "after"
 # is chosen so that the status applied again there would change something.
 CASES: dict[str, tuple[list[Step], Step, list[Step]]] = {
@@ -52,6 +58,8 @@ CASES: dict[str, tuple[list[Step], Step, list[Step]]] = {
     "reporter_replied": (OPEN + [ACK, status(CID, "responded", "pln", at(5))],
                          status(CID, "reporter_replied", None, at(6)),
                          [status(CID, "responded", "pln", at(9))]),  # would cancel the new auto_close
+    "disposed": (OPEN + [ACK], disposed(CID, "pln", at(4), "unit-a"),
+                 [disposed(CID, "pln", at(5), "unit-b")]),  # would move it back to unit-a
     "archived": (OPEN + [ACK], status(CID, "archived", "pln", at(5)), []),
     "closed": (OPEN + [ACK], status(CID, "closed", "pln", at(5)), []),
 }
