@@ -1,6 +1,6 @@
 """The contract's codes in words of Bahasa Indonesia, for the staff pages (the desk renders
 them, the operations page gets them in its JSON): a category, a type and SLA tier, a region
-code, a routing reason. One table (data/labels.yaml) for every page. Pure.
+code, a routing reason, a disposition. One table (data/labels.yaml) for every page. Pure.
 
 A code without a name (a newer code, a typo in a record) shows as itself: never an error."""
 
@@ -44,6 +44,14 @@ def tier_name(code: object) -> str:
 def type_and_tier(type_code: object, tier_code: object) -> str:
     """`complaint`, `standard_5d` -> "Pengaduan · 5 hari kerja"."""
     return f"{type_name(type_code)} · {tier_name(tier_code)}"
+
+
+def disposition_text(unit_name: str | None) -> str:
+    """A `disposed` step: "Didisposisikan ke Dinas PUPR Kota Bandung", or, without a unit,
+    "Dikembalikan ke admin instansi"."""
+    if unit_name:
+        return _table()["dispositions"]["to_unit"].format(unit=unit_name)
+    return _table()["dispositions"]["to_admin"]
 
 
 def region_name(code: object) -> str:

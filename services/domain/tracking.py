@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from services.domain.complaint_id import normalise_complaint_id
-from services.domain.labels import category_name, reason_text, region_name
+from services.domain.labels import category_name, disposition_text, reason_text, region_name
 from services.domain.registry import Registry
 
 Store = Mapping[str, Any]
@@ -60,7 +60,8 @@ def timeline(timelines: Store, text: str, registry: Registry | None = None) -> d
 
 def _names(detail: Mapping[str, Any], registry: Registry | None) -> dict[str, str]:
     """The codes of an event or of a complaint's facts in words (services/domain/labels.py),
-    next to the codes: `category_name`, `region_name`, `reason_text`, `target_agency_name`."""
+    next to the codes: `category_name`, `region_name`, `reason_text`, `target_agency_name`,
+    and a disposition's `disposition_text`."""
     def agency(agency_id: str) -> str:
         known = registry.get(agency_id) if registry else None
         return known.name if known else agency_id
@@ -74,16 +75,21 @@ def _names(detail: Mapping[str, Any], registry: Registry | None) -> dict[str, st
         out["reason_text"] = reason_text(detail["reason"], agency)
     if detail.get("target_agency_id"):
         out["target_agency_name"] = agency(detail["target_agency_id"])
+    if detail.get("status") == "disposed":
+        out["disposition_text"] = disposition_text(detail.get("unit_name"))
     return out
 
 
 # What a reporter may see of a complaint's life ("lacak"): these steps only, with their dates
 # and the agency's name. No escalation, dead letter, rule or note (the page keeps no note).
+# A disposition shows which office has the complaint now ("handled_by": the unit's name, or
+# the agency alone when it went back to its admin), nothing of who in it.
 PUBLIC_STATUSES = {
     "acknowledged": "acknowledged", "in_progress": "in_progress", "info_requested": "info_requested",
     "info_received": "in_progress", "field_inspection_required": "in_progress",
     "responded": "responded", "resolved": "resolved", "not_our_authority": "passed_on",
     "reporter_replied": "reporter_replied", "closed": "closed", "archived": "closed",
+    "disposed": "handled_by",
 }
 
 
@@ -104,6 +110,8 @@ def progress(timelines: Store, text: str, registry: Registry | None = None) -> d
         agency = e.get("target_agency_id") if e.get("status") == "assigned" else e.get("agency_id")
         known = registry.get(agency) if registry and agency else None
         item = {"at": e["at"], "step": step}
+        if step == "handled_by" and e.get("unit_name"):
+            item["unit_name"] = e["unit_name"]
         if known is not None:
             item["agency_name"] = known.name
         if not steps or steps[-1] != item:

@@ -2,7 +2,8 @@
 web): the router's routings (`complaints.routed.v1`) and the judged statuses
 (`complaints.status.v1`). Neither carries a reporter's identity; of a status, the agency's
 note (its own words, which may name the reporter) is dropped as it is read, and a routing's
-rule and reason are not kept (a reporter is not shown them).
+rule and reason are not kept (a reporter is not shown them). Of a disposition, the unit's
+name is kept (an office, which the reporter is shown), never more.
 
 The timelines have the shape the domain's `tracking.progress` reads (`services/domain/
 tracking.py`, shared with the operations view): "received" at the first routing's time (the
@@ -72,8 +73,11 @@ class TrackingView:
         if s.event_id in self.ids[cid]:
             return None  # a repeat
         self.ids[cid].add(s.event_id)
-        self._add(line, [s.at.isoformat(), "status", {
-            "status": s.status.value, "agency_id": s.agency_id, "target_agency_id": s.target_agency_id}])
+        detail = {"status": s.status.value, "agency_id": s.agency_id,
+                  "target_agency_id": s.target_agency_id}
+        if s.unit_name is not None:  # a disposition: the office that has it now, by its name
+            detail["unit_name"] = s.unit_name
+        self._add(line, [s.at.isoformat(), "status", detail])
         if s.status in ENDS and (line["closed_at"] is None or line["closed_at"] < s.at.isoformat()):
             line["closed_at"] = s.at.isoformat()
         self._clock(s.at)

@@ -131,9 +131,11 @@ class OpsHandlers:
             return _never_a_complaint(s.complaint_id, s.event_id)
         # The note is the agency's own words: not kept (it may name the reporter). The event id
         # is: a status is its id (two alike in every kept field are two steps, a repeat none).
-        return self._step(stores, p, s.complaint_id, [s.at.isoformat(), "status", {
-            "event_id": s.event_id, "status": s.status.value, "agency_id": s.agency_id,
-            "target_agency_id": s.target_agency_id}])
+        detail = {"event_id": s.event_id, "status": s.status.value, "agency_id": s.agency_id,
+                  "target_agency_id": s.target_agency_id}
+        if s.unit_name is not None:  # a disposition: the unit, as the judge named it
+            detail |= {"unit_id": s.unit_id, "unit_name": s.unit_name}
+        return self._step(stores, p, s.complaint_id, [s.at.isoformat(), "status", detail])
 
     def _step(self, stores: StagedStores, p: int, cid: str, entry: list[Any]) -> Outcome:
         """A status's or an escalation's step: on its complaint's timeline, or parked while

@@ -223,3 +223,21 @@ def test_the_operations_and_tracking_pages_link_the_icon() -> None:
         # the desk's layout: test_the_desk_shows_names_not_codes
         page = resources.files(package).joinpath(f"static/{name}").read_text("utf-8")
         assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in page, name
+
+
+def test_a_disposition_step_names_the_unit_or_the_agencys_admin() -> None:
+    from services.domain.labels import disposition_text
+    from services.domain.tracking import timeline
+
+    assert disposition_text("Dinas Sosial Kota Bandung") == "Didisposisikan ke Dinas Sosial Kota Bandung"
+    assert disposition_text(None) == "Dikembalikan ke admin instansi"
+    line = {"facts": {}, "closed_at": None, "events": [
+        ["2026-03-03T10:00:00+07:00", "status", {"status": "disposed", "agency_id": "pemda-32-73",
+                                                 "unit_name": "Dinas Sosial Kota Bandung"}],
+        ["2026-03-04T10:00:00+07:00", "status", {"status": "disposed", "agency_id": "pemda-32-73"}],
+        ["2026-03-05T10:00:00+07:00", "status", {"status": "acknowledged", "agency_id": "pemda-32-73"}]]}
+    shown = timeline({CID: line}, CID, load_registry())["events"]
+    assert [(e.get("disposition_text"), e["agency_name"]) for e in shown] == [
+        ("Didisposisikan ke Dinas Sosial Kota Bandung", "Pemerintah Kota Bandung"),
+        ("Dikembalikan ke admin instansi", "Pemerintah Kota Bandung"),
+        (None, "Pemerintah Kota Bandung")]

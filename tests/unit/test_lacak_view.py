@@ -146,3 +146,27 @@ def test_records_it_cannot_use_are_skipped_and_it_reads_nothing_else() -> None:
     assert apply_record(view, ROUTED, None) == "tombstone"
     assert apply_record(view, ACCEPTED, b"{}") == "unexpected_topic"
     assert view.timelines == {}
+
+
+def test_a_disposition_shows_which_office_has_the_complaint_and_nothing_more() -> None:
+    pemda, pupr = "Pemerintah Kota Bandung", "Dinas Pekerjaan Umum dan Penataan Ruang Kota Bandung"
+    view = fed((ROUTED, routing(CID, "r1", "pemda-32-73", rule="region")),
+               (STATUS, {"event_id": "d1", "complaint_id": CID, "status": "disposed",
+                         "agency_id": "pemda-32-73", "unit_id": "dinas-pupr", "unit_name": pupr,
+                         "at": "2026-03-03T10:00:00+07:00", "note": "Mohon ditindaklanjuti Pak Asep"}),
+               (STATUS, {"event_id": "d2", "complaint_id": CID, "status": "disposed",
+                         "agency_id": "pemda-32-73", "at": "2026-03-04T10:00:00+07:00"}))
+    shown = progress(view.timelines, CID, load_registry(None))
+    assert shown["steps"][-2:] == [
+        {"at": "2026-03-03T10:00:00+07:00", "step": "handled_by", "unit_name": pupr, "agency_name": pemda},
+        {"at": "2026-03-04T10:00:00+07:00", "step": "handled_by", "agency_name": pemda}]  # its admin
+    for hidden in ("Asep", "dinas-pupr"):  # the note (a staff name) is not even kept; nor the id
+        assert hidden not in json.dumps(view.timelines)
+
+
+def test_the_lacak_page_words_a_disposition_as_the_office_now_handling_it() -> None:
+    from importlib import resources
+
+    script = resources.files("services.lacak").joinpath("static/lacak.js").read_text("utf-8")
+    assert 'handled_by: "Sedang ditangani:"' in script
+    assert "[s.unit_name, s.agency_name].filter(Boolean).join(\", \")" in script

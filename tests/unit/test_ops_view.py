@@ -217,3 +217,15 @@ def test_the_bridge_rows_show_the_latest_report_per_agency_longest_waiting_first
     rows = queries.bridge(view.board)
     assert [(r["agency_id"], r["pending"], r["retrying"], r["delivered"]) for r in rows] == [
         ("bpjs-kesehatan", 1, True, 5), ("kemensos", 0, False, 5), ("pln", 0, False, 8)]
+
+
+def test_a_disposition_on_the_timeline_names_its_unit() -> None:
+    v = View()
+    v.send(ACCEPTED, accepted(), key=CID)
+    v.send(STATUS, {**status("disposed", "pln", "2026-03-02T11:00:00+07:00"), "unit_id": "up3-bandung",
+                    "unit_name": "PLN UP3 Bandung"}, key=CID)
+    v.send(STATUS, status("disposed", "pln", "2026-03-02T12:00:00+07:00"), key=CID)
+    line = queries.timeline(v.timelines, CID, load_registry())
+    assert [e.get("disposition_text") for e in line["events"] if e["kind"] == "status"] == [
+        "Didisposisikan ke PLN UP3 Bandung", "Dikembalikan ke admin instansi"]
+    assert "Budi" not in json.dumps(v.timelines)  # the note stays out, as ever

@@ -4,8 +4,10 @@ const STEP = {
   received: "Aduan diterima", forwarded: "Diteruskan ke", triage: "Sedang ditelaah admin nasional",
   acknowledged: "Ditanggapi oleh", in_progress: "Sedang diproses oleh", info_requested: "Instansi meminta keterangan tambahan",
   responded: "Tindak lanjut disampaikan oleh", resolved: "Diselesaikan oleh", passed_on: "Bukan wewenang, dialihkan oleh",
-  reporter_replied: "Pelapor menanggapi", closed: "Aduan ditutup",
+  reporter_replied: "Pelapor menanggapi", closed: "Aduan ditutup", handled_by: "Sedang ditangani:",
 };
+// Which office has the complaint: its unit (when dispositioned to one) and its agency.
+function office(s) { return [s.unit_name, s.agency_name].filter(Boolean).join(", "); }
 function when(iso) { return new Date(iso).toLocaleString("id-ID", { dateStyle: "medium", timeStyle: "short", timeZone: "Asia/Jakarta" }) + " WIB"; }
 async function lacak(id) {
   $("#lacak-error").textContent = ""; $("#lacak-head").textContent = ""; $("#lacak-steps").replaceChildren();
@@ -19,7 +21,9 @@ async function lacak(id) {
     const li = document.createElement("li");
     const t = document.createElement("time"); t.textContent = when(s.at); li.appendChild(t);
     const label = STEP[s.step] || s.step;
-    li.appendChild(document.createTextNode(s.agency_name && label.endsWith(" oleh") || s.step === "forwarded" && s.agency_name ? label + " " + s.agency_name : label));
+    const text = s.step === "handled_by" ? label + " " + office(s)
+      : s.agency_name && label.endsWith(" oleh") || s.step === "forwarded" && s.agency_name ? label + " " + s.agency_name : label;
+    li.appendChild(document.createTextNode(text));
     li.dataset.step = s.step;
     return li;
   }));

@@ -164,7 +164,8 @@ function describe(e) {
   switch (e.kind) {
     case "accepted": return "Diterima melalui " + e.channel + " (kategori " + (e.category_name || e.category) + ")";
     case "routed": return e.agency_id ? (e.role === "copy" ? "Tembusan ke " : "Diteruskan ke ") + agency + " — " + (e.reason_text ? e.reason_text + " (aturan " + e.rule_id + ")" : "aturan " + e.rule_id) + ", percobaan " + e.attempt : "Masuk triase (" + (e.reason_text || e.reason) + ")";
-    case "status": return "Status: " + (STATUS[e.status] || e.status) + (e.agency_id ? " — " + agency : " — sistem/admin") + (e.target_agency_id ? " → " + (e.target_agency_name || e.target_agency_id) : "");
+    case "status": if (e.status === "disposed") return "Status: " + e.disposition_text + " — " + agency;
+      return "Status: " + (STATUS[e.status] || e.status) + (e.agency_id ? " — " + agency : " — sistem/admin") + (e.target_agency_id ? " → " + (e.target_agency_name || e.target_agency_id) : "");
     case "escalation": return "Eskalasi: " + (KIND[e.escalation_kind] || e.escalation_kind) + " level " + e.level + ", " + (CLOCK[e.clock] || e.clock) + " " + agency + " → " + (TARGET[e.target] || e.target);
     case "dead_letter": return "Pesan gagal: " + e.reason + " (" + e.source_topic + ")";
     default: return e.kind;
