@@ -34,7 +34,7 @@ from services.runtime.kafka_client import aiokafka_options
 from services.tools.access import as_principal, provision
 from services.tools.access_plan import agency_user, channel_user, service_user
 
-SERVICES = ("intake", "router", "sla_monitor", "ops_view", "status_gate", "desk", "lacak")
+SERVICES = ("intake", "router", "sla_monitor", "ops_view", "status_gate", "desk", "lacak", "disposition")
 # Agencies whose complaints people work by hand in the desk: the simulated agencies leave
 # them alone (the demo accounts `pln` and `bpjs` are their staff).
 STAFFED_AGENCIES = ("pln", "bpjs-kesehatan")
