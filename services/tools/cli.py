@@ -199,13 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="asyncapi: write it to this file (docs/asyncapi.yaml) instead of stdout")
     s.set_defaults(handler=_schemas)
 
-    from services.tools import access, bridge_files, cli_tools, rules, show, web_proxy
+    from services.tools import access, bridge_files, cli_tools, rules, show, units, web_proxy
 
     access.register(sub)
     bridge_files.register(sub)
     cli_tools.register(sub)
     rules.register(sub)
     show.register(sub)
+    units.register(sub)
     web_proxy.register(sub)
     # Commands a service brings along (e.g. the router's `routes`), through entry points.
     for command in entry_points(group="lapor.commands"):
