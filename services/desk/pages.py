@@ -19,7 +19,9 @@ from typing import Any
 from services.desk.actions import Action
 from services.desk.view import WITH_ADMIN, ClockView, CurrentUnit, QueueRow, Undelivered
 from services.domain.calendar import zone
-from services.domain.labels import category_name, reason_text, region_name, type_and_tier
+from services.domain.labels import (
+    category_name, disposition_text, reason_text, region_name, type_and_tier,
+)
 
 CLOCK_NAMES = {"first_response": "Tanggapan pertama", "follow_up": "Tindak lanjut",
                "resolution": "Penyelesaian", "auto_close": "Tutup otomatis"}
@@ -217,9 +219,9 @@ def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockV
     clock_list = "".join(f"<li>{clock_cell(c, tz)}</li>" for c in clocks) or "<li>tidak ada (tembusan)</li>"
     events = "".join(
         f'<li data-status="{e(t["status"])}"><time>{e(_when(t["at"], tz))}</time> '
-        f'<b>{e(status_name(t["status"]))}</b> oleh {e(agency_name(t["by"]))}'
+        + (disposed_text(t) if t["status"] == "disposed" else f'<b>{e(status_name(t["status"]))}</b>')
+        + f' oleh {e(agency_name(t["by"]))}'
         + (f' → {e(agency_name(t["target_agency_id"]))}' if t.get("target_agency_id") else "")
-        + (disposed_text(t) if t["status"] == "disposed" else "")
         + (f'<blockquote>{e(t["note"])}</blockquote>' if t.get("note") else "") + "</li>"
         for t in timeline) or "<li>belum ada</li>"
     banner = (f'<p class="notice" role="status">{e(notice)}</p>' if notice else "") + (
@@ -235,10 +237,14 @@ def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockV
 
 
 def disposed_text(step: dict[str, Any]) -> str:
-    """A `disposed` in the timeline: to which unit, or back to the admin (HTML, escaped)."""
-    if step.get("unit_id"):
-        return f' → <span class="unit" data-unit="{e(step["unit_id"])}">{e(step.get("unit_name"))}</span>'
-    return " → admin instansi"
+    """A `disposed` in the timeline, in the words of every timeline (labels.yaml): "Didisposisikan
+    ke <the unit>", or "Dikembalikan ke admin instansi" (HTML, escaped)."""
+    if not step.get("unit_id"):
+        return f"<b>{e(disposition_text(None))}</b>"
+    marker = "\x00"  # where the unit's name goes in the words, marked up as the unit
+    before, _, after = disposition_text(marker).partition(marker)
+    unit = f'<span class="unit" data-unit="{e(step["unit_id"])}">{e(step.get("unit_name"))}</span>'
+    return f"<b>{e(before)}{unit}{e(after)}</b>"
 
 
 def action_forms(agency_id: str, cid: str, actions: list[Action], agencies: Iterable[tuple[str, str]],

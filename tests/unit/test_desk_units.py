@@ -176,8 +176,9 @@ def test_the_timeline_names_the_unit_or_the_admin() -> None:
     assert steps == [("disposed", PUPR, PUPR_NAME), ("disposed", None, None)]
     page = complaint_page(BDG, delivery, v.clocks(facts, BDG), v.timeline(facts, BDG), [], [], "admin",
                           "tok", None, None, "Asia/Jakarta")
-    assert f"→ <span class=\"unit\" data-unit=\"{PUPR}\">{PUPR_NAME}</span>" in page
-    assert "→ admin instansi" in page and "Belum didisposisikan" in page
+    assert (f'<b>Didisposisikan ke <span class="unit" data-unit="{PUPR}">{PUPR_NAME}</span></b> '
+            f"oleh {BDG}") in page
+    assert "<b>Dikembalikan ke admin instansi</b> oleh" in page and "Belum didisposisikan" in page
 
 
 # --- what a unit's staff and the admin may do --------------------------------------------
