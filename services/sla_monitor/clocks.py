@@ -66,16 +66,33 @@ class Clock:
         return self.stopped_at is None
 
     def moment(self, calendar: WorkingCalendar, days: int) -> datetime:
-        if self.floor_from is None:
+        if self.name not in INTERNAL:
             return calendar.deadline(self.started_at, days, self.tz, self.pauses)
+        if self.floor_from is None:
+            return self._internal(calendar, self.started_at, days, self.pauses)
         # The rule chosen for a unit deadline the agency's would put at or before the
         # disposition: one working day after the disposition's own day (pushed by the pauses
         # since), so a unit always gets a working day, never a lapse on arrival.
         since = [(max(p, self.floor_from), r) for p, r in self.pauses if r > self.floor_from]
-        floor = calendar.deadline(self.floor_from, 1, self.tz, since)
+        floor = self._internal(calendar, self.floor_from, 1, since)
         if days < 1:  # the agency's deadline less more days than it has: its start, or before
             return floor
-        return max(floor, calendar.deadline(self.started_at, days, self.tz, self.pauses))
+        return max(floor, self._internal(calendar, self.started_at, days, self.pauses))
+
+    def _internal(self, calendar: WorkingCalendar, start: datetime, days: int,
+                  pauses: list[tuple[datetime, datetime]]) -> datetime:
+        """An internal clock's moment: a pause that begins once the moment has come does not
+        move it (the admin's verification lapsed on the 6th stays lapsed on the 6th though the
+        agency asks the reporter on the 6th at 23:55). So the same escalation, with the same
+        due_at, whether the pause was read before or after the tick that passed the moment."""
+        at = calendar.deadline(start, days, self.tz)
+        counted: list[tuple[datetime, datetime]] = []
+        for p, r in sorted(pauses):
+            if p >= at:
+                break
+            counted.append((p, r))
+            at = calendar.deadline(start, days, self.tz, counted)
+        return at
 
     def due_at(self, calendar: WorkingCalendar) -> datetime:
         return self.moment(calendar, self.limit)

@@ -100,14 +100,16 @@ class _Run:
         self.feed(LogRecord(TICKS, None, None, Tick(as_of=as_of).to_bytes()))
 
     def escalations(self) -> dict[tuple[str, str, str, str, int, int | None], tuple[str, datetime]]:
-        """(complaint, agency, clock, kind, level, attempt) -> (agency, fire_at)."""
+        """(complaint, agency, clock, kind, level, attempt) -> (agency, fire_at); a unit's
+        internal clock is named "unit_response:<unit>" (two units' lapses stay two)."""
         run_until_idle([self.worker])
         out = {}
         for result in self.worker.results:
             for o in result.outputs:
                 if o.topic == ESCALATIONS:
                     e = Escalation.model_validate_json(o.value)
-                    out[(e.complaint_id, e.agency_id, e.clock.value, e.kind.value, e.level, e.attempt)] = (
+                    clock = e.clock.value + (f":{e.unit_id}" if e.unit_id else "")
+                    out[(e.complaint_id, e.agency_id, clock, e.kind.value, e.level, e.attempt)] = (
                         e.agency_id, e.fire_at)
         return out
 
@@ -141,8 +143,10 @@ def _moved_deadlines(run: _Run, candidate: RulesVersion, at: datetime,
                 continue
             due_before, due_after = old.due_at(before.calendar), new.due_at(after.calendar)
             if due_before != due_after and max(due_before, due_after) >= candidate.effective_from:
+                # A unit's internal deadline too, named with its unit (what-if shows units).
+                name = old.name.value + (f":{old.unit_id}" if old.unit_id else "")
                 report[old.agency_id].deadlines_moved.append(MovedDeadline(
-                    cid, old.name.value, due_before.isoformat(), due_after.isoformat()))
+                    cid, name, due_before.isoformat(), due_after.isoformat()))
     return count
 
 

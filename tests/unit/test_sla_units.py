@@ -67,7 +67,10 @@ def test_the_admins_verification_lapses_after_three_working_days() -> None:
 
 
 def test_an_agency_without_units_has_no_internal_clock() -> None:
-    out = run_in_memory(opened("pln", wib(2, "09:00")) + FAR)
+    # (Every registered agency has starting units: PLN publishes a version without any.)
+    none = ("sla.ticks.v1", None, {"as_of": wib(1), "units": {
+        "agency_id": "pln", "version": 1, "published_at": wib(1), "units": []}})
+    out = run_in_memory([none] + opened("pln", wib(2, "09:00")) + FAR)
     assert internal(out) == [] and contract(out)
 
 
@@ -198,3 +201,16 @@ def test_a_newer_units_version_sets_the_terms_of_clocks_started_after_it() -> No
     none = ("sla.ticks.v1", None, {"as_of": wib(1), "units": {**units, "version": 2, "units": [
         {"unit_id": "dinas-pupr", "name": "Dinas PUPR", "retired": True}]}})
     assert internal(run_in_memory([announce, none] + opened(BDG, wib(2, "09:00")) + FAR)) == []
+
+
+def test_a_pause_after_an_internal_moment_does_not_move_it_whenever_it_is_read() -> None:
+    # The verification lapsed on 6 March 00:00; the agency asks the reporter that day at
+    # 10:00 and hears back on 10 March. Read before the ticks or after them: one lapse, due
+    # 6 March, the same id.
+    pause = [status(CID, "info_requested", BDG, wib(6)), status(CID, "info_received", BDG, wib(10))]
+    early = run_in_memory(opened(BDG, wib(2, "09:00")) + pause + FAR)
+    late = run_in_memory(opened(BDG, wib(2, "09:00")) + [tick(wib(6, "12:00"))] + pause + FAR)
+    assert internal(early) == internal(late) == [
+        ("disposition", None, "2026-03-06T00:00:00+07:00", "agency_admin")]
+    assert [e.escalation_id for e in escalations(early) if e.clock.value == "disposition"] == [
+        e.escalation_id for e in escalations(late) if e.clock.value == "disposition"]

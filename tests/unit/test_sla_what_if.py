@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from schemas.events import CalendarRules, PolicyRules
+from services.domain.registry import load_registry
+from services.domain.unit_catalogue import starting_units
 from services.runtime.settings import Settings
 from services.sla_monitor.cli import read_replay_file
 from services.sla_monitor.what_if import LogRecord, thin_ticks, what_if
@@ -33,9 +35,16 @@ def records(log: list[Step]) -> list[LogRecord]:
     return [LogRecord(t, None, k.encode() if k else None, json.dumps(v).encode()) for t, k, v in log]
 
 
-def moved(report_agency: object) -> list[tuple[str, str, str, str]]:
+def moved(report_agency: object, internal: bool = False) -> list[tuple[str, str, str, str]]:
+    """The deadlines moved: the contract's (`internal`: an agency's admin's and units' too)."""
     return [(m.complaint_id, m.clock, m.due_before[:10], m.due_after[:10])
-            for m in report_agency.deadlines_moved]  # type: ignore[attr-defined]
+            for m in report_agency.deadlines_moved  # type: ignore[attr-defined]
+            if internal or m.clock.split(":")[0] not in ("disposition", "unit_response")]
+
+
+def has_units(agency: str) -> bool:
+    """An agency with units in its starting set has its admin's verification clock too."""
+    return any(not u.retired for u in starting_units(load_registry(None))(agency).units)
 
 
 def test_the_candidate_moves_the_open_complaints_deadlines() -> None:
@@ -48,10 +57,12 @@ def test_the_candidate_moves_the_open_complaints_deadlines() -> None:
     # Kemensos keeps 3 days: 3,(4),5,6 -> 7 March (was 6); follow-up 11 (was 10).
     assert moved(report.agencies["kemensos"]) == [(B, "first_response", "2026-03-06", "2026-03-07"),
                                                   (B, "follow_up", "2026-03-10", "2026-03-11")]
-    # Nobody answers in either run: every level of both clocks fires, each later.
+    # Nobody answers in either run: every level of both clocks fires, each later (and the
+    # admin's verification lapse, 6 March then 7, where the agency has units).
     for agency in ("pln", "kemensos"):
         impact = report.agencies[agency]
-        assert (impact.escalations_appear, impact.escalations_disappear, impact.escalations_move) == (0, 0, 8)
+        assert (impact.escalations_appear, impact.escalations_disappear, impact.escalations_move) == (
+            0, 0, 8 + has_units(agency))
 
 
 def test_a_later_start_leaves_earlier_moments_alone() -> None:
@@ -88,9 +99,23 @@ def test_the_command_reads_a_replay_file_and_prints_json(tmp_path: Path, capsys:
     assert main(["sla", "what-if", "--rules", str(rules), "--replay", str(log), "--json",
                  "--horizon-days", "60"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert [m["due_after"][:10] for m in out["agencies"]["pln"]["deadlines_moved"]] == ["2026-03-11", "2026-03-11"]
+    assert [m["due_after"][:10] for m in out["agencies"]["pln"]["deadlines_moved"]
+            if m["clock"] != "disposition"] == ["2026-03-11", "2026-03-11"]
     assert main(["sla", "what-if", "--rules", str(rules), "--replay", str(log)]) == 0
     text = capsys.readouterr().out
     assert f"pln: {A} first_response 2026-03-06T00:00:00+07:00 -> 2026-03-11T00:00:00+07:00" in text
     rules.write_text("policy:\n  default: {follow_up: 0}\n")
     assert main(["sla", "what-if", "--rules", str(rules), "--replay", str(log)]) == 2
+
+
+def test_a_units_internal_deadline_is_shown_with_its_unit() -> None:
+    # Bandung's complaint with Dinas PUPR since 3 March: its deadline (the agency's 10 March
+    # less a day: 7 March) moves with Wednesday 4 March off, named with its unit.
+    log: list[Step] = [accepted(A, MON), routed(A, "pemda-32-73", MON),
+                       status(A, "disposed", "pemda-32-73", "2026-03-03T10:00:00+07:00"),
+                       tick("2026-03-03T12:00:00+07:00")]
+    topic, key, value = log[2]
+    log[2] = (topic, key, {**value, "unit_id": "dinas-pupr"})
+    report = what_if(Settings(partitions=2), records(log), CANDIDATE[0], PolicyRules(), horizon_days=60)
+    assert (A, "unit_response:dinas-pupr", "2026-03-07", "2026-03-10") in moved(
+        report.agencies["pemda-32-73"], internal=True)
