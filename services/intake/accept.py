@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from schemas import AcceptedComplaint, Channel, ComplaintType, Privacy, SmsMessage, Submission
+from schemas import (
+    AcceptedComplaint, Category, Channel, ComplaintType, LaporCategory, Privacy, SmsMessage, Submission,
+)
 from schemas.events import FieldDecision, FieldWarning, Location, Reporter, SubmittedLocation
+from services.domain import lapor_categories
 from services.domain.ids import deterministic_id
 from services.domain.regions import RegionReading, read_region
 from services.intake.classify import Classifier
@@ -60,6 +63,23 @@ def _location(location: SubmittedLocation | None) -> tuple[Location | None, list
                     address=address or None, lat=location.lat, lon=location.lon), warnings
 
 
+def _lapor_category(given: LaporCategory | None, category: Category,
+                   notes: dict[str, FieldDecision]) -> tuple[LaporCategory, list[FieldWarning]]:
+    """LAPOR!'s category: the channel's in the taxonomy's spelling when LAPOR! knows it;
+    otherwise (an unknown one is dropped with a warning, never a rejection) LAPOR!'s main
+    category for the project's category, which agencies' disposition rules can use alike."""
+    known = lapor_categories.known(given) if given is not None else None
+    if known is not None:
+        notes["lapor_category"] = FieldDecision(source="channel")
+        return known, []
+    warnings = [] if given is None else [FieldWarning(
+        field="lapor_category", code="unknown_lapor_category",
+        msg=f"LAPOR! has no category {given.main}" + (f" / {given.sub}" if given.sub else "")
+        + "; mapped from the category instead")]
+    notes["lapor_category"] = FieldDecision(source="inferred", rule="category_map")
+    return lapor_categories.from_category(category), warnings
+
+
 def accept(sub: Submission, record_time: datetime, classifier: Classifier,
            id_key: bytes) -> AcceptedComplaint | Rejection:
     """`record_time` is the input record's Kafka timestamp: accepted_at never lies after it.
@@ -80,6 +100,8 @@ def accept(sub: Submission, record_time: datetime, classifier: Classifier,
     notes.update(type=ctype.decided, category=category.decided, sla_tier=tier.decided,
                  privacy=FieldDecision(source="channel" if "privacy" in sub.model_fields_set
                                        or sub.channel is Channel.sms else "default"))
+    lapor_category, lapor_warnings = _lapor_category(sub.lapor_category, Category(category.value), notes)
+    warnings += lapor_warnings
     accepted_at = min(sub.submitted_at, record_time.astimezone(sub.submitted_at.tzinfo))
     complaint_id = make_complaint_id(sub.channel.value, sub.submission_id, id_key)
     return AcceptedComplaint(
@@ -92,5 +114,5 @@ def accept(sub: Submission, record_time: datetime, classifier: Classifier,
         type=ComplaintType(ctype.value), category=category.value, sla_tier=tier.value,
         location=location, agency_hint=sub.agency_hint,
         field_inspection=bool(sub.field_inspection), attachments=sub.attachments,
-        classification=notes, warnings=warnings or None,
+        lapor_category=lapor_category, classification=notes, warnings=warnings or None,
     )
