@@ -231,7 +231,7 @@ def test_a_disposition_step_names_the_unit_or_the_agencys_admin() -> None:
 
     assert disposition_text("Dinas Sosial Kota Bandung") == "Didisposisikan ke Dinas Sosial Kota Bandung"
     assert disposition_text(None) == "Dikembalikan ke admin instansi"
-    line = {"facts": {}, "closed_at": None, "events": [
+    line: dict[str, Any] = {"facts": {}, "closed_at": None, "events": [
         ["2026-03-03T10:00:00+07:00", "status", {"status": "disposed", "agency_id": "pemda-32-73",
                                                  "unit_name": "Dinas Sosial Kota Bandung"}],
         ["2026-03-04T10:00:00+07:00", "status", {"status": "disposed", "agency_id": "pemda-32-73"}],
