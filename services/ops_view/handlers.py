@@ -7,7 +7,8 @@ reporter, so no page can show an anonymous reporter (or any reporter).
 Store keys are written from records of one partition only (a table's changelog partition is
 its source record's): per complaint (its events share the complaint's partition), per source
 partition ("esc|p", "triage|p", "dead|p", "now|p", "pending|p", "breaches|p|agency|day"), per agency
-("compliance|agency|day", "overdue|agency": sla.compliance.v1 is keyed by agency; "bridge|agency":
+("compliance|agency|day", "overdue|agency", and a unit's share "unitcompliance|agency|unit|day",
+"unitoverdue|agency|unit": sla.compliance.v1 is keyed by agency; "bridge|agency":
 bridge.deliveries.v1 is too) and per bridge.undelivered.v1 key ("undelivered|agency|complaint_id").
 
 Each event once, and no state for a complaint never seen: the view trusts
@@ -135,7 +136,17 @@ class OpsHandlers:
                   "target_agency_id": s.target_agency_id}
         if s.unit_name is not None:  # a disposition: the unit, as the judge named it
             detail |= {"unit_id": s.unit_id, "unit_name": s.unit_name}
+            self._unit_name(stores, p, s)
         return self._step(stores, p, s.complaint_id, [s.at.isoformat(), "status", detail])
+
+    @staticmethod
+    def _unit_name(stores: StagedStores, p: int, s: StatusEvent) -> None:
+        """The latest name the judge gave a unit, for the page's late units (per partition:
+        a key is written from one partition's records only). A few per unit, never ended."""
+        key = f"unitname|{p}|{s.agency_id}|{s.unit_id}"
+        known = stores.get(BOARD, key)
+        if known is None or (known["at"] <= s.at.isoformat() and known["name"] != s.unit_name):
+            stores.put(BOARD, key, {"name": s.unit_name, "at": s.at.isoformat()})
 
     def _step(self, stores: StagedStores, p: int, cid: str, entry: list[Any]) -> Outcome:
         """A status's or an escalation's step: on its complaint's timeline, or parked while
@@ -218,7 +229,9 @@ class OpsHandlers:
         item = {**detail, "complaint_id": e.complaint_id, "fire_at": e.fire_at.isoformat(),
                 "as_of": e.as_of.isoformat()}
         stores.put(BOARD, key, [*recent, item][-RECENT_ESCALATIONS:])
-        if e.kind.value == "breach" and e.agency_id != "triage":
+        # By level: the contract's ladder. An internal lapse (to the agency's admin, #34) is
+        # no level of it: counted by clock in the SLA's figures (a unit's in its share).
+        if e.kind.value == "breach" and e.agency_id != "triage" and e.target.value != "agency_admin":
             local_day = e.fire_at.astimezone(zone(self.registry.timezone(e.agency_id))).date()
             bkey = f"breaches|{p}|{e.agency_id}|{local_day.isoformat()}"
             counts = dict(stores.get(BOARD, bkey) or {})
@@ -297,7 +310,9 @@ class OpsHandlers:
         """Each SLA partition reports its share of an agency's day (and a late event a second,
         delta report): all reports of (agency, day) are kept by event id and summed when read."""
         day = c.day.isoformat()
-        key = f"compliance|{c.agency_id}|{day}"
+        owner = c.agency_id if c.unit_id is None else f"{c.agency_id}|{c.unit_id}"
+        prefix = "" if c.unit_id is None else "unit"  # a unit's share is never the agency's
+        key = f"{prefix}compliance|{owner}|{day}"
         entry = stores.get(BOARD, key) or {"tz": c.timezone, "reports": {}}
         if c.event_id in entry["reports"]:
             return
@@ -307,7 +322,7 @@ class OpsHandlers:
                   "late": c.first_response_late, "breaches": {k.value: n for k, n in c.breaches.items()},
                   "partition": c.partition, "overdue": c.open_overdue_end_of_day}
         stores.put(BOARD, key, {**entry, "reports": {**entry["reports"], c.event_id: report}})
-        okey = f"overdue|{c.agency_id}"
+        okey = f"{prefix}overdue|{owner}"
         latest = dict(stores.get(BOARD, okey) or {})
         part = str(c.partition if c.partition is not None else -1)
         if part not in latest or latest[part][0] <= day:

@@ -77,6 +77,36 @@ def compliance(board: Store, period: str = "day") -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (r["period"], r["agency_id"]), reverse=True)
 
 
+def late_units(board: Store, period: str = "day") -> list[dict[str, Any]]:
+    """Units late on their internal deadlines (#34), per agency and period, from their shares
+    of sla.compliance.v1: the units with unit_response breaches in the period, or complaints
+    open past their deadline now (the latest report per partition). `unit_name`: the name
+    the judge last gave it on a `disposed` status (None when none was read)."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for key, entry in _by_prefix(board, "unitcompliance|"):
+        _, agency, unit, day = key.split("|")
+        r = rows.setdefault((agency, unit, period_of(date.fromisoformat(day), period)), {
+            "agency_id": agency, "unit_id": unit, "period": period_of(date.fromisoformat(day), period),
+            "received": 0, "breaches": 0})
+        for report in entry["reports"].values():
+            r["received"] += report["received"]
+            r["breaches"] += report["breaches"].get("unit_response", 0)
+    overdue = {tuple(key.split("|")[1:3]): sum(v[1] for v in latest.values())
+               for key, latest in _by_prefix(board, "unitoverdue|")}
+    names: dict[tuple[str, str], tuple[str, str]] = {}
+    for key, known in _by_prefix(board, "unitname|"):
+        _, _p, agency, unit = key.split("|")
+        if (agency, unit) not in names or names[(agency, unit)][0] < known["at"]:
+            names[(agency, unit)] = (known["at"], known["name"])
+    out = []
+    for (agency, unit, _label), r in rows.items():
+        now_overdue = overdue.get((agency, unit), 0)
+        if r["breaches"] or now_overdue:
+            out.append({**r, "open_overdue_now": now_overdue,
+                        "unit_name": names[(agency, unit)][1] if (agency, unit) in names else None})
+    return sorted(out, key=lambda r: (r["period"], r["agency_id"], r["unit_id"]), reverse=True)
+
+
 def escalations(board: Store, level: int | None = None, agency: str | None = None,
                 limit: int = 100) -> list[dict[str, Any]]:
     """The latest escalations of every partition, newest first (by fire time, then as_of)."""

@@ -25,6 +25,8 @@ from services.domain.calendar import WorkingCalendar
 from services.domain.complaint_id import normalise_complaint_id
 from services.domain.labels import reason_text
 from services.domain.registry import Registry
+from services.domain.unit_catalogue import starting_units
+from services.domain.units import UnitsBook
 from services.ops_view import queries
 from services.ops_view.handlers import BOARD, TIMELINES
 from services.web.forwarded import Network, client_address
@@ -70,6 +72,7 @@ class OpsSite:
         self.streams: dict[str, int] = {}  # open /events streams by client address
         self.signin, self.assign_status = signin, assign
         self.headers = dict(SECURITY_HEADERS) if signin is None else signed_in_headers(signin.provider.origin)
+        self.starting = UnitsBook(starting_units(registry))  # (the late units' fallback names)
 
     @property
     def board(self) -> Mapping[str, Any]:
@@ -114,6 +117,7 @@ class OpsSite:
         app.router.add_get("/favicon.ico", favicon)
         app.router.add_get("/api/overview", self.overview)
         app.router.add_get("/api/compliance", self.compliance)
+        app.router.add_get("/api/units", self.late_units)
         app.router.add_get("/api/escalations", self.escalations)
         app.router.add_get("/api/timeline/{id}", self.timeline)
         app.router.add_get("/events", self.events)
@@ -192,6 +196,19 @@ class OpsSite:
         names = self._names()
         return web.json_response([{**r, "agency_name": names.get(r["agency_id"], r["agency_id"])}
                                   for r in rows])
+
+    async def late_units(self, request: web.Request) -> web.Response:
+        """The "Unit terlambat" table: late units by agency, named (a unit no `disposed` status
+        named here yet: its starting set's name, else its id)."""
+        period = request.query.get("period", "day")
+        if period not in queries.PERIODS:
+            return web.json_response({"error": f"period must be one of {queries.PERIODS}"}, status=400)
+        names, rows = self._names(), []
+        for r in queries.late_units(self.board, period):
+            unit = self.starting.of(r["agency_id"]).unit(r["unit_id"])
+            rows.append({**r, "agency_name": names.get(r["agency_id"], r["agency_id"]),
+                         "unit_name": r["unit_name"] or (unit.name if unit else r["unit_id"])})
+        return web.json_response(rows)
 
     async def escalations(self, request: web.Request) -> web.Response:
         level, agency = request.query.get("level") or None, request.query.get("agency") or None

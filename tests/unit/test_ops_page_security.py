@@ -58,7 +58,7 @@ async def test_a_foreign_host_is_refused_and_a_known_one_served(page: str) -> No
 
 
 async def test_every_answer_carries_the_security_headers(page: str) -> None:
-    for path in ("/", "/static/app.js", "/api/overview", "/api/escalations", "/nope",
+    for path in ("/", "/static/app.js", "/api/overview", "/api/escalations", "/api/units", "/nope",
                  "/api/timeline/LPR-XXXX"):
         _, headers, _ = await get(page + path)
         for name, value in SECURITY_HEADERS.items():

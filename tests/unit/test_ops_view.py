@@ -229,3 +229,56 @@ def test_a_disposition_on_the_timeline_names_its_unit() -> None:
     assert [e.get("disposition_text") for e in line["events"] if e["kind"] == "status"] == [
         "Didisposisikan ke PLN UP3 Bandung", "Dikembalikan ke admin instansi"]
     assert "Budi" not in json.dumps(v.timelines)  # the note stays out, as ever
+
+
+def unit_share(event_id: str, unit: str, day: str, partition: int, received: int, breaches: int,
+               overdue: int, agency: str = "pemda-32-73") -> dict[str, Any]:
+    return {**compliance(event_id, agency, day, partition, received, 0, 0, overdue),
+            "breaches": {"unit_response": breaches} if breaches else {}, "unit_id": unit}
+
+
+def test_late_units_are_listed_by_agency_with_their_names_and_kept_apart_from_the_agency() -> None:
+    v = View()
+    bdg = "pemda-32-73"
+    v.send(COMPLIANCE, compliance("a1", bdg, "2026-03-03", 0, 2, 2, 0), key=bdg)
+    v.send(COMPLIANCE, unit_share("u1", "dinas-pupr", "2026-03-03", 0, 2, 0, 0), key=bdg)
+    v.send(COMPLIANCE, unit_share("u2", "dinas-pupr", "2026-03-07", 1, 0, 1, 1), key=bdg)
+    v.send(COMPLIANCE, unit_share("u2", "dinas-pupr", "2026-03-07", 1, 0, 1, 1), key=bdg)  # repeat
+    v.send(COMPLIANCE, unit_share("u3", "dinas-kesehatan", "2026-03-03", 0, 1, 0, 0), key=bdg)  # on time
+    v.send(COMPLIANCE, unit_share("u4", "kec-32-73-02", "2026-03-02", 0, 1, 0, 2), key=bdg)
+    v.send(ACCEPTED, accepted(), key=CID)
+    v.send(STATUS, {**status("disposed", bdg, "2026-03-03T10:00:00+07:00"), "unit_id": "dinas-pupr",
+                    "unit_name": "Dinas PUPR Kota Bandung (baru)"}, key=CID)
+    # The agency's own row is the agency's alone: no unit's share in it.
+    [agency_row] = queries.compliance(v.board, "month")
+    assert (agency_row["agency_id"], agency_row["received"], agency_row["open_overdue_now"]) == (bdg, 2, 0)
+    late = [(r["unit_id"], r["unit_name"], r["period"], r["received"], r["breaches"], r["open_overdue_now"])
+            for r in queries.late_units(v.board, "month")]
+    assert late == [("kec-32-73-02", None, "2026-03", 1, 0, 2),
+                    ("dinas-pupr", "Dinas PUPR Kota Bandung (baru)", "2026-03", 2, 1, 1)]
+
+
+async def test_the_page_names_late_units_from_statuses_or_their_starting_set() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from services.ops_view.web import OpsSite
+
+    v = View()
+    bdg = "pemda-32-73"
+    v.send(COMPLIANCE, unit_share("u1", "kec-32-73-02", "2026-03-02", 0, 1, 1, 1), key=bdg)
+    site = OpsSite(v.worker.stores, load_registry(), WorkingCalendar())
+    async with TestClient(TestServer(site.app())) as client:
+        rows = await (await client.get("/api/units?period=day")).json()
+        assert [(r["agency_name"], r["unit_name"], r["breaches"]) for r in rows] == [
+            ("Pemerintah Kota Bandung", "Kecamatan Coblong", 1)]
+        assert (await client.get("/api/units?period=year")).status == 400
+
+
+def test_an_internal_lapse_is_no_level_of_the_agencys_ladder() -> None:
+    v = View()
+    lapse = {**escalation(1, "2026-03-07T00:00:00+07:00", agency="pemda-32-73"), "clock": "unit_response",
+             "target": "agency_admin", "unit_id": "dinas-pupr", "escalation_id": "e-unit"}
+    v.send(ESCALATIONS, lapse, key=CID)
+    v.send(ESCALATIONS, escalation(1, "2026-03-07T00:00:00+07:00", agency="pemda-32-73"), key=CID)
+    [row] = queries.compliance(v.board)
+    assert row["breaches_by_level"] == {"1": 1}

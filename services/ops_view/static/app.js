@@ -1,8 +1,8 @@
 "use strict";
 // The operations page: plain DOM, no framework, nothing loaded from elsewhere.
-const CLOCK = { first_response: "Tanggapan pertama", follow_up: "Tindak lanjut", resolution: "Penyelesaian", auto_close: "Tutup otomatis" };
+const CLOCK = { first_response: "Tanggapan pertama", follow_up: "Tindak lanjut", resolution: "Penyelesaian", auto_close: "Tutup otomatis", disposition: "Verifikasi admin", unit_response: "Tenggat unit" };
 const KIND = { warning: "Peringatan", breach: "Pelanggaran" };
-const TARGET = { agency: "Instansi", agency_supervisor: "Atasan instansi", national_admin: "Admin nasional", ombudsman: "Ombudsman" };
+const TARGET = { agency: "Instansi", agency_supervisor: "Atasan instansi", national_admin: "Admin nasional", ombudsman: "Ombudsman", agency_admin: "Admin instansi" };
 const STATUS = { acknowledged: "diterima instansi", in_progress: "sedang diproses", info_requested: "minta keterangan", info_received: "keterangan diterima",
   field_inspection_required: "perlu pemeriksaan lapangan", responded: "ditanggapi", resolved: "diselesaikan", not_our_authority: "bukan wewenang",
   assigned: "ditugaskan admin", reporter_replied: "pelapor membalas", archived: "diarsipkan", closed: "ditutup" };
@@ -64,6 +64,16 @@ function renderCompliance() {
   select.replaceChildren(...agencies.map(([id, name]) => { const o = el("option", name); o.value = id; return o; }));
   if (agencies.some(([id]) => id === chosen)) select.value = chosen;
   renderTrend();
+}
+// Units late on their internal deadlines, by agency (a unit's lapse goes to its agency's admin only).
+function renderUnits(rows) {
+  const sorted = [...rows].sort((a, b) => a.agency_name.localeCompare(b.agency_name) || a.unit_name.localeCompare(b.unit_name) || b.period.localeCompare(a.period));
+  $("#units tbody").replaceChildren(...sorted.map((r) => {
+    const tr = row([r.agency_name, r.unit_name, r.period, r.received, r.breaches, r.open_overdue_now]);
+    for (const i of [3, 4, 5]) tr.children[i].className = "num";
+    return tr;
+  }));
+  $("#units-note").textContent = rows.length ? "" : "Tidak ada unit yang terlambat.";
 }
 function renderTrend() {
   const svg = $("#trend"), agency = $("#trend-agency").value;
@@ -191,7 +201,9 @@ async function refresh() {
   try {
     const overview = await getJSON("/api/overview");
     const rows = await getJSON("/api/compliance?period=" + $("#period").value);
+    const units = await getJSON("/api/units?period=" + $("#period").value);
     if (mine !== refreshes) return;
+    renderUnits(units);
     renderOverview(overview);
     renderBridge(overview.bridge || []);
     complianceRows = rows;
