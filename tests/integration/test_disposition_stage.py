@@ -19,9 +19,11 @@ from schemas import StatusEvent, Unit, UnitSet
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
 from services.runtime.topic_read import partitions_of
+from services.tools.broker import free_port
 from services.runtime.topics import (
     ACCEPTED, STATUS, UNITS, agency_status_topic_name, agency_topic_name,
 )
+from tests.integration.test_metrics_endpoint import http_status
 from tests.integration.test_router import accepted
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
 from tests.workers import WorkerProcess, logged_events, running
@@ -82,8 +84,10 @@ async def test_a_bandung_roads_complaint_is_disposed_to_dinas_pupr_and_an_opted_
     complaints = [accepted(BANSOS, "Bansos PKH tidak cair sejak tahun lalu", "32.01"),
                   accepted(ROADS, "Jalan rusak berlubang besar di Jalan Soekarno-Hatta, "
                                   "membahayakan pengendara", "32.73.02")]
+    port = free_port()
     with running("router", settings, tmp_path), running("status_gate", settings, tmp_path), \
-            running("disposition", settings, tmp_path) as disposition:
+            running("disposition", settings.model_copy(update={"web_enabled": True}), tmp_path,
+                    web_port=port) as disposition:
         await produce(settings, ACCEPTED, [(c["complaint_id"].encode(), json.dumps(c).encode())
                                            for c in complaints])
         records = await consume(settings, STATUS, expected=1, timeout_s=120)
@@ -92,6 +96,9 @@ async def test_a_bandung_roads_complaint_is_disposed_to_dinas_pupr_and_an_opted_
         assert len(await consume(settings, agency_topic_name("kemensos"), expected=1, timeout_s=60)) == 1
         await until_committed_to_end(settings, f"{settings.topic_prefix}lapor-disposition",
                                      agency_topic_name("kemensos"), disposition)
+        assert await asyncio.to_thread(http_status, port, "/health/") == 200  # polling
+        disposition.stop()  # SIGTERM, as `podman stop` sends
+        assert disposition.proc.returncode == 0
         events = logged_events(disposition.log_text())
 
     [status] = [StatusEvent.model_validate_json(r.value) for r in records]
@@ -103,4 +110,5 @@ async def test_a_bandung_roads_complaint_is_disposed_to_dinas_pupr_and_an_opted_
     assert await written(settings, agency_status_topic_name("kemensos")) == 0
     # The published set was read before the first poll.
     assert events.index("units_applied") < events.index("worker_ready")
-    assert {"disposed", "not_disposed"} <= set(events)
+    assert {"disposed", "not_disposed", "worker_stopped"} <= set(events)
+    assert "Traceback" not in disposition.log_text()
