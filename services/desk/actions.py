@@ -92,7 +92,7 @@ def available(view: DeskView, facts: Facts, agency_id: str, unit_id: str | None 
     if unit_id is not None:
         out.append(HAND_BACK)
     elif disposition_choices(view, facts, agency_id):
-        out.append(DISPOSE)
+        out.insert(0, DISPOSE)  # the admin's first call on a complaint: which unit answers it
     return out
 
 

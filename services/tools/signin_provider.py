@@ -57,6 +57,9 @@ DEMO_ACCOUNTS = (
     StaffAccount("operator", "operator-demo", ("national-operator",)),
     StaffAccount("pln", "pln-demo", ("agency-pln",)),
     StaffAccount("bpjs", "bpjs-demo", ("agency-bpjs-kesehatan",)),
+    # Kota Bandung's admin, and the staff of one of its units (a subgroup of the agency's).
+    StaffAccount("bandung", "bandung-demo", ("agency-pemda-32-73",)),
+    StaffAccount("pupr", "pupr-demo", ("agency-pemda-32-73/unit-dinas-pupr",)),
     StaffAccount("nobody", "nobody-demo", ()),
 )
 
@@ -106,15 +109,16 @@ def realm(redirect_uris: list[str], client_secret: str,
           accounts: tuple[StaffAccount, ...] = DEMO_ACCOUNTS, root: str = "/lapor") -> dict[str, Any]:
     """The realm as Keycloak imports it: one confidential client with the code flow and
     PKCE (S256) required, a `groups` claim of full group paths in its tokens, and the
-    accounts with their groups (each under `root`, LAPOR_STAFF_GROUP_ROOT)."""
-    groups = sorted({g for a in accounts for g in a.groups})
+    accounts with their groups (each under `root`, LAPOR_STAFF_GROUP_ROOT; a group path with a
+    `/`, a unit's `agency-<id>/unit-<unit>`, is a subgroup of its agency's group)."""
+    groups = _group_tree(sorted({g for a in accounts for g in a.groups}))
     parents = [p for p in root.split("/") if p]
-    tree: dict[str, Any] = {"name": parents[-1], "subGroups": [{"name": g} for g in groups]} if parents else {}
+    tree: dict[str, Any] = {"name": parents[-1], "subGroups": groups} if parents else {}
     for parent in reversed(parents[:-1]):
         tree = {"name": parent, "subGroups": [tree]}
     return {
         "realm": REALM, "enabled": True, "sslRequired": "external",
-        "groups": [tree] if parents else [{"name": g} for g in groups],
+        "groups": [tree] if parents else groups,
         "clients": [{
             "clientId": CLIENT_ID, "enabled": True, "protocol": "openid-connect",
             "publicClient": False, "secret": client_secret,
@@ -136,6 +140,18 @@ def realm(redirect_uris: list[str], client_secret: str,
             "credentials": [{"type": "password", "value": a.password, "temporary": False}],
             "groups": [f"{root.rstrip('/')}/{g}" for g in a.groups]} for a in accounts],
     }
+
+
+def _group_tree(paths: list[str]) -> list[dict[str, Any]]:
+    """Keycloak's group representations for relative paths: `a/b` is `b` under `a`."""
+    children: dict[str, list[str]] = {}
+    for path in paths:
+        head, _, rest = path.partition("/")
+        children.setdefault(head, [])
+        if rest:
+            children[head].append(rest)
+    return [{"name": name, "subGroups": _group_tree(sub)} if sub else {"name": name}
+            for name, sub in children.items()]
 
 
 # Creating the realm hashes every account's password and builds the client's defaults: on two

@@ -318,3 +318,100 @@ async def test_staff_work_their_desk_and_reporters_track_their_complaint(
         await track.screenshot(path=str(tmp_path / "lacak.png"), full_page=True)
         await browser.close()
     assert errors == []
+
+
+async def test_an_agencys_admin_dispositions_and_a_unit_sees_only_its_own(
+    request: pytest.FixtureRequest, broker_settings: Settings,
+    signin_provider: RunningProvider, tmp_path: Path,
+) -> None:
+    """Units inside an agency (#34), through the whole status path (desk, gate, judge, desk):
+    Kota Bandung's admin dispositions one complaint to Dinas PUPR from its page and another to
+    Dinas Kesehatan; PUPR's staff (`/lapor/agency-pemda-32-73/unit-dinas-pupr`) see the first
+    and not the second (404 by any URL, as between agencies), then hand the first back to the
+    admin with a note: it leaves PUPR's queue and is the admin's again."""
+    desk_port = free_port()
+    desk = f"http://127.0.0.1:{desk_port}"
+    bdg, pupr_id = "pemda-32-73", "dinas-pupr"
+    now = datetime.now(UTC).replace(microsecond=0)
+    sids = {"road": "units-road", "clinic": "units-clinic"}
+    cid = {k: make_complaint_id("web", s) for k, s in sids.items()}
+    errors: list[str] = []
+    async with harness(request, "broker", ["intake", "router", "status_gate", "desk"], tmp_path,
+                       agencies=(bdg,), desk_port=desk_port,
+                       **client_settings(signin_provider, tmp_path / "signin")) as h, async_playwright() as pw:
+        where = {"region_code": "32.73.02"}
+        await h.publish(SUBMITTED, [
+            submission(sids["road"], "Jalan berlubang besar di Jl. Soekarno-Hatta dekat halte", now,
+                       title="Jalan berlubang", agency_hint=bdg, location=where),
+            submission(sids["clinic"], "Puskesmas tutup pada jam layanan, antrean pasien terlantar", now,
+                       title="Puskesmas tutup", agency_hint=bdg, location=where),
+        ])
+        await h.tick(now.isoformat())
+        await answering(desk + "/")
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+        # --- The admin: the whole agency, each complaint's unit; dispositions from the page --
+        admin_ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
+        admin = await sign_in(admin_ctx, f"{desk}/", "bandung")
+        watch_console(admin, (desk,), errors)
+        queue = f"{desk}/a/{bdg}/"
+        for key in cid:
+            await shows(admin, queue, f"tr[data-complaint='{cid[key]}'] td[data-unit='']", timeout_s=90)
+        assert "Belum didisposisikan" in await admin.inner_text(f"tr[data-complaint='{cid['road']}']")
+        await admin.goto(f"{queue}c/{cid['road']}")
+        form = "form[data-action='disposed']"
+        await admin.select_option(f"{form} select[name=unit_id]", pupr_id)
+        await admin.fill(f"{form} textarea[name=note]", "Mohon ditinjau ke lokasi minggu ini")
+        await admin.screenshot(path=str(tmp_path / "desk-units-disposition.png"), full_page=True)
+        await admin.click(f"{form} button")
+        await admin.wait_for_selector(".notice")
+        await admin.goto(f"{queue}c/{cid['clinic']}")
+        await admin.select_option(f"{form} select[name=unit_id]", "dinas-kesehatan")
+        await admin.click(f"{form} button")
+        await admin.wait_for_selector(".notice")
+        await shows(admin, queue, f"tr[data-complaint='{cid['road']}'] td[data-unit='{pupr_id}']")
+        await shows(admin, queue, f"tr[data-complaint='{cid['clinic']}'] td[data-unit='dinas-kesehatan']")
+        await admin.goto(f"{queue}?unit={pupr_id}")
+        assert await admin.eval_on_selector_all("tbody tr", "rs => rs.map(r => r.dataset.complaint)") == [
+            cid["road"]]
+        await admin.goto(f"{queue}c/{cid['road']}")
+        assert await admin.get_attribute("dd.unit", "data-unit") == pupr_id
+        assert await admin.query_selector(".timeline li[data-status='disposed'] .unit[data-unit='dinas-pupr']")
+
+        # --- PUPR's staff: their unit's complaint only ----------------------------------
+        pupr_ctx = await browser.new_context(viewport={"width": 1300, "height": 700})
+        pupr = await sign_in(pupr_ctx, f"{desk}/", "pupr")
+        watch_console(pupr, (desk,), errors)
+        mine = f"{desk}/a/{bdg}/u/{pupr_id}/"
+        assert pupr.url == mine  # the only desk of the account
+        await shows(pupr, mine, f"tr[data-complaint='{cid['road']}']")
+        assert await pupr.eval_on_selector_all("tbody tr", "rs => rs.map(r => r.dataset.complaint)") == [
+            cid["road"]]
+        await pupr.screenshot(path=str(tmp_path / "desk-units-queue.png"), full_page=True)
+        for guess in (f"{mine}c/{cid['clinic']}", f"/api/a/{bdg}/u/{pupr_id}/c/{cid['clinic']}",
+                      f"/a/{bdg}/u/dinas-kesehatan/c/{cid['clinic']}", f"/a/{bdg}/", f"/a/{bdg}/c/{cid['road']}",
+                      f"/api/a/{bdg}/queue"):
+            answer = await pupr.request.get(guess if guess.startswith("http") else desk + guess)
+            assert answer.status == 404, guess
+            assert cid["clinic"] not in await answer.text()
+        csrf = await pupr.get_attribute("form.signout input[name=csrf]", "value")
+        assert csrf
+        cross = await pupr.request.post(f"{mine}c/{cid['clinic']}/status", form={
+            "csrf": csrf, "form_id": "x" * 20, "status": "in_progress"})
+        assert cross.status == 404
+
+        # --- PUPR hands the road back: out of its queue, the admin's again ------------------
+        await pupr.goto(f"{mine}c/{cid['road']}")
+        assert await pupr.query_selector("form[data-action='not_our_authority']") is None
+        back = "form[data-action='handed_back']"
+        await pupr.fill(f"{back} textarea[name=note]", "Saluran drainase, bukan jalan: wewenang bidang lain")
+        await pupr.click(f"{back} button")
+        await gone(pupr, mine, f"tr[data-complaint='{cid['road']}']")
+        assert (await pupr.request.get(f"{mine}c/{cid['road']}")).status == 404
+        await shows(admin, queue, f"tr[data-complaint='{cid['road']}'] td[data-unit='']")
+
+        sent = [StatusEvent.model_validate_json(v) for _, v in await h.read(agency_status_topic_name(bdg), 3)]
+        assert [(s.complaint_id, s.unit_id) for s in sent if s.status.value == "disposed"] == [
+            (cid["road"], pupr_id), (cid["clinic"], "dinas-kesehatan"), (cid["road"], None)]
+        await browser.close()
+    assert errors == []
