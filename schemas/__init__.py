@@ -16,6 +16,7 @@ from schemas.common import (
     WireModel,
     WirePart,
 )
+from schemas.desk import StatusDraft
 from schemas.staff import StaffSignOut
 from schemas.units import DispositionRule, LaporCategory, Unit, UnitSet
 from schemas.bridge import (
@@ -53,7 +54,7 @@ __all__ = [
     "LaporCategory",
     "Unit",
     "UnitSet",
-    "AcceptedComplaint", "AdminStatus", "AgencyComplaint", "StaffSignOut", "BridgeCommand", "BridgeDelivery", "BridgeSeenCall", "BridgeUndelivered", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
+    "AcceptedComplaint", "AdminStatus", "AgencyComplaint", "StaffSignOut", "StatusDraft", "BridgeCommand", "BridgeDelivery", "BridgeSeenCall", "BridgeUndelivered", "Open311Request", "WebhookPing", "AgencyId", "AgencyStatus", "Attachment", "Category", "Channel",
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
     "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter", "ReporterStatus",
     "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusClaim", "StatusEvent",

@@ -11,6 +11,7 @@ from schemas.bridge import (
     BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request, WebhookPing,
 )
 from schemas.events import ALL_EVENTS
+from schemas.desk import StatusDraft
 from schemas.staff import StaffSignOut
 
 SCHEMA_DIR = Path(__file__).parent / "json"
@@ -22,7 +23,7 @@ def render_schemas() -> dict[str, str]:
     out: dict[str, str] = {}
     models: tuple[type[WireModel], ...] = (*ALL_EVENTS, Open311Request, BridgeDelivery, WebhookPing,
                                             BridgeCommand, BridgeSeenCall, BridgeUndelivered,
-                                            StaffSignOut)
+                                            StaffSignOut, StatusDraft)
     for model in models:
         schema: dict[str, Any] = model.model_json_schema(mode="validation")
         name = f"{model.schema_name}.v{SCHEMA_VERSION}.schema.json"

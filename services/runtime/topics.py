@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from schemas.bridge import (
     BridgeCommand, BridgeDelivery, BridgeSeenCall, BridgeUndelivered, Open311Request,
 )
+from schemas.desk import StatusDraft
 from schemas.staff import StaffSignOut
 from schemas.units import UnitSet
 from schemas import (
@@ -43,6 +44,8 @@ BRIDGE_SEEN_CALLS = BridgeSeenCall.topic_name  # accepted status calls: the shar
 # Complaints the bridge could not put into the agency's system (the desk shows them).
 BRIDGE_UNDELIVERED = BridgeUndelivered.topic_name
 STAFF_SIGNED_OUT = StaffSignOut.topic_name  # sign-outs every worker of a staff site refuses
+# Units' answers waiting for their agency admin's approval (the desk's alone; schemas/desk.py).
+DRAFTS = StatusDraft.topic_name
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -175,6 +178,9 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         TopicSpec(BRIDGE_SEEN_CALLS, "agency_id|digest", 1, rf, retention_ms=DAY_MS),
         TopicSpec(BRIDGE_UNDELIVERED, "agency_id|complaint_id", 1, rf, cleanup_policy="compact"),
         # A week: past any staff session (LAPOR_STAFF_SESSION_HOURS), then gone.
+        # A complaint's latest draft; gone with the complaints it answers (the agency topics'
+        # retention): the desk no longer shows them either.
+        TopicSpec(DRAFTS, "agency_id|complaint_id", 1, rf, cleanup_policy="compact,delete", retention_ms=keep),
         TopicSpec(STAFF_SIGNED_OUT, "site|session digest", 1, rf, cleanup_policy="compact,delete",
                   retention_ms=7 * DAY_MS),
     ]

@@ -33,7 +33,7 @@ from services.runtime.settings import Settings
 from services.runtime.topics import (
     ACCEPTED, ADMIN_STATUS, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, BRIDGE_CONTROL, BRIDGE_DELIVERIES,
     BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED, CLAIMS, CLOSURES, OPEN311_REQUESTS, COMPLIANCE,
-    STAFF_SIGNED_OUT,
+    STAFF_SIGNED_OUT, DRAFTS,
     ESCALATIONS, NOTIFICATION_TOPICS,
     REJECTED, REPORTER_STATUS_TOPICS, ROUTED, RULES, SMS, STATUS, SUBMITTED, TICKS, TRIAGE, UNITS,
     agency_status_topic_name, agency_topic_name, head_of, notifications_topic_name,
@@ -106,8 +106,9 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # It follows its own shared memory (filed requests, accepted calls) and operators' commands.
     "bridge": ((OPEN311_REQUESTS, BRIDGE_SEEN_CALLS, BRIDGE_CONTROL),
                (OPEN311_REQUESTS, BRIDGE_DELIVERIES, BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED)),
-    "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT, UNITS),
-             (STAFF_SIGNED_OUT,)),
+    # Units' drafts waiting for approval are the desk's alone: no public page can read them.
+    "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT, UNITS, DRAFTS),
+             (STAFF_SIGNED_OUT, DRAFTS)),
     # It dispositions an agency's new complaints to the agency's units by the agency's own
     # rules (agency.units.v1), writing `disposed` on the agency's status topic (below).
     "disposition": ((UNITS,), ()),

@@ -20,6 +20,7 @@ from schemas.bridge import (
 from schemas.common import SCHEMA_VERSION, Channel, WireModel
 from schemas.events import ALL_EVENTS, AcceptedComplaint, StatusEvent
 from schemas.export import ID_BASE
+from schemas.desk import StatusDraft
 from schemas.staff import StaffSignOut
 from services.runtime.settings import Settings
 from services.runtime.topics import (
@@ -41,7 +42,7 @@ CERTS_PORT_OFFSET = 3  # the CERTS listener: client port + 3 (`lapor broker cert
 # Every wire model that travels on a topic (WebhookPing is an HTTP body, not a record).
 MODELS: tuple[type[WireModel], ...] = (
     *ALL_EVENTS, Open311Request, BridgeDelivery, BridgeCommand, BridgeSeenCall,
-    BridgeUndelivered, StaffSignOut,
+    BridgeUndelivered, StaffSignOut, StatusDraft,
 )
 # Topics that carry another topic's model (no model names them as its own topic).
 BORROWED: dict[str, tuple[type[WireModel], str]] = {

@@ -7,7 +7,7 @@ from services.domain.registry import load_registry
 from services.runtime.settings import Settings
 from schemas import Channel
 from services.runtime.topics import (
-    ADMIN_STATUS, CLAIMS, CLOSURES, SMS, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+    ADMIN_STATUS, CLAIMS, CLOSURES, DRAFTS, SMS, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
     notifications_topic_name, reporter_status_topic_name,
 )
 from services.tools.access_plan import (
@@ -83,6 +83,13 @@ def test_statuses_reach_complaints_status_only_through_the_gate_and_the_judge() 
     for c in Channel:
         assert who(Operation.write, reporter_status_topic_name(c)) == {f"prod.channel-{c.value}"}
         assert who(Operation.read, reporter_status_topic_name(c)) == {"prod.svc-status-gate"}
+
+
+def test_units_drafts_are_the_desks_alone() -> None:
+    # A unit's answer waiting for its admin's approval (#34) is the agency's text: the
+    # public tracking page (lacak), the operations page and the agencies never read it.
+    assert who(Operation.read, DRAFTS) == {"prod.svc-desk"}
+    assert who(Operation.write, DRAFTS) == {"prod.svc-desk"}
 
 
 def test_channels_write_their_input_and_read_replies_but_no_agency_topic() -> None:
