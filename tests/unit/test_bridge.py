@@ -166,6 +166,25 @@ def test_inbound_statuses_pass_only_signed_fresh_once_and_for_their_agency(tmp_p
     assert reason("pln", legacy, raw) == "400 replayed"
 
 
+def test_a_status_call_naming_a_unit_wrongly_is_refused_at_the_door(tmp_path: Path) -> None:
+    """The gate would dead-letter these after the bridge answered 202: the agency must hear
+    the refusal (the judge names units; a unit only on a disposition inside the agency)."""
+    config = parse_config(config_text(tmp_path), "b", AGENCIES, tmp_path)
+    seen = SeenSignatures(300)
+    disposed = {"event_id": "pln-disp-1", "complaint_id": CID, "status": "disposed",
+                "at": "2026-03-02T10:00:00+07:00", "unit_id": "uid-jabar"}
+
+    def reason(body: Mapping[str, object]) -> str:
+        result = accept_status(config, "pln", *status_call(body), NOW, seen)
+        return "accepted" if isinstance(result, Accepted) else f"{result.status} {result.reason}"
+
+    assert reason({**disposed, "unit_name": "Kantor Pusat"}) == "400 unit_name_is_the_judges"
+    assert reason({**disposed, "status": "acknowledged"}) == "400 unit_only_on_disposed"
+    assert reason({**disposed, "target_agency_id": "kemensos"}) == "400 disposed_names_no_agency"
+    assert reason(disposed) == "accepted"  # to one of its units: the judge decides which exist
+    assert reason({**disposed, "event_id": "pln-disp-2", "unit_id": None}) == "accepted"  # to its admin
+
+
 def complaint(**change: object) -> AgencyComplaint:
     return AgencyComplaint.model_validate({**VALID[AgencyComplaint], **change})
 
