@@ -35,6 +35,11 @@ from services.runtime.topics import TICKS, UNITS
 FILE_KEYS = {"agency_id", "units", "rules", "unit_days_before", "verification_days", "approval",
              "note"}
 IGNORED_KEYS = {"version", "published_at"}
+# The largest set published, as agency.units.v1's record. Its announcement on the ticks is
+# that and a little more, and the router keeps it as a string inside JSON (every quote
+# escaped): all must stay under the broker's record limit (1 MiB by default), or the set
+# would reach some readers and not others. A regency's set is tens of KiB.
+MAX_SET_BYTES = 512 * 1024
 
 
 class UnitsFileError(ValueError):
@@ -99,6 +104,10 @@ def read_units_file(path: Path, version: int, published_at: datetime, previous: 
     found = problems(unit_set, previous)
     if found:
         raise UnitsFileError(f"{path}: " + "; ".join(found))
+    size = len(unit_set.to_bytes())
+    if size > MAX_SET_BYTES:
+        raise UnitsFileError(f"{path}: {size} bytes as published, more than {MAX_SET_BYTES}: "
+                             "fewer rules or keywords, or shorter names and explanations")
     return unit_set
 
 

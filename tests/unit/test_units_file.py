@@ -96,3 +96,19 @@ def test_explain_says_which_rule_is_chosen_and_which_match_lower() -> None:
     assert "  jalan-air (priority 0) -> dinas-pupr: chosen" in lines
     assert "  kec-32-73-02 (priority -1) -> kec-32-73-02: matches (ranked lower)" in lines
     assert "  pendidikan (priority 0) -> dinas-pendidikan: no match" in lines
+
+
+def test_a_set_too_large_for_its_records_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """Within the wire model's limits (2000 units, 2000 rules, keywords unbounded) a set can
+    be megabytes: past the broker's record limit (1 MiB by default) agency.units.v1 could take
+    it while its announcement on the ticks (larger) or the router's stored copy (its JSON
+    escaped inside JSON) could not. The file is refused whole, with its size."""
+    units = "".join(f"  - {{unit_id: unit-{i:04d}, name: {'N' * 200}}}\n" for i in range(1990))
+    rules = "".join(f"  - {{rule_id: r{i:04d}, unit_id: unit-{i:04d}, explanation: {'E' * 300}}}\n"
+                    for i in range(1990))
+    path = write(tmp_path, "agency_id: kpk\nunits:\n" + KPK_UNITS + units + "rules:\n" + rules)
+    with pytest.raises(UnitsFileError) as refused:
+        read(path)
+    assert str(refused.value).startswith(f"{path}: ") and "bytes as published" in str(refused.value)
+    fits = "".join(f"  - {{unit_id: unit-{i:04d}, name: {'N' * 200}}}\n" for i in range(500))
+    assert read(write(tmp_path, "agency_id: kpk\nunits:\n" + KPK_UNITS + fits))  # 500 long names fit
