@@ -10,7 +10,7 @@ from typing import Any
 
 from schemas import ComplianceStats, Escalation, Notification
 from services.domain.calendar import load_calendar
-from tests.sla_scenario import Produced, Step, accepted, routed, run_in_memory, status, tick
+from tests.sla_scenario import Produced, Step, accepted, announce, routed, run_in_memory, status, tick
 
 CID = "LPR-DDDDDDDDDDD4"
 BDG, MKS, JYP = "pemda-32-73", "pemda-73-71", "pemda-91-71"  # Bandung WIB, Makassar WITA, Jayapura WIT
@@ -214,3 +214,13 @@ def test_a_pause_after_an_internal_moment_does_not_move_it_whenever_it_is_read()
         ("disposition", None, "2026-03-06T00:00:00+07:00", "agency_admin")]
     assert [e.escalation_id for e in escalations(early) if e.clock.value == "disposition"] == [
         e.escalation_id for e in escalations(late) if e.clock.value == "disposition"]
+
+
+def test_a_policy_version_moves_a_units_deadline_with_the_agencys() -> None:
+    # Bandung's follow_up becomes 7 working days from 4 March (in force at the 4 March tick):
+    # the unit's deadline is 6 after 2 March (3, 4, 5, 6, 9, 10), 11 March; the admin's
+    # verification keeps the units' terms.
+    longer = announce(2, "2026-03-04T00:00:00+07:00", policy={"agencies": {BDG: {"follow_up": 7}}})
+    out = run_in_memory([longer] + opened(BDG, wib(2, "09:00")) + [
+        disposed(BDG, wib(3), "dinas-pupr"), tick(wib(4, "12:00"))] + FAR)
+    assert internal(out) == [("unit_response", "dinas-pupr", "2026-03-11T00:00:00+07:00", "agency_admin")]
