@@ -68,7 +68,8 @@ def available(view: DeskView, facts: Facts, agency_id: str, unit_id: str | None 
     (tembusan), on a complaint passed on or finished, and none to a unit it is not
     dispositioned to; a pause is asked for once and ended once; a field inspection once, and
     never on the 5-day tier, which has no resolution clock. The admin dispositions (to an
-    active unit other than the one that has it, while there is one); a unit hands back."""
+    active unit other than the one that has it, while there is one); a unit hands back, and
+    drafts no second answer while its draft waits for approval."""
     if not view.is_current_holder(facts, agency_id) or not view.is_open(facts, agency_id):
         return []
     if unit_id is not None and not view.with_unit(facts, agency_id, unit_id):
@@ -76,6 +77,9 @@ def available(view: DeskView, facts: Facts, agency_id: str, unit_id: str | None 
     delivery = facts.deliveries[agency_id]
     own = [s["status"] for s in view.own_statuses(facts, agency_id)]
     paused = view.is_paused(facts, agency_id)
+    # A unit's answer waiting for the admin's approval (services/desk/drafts.py): not a second one.
+    draft = view.pending_draft(agency_id, delivery["complaint_id"]) if unit_id is not None else None
+    waiting = draft is not None and draft.unit_id == unit_id
     out = []
     for action in ACTIONS.values():
         s = action.status
@@ -87,6 +91,8 @@ def available(view: DeskView, facts: Facts, agency_id: str, unit_id: str | None 
                 delivery.get("sla_tier") != SlaTier.dispute_14d.value or s.value in own):
             continue
         if unit_id is not None and s in ADMINS_OWN:
+            continue
+        if waiting and s in (Status.responded, Status.resolved):
             continue
         out.append(action)
     if unit_id is not None:

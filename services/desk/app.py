@@ -1,6 +1,7 @@
 """The agency desk worker (`lapor worker desk`): follows the agency topics, the statuses, the
-escalations, the ticks, the bridge's undelivered marks and the agencies' units into its view, serves the desk,
-and publishes each action on the acting agency's status topic. Wiring only: what is kept is
+escalations, the ticks, the bridge's undelivered marks, the agencies' units and the units'
+drafts into its view, serves the desk, and publishes each action on the acting agency's
+status topic (a unit's answer waiting for approval on desk.drafts.v1 instead). Wiring only: what is kept is
 in `view`, what may be done in `actions`, what is shown in `pages` and `web`.
 
 Its principal (`svc-desk`) reads every agency's complaints and writes every agency's
@@ -17,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from schemas import AgencyStatus
+from schemas import AgencyStatus, StatusDraft
 from services.desk.metrics import DeskMetrics, metrics_app
 from services.desk.view import DeskView, apply_record
 from services.desk.web import DeskSite
@@ -33,7 +34,7 @@ from services.web.staff_signin import StaffSignIn
 from services.runtime.topic_follow import follow, follow_pattern
 from services.runtime.topic_read import TopicRecord
 from services.runtime.topics import (
-    AGENCY_TOPIC, BRIDGE_UNDELIVERED, ESCALATIONS, STATUS, TICKS, UNITS, agency_status_topic_name,
+    AGENCY_TOPIC, BRIDGE_UNDELIVERED, DRAFTS, ESCALATIONS, STATUS, TICKS, UNITS, agency_status_topic_name,
 )
 from services.web.site import start_site
 
@@ -84,6 +85,13 @@ class DeskWorker:
                      status=event.status.value, event_id=event.event_id, unit_id=event.unit_id)
             self.metrics.statuses.labels(event.agency_id, event.status.value).inc()
 
+        async def publish_draft(draft: StatusDraft) -> None:
+            await producer.send_and_wait(settings.topic(DRAFTS), draft.to_bytes(),
+                                         key=f"{draft.agency_id}|{draft.complaint_id}".encode())
+            log.info("draft_sent", complaint_id=draft.complaint_id, agency_id=draft.agency_id,
+                     unit_id=draft.unit_id, draft_id=draft.draft_id, state=draft.state,
+                     status=draft.status.value)  # ids only: the text is the agency's
+
         def refresh() -> None:  # the view's size, as of the scrape
             self.metrics.complaints.set(len(self.view.facts))
             self.metrics.parked.set(self.view.parked_count)
@@ -92,12 +100,12 @@ class DeskWorker:
         await signouts.start()
         self.signin.announce = signouts.publish
         following = asyncio.create_task(signouts.run(stopping), name="sign-outs")
-        site = DeskSite(self.view, self.signin, publish, settings.desk_hosts())
+        site = DeskSite(self.view, self.signin, publish, settings.desk_hosts(), publish_draft)
         runners = [await start_site(site.app(), settings.desk_host, settings.desk_port)]
         if settings.web_enabled:  # metrics and health apart from the pages staff see
             runners.append(await start_site(metrics_app(self.metrics, refresh),
                                             settings.web_host, settings.web_port))
-        pattern = follow_pattern(settings, (STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, UNITS),
+        pattern = follow_pattern(settings, (STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, UNITS, DRAFTS),
                                  (AGENCY_TOPIC,))
         log.info("worker_ready", host=settings.desk_host, port=settings.desk_port)
         try:

@@ -16,6 +16,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from schemas import StatusDraft
 from services.desk.actions import Action
 from services.desk.view import WITH_ADMIN, ClockView, CurrentUnit, QueueRow, Undelivered
 from services.domain.calendar import zone
@@ -34,6 +35,9 @@ STATUS_NAMES = {"acknowledged": "diterima instansi", "in_progress": "sedang dipr
                 "archived": "diarsipkan", "closed": "ditutup", "new": "baru",
                 "disposed": "didisposisikan"}
 NO_UNIT = "Belum didisposisikan"  # with the agency's admin: no unit has it
+AWAITING = "Menunggu persetujuan"  # a unit's draft answer, until the admin decides
+DRAFT_STATES = {"pending": AWAITING, "approved": "Disetujui dan dikirim",
+                "rejected": "Dikembalikan ke unit"}
 # A unit to pick: (unit_id, name, the parent unit's name or None).
 UnitChoice = tuple[str, str, str | None]
 
@@ -139,6 +143,8 @@ def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_nam
         role = '<span class="copy">tembusan</span>' if r.role == "copy" else ""
         clocks = " ".join(clock_cell(c, tz) for c in r.clocks) or "—"
         marked = f' data-undelivered="{e(r.undelivered.reason)}"' if r.undelivered else ""
+        marked += ' data-draft="pending"' if r.awaiting_approval else ""
+        waiting = f'<div class="awaiting">{AWAITING}</div>' if r.awaiting_approval else ""
         held_by = (f'<td data-unit="{e(r.unit.unit_id if r.unit else "")}">'
                    f'{e(r.unit.name if r.unit else ("—" if r.role == "copy" else NO_UNIT))}</td>'
                    if admin else "")
@@ -148,7 +154,7 @@ def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_nam
             f"<td>{e(r.title or '(tanpa judul)')}{undelivered_mark(r.undelivered, tz, 'div')}</td>"
             f"<td>{e(category_name(r.category))}</td>{held_by}"
             f"<td>{e(_when(r.routed_at, tz))}</td><td>{clocks}</td>"
-            f"<td>{e(status_name(r.last_status or 'new'))}</td></tr>")
+            f"<td>{e(status_name(r.last_status or 'new'))}{waiting}</td></tr>")
     empty = ("Tidak ada aduan terbuka yang tidak masuk ke sistem instansi Anda." if only_undelivered
              else "Tidak ada aduan terbuka.")
     table = ("<table><thead><tr><th>Nomor lacak</th><th>Judul</th><th>Kategori</th>"
@@ -169,8 +175,10 @@ def queue_page(agency_id: str, agency_name: str, rows: list[QueueRow], staff_nam
     else:
         heading = (f"<h1>{e(unit_name or unit_id)} <small>({e(agency_name)})</small></h1>"
                    "<p class=\"meta\">Antrean unit: aduan yang didisposisikan ke unit ini.</p>")
+    awaiting = sum(r.awaiting_approval for r in rows)
+    drafts = (f' · <b class="awaiting">{awaiting} draf unit {AWAITING.lower()}</b>' if admin and awaiting else "")
     body = (f"{heading}<p class=\"meta\">{len(rows)} {what}{shown} · tenggat terdekat lebih dulu · "
-            f"per {e(_when(now, tz))}</p><p class=\"filter\">{choice}</p>{table}")
+            f"per {e(_when(now, tz))}{drafts}</p><p class=\"filter\">{choice}</p>{table}")
     return layout(f"Antrean {unit_name or agency_name}", body, staff_name, csrf)
 
 
@@ -190,10 +198,13 @@ def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockV
                    undelivered: Undelivered | None = None,
                    agency_name: Callable[[str], str] = lambda a: a,
                    unit_id: str | None = None, unit: CurrentUnit | None = None,
-                   units: Iterable[UnitChoice] = ()) -> str:
+                   units: Iterable[UnitChoice] = (), draft: StatusDraft | None = None,
+                   drafting: bool = False, unit_names: Callable[[str], str] = lambda u: u) -> str:
     """`agency_name`: an agency's name by its id (the registry's), for the routing reason
     and the timeline. `unit_id`: the page of a unit's staff (else the admin's); `unit`: the
-    unit the complaint is with; `units`: the admin's disposition choices."""
+    unit the complaint is with; `units`: the admin's disposition choices. `draft`: the
+    complaint's draft answer as this page may show it (the admin's: any unit's, with the
+    approval forms while it waits); `drafting`: a unit's answers are drafts (approval on)."""
     cid = delivery["complaint_id"]
     reporter = delivery.get("reporter") or {}
     who = ", ".join(e(v) for k, v in reporter.items() if v) or (
@@ -232,7 +243,8 @@ def complaint_page(agency_id: str, delivery: dict[str, Any], clocks: list[ClockV
             f'<h2>Isi aduan</h2>'
             f'<div class="body">{e(delivery["body"])}</div><h2>Jam SLA</h2><ul class="clocks">{clock_list}</ul>'
             f'<h2>Riwayat</h2><ol class="timeline">{events}</ol>'
-            + action_forms(agency_id, cid, actions, agencies, csrf, base, units, unit is not None))
+            + (draft_section(draft, base, cid, csrf, tz, unit_id is None, unit_names) if draft else "")
+            + action_forms(agency_id, cid, actions, agencies, csrf, base, units, unit is not None, drafting))
     return layout(cid, body, staff_name, csrf)
 
 
@@ -247,11 +259,40 @@ def disposed_text(step: dict[str, Any]) -> str:
     return f"<b>{e(before)}{unit}{e(after)}</b>"
 
 
+def draft_section(draft: StatusDraft, base: str, cid: str, csrf: str, tz: str, reviewing: bool,
+                  unit_names: Callable[[str], str]) -> str:
+    """A unit's draft answer: its state, its text, the admin's note on a rejection; for the
+    admin (`reviewing`) while it waits, the forms that approve it or send it back."""
+    head = (f'<p class="meta"><b class="awaiting">{e(DRAFT_STATES[draft.state])}</b> · '
+            f'{e(status_name(draft.status.value))} · dari {e(unit_names(draft.unit_id))} · '
+            f'{e(_when(draft.drafted_at, tz))}</p>')
+    review = ""
+    if draft.state == "rejected" and draft.review_note:
+        review = (f'<p>Catatan admin ({e(_when(draft.reviewed_at, tz))}):</p>'
+                  f'<blockquote class="review-note">{e(draft.review_note)}</blockquote>')
+    forms = ""
+    if reviewing and draft.state == "pending":
+        hidden = (f'<input type="hidden" name="csrf" value="{e(csrf)}">'
+                  f'<input type="hidden" name="draft_id" value="{e(draft.draft_id)}">')
+        action = f'{e(base)}c/{e(cid)}/draft'
+        forms = (f'<div class="actions"><form method="post" action="{action}" class="action" '
+                 f'data-decision="approve">{hidden}<input type="hidden" name="decision" value="approve">'
+                 f'<button type="submit">Setujui dan kirim ke pelapor</button></form>'
+                 f'<form method="post" action="{action}" class="action" data-decision="reject">{hidden}'
+                 f'<input type="hidden" name="decision" value="reject"><label>Catatan untuk unit (wajib) '
+                 f'<textarea name="review_note" maxlength="5000" required></textarea></label>'
+                 f'<button type="submit">Kembalikan ke unit</button></form></div>')
+    return (f'<section class="draft" data-draft="{e(draft.draft_id)}" data-state="{e(draft.state)}">'
+            f'<h2>Draf tanggapan unit</h2>{head}<blockquote class="draft-text">{e(draft.note)}</blockquote>'
+            f'{review}{forms}</section>')
+
+
 def action_forms(agency_id: str, cid: str, actions: list[Action], agencies: Iterable[tuple[str, str]],
                  csrf: str, base: str | None = None, units: Iterable[UnitChoice] = (),
-                 has_unit: bool = False) -> str:
+                 has_unit: bool = False, drafting: bool = False) -> str:
     """`units`: the admin's disposition choices; `has_unit`: the complaint is with a unit
-    already (the disposition is then a move)."""
+    already (the disposition is then a move); `drafting`: a unit's answers wait for the
+    admin's approval (a draft, its text required)."""
     if not actions:
         return ""
     base = base or desk_base(agency_id)
@@ -269,9 +310,13 @@ def action_forms(agency_id: str, cid: str, actions: list[Action], agencies: Iter
         if a.takes_target:
             extra += (f'<label>Usulan instansi <select name="target_agency_id"><option value="">'
                       f'— diputuskan triase —</option>{options}</select></label>')
-        if a.note_required or a.status.value in ("resolved", "info_requested"):
-            extra += (f'<label>Catatan{" (wajib)" if a.note_required else ""} <textarea name="note" '
-                      f'maxlength="5000"{" required" if a.note_required else ""}></textarea></label>')
+        draft = drafting and a.status.value in ("responded", "resolved")
+        if draft:
+            label += " (draf: menunggu persetujuan admin)"
+        if a.note_required or draft or a.status.value in ("resolved", "info_requested"):
+            required = a.note_required or draft
+            extra += (f'<label>Catatan{" (wajib)" if required else ""} <textarea name="note" '
+                      f'maxlength="5000"{" required" if required else ""}></textarea></label>')
         forms.append(
             f'<form method="post" action="{e(base)}c/{e(cid)}/status" class="action" '
             f'data-action="{e(a.name)}"><input type="hidden" name="csrf" value="{e(csrf)}">'

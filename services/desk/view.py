@@ -5,8 +5,10 @@ the agency receives them), the gate's statuses (`complaints.status.v1`), the SLA
 escalations, the ticks (time is data: the desk's "now" is the latest tick's `as_of`), the
 bridge's marks of complaints it could not put into an agency's own system
 (`bridge.undelivered.v1`, compacted, key `<agency_id>|<complaint_id>`: the latest record of a
-key is the mark, a tombstone ends it) and each agency's units (`agency.units.v1`, compacted,
-from its beginning into a `UnitsBook` over the shipped starting sets).
+key is the mark, a tombstone ends it), each agency's units (`agency.units.v1`, compacted,
+from its beginning into a `UnitsBook` over the shipped starting sets) and the units' drafts
+waiting for their admin's approval (`desk.drafts.v1`, the desk's own, compacted, key
+`<agency_id>|<complaint_id>`: the latest record of a key is the complaint's draft).
 Out: one agency's queue and one complaint as that agency may see it. Nothing here crosses
 agencies: every question names the agency asking, and a complaint delivered to another
 agency does not exist for it. Inside an agency, a complaint is with one of its units or with
@@ -41,7 +43,7 @@ from pydantic import ValidationError
 
 from schemas import (
     AgencyComplaint, BridgeUndelivered, ClockName, Escalation, EscalationKind, Role, SlaTier, Status,
-    StatusEvent, Tick, UnitSet,
+    StatusEvent, StatusDraft, Tick, UnitSet,
 )
 from services.domain.calendar import WorkingCalendar, zone
 from services.domain.complaint_id import normalise_complaint_id
@@ -50,7 +52,7 @@ from services.domain.sla_policy import Policy
 from services.domain.unit_catalogue import starting_units
 from services.domain.units import UnitsBook
 from services.runtime.topics import (
-    AGENCY_TOPIC, BRIDGE_UNDELIVERED, ESCALATIONS, STATUS, TICKS, UNITS, family_member,
+    AGENCY_TOPIC, BRIDGE_UNDELIVERED, DRAFTS, ESCALATIONS, STATUS, TICKS, UNITS, family_member,
 )
 
 # A status that ends the agency's part: the complaint leaves its queue.
@@ -112,6 +114,7 @@ class QueueRow:
     next_due: datetime | None
     undelivered: Undelivered | None = None  # not in the agency's own system: work it here
     unit: CurrentUnit | None = None  # the unit it is dispositioned to (None: with the admin)
+    awaiting_approval: bool = False  # a unit's draft answer waits for the admin's approval
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class DeskView:
         self.parked: OrderedDict[str, list[Parked]] = OrderedDict()  # complaint -> in arrival order
         self.parked_count, self.parked_kept, self.on_dropped = 0, parked_kept, on_dropped
         self.held: dict[str, set[str]] = {}  # agency -> complaints delivered to it (the queue's index)
+        self.drafts: dict[tuple[str, str], StatusDraft] = {}  # (agency, complaint) -> its latest draft
         self.now: datetime | None = None
         # Working days between two dates, asked for every clock of every queue row: counted
         # once per pair (a day-by-day count costs ~1 µs a day; a queue of 10,000 rows asks
@@ -199,6 +203,29 @@ class DeskView:
         """An agency's published units: a newer version replaces the one in force, a repeat
         or an older one changes nothing."""
         self.units.apply(unit_set)
+
+    def draft(self, draft: StatusDraft) -> None:
+        """A unit's draft: the latest record of its key is the complaint's draft. A pending
+        record of a draft already decided (a resent form written after the decision) changes
+        nothing: a decided draft is never open for approval again."""
+        key = (draft.agency_id, draft.complaint_id)
+        held = self.drafts.get(key)
+        if held is not None and held.draft_id == draft.draft_id and held.state != "pending" \
+                and draft.state == "pending":
+            return
+        self.drafts[key] = draft
+
+    def draft_withdrawn(self, agency_id: str, complaint_id: str) -> None:
+        """A tombstone of the drafts topic: the complaint has no draft any more."""
+        self.drafts.pop((agency_id, complaint_id), None)
+
+    def draft_of(self, agency_id: str, complaint_id: str) -> StatusDraft | None:
+        return self.drafts.get((agency_id, complaint_id))
+
+    def pending_draft(self, agency_id: str, complaint_id: str) -> StatusDraft | None:
+        """The complaint's draft while it waits for the admin's approval."""
+        draft = self.drafts.get((agency_id, complaint_id))
+        return draft if draft is not None and draft.state == "pending" else None
 
     def delivered_later(self, agency_id: str, complaint_id: str) -> None:
         """A tombstone: the agency's system took the complaint after all (an operator's
@@ -279,6 +306,7 @@ class DeskView:
         for cid in [c for c, f in self.facts.items() if f.finished_at and f.finished_at < before]:
             for agency in self.facts.pop(cid).deliveries:
                 self.held[agency].discard(cid)
+                self.drafts.pop((agency, cid), None)
 
     # --- what an agency may see ------------------------------------------------------
     def holding(self, agency_id: str, complaint_id: str) -> tuple[Facts, dict[str, Any]] | None:
@@ -441,11 +469,13 @@ class DeskView:
             clocks = self.clocks(facts, agency_id)
             running = [c.due_at for c in clocks if c.state in ("running", "breached") and c.due_at]
             own = self.own_statuses(facts, agency_id)
+            draft = self.pending_draft(agency_id, cid)
             rows.append(QueueRow(cid, delivery["routing"]["role"], delivery.get("title"),
                                  delivery["category"], _at(delivery["routing"]["routed_at"]),
                                  clocks, own[-1]["status"] if own else None,
                                  min(running) if running else None,
-                                 self.undelivered_mark(facts, agency_id), unit))
+                                 self.undelivered_mark(facts, agency_id), unit,
+                                 draft is not None and (unit_id is None or draft.unit_id == unit_id)))
         far = datetime.max.replace(tzinfo=zone("UTC"))
         return sorted(rows, key=lambda r: (r.role != Role.primary.value, r.next_due or far,
                                            r.routed_at, r.complaint_id))
@@ -516,6 +546,8 @@ def apply_record(view: DeskView, topic: str, value: bytes | None, key: bytes | N
     already dead-lettered anything malformed, and the desk only reads."""
     if topic == BRIDGE_UNDELIVERED:
         return _undelivered_record(view, key, value)
+    if topic == DRAFTS:
+        return _draft_record(view, key, value)
     if value is None:
         return "tombstone"
     try:
@@ -553,3 +585,21 @@ def _undelivered_record(view: DeskView, key: bytes | None, value: bytes | None) 
     if (mark.agency_id, mark.complaint_id) != named:
         return KEY_MISMATCH
     return view.undelivered(mark)
+
+
+def _draft_record(view: DeskView, key: bytes | None, value: bytes | None) -> str | None:
+    """A unit's draft, or its tombstone, by its key (what compaction keeps and ends)."""
+    named = undelivered_key(key)  # the same key: <agency_id>|<complaint_id>
+    if named is None:
+        return "invalid"
+    if value is None:
+        view.draft_withdrawn(*named)
+        return None
+    try:
+        draft = StatusDraft.model_validate_json(value)
+    except ValidationError:
+        return "invalid"
+    if (draft.agency_id, draft.complaint_id) != named:
+        return KEY_MISMATCH
+    view.draft(draft)
+    return None

@@ -7,7 +7,12 @@ staff) sees that unit's desk (`/a/<id>/u/<unit>/`): only the complaints disposit
 that unit now. Any other agency's or unit's queue, any complaint not delivered to the agency
 in the address, and for a unit any complaint not with that unit, answers 404, exactly like
 an id nobody has, so ids cannot be probed. A national operator without an agency or unit
-role has no desk (the operations page is theirs)."""
+role has no desk (the operations page is theirs).
+
+Approval (#34, when the agency's units in force ask for it): a unit's `responded` or
+`resolved` is published as a draft (`desk.drafts.v1`), shown to that unit and to the admin,
+who approves it (the agency's status is written then) or sends it back with a note, from the
+complaint's page (`POST /a/<id>/c/<cid>/draft`: the admin's address only)."""
 
 from __future__ import annotations
 
@@ -19,9 +24,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from schemas import AgencyStatus
+from schemas import AgencyStatus, Status, StatusDraft
 from services.desk import pages
 from services.desk.actions import ActionRefused, available, disposition_choices, status_from_form
+from services.desk.drafts import draft_from, needs_approval, review
 from services.desk.pages import desk_base
 from services.desk.view import WITH_ADMIN, DeskView, QueueRow, Undelivered, undelivered_only, with_unit_only
 from services.web.staff_signin import Staff, StaffSignIn
@@ -29,8 +35,13 @@ from services.web.site import NO_SCRIPT_CSP, favicon, guarded, signed_in_headers
 from services.domain.complaint_id import normalise_complaint_id
 
 Publish = Callable[[AgencyStatus], Awaitable[None]]
+PublishDraft = Callable[[StatusDraft], Awaitable[None]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-NOTICES = {"sent": "Terkirim. Gerbang status memeriksanya; status tampil di riwayat setelah diteruskan."}
+NOTICES = {"sent": "Terkirim. Gerbang status memeriksanya; status tampil di riwayat setelah diteruskan.",
+           "drafted": "Draf tersimpan: menunggu persetujuan admin instansi. Belum ada yang dikirim ke pelapor.",
+           "approved": "Disetujui: tanggapan dikirim. Gerbang status memeriksanya; status tampil di riwayat "
+                       "setelah diteruskan.",
+           "rejected": "Draf dikembalikan ke unit dengan catatan Anda."}
 
 
 def html(text: str, status: int = 200) -> web.Response:
@@ -39,8 +50,11 @@ def html(text: str, status: int = 200) -> web.Response:
 
 class DeskSite:
     def __init__(self, view: DeskView, signin: StaffSignIn, publish: Publish,
-                 allowed_hosts: frozenset[str]):
+                 allowed_hosts: frozenset[str], publish_draft: PublishDraft | None = None):
+        """`publish_draft`: writes a unit's draft or the admin's decision (None: this desk
+        takes no drafts, and a unit's answer needing approval is refused)."""
         self.view, self.signin, self.publish, self.allowed_hosts = view, signin, publish, allowed_hosts
+        self.publish_draft = publish_draft
         self.headers = signed_in_headers(signin.provider.origin, NO_SCRIPT_CSP)
 
     @web.middleware
@@ -60,6 +74,7 @@ class DeskSite:
             app.router.add_post(desk + "c/{cid}/status", self.act)
             app.router.add_get("/api" + desk + "queue", self.queue_json)
             app.router.add_get("/api" + desk + "c/{cid}", self.complaint_json)
+        app.router.add_post("/a/{agency}/c/{cid}/draft", self.decide)  # the admin's alone
         return app
 
     async def css(self, request: web.Request) -> web.Response:
@@ -110,6 +125,11 @@ class DeskSite:
             return None
         return with_unit_only(rows, chosen)
 
+    def draft_shown(self, agency: str, cid: str, unit: str | None) -> StatusDraft | None:
+        """The complaint's draft as this desk shows it: the admin any unit's, a unit its own."""
+        draft = self.view.draft_of(agency, cid)
+        return draft if draft is not None and (unit is None or draft.unit_id == unit) else None
+
     def name(self, agency: str) -> str:
         found = self.view.registry.get(agency)
         return found.name if found else agency
@@ -148,7 +168,7 @@ class DeskSite:
 
     async def complaint(self, request: web.Request, error: str | None = None) -> web.StreamResponse:
         staff, agency, unit = await self.desk_of(request)
-        facts, delivery, _ = self.holding(agency, request.match_info["cid"], unit)
+        facts, delivery, cid = self.holding(agency, request.match_info["cid"], unit)
         agencies = sorted(((a.id, a.name) for a in self.view.registry.agencies.values()
                            if not a.id.startswith("pemda-")), key=lambda x: x[1])
         page = pages.complaint_page(agency, delivery, self.view.clocks(facts, agency),
@@ -158,7 +178,10 @@ class DeskSite:
                                     self.view.registry.timezone(agency),
                                     self.view.undelivered_mark(facts, agency), self.name, unit,
                                     self.view.current_unit(facts, agency),
-                                    disposition_choices(self.view, facts, agency) if unit is None else ())
+                                    disposition_choices(self.view, facts, agency) if unit is None else (),
+                                    self.draft_shown(agency, cid, unit),
+                                    needs_approval(self.view, agency, unit, Status.responded),
+                                    lambda u: self.unit_name(agency, u))
         return html(page, status=400 if error else 200)
 
     async def act(self, request: web.Request) -> web.StreamResponse:
@@ -173,13 +196,41 @@ class DeskSite:
             # accelerated week); never before the moment the desk already shows.
             at = max(datetime.now(UTC), self.view.now or datetime.now(UTC))
             event = status_from_form(self.view, facts, agency, cid, form, at, unit)
+            draft = draft_from(event, unit) if unit is not None and needs_approval(
+                self.view, agency, unit, event.status) else None
+            if draft is not None and self.publish_draft is None:
+                raise ActionRefused("meja ini tidak menerima draf: hubungi operator")
         except ActionRefused as exc:
             return await self.complaint(request, error=str(exc))
+        if draft is not None and self.publish_draft is not None:  # waits for the admin's approval
+            await self.publish_draft(draft)
+            raise web.HTTPSeeOther(f"{desk_base(agency, unit)}c/{cid}?notice=drafted")
         await self.publish(event)
         # A unit that handed the complaint back no longer sees it: back to its queue.
         if unit is not None and event.unit_id is None and event.status.value == "disposed":
             raise web.HTTPSeeOther(desk_base(agency, unit))
         raise web.HTTPSeeOther(f"{desk_base(agency, unit)}c/{cid}?notice=sent")
+
+    async def decide(self, request: web.Request) -> web.StreamResponse:
+        """The admin's decision on a unit's draft: approve (the agency's status, then the
+        draft marked approved) or send it back with a note."""
+        staff = await self.signin.staff(request)
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        if staff is None or not await self.signin.action_allowed(request, staff, form.get("csrf")):
+            return web.json_response({"error": "not signed in, or the form is not this site's"}, status=403)
+        staff, agency, unit = await self.desk_of(request)
+        facts, _, cid = self.holding(agency, request.match_info["cid"], unit)
+        try:
+            at = max(datetime.now(UTC), self.view.now or datetime.now(UTC))
+            event, decided = review(self.view, facts, agency, form, at)
+            if self.publish_draft is None:
+                raise ActionRefused("meja ini tidak menerima draf: hubungi operator")
+        except ActionRefused as exc:
+            return await self.complaint(request, error=str(exc))
+        if event is not None:  # the status first: a draft marked approved has its status written
+            await self.publish(event)
+        await self.publish_draft(decided)
+        raise web.HTTPSeeOther(f"{desk_base(agency)}c/{cid}?notice={decided.state}")
 
     async def queue_json(self, request: web.Request) -> web.StreamResponse:
         """`?offset=&limit=` (limit at most 1,000): the queue in the page's order;
@@ -201,19 +252,22 @@ class DeskSite:
             "complaint_id": r.complaint_id, "role": r.role, "category": r.category,
             "routed_at": r.routed_at.isoformat(), "last_status": r.last_status,
             "clocks": [clock_json(c) for c in r.clocks], "undelivered": undelivered_json(r.undelivered),
-            "unit": {"unit_id": r.unit.unit_id, "name": r.unit.name} if r.unit else None}
+            "unit": {"unit_id": r.unit.unit_id, "name": r.unit.name} if r.unit else None,
+            "awaiting_approval": r.awaiting_approval}
             for r in rows[offset:offset + limit]]})
 
     async def complaint_json(self, request: web.Request) -> web.StreamResponse:
         _, agency, unit = await self.desk_of(request)
-        facts, delivery, _ = self.holding(agency, request.match_info["cid"], unit)
+        facts, delivery, cid = self.holding(agency, request.match_info["cid"], unit)
         current = self.view.current_unit(facts, agency)
+        draft = self.draft_shown(agency, cid, unit)
         return web.json_response({
             "complaint": delivery, "clocks": [clock_json(c) for c in self.view.clocks(facts, agency)],
             "timeline": self.view.timeline(facts, agency),
             "actions": [a.name for a in available(self.view, facts, agency, unit)],
             "undelivered": undelivered_json(self.view.undelivered_mark(facts, agency)),
-            "unit": {"unit_id": current.unit_id, "name": current.name} if current else None})
+            "unit": {"unit_id": current.unit_id, "name": current.name} if current else None,
+            "draft": draft.model_dump(mode="json", exclude_none=True) if draft else None})
 
 
 
