@@ -149,9 +149,14 @@ async def test_the_admin_sees_the_pending_draft_and_its_own_answers_need_no_appr
     assert f'data-draft="{draft.draft_id}" data-state="pending"' in page and ANSWER in page
     assert 'data-decision="approve"' in page and 'data-decision="reject"' in page
     assert (await (await admin.get(f"/api/a/{BDG}/c/{A}")).json())["draft"]["note"] == ANSWER
-    # Dinkes's staff never see PUPR's draft (nor its complaint).
+    # Dinkes's staff never see PUPR's draft: not while PUPR has the complaint, nor once the
+    # admin moves it to Dinkes (the draft is PUPR's text; Dinkes answers on its own).
     dinkes = await desk.client(type(PUPR_STAFF)(False, frozenset(), frozenset({(BDG, DINKES)})))
     assert (await dinkes.get(f"/a/{BDG}/u/{DINKES}/c/{A}")).status == 404
+    desk.view.status(disposed(A, DINKES, MON + timedelta(hours=2)))
+    moved = await dinkes.get(f"/a/{BDG}/u/{DINKES}/c/{A}")
+    assert moved.status == 200 and ANSWER not in await moved.text()
+    assert (await (await dinkes.get(f"/api/a/{BDG}/u/{DINKES}/c/{A}")).json())["draft"] is None
     own = await post(admin, f"{ADMIN_PAGE}/status", form_id="a" * 24, status="resolved", note="selesai")
     assert own.status == 303 and [(s.status, s.unit_id) for s in desk.sent] == [(Status.resolved, None)]
     assert len(desk.drafts) == 1
