@@ -17,6 +17,9 @@ the system, each as its own principal in a container on the compose network, use
 - least privilege: each container mounts only its own secret (the agencies' bridge secrets:
   the bridge and the step that makes them, nothing else), runs as uid 10001 on a read-only
   root, secret files are 0600, no worker serves faust's table views, no log holds a secret;
+- the deployment's own agencies file (LAPOR_STACK_CONFIG, read-only in every lapor
+  container): an agency of its own is provisioned and logs in; the bridge commands run where
+  they can, skip from the operator's `cli`, check and redeliver in the bridge's container;
 - a graceful stop (the workers, Keycloak, the proxy) logs no crash, and `scripts/stack down`
   leaves nothing behind.
 """
@@ -27,6 +30,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -60,6 +64,12 @@ WORKERS = {"intake": "svc-intake", "router": "svc-router", "sla_monitor": "svc-s
            "bridge": "svc-bridge", "lacak": "svc-lacak", "disposition": "svc-disposition"}
 SERVICES = {**WORKERS, "ticker": "svc-ticker"}
 SMS_NUMBER = "+6281398765432"
+# The deployment's configuration directory (LAPOR_STACK_CONFIG), with an agency of its own.
+CONFIG = Path(tempfile.gettempdir()) / f"{PROJECT}-config"  # written by the `stack` fixture
+OWN_AGENCY = "pdam-kota-bandung"
+ENV["LAPOR_STACK_CONFIG"] = str(CONFIG)
+# Every container given LAPOR_AGENCIES_FILE (x-lapor-env, bridge-files) mounts CONFIG.
+READS_CONFIG = {"access-files", "provision", "bridge-files", *SERVICES}
 T = TypeVar("T")
 
 pytestmark = pytest.mark.stack
@@ -133,6 +143,13 @@ def left_behind() -> list[str]:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict[str, float]]:
     """The stack, up; its timings. Torn down whatever happens."""
+    shutil.rmtree(CONFIG, ignore_errors=True)
+    CONFIG.mkdir(mode=0o755)  # read by uid 10001 in the containers
+    CONFIG.chmod(0o755)  # whatever the umask
+    (CONFIG / "agencies.yaml").write_text(yaml.safe_dump({"agencies": [{
+        "id": OWN_AGENCY, "name": "PDAM Tirtawening Kota Bandung", "kind": "state_owned",
+        "regions": ["32.73"], "categories": ["water"]}]}))
+    (CONFIG / "agencies.yaml").chmod(0o644)
     if shutil.which("podman") is not None:
         sh("bash", "scripts/stack", "down", timeout=300, check=False)  # a previous run's leftovers
     started = time.monotonic()
@@ -146,6 +163,7 @@ def stack() -> Iterator[dict[str, float]]:
         yield timings
     finally:
         sh("bash", "scripts/stack", "down", timeout=300, check=False)
+        shutil.rmtree(CONFIG, ignore_errors=True)
 
 
 class Party:
@@ -227,7 +245,9 @@ def test_each_container_holds_only_its_own_secret_as_a_non_root_user(stack: dict
             assert writable == [], service
         if service == "proxy":  # its certificate and key: read-only
             assert [m["RW"] for m in mounts if m["Name"].endswith("proxy-tls")] == [False]
-        assert not [m for m in mounts if m.get("Type") == "bind"], service  # no host paths
+        binds = [(m["Source"], m["Destination"], m["RW"]) for m in mounts if m.get("Type") == "bind"]
+        # no host path but the deployment's configuration, read-only
+        assert binds == ([(str(CONFIG), "/etc/lapor", False)] if service in READS_CONFIG else []), service
         config = json.loads(sh("podman", "inspect", container(service), "--format",
                                "{{json .HostConfig}}").stdout)
         assert config["ReadonlyRootfs"] is True, service
@@ -556,6 +576,42 @@ def test_prometheus_scrapes_every_worker_and_every_dashboard_query_has_a_series(
     escalations = prometheus("/api/v1/query?query=" + urllib.parse.quote(
         "sum(lapor_escalations_total)"))["result"]
     assert float(escalations[0]["value"][1]) >= 2
+
+
+def test_a_deployments_own_agency_and_the_bridge_commands_on_the_stack(
+        tmp_path: Path, traffic: dict[str, Any]) -> None:
+    """After the Prometheus test (a skip is counted). The agency of LAPOR_STACK_CONFIG's file:
+    provisioned (again: `provision` did at `up`, and kept it), it logs in and may read its
+    topic. `lapor bridge skip` runs in the operator's `cli` (the registry and lapor-admin's
+    write to bridge.control.v1), and the bridge worker skips PLN's complaint; `check` and
+    `redeliver` need the bridge file and its secrets: they run in the bridge's container, as
+    svc-bridge."""
+    cli = ("bash", "scripts/stack", "run", "--rm", "cli", "lapor")
+    sh(*cli, "access", "provision", "--agency", OWN_AGENCY, timeout=300)
+    check = sh(*cli, "access", "check", f"agency-{OWN_AGENCY}").stdout
+    assert f"User:agency-{OWN_AGENCY}: has a SCRAM credential" in check
+    grants = {" ".join(line.split()) for line in check.splitlines() if "may" in line}
+    assert {f"may READ topic agency.{OWN_AGENCY}.complaints.v1",
+            f"may WRITE topic agency-status.{OWN_AGENCY}.v1"} <= grants, check
+    assert Party(f"agency-{OWN_AGENCY}", tmp_path).lapor(
+        "tail", f"agency.{OWN_AGENCY}.complaints.v1").returncode == 0  # it logs in
+    for complaint in traffic["ids"].values():  # both wait in PLN's lane (its endpoint: .invalid)
+        skipped = sh(*cli, "bridge", "skip", "pln", complaint, "--note", "stack test").stdout
+        assert f"complaint {complaint} will be skipped" in skipped
+    until("the bridge worker skipping both, scraped", lambda: (
+        scraped('lapor_bridge_skipped_total{agency="pln"}') or 0) >= 2)
+    in_bridge = ("bash", "scripts/stack", "exec", "-T", "bridge", "lapor", "bridge")
+    checked = sh(*in_bridge, "check", "pln", check=False)
+    assert checked.returncode == 1, checked  # ran with the file: the starter's endpoint
+    assert "pln: webhook https://endpoint-not-set.pln.invalid/lapor/complaints answered" in checked.stdout
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    again = sh(*in_bridge, "redeliver", "pln", "--since", since, check=False, timeout=300)
+    # As svc-bridge: PLN's topic and the bridge's memory read (the skips hold), both
+    # complaints dead-lettered and marked again (written).
+    counts = re.search(r"pln: (\d+) complaints since \S+, (\d+) delivered or dead-lettered, "
+                       r"0 still failing", again.stdout)
+    assert again.returncode == 0 and counts is not None, again
+    assert int(counts[1]) == int(counts[2]) >= 2, again.stdout
 
 
 def test_a_graceful_stop_logs_no_crash_and_down_leaves_nothing(stack: dict[str, float]) -> None:

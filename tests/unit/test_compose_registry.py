@@ -20,8 +20,8 @@ MOUNT = "${LAPOR_STACK_CONFIG:-./ops/deployment}:/etc/lapor:ro"
 FILE = "/etc/lapor/agencies.yaml"
 # Every container whose `lapor` loads the registry: a worker that routes to, times, shows or
 # bridges an agency, and the steps and commands that provision agencies or check bridge files.
-READERS = {"router", "sla_monitor", "ops_view", "desk", "lacak", "bridge", "bridge-files",
-           "provision", "cli"}
+READERS = {"router", "sla_monitor", "ops_view", "desk", "lacak", "bridge", "disposition",
+           "bridge-files", "provision", "cli"}
 
 
 def _services() -> dict[str, dict[str, object]]:
