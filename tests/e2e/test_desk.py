@@ -28,12 +28,16 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Page, async_playwright
 
-from schemas import AgencyComplaint, BridgeDelivery, BridgeUndelivered, Escalation, RoutedEvent, StatusEvent
+from schemas import (
+    AgencyComplaint, BridgeDelivery, BridgeUndelivered, Escalation, RoutedEvent, StatusDraft, StatusEvent, UnitSet,
+)
+from services.domain.registry import load_registry
+from services.domain.unit_catalogue import starting_units
 from tests.ids import make_complaint_id
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    BRIDGE_DELIVERIES, BRIDGE_UNDELIVERED, ESCALATIONS, ROUTED, STATUS, SUBMITTED, agency_status_topic_name,
-    agency_topic_name,
+    BRIDGE_DELIVERIES, BRIDGE_UNDELIVERED, DRAFTS, ESCALATIONS, ROUTED, STATUS, SUBMITTED, UNITS,
+    agency_status_topic_name, agency_topic_name,
 )
 from services.tools.broker import free_port
 from services.tools.signin_provider import DEMO_ACCOUNTS, RunningProvider, client_settings
@@ -413,5 +417,116 @@ async def test_an_agencys_admin_dispositions_and_a_unit_sees_only_its_own(
         sent = [StatusEvent.model_validate_json(v) for _, v in await h.read(agency_status_topic_name(bdg), 3)]
         assert [(s.complaint_id, s.unit_id) for s in sent if s.status.value == "disposed"] == [
             (cid["road"], pupr_id), (cid["clinic"], "dinas-kesehatan"), (cid["road"], None)]
+        await browser.close()
+    assert errors == []
+
+
+async def test_a_units_answer_waits_for_the_admins_approval(
+    request: pytest.FixtureRequest, broker_settings: Settings,
+    signin_provider: RunningProvider, tmp_path: Path,
+) -> None:
+    """Approval by the liaison officer (#34), through the whole status path: Kota Bandung
+    publishes its units with `approval: true`; Dinas PUPR's staff answer a complaint, which
+    makes a draft (desk.drafts.v1) and no status; the admin sends it back with a note, PUPR
+    drafts again, and the admin approves: the agency's status topic carries the `responded`
+    with the draft's text once (an approval sent again is refused), and the judge passes it
+    once. Draft text never reaches a status before the approval."""
+    desk_port = free_port()
+    desk = f"http://127.0.0.1:{desk_port}"
+    bdg, pupr_id = "pemda-32-73", "dinas-pupr"
+    now = datetime.now(UTC).replace(microsecond=0)
+    road = make_complaint_id("web", "approval-road")
+    first, answer = "Sudah kami tangani.", "Lubang di Jl. Soekarno-Hatta ditambal 7 Oktober (SPK 12/PUPR/2026)."
+    errors: list[str] = []
+    async with harness(request, "broker", ["intake", "router", "status_gate", "desk"], tmp_path,
+                       agencies=(bdg,), desk_port=desk_port,
+                       **client_settings(signin_provider, tmp_path / "signin")) as h, async_playwright() as pw:
+        starting = starting_units(load_registry(None))(bdg)
+        approving = UnitSet.model_validate({**starting.model_dump(mode="json"), "version": 1,
+                                            "published_at": now.isoformat(), "approval": True})
+        await h.publish(UNITS, [(bdg.encode(), approving.to_bytes())])
+        await h.publish(SUBMITTED, [submission(
+            "approval-road", "Jalan berlubang besar di Jl. Soekarno-Hatta dekat halte", now,
+            title="Jalan berlubang", agency_hint=bdg, location={"region_code": "32.73.02"})])
+        await h.tick(now.isoformat())
+        await answering(desk + "/")
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+        # --- The admin dispositions the road to PUPR ----------------------------------------
+        admin_ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
+        admin = await sign_in(admin_ctx, f"{desk}/", "bandung")
+        watch_console(admin, (desk,), errors)
+        queue, page = f"{desk}/a/{bdg}/", f"{desk}/a/{bdg}/c/{road}"
+        await shows(admin, queue, f"tr[data-complaint='{road}']", timeout_s=90)
+        await admin.goto(page)
+        await admin.select_option("form[data-action='disposed'] select[name=unit_id]", pupr_id)
+        await admin.click("form[data-action='disposed'] button")
+        await admin.wait_for_selector(".notice")
+
+        # --- PUPR answers: a draft, not a status ------------------------------------------
+        pupr_ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
+        pupr = await sign_in(pupr_ctx, f"{desk}/", "pupr")
+        watch_console(pupr, (desk,), errors)
+        mine = f"{desk}/a/{bdg}/u/{pupr_id}/c/{road}"
+        await shows(pupr, mine, "form[data-action='responded']")
+        respond = "form[data-action='responded']"
+        assert "menunggu persetujuan admin" in (await pupr.text_content(f"{respond} button") or "")
+        await pupr.fill(f"{respond} textarea[name=note]", first)
+        await pupr.click(f"{respond} button")
+        await pupr.wait_for_selector(".notice")
+        assert await pupr.query_selector("section.draft[data-state='pending']") is not None
+        assert await pupr.query_selector(respond) is None  # no second answer while it waits
+        drafts = [StatusDraft.model_validate_json(v) for _, v in await h.read(DRAFTS, expected=1)]
+        assert [(d.unit_id, d.status.value, d.note, d.state) for d in drafts] == [
+            (pupr_id, "responded", first, "pending")]
+        # The draft is on its topic (the marker): the agency's status topic has no answer.
+        sent = [StatusEvent.model_validate_json(v) for _, v in await h.read(agency_status_topic_name(bdg), 1)]
+        assert [s.status.value for s in sent] == ["disposed"]
+
+        # --- The admin sends it back with a note; PUPR sees it and drafts again -----------
+        await shows(admin, queue, f"tr[data-complaint='{road}'][data-draft='pending']")
+        await admin.goto(page)
+        assert await admin.text_content("section.draft .draft-text") == first
+        await admin.fill("form[data-decision='reject'] textarea[name=review_note]", "Sebutkan tanggal dan SPK")
+        await admin.click("form[data-decision='reject'] button")
+        await admin.wait_for_selector(".notice")
+        await shows(pupr, mine, "section.draft[data-state='rejected']")
+        assert await pupr.text_content("section.draft .review-note") == "Sebutkan tanggal dan SPK"
+        await pupr.fill(f"{respond} textarea[name=note]", answer)
+        await pupr.click(f"{respond} button")
+        await pupr.wait_for_selector(".notice")
+
+        # --- The admin approves: one `responded` with the draft's text --------------------
+        await shows(admin, page, "section.draft[data-state='pending'] form[data-decision='approve']")
+        assert await admin.text_content("section.draft .draft-text") == answer
+        await admin.screenshot(path=str(tmp_path / "desk-units-approval.png"), full_page=True)
+        approve = "form[data-decision='approve']"
+        resend: dict[str, str | float | bool] = {
+            name: await admin.get_attribute(f"{approve} input[name={name}]", "value") or ""
+            for name in ("csrf", "draft_id", "decision")}
+        await admin.click(f"{approve} button")
+        await admin.wait_for_selector(".notice")
+        await shows(admin, page, "section.draft[data-state='approved']")
+        again = await admin.request.post(f"{page}/draft", form=resend)  # read back approved: refused
+        assert again.status == 400
+        await shows(admin, page, ".timeline li[data-status='responded']")
+        # The admin's own `resolved` (no approval) after it: judged after the answer (one
+        # partition per complaint), the marker that the judge has seen all before it.
+        await admin.fill("form[data-action='resolved'] textarea[name=note]", "Selesai")
+        await admin.click("form[data-action='resolved'] button")
+        await admin.wait_for_selector(".notice")
+
+        async def judged_resolved() -> bool:
+            passed = [StatusEvent.model_validate_json(v) for _, v in await h.read(STATUS, timeout_s=3)]
+            return any(s.complaint_id == road and s.status.value == "resolved" for s in passed)
+        await eventually(judged_resolved, "the admin's resolved judged")
+        passed = [StatusEvent.model_validate_json(v) for _, v in await h.read(STATUS, timeout_s=3)]
+        assert [(s.note, s.agency_id) for s in passed if s.status.value == "responded"] == [(answer, bdg)]
+        assert first not in {s.note for s in passed}
+        sent = [StatusEvent.model_validate_json(v) for _, v in await h.read(agency_status_topic_name(bdg), 3)]
+        assert [(s.status.value, s.note) for s in sent] == [
+            ("disposed", None), ("responded", answer), ("resolved", "Selesai")]
+        states = [StatusDraft.model_validate_json(v).state for _, v in await h.read(DRAFTS, expected=4)]
+        assert states == ["pending", "rejected", "pending", "approved"]
         await browser.close()
     assert errors == []
