@@ -27,7 +27,7 @@ from schemas.common import (
     WireModel,
     WirePart,
 )
-from schemas.units import LaporCategory, UnitId, UnitName, UnitSet
+from schemas.units import LaporCategory, RuleId, UnitId, UnitName, UnitSet
 
 # Kemendagri kode wilayah: dotted ("32.73") or plain digits ("3273"); intake writes it dotted.
 RegionCode = Annotated[
@@ -250,6 +250,10 @@ class StatusEvent(WireModel):
     # agency's units, so that every reader shows it without reading them.
     unit_id: UnitId | None = None
     unit_name: UnitName | None = None
+    # v1 addition, on an automatic `disposed` (the disposition stage's): the agency's rule
+    # that made it. Such a disposition is the agency's rules, not a person: it is not the
+    # agency's first response, and it is refused once the agency has said anything itself.
+    rule_id: RuleId | None = None
 
 
 class AgencyStatus(StatusEvent):

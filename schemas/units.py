@@ -18,6 +18,7 @@ UnitId = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z0-9][a-z0-
 UnitName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
 # LAPOR!'s category names as its report pages write them (upper case, Bahasa Indonesia).
 LaporCategoryName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=120)]
+RuleId = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 RegionCodeText = Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")]
 
 
@@ -47,7 +48,7 @@ class DispositionRule(WirePart):
     the highest `priority` wins, then the first in the file. `explanation` is shown with
     the disposition, like the router's reasons."""
 
-    rule_id: Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    rule_id: RuleId
     unit_id: UnitId
     priority: int = 0
     lapor_categories: list[LaporCategory] = Field(default_factory=list)

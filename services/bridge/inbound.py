@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from schemas import AgencyStatus, Status
+from schemas import AgencyStatus
 from services.bridge.config import AGENCY_STATUSES, BridgeConfig, WebhookAgency
+from services.domain.agency_status_rules import unit_fields_problem
 from services.bridge.signing import (
     SIGNATURE, TIMESTAMP, WEBHOOK_ID, WEBHOOK_SIGNATURE, Unverified, verify, verify_standard,
 )
@@ -103,12 +104,9 @@ def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, st
         return Unverified(400, "status_not_allowed")
     # The status gate's rules on units, answered here: past this door the call is answered
     # 202 and the gate's dead letter is never heard by the agency's system.
-    if status.unit_name is not None:
-        return Unverified(400, "unit_name_is_the_judges")
-    if status.unit_id is not None and status.status is not Status.disposed:
-        return Unverified(400, "unit_only_on_disposed")
-    if status.status is Status.disposed and status.target_agency_id is not None:
-        return Unverified(400, "disposed_names_no_agency")
+    unit_problem = unit_fields_problem(status)
+    if unit_problem is not None:
+        return Unverified(400, unit_problem)
     # Recorded only once the call is one we accept: a refused call's retry (its answer lost)
     # is refused again for its own reason, never answered "replayed" as if it had gone in.
     if not all([seen.first_time(key, now) for key in keys]):  # every key recorded, not just the first

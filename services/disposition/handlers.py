@@ -88,7 +88,7 @@ def disposed(complaint: AgencyComplaint, chosen: Disposition) -> AgencyStatus:
     return AgencyStatus(
         event_id=disposition_id(complaint), complaint_id=complaint.complaint_id,
         status=Status.disposed, agency_id=complaint.agency_id, at=complaint.routing.routed_at,
-        unit_id=chosen.unit_id,
+        unit_id=chosen.unit_id, rule_id=chosen.rule_id,
         note=NOTE.format(rule_id=chosen.rule_id, explanation=chosen.explanation))
 
 

@@ -132,6 +132,8 @@ class RouterHandlers:
                             agency_id=s.agency_id)
         assert stored is not None  # a passed claim names a held complaint
         stored = {**stored, "passed": {**stored.get("passed", {}), passed_key(s): fingerprint(s)}}
+        if s.agency_id is not None and s.rule_id is None:  # the holder's own word, this attempt
+            stored["spoke_attempt"] = stored["attempt"]
         stores.put(HOLDINGS, s.complaint_id, stored)
         # An agency speaks as the holder of the current attempt: readers place it by that.
         # A unit is named by the judge alone, from the holder's units in force.
@@ -210,7 +212,8 @@ def standing(stored: dict[str, Any] | None) -> Standing | None:
     return Standing(stored["holder"],
                     Channel(channel) if channel else held_complaint(stored["complaint"]).channel,
                     "closed_at" in stored, stored.get("passed", {}),
-                    datetime.fromisoformat(stored["routed_at"]))
+                    datetime.fromisoformat(stored["routed_at"]),
+                    holder_spoke=stored.get("spoke_attempt") == stored["attempt"])
 
 
 def held_complaint(stored: str | dict[str, object]) -> AcceptedComplaint:

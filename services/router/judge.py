@@ -50,7 +50,7 @@ from services.domain.units import AgencyUnits
 _CONTENT = ("complaint_id", "status", "agency_id", "channel", "target_agency_id", "note")
 # Content added later, in the digest only when present: the fingerprints of statuses passed
 # before it existed stay what they were (their repeats stay repeats, not conflicts).
-_ADDED_CONTENT = ("unit_id",)
+_ADDED_CONTENT = ("unit_id", "rule_id")
 # Far more than a complaint's life has (LAPOR!'s are a dozen statuses at most); bounds the
 # holding whatever a speaker sends.
 MAX_STATUSES = 100
@@ -71,6 +71,7 @@ class Reason(StrEnum):
     before_its_routing = "before_its_routing"
     too_many_statuses = "too_many_statuses"
     unknown_unit = "unknown_unit"
+    agency_spoke_first = "agency_spoke_first"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ class Standing:
     closed: bool
     passed: Mapping[str, str]  # `passed_key` -> `fingerprint` of every status passed
     routed_at: datetime  # of the current routing attempt
+    # The holder has had a status of its own passed in the current attempt: an automatic
+    # disposition (the agency's rules, `rule_id`) that comes after it is stale, and the
+    # agency's own word (its admin's disposition, a unit's hand-back) stands.
+    holder_spoke: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,9 @@ def judge(claim: StatusEvent, standing: Standing | None, registry: Registry,
         return _refused(Reason.not_the_holder,
                         "only the agency holding the complaint may send its statuses "
                         "(not a copy agency, a former holder or another agency)")
+    if claim.rule_id is not None and standing.holder_spoke:
+        return _refused(Reason.agency_spoke_first,
+                        "an automatic disposition after the agency's own status: its own stands")
     if claim.status is Status.disposed and claim.unit_id is not None:
         unit = units(claim.agency_id).active(claim.unit_id)
         if unit is None:

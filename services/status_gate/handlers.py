@@ -30,6 +30,7 @@ it already passed (the gate runs on its own consumer group and may repeat a batc
 from __future__ import annotations
 
 from schemas import AdminStatus, AgencyStatus, Channel, ReporterStatus, Status, StatusEvent
+from services.domain.agency_status_rules import unit_fields_problem
 from services.runtime.stage import Outcome, Output, Record, StagedStores, parse_or_reject, reject
 from services.runtime.topics import (
     ADMIN_STATUS, CLAIMS, CLOSURES, agency_of_status_topic, channel_of_reporter_status_topic,
@@ -64,12 +65,9 @@ def _agency(record: Record, agency: str) -> Outcome:
         return reject(STAGE, record, "assigned_by_national_admin_only")
     if parsed.status in REPORTERS_OWN or parsed.channel is not None:
         return reject(STAGE, record, "reporter_status_from_an_agency")
-    if parsed.unit_name is not None:
-        return reject(STAGE, record, "unit_name_is_the_judges")
-    if parsed.unit_id is not None and parsed.status is not Status.disposed:
-        return reject(STAGE, record, "unit_only_on_disposed")
-    if parsed.status is Status.disposed and parsed.target_agency_id is not None:
-        return reject(STAGE, record, "disposed_names_no_agency")
+    unit_problem = unit_fields_problem(parsed)
+    if unit_problem is not None:
+        return reject(STAGE, record, unit_problem)
     return _passed(StatusEvent(**_fields(parsed), agency_id=agency), "agency_id", agency)
 
 
@@ -111,7 +109,7 @@ def _admin(record: Record) -> Outcome:
 
 def _names_a_unit(parsed: StatusEvent) -> bool:
     """Units are the holding agency's: only an agency's `disposed` names one."""
-    return parsed.unit_id is not None or parsed.unit_name is not None
+    return parsed.unit_id is not None or parsed.unit_name is not None or parsed.rule_id is not None
 
 
 def _fields(parsed: StatusEvent) -> dict[str, object]:

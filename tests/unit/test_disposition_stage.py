@@ -60,6 +60,7 @@ def test_a_roads_complaint_of_bandung_goes_to_its_dinas_pupr_by_the_rule_with_it
     assert status.at == datetime.fromisoformat(ROUTED_AT)  # the routing's time, not the clock's
     assert status.event_id == deterministic_id("disp", CID, BANDUNG, 1)
     assert status.unit_name is None  # the judge writes it in from the units it knows
+    assert status.rule_id == "jalan-air"  # the agency's rules, not a person: no first response
     [note] = outcome.notes
     assert (note.event, note.fields["unit_id"], note.fields["rule_id"]) == (
         "disposed", "dinas-pupr", "jalan-air")

@@ -33,6 +33,7 @@ from standardwebhooks.webhooks import Webhook
 
 from schemas import AgencyComplaint, SmsMessage, Submission
 from services.bridge import inbound, signing, web
+from services.domain import agency_status_rules
 from services.bridge.config import AGENCY_STATUSES, parse_config
 from services.bridge.inbound import Accepted, SeenSignatures, accept_status
 from services.intake import accept as intake_accept, decode as intake_decode, handlers as intake_handlers
@@ -71,6 +72,10 @@ def first_column_codes(page: Path) -> set[str]:
 
 # ---- the webhook pages ---------------------------------------------------------------
 
+def unit_rule_reasons() -> set[str]:
+    return set(re.findall(r'return "([a-z_]+)"', inspect.getsource(agency_status_rules)))
+
+
 def refusals_in_code() -> set[tuple[int, str]]:
     """(HTTP status, reason) of every refusal of a status call: the bridge's checks, its
     body check (`invalid_body: …`), its door's 503, and the door's body limit (413)."""
@@ -78,6 +83,8 @@ def refusals_in_code() -> set[tuple[int, str]]:
     for module in (signing, inbound):
         for status, reason in re.findall(r'Unverified\((\d{3}),\s*f?"([a-z_]+)', inspect.getsource(module)):
             found.add((int(status), reason))
+    # The unit fields' rules, which the door shares with the status gate.
+    found |= {(400, reason) for reason in unit_rule_reasons()}
     door = inspect.getsource(web)
     found |= {(int(s), r) for r, s in re.findall(r'"error": "([^"]+)"\}, status=(\d{3})', door)}
     assert "client_max_size=BODY_MAX" in door  # aiohttp answers a larger body 413
@@ -176,7 +183,8 @@ def test_the_status_page_lists_exactly_what_an_agency_may_send(page: Path, headi
 def test_the_status_page_lists_every_reason_a_status_is_refused_for(page: Path) -> None:
     # The judge's reasons an agency's status can meet (not the admin's or a reporter's own).
     judge = {r.value for r in Reason} - {"not_in_triage", "unknown_target", "not_the_reporters_channel"}
-    assert (judge | gate_reasons_for(gate._agency)) - first_column_codes(page) == set()
+    gate_reasons = gate_reasons_for(gate._agency) | unit_rule_reasons()
+    assert (judge | gate_reasons) - first_column_codes(page) == set()
 
 
 @pytest.mark.parametrize("page", STATUS_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
@@ -239,7 +247,7 @@ def test_the_submit_pages_examples_are_valid_inputs() -> None:
 def test_the_replies_page_lists_every_reason_a_reporter_status_is_refused_for() -> None:
     # Not the admin's nor an agency's own (a reporter names no unit: the gate refuses one).
     expected = {r.value for r in Reason} - {"not_in_triage", "unknown_target", "not_the_holder",
-                                            "unknown_unit"}
+                                            "unknown_unit", "agency_spoke_first"}
     expected |= gate_reasons_for(gate._reporter)
     assert expected - section_codes(REPLIES, "## Send a reporter") == set()
 

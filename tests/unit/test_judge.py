@@ -175,3 +175,19 @@ def test_a_fingerprint_without_a_unit_is_the_one_kept_before_units_existed() -> 
     before = claim(Status.responded, "pln", note="Token sudah masuk")
     parts = [CID, "responded", "pln", "", "", "Token sudah masuk"]
     assert fingerprint(before) == hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def test_an_automatic_disposition_stands_only_until_the_agency_speaks_itself() -> None:
+    automatic = claim(Status.disposed, "pln", unit="up3-bandung", event_id="disp-1")
+    automatic = automatic.model_copy(update={"rule_id": "listrik"})
+    assert judge(automatic, held(), REGISTRY, UNITS).passed
+    # The agency's own word this attempt (its admin's disposition, a unit's hand-back, any
+    # status) came first: a late automatic one would override it, and is refused instead.
+    spoke = Standing("pln", Channel.sms, False, {}, ROUTED_AT, holder_spoke=True)
+    assert reason(judge(automatic, spoke, REGISTRY, UNITS)) == "agency_spoke_first"
+    # The agency's own disposition is its word whenever it comes.
+    assert judge(claim(Status.disposed, "pln", unit="up3-bandung"), spoke, REGISTRY, UNITS).passed
+    # The rule is content: the same event id without it is another event.
+    passed = {passed_key(automatic): fingerprint(automatic)}
+    assert reason(judge(claim(Status.disposed, "pln", unit="up3-bandung", event_id="disp-1"),
+                        held(passed=passed), REGISTRY, UNITS)) == "event_id_conflict"

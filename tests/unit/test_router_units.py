@@ -100,3 +100,18 @@ def test_an_announcement_is_kept_per_partition_and_per_agency() -> None:
     announce(topics, worker, 3, [Unit(unit_id="dinas-bima", name="Dinas Bina Marga")])
     kept = {k: v["version"] for k, v in worker.stores["holdings"].items() if k.startswith("units:")}
     assert kept == {f"units:0:{PEMDA}": 3}
+
+
+def test_an_automatic_disposition_after_the_agencys_own_word_is_refused() -> None:
+    topics, worker = router()
+    # First the rules' disposition, then the admin moves it: both pass.
+    publish(topics, worker, "status.claims.v1", disposed("disp-1", "dinas-pupr", rule_id="jalan-air"))
+    publish(topics, worker, "status.claims.v1", disposed("d-1", "dinas-perkim"))
+    # The rules' disposition again under a new id (a new rules version), late: the admin's stands.
+    publish(topics, worker, "status.claims.v1", disposed("disp-2", "dinas-pupr", rule_id="jalan-air"))
+    assert [(s.event_id, s.unit_id, s.rule_id) for s in passed(topics)] == [
+        ("disp-1", "dinas-pupr", "jalan-air"), ("d-1", "dinas-perkim", None)]
+    assert refused(topics) == ["agency_spoke_first"]
+    # A repeat of the first automatic one is still a repeat, not a refusal.
+    publish(topics, worker, "status.claims.v1", disposed("disp-1", "dinas-pupr", rule_id="jalan-air"))
+    assert refused(topics) == ["agency_spoke_first"] and len(passed(topics)) == 2

@@ -224,3 +224,14 @@ def test_a_policy_version_moves_a_units_deadline_with_the_agencys() -> None:
     out = run_in_memory([longer] + opened(BDG, wib(2, "09:00")) + [
         disposed(BDG, wib(3), "dinas-pupr"), tick(wib(4, "12:00"))] + FAR)
     assert internal(out) == [("unit_response", "dinas-pupr", "2026-03-11T00:00:00+07:00", "agency_admin")]
+
+
+def test_an_automatic_disposition_is_no_first_response_of_the_agency() -> None:
+    # The agency's rules disposition at the routing (rule_id): the unit's deadline starts, but
+    # the agency has said nothing to the reporter yet, so first_response runs on and lapses
+    # (3 working days from acceptance on Mon 2 March: 6 March 00:00).
+    topic, key, value = disposed(BDG, wib(2, "09:00"), "dinas-pupr")
+    automatic = (topic, key, {**value, "rule_id": "jalan-air"})
+    out = run_in_memory(opened(BDG, wib(2, "09:00")) + [automatic] + FAR)
+    assert ("first_response", 1, "2026-03-06T00:00:00+07:00") in contract(out)
+    assert [c[:2] for c in internal(out)] == [("unit_response", "dinas-pupr")]

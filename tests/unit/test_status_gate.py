@@ -103,3 +103,16 @@ def test_nobody_but_an_agency_names_a_unit() -> None:
     assert passed == [] and [r.reason for r in refused] == ["not_an_auto_close"]
     passed, refused = run("reporter-status.sms.v1", body(event_id="r-1", status="reporter_replied", **unit))
     assert passed == [] and [r.reason for r in refused] == ["reporter_status_naming_an_agency"]
+
+
+def test_a_rule_is_named_only_on_a_disposition_to_a_unit() -> None:
+    passed, refused = run(
+        agency_status_topic_name("pemda-32-73"),
+        body(event_id="d-1", status="disposed", unit_id="dinas-pupr", rule_id="jalan-air"),
+        body(event_id="d-2", status="disposed", rule_id="jalan-air"),
+        body(event_id="d-3", status="acknowledged", rule_id="jalan-air"))
+    assert [(s.event_id, s.rule_id) for s in passed] == [("d-1", "jalan-air")]
+    assert [r.reason for r in refused] == ["rule_only_on_a_disposition_to_a_unit"] * 2
+    passed, refused = run(ADMIN_STATUS, body(event_id="a-2", status="assigned", target_agency_id="pln",
+                                             rule_id="x"))
+    assert passed == [] and [r.reason for r in refused] == ["not_an_assignment"]
