@@ -381,7 +381,7 @@ async def test_staff_sign_in_with_the_compose_provider(stack: dict[str, float]) 
 
     lines = sh("bash", "scripts/stack", "accounts").stdout.split("\n")
     accounts = {user: password for user, password, _ in (line.split() for line in lines if line.strip())}
-    assert set(accounts) == {"operator", "pln", "bpjs", "nobody"}
+    assert set(accounts) == {"operator", "pln", "bpjs", "nobody", "bandung", "pupr"}
     errors: list[str] = []
     async with async_playwright() as pw:
         spki = spki_sha256(volume_dir("proxy-tls") / "proxy.pem")
