@@ -474,7 +474,7 @@ async def test_a_units_answer_waits_for_the_admins_approval(
         await pupr.fill(f"{respond} textarea[name=note]", first)
         await pupr.click(f"{respond} button")
         await pupr.wait_for_selector(".notice")
-        assert await pupr.query_selector("section.draft[data-state='pending']") is not None
+        await shows(pupr, mine, "section.draft[data-state='pending']")  # once the desk read it back
         assert await pupr.query_selector(respond) is None  # no second answer while it waits
         drafts = [StatusDraft.model_validate_json(v) for _, v in await h.read(DRAFTS, expected=1)]
         assert [(d.unit_id, d.status.value, d.note, d.state) for d in drafts] == [
