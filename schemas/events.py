@@ -289,6 +289,20 @@ class AdminStatus(StatusEvent):
     schema_name: ClassVar[str] = "admin_status"
 
 
+class AutoDisposition(StatusEvent):
+    """disposition.auto.v1, key complaint_id: the automatic dispositions, written by
+    svc-disposition alone (the disposition stage: an agency's own rules on agency.units.v1
+    give its new complaints to its units). Each is a `disposed` with `agency_id` (the
+    holder whose rules made it), `unit_id` and `rule_id`, and no `unit_name` (the judge
+    writes it in). Only that principal may write the topic, so the topic is the stage's
+    signature: an agency's own status never carries `rule_id`, and an automatic one can
+    not be forged on an agency's status topic. The status gate passes each on as a claim of
+    that agency; anything else here is dead-lettered."""
+
+    topic_name: ClassVar[str] = "disposition.auto.v1"
+    schema_name: ClassVar[str] = "auto_disposition"
+
+
 class StatusClaim(StatusEvent):
     """status.claims.v1, key complaint_id (co-partitioned with complaints.accepted.v1): a
     status whose sender the status gate has established from the topic it came on
@@ -430,6 +444,6 @@ class Notification(WireModel):
 
 ALL_EVENTS: tuple[type[WireModel], ...] = (
     Submission, SmsMessage, AcceptedComplaint, RejectedEvent, AgencyComplaint, RoutedEvent,
-    StatusEvent, AgencyStatus, ReporterStatus, AdminStatus, StatusClaim, Tick, Escalation,
-    ComplianceStats, Notification, RulesVersion, UnitSet,
+    StatusEvent, AgencyStatus, ReporterStatus, AdminStatus, AutoDisposition, StatusClaim, Tick,
+    Escalation, ComplianceStats, Notification, RulesVersion, UnitSet,
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, AgencyComplaint, ComplianceStats, Escalation, Notification, RejectedEvent,
-    AdminStatus, AgencyStatus, ReporterStatus, RoutedEvent, StatusClaim, RulesVersion, SmsMessage, UnitSet, StatusEvent, Submission, Tick, WireModel,
+    AdminStatus, AgencyStatus, AutoDisposition, ReporterStatus, RoutedEvent, StatusClaim, RulesVersion, SmsMessage, UnitSet, StatusEvent, Submission, Tick, WireModel,
 )
 
 T = "2026-03-02T09:15:00+07:00"
@@ -51,6 +51,9 @@ VALID: dict[type[WireModel], dict[str, Any]] = {
     ReporterStatus: {"event_id": "r-1", "complaint_id": CID, "status": "reporter_replied", "at": T},
     AdminStatus: {"event_id": "a-1", "complaint_id": CID, "status": "assigned", "at": T,
                   "target_agency_id": "pln"},
+    AutoDisposition: {"event_id": "disp-1", "complaint_id": CID, "status": "disposed", "at": T,
+                      "agency_id": "pemda-32-73", "unit_id": "dinas-pupr", "rule_id": "jalan-air",
+                      "note": "Disposisi otomatis (aturan jalan-air): Jalan: Dinas PUPR"},
     StatusClaim: {"event_id": "s-2", "complaint_id": CID, "status": "responded", "at": T,
                   "agency_id": "pln", "note": "Token sudah masuk"},
     Tick: {"as_of": T},
@@ -101,6 +104,7 @@ INVALID: dict[type[WireModel], tuple[dict[str, Any], str]] = {
     AgencyStatus: ({**VALID[AgencyStatus], "at": "2026-03-02 09:15"}, "at"),
     ReporterStatus: ({**VALID[ReporterStatus], "channel": "fax"}, "channel"),
     AdminStatus: ({**VALID[AdminStatus], "target_agency_id": "PLN!"}, "target_agency_id"),
+    AutoDisposition: ({**VALID[AutoDisposition], "unit_id": "Dinas PUPR"}, "unit_id"),
     StatusClaim: ({**VALID[StatusClaim], "complaint_id": "LPR-1"}, "complaint_id"),
     Tick: ({"as_of": 1767225600}, "as_of"),
     Escalation: ({**VALID[Escalation], "level": 4}, "level"),

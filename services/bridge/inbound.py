@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from schemas import AgencyStatus
 from services.bridge.config import AGENCY_STATUSES, BridgeConfig, WebhookAgency
-from services.domain.agency_status_rules import unit_fields_problem
+from services.domain.agency_status_rules import agency_fields_problem
 from services.bridge.signing import (
     SIGNATURE, TIMESTAMP, WEBHOOK_ID, WEBHOOK_SIGNATURE, Unverified, verify, verify_standard,
 )
@@ -102,11 +102,12 @@ def accept_status(config: BridgeConfig, agency_id: str, headers: Mapping[str, st
         return Unverified(400, "agency_mismatch")
     if status.status not in AGENCY_STATUSES:
         return Unverified(400, "status_not_allowed")
-    # The status gate's rules on units, answered here: past this door the call is answered
-    # 202 and the gate's dead letter is never heard by the agency's system.
-    unit_problem = unit_fields_problem(status)
-    if unit_problem is not None:
-        return Unverified(400, unit_problem)
+    # The status gate's rules on an agency's fields (a channel, a rule_id, the unit fields),
+    # answered here: past this door the call is answered 202 and the gate's dead letter is
+    # never heard by the agency's system.
+    problem = agency_fields_problem(status)
+    if problem is not None:
+        return Unverified(400, problem)
     # Recorded only once the call is one we accept: a refused call's retry (its answer lost)
     # is refused again for its own reason, never answered "replayed" as if it had gone in.
     if not all([seen.first_time(key, now) for key in keys]):  # every key recorded, not just the first

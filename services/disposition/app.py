@@ -1,5 +1,5 @@
 """The disposition worker: every agency.<agency_id>.complaints.v1 in, `disposed` statuses on
-the agencies' own status topics and dead letters out. It keeps no store, so it runs on the
+disposition.auto.v1 and dead letters out. It keeps no store, so it runs on the
 plain batched consumer (`services.runtime.stateless_runtime`), which also follows agencies
 provisioned later; the units in force it follows from agency.units.v1's beginning with no
 group, and reads to its end before the first complaint (else a complaint would be

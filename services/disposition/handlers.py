@@ -6,9 +6,12 @@ agency's own rules (agency.units.v1: "roads go to Dinas PUPR"), so this stage ma
 as soon as the complaint reaches the agency, and the admin keeps the rest:
 
 - a complaint the agency holds (`routing.role` primary) that one of the agency's rules in
-  force matches: a `disposed` status to that unit on the agency's own status topic, written
-  as the agency would write it, so the status gate and the judge treat it like any other;
-  its note says which rule and why. `at` is the routing's time (event time: a replay writes
+  force matches: a `disposed` status to that unit, with the agency and the rule (`rule_id`),
+  on the stage's own topic disposition.auto.v1 (never the agency's status topic: only
+  svc-disposition writes it, so the topic tells an automatic disposition from the agency's
+  own, and the stage needs no write grant on 570+ agencies' topics). The status gate passes
+  it on as a claim of the agency, and the judge treats it as the agency's rules; its note
+  says which rule and why. `at` is the routing's time (event time: a replay writes
   the same bytes) and the event id comes from (complaint, agency, routing attempt), so a
   repeat of the complaint is a repeat for the judge, and a re-routing to the agency is a
   new complaint to disposition;
@@ -26,12 +29,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas import AgencyComplaint, AgencyStatus, Role, Status, UnitSet
+from schemas import AgencyComplaint, AutoDisposition, Role, Status, UnitSet
 from services.domain.disposition import ComplaintFacts, Disposition, dispose
 from services.domain.ids import deterministic_id
 from services.domain.units import UnitsBook
 from services.runtime.stage import Handler, Outcome, Output, Record, StagedStores, parse_or_reject, reject
-from services.runtime.topics import agency_of_topic, agency_status_topic_name
+from services.runtime.topics import AUTO_DISPOSITIONS, agency_of_topic
 
 STAGE = "disposition"
 NOTE = "Disposisi otomatis (aturan {rule_id}): {explanation}"
@@ -76,16 +79,16 @@ def decide(record: Record, book: UnitsBook) -> Outcome:
     if chosen is None:
         return Outcome().note("not_disposed", reason="no_rule", units_version=units.version, **ids)
     status = disposed(parsed, chosen)
-    return Outcome([Output(agency_status_topic_name(agency), parsed.complaint_id.encode(),
+    return Outcome([Output(AUTO_DISPOSITIONS, parsed.complaint_id.encode(),
                            status.to_bytes())]).note(
         "disposed", event_id=status.event_id, unit_id=chosen.unit_id, rule_id=chosen.rule_id,
         units_version=units.version, **ids)
 
 
-def disposed(complaint: AgencyComplaint, chosen: Disposition) -> AgencyStatus:
-    """The status the agency's admin would have written for this disposition (the judge
+def disposed(complaint: AgencyComplaint, chosen: Disposition) -> AutoDisposition:
+    """The disposition the agency's admin would have made, marked with its rule (the judge
     writes the unit's name in)."""
-    return AgencyStatus(
+    return AutoDisposition(
         event_id=disposition_id(complaint), complaint_id=complaint.complaint_id,
         status=Status.disposed, agency_id=complaint.agency_id, at=complaint.routing.routed_at,
         unit_id=chosen.unit_id, rule_id=chosen.rule_id,

@@ -11,8 +11,8 @@ from schemas.desk import StatusDraft
 from schemas.staff import StaffSignOut
 from schemas.units import UnitSet
 from schemas import (
-    AcceptedComplaint, AdminStatus, AgencyComplaint, AgencyStatus, Channel, ComplianceStats,
-    Escalation, Notification, RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage,
+    AcceptedComplaint, AdminStatus, AgencyComplaint, AgencyStatus, AutoDisposition, Channel,
+    ComplianceStats, Escalation, Notification, RejectedEvent, ReporterStatus, RoutedEvent, RulesVersion, SmsMessage,
     StatusClaim, StatusEvent, Submission, Tick,
 )
 from services.runtime.settings import Settings
@@ -28,6 +28,9 @@ STATUS = StatusEvent.topic_name  # judged statuses: written by the router alone
 # Statuses whose sender the status gate established, for the router to judge.
 CLAIMS = StatusClaim.topic_name
 ADMIN_STATUS = AdminStatus.topic_name  # the national admin's `assigned`
+# The disposition stage's automatic `disposed` (with its rule): svc-disposition's alone, so
+# the topic tells an automatic disposition from an agency's own (an agency never sends rule_id).
+AUTO_DISPOSITIONS = AutoDisposition.topic_name
 TICKS = Tick.topic_name
 ESCALATIONS = Escalation.topic_name
 COMPLIANCE = ComplianceStats.topic_name
@@ -156,6 +159,9 @@ def catalogue(settings: Settings) -> list[TopicSpec]:
         # The router reads claims beside accepted complaints and keeps its holdings by key.
         spec(CLAIMS, "complaint_id", COPARTITIONED),
         TopicSpec(ADMIN_STATUS, "complaint_id", 1, rf, retention_ms=keep),
+        # One partition, like the admin's: per complaint order holds alike, and the gate
+        # passes each on as a claim (status.claims.v1 is the co-partitioned one).
+        TopicSpec(AUTO_DISPOSITIONS, "complaint_id", 1, rf, retention_ms=keep),
         spec(TICKS, "none (one per partition)", COPARTITIONED),
         spec(ESCALATIONS, "complaint_id"),
         spec(COMPLIANCE, "agency_id"),

@@ -1,6 +1,7 @@
-"""The status gate worker: every agency-status.<agency_id>.v1 in, status.claims.v1 and
-dead letters out. It keeps no state, so it runs on the plain batched consumer
-(`services.runtime.stateless_runtime`), which also follows agencies provisioned later."""
+"""The status gate worker: every agency-status.<agency_id>.v1 and the other speakers' status
+topics in, status.claims.v1 and dead letters out. It keeps no state, so it runs on the plain
+batched consumer (`services.runtime.stateless_runtime`), which also follows agencies
+provisioned later."""
 
 from __future__ import annotations
 

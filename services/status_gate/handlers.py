@@ -20,7 +20,13 @@ the speaker written in, what that kind of party may say at all:
 - the SLA monitor (`sla.closures.v1`): its auto-close, a `closed` without an agency; anything
   else is dead-lettered;
 - the national admin (`admin-status.v1`, also written by the operations page for a signed-in
-  national operator): `assigned` with its target agency; anything else is dead-lettered.
+  national operator): `assigned` with its target agency; anything else is dead-lettered;
+- the disposition stage (`disposition.auto.v1`, svc-disposition's alone): a `disposed` with
+  `agency_id`, `unit_id` and `rule_id` (the agency's rule that made it), passed on as a claim
+  of that agency (the stage speaks for the agency's own rules, so the judge's repeat and
+  holder checks are the agency's). Anything else is dead-lettered. `rule_id` is what marks a
+  disposition as automatic (no first response, refused once the agency spoke), so on an
+  agency's own topic it is refused (`rule_id_is_the_stages`): only this topic says it.
 
 The registry is not consulted: a status topic exists only once the operator provisioned its
 agency (no service may create one), and an agency added while the gate runs is heard at
@@ -29,11 +35,13 @@ it already passed (the gate runs on its own consumer group and may repeat a batc
 
 from __future__ import annotations
 
-from schemas import AdminStatus, AgencyStatus, Channel, ReporterStatus, Status, StatusEvent
-from services.domain.agency_status_rules import unit_fields_problem
+from schemas import (
+    AdminStatus, AgencyStatus, AutoDisposition, Channel, ReporterStatus, Status, StatusEvent,
+)
+from services.domain.agency_status_rules import agency_fields_problem
 from services.runtime.stage import Outcome, Output, Record, StagedStores, parse_or_reject, reject
 from services.runtime.topics import (
-    ADMIN_STATUS, CLAIMS, CLOSURES, agency_of_status_topic, channel_of_reporter_status_topic,
+    ADMIN_STATUS, AUTO_DISPOSITIONS, CLAIMS, CLOSURES, agency_of_status_topic, channel_of_reporter_status_topic,
 )
 
 STAGE = "status_gate"
@@ -45,6 +53,8 @@ def handle(record: Record, stores: StagedStores) -> Outcome:
         return _closure(record)
     if record.topic == ADMIN_STATUS:
         return _admin(record)
+    if record.topic == AUTO_DISPOSITIONS:
+        return _automatic(record)
     channel = channel_of_reporter_status_topic(record.topic)
     if channel is not None:
         return _reporter(record, channel)
@@ -63,11 +73,11 @@ def _agency(record: Record, agency: str) -> Outcome:
         return reject(STAGE, record, "status_for_another_agency")
     if parsed.status is Status.assigned:
         return reject(STAGE, record, "assigned_by_national_admin_only")
-    if parsed.status in REPORTERS_OWN or parsed.channel is not None:
+    if parsed.status in REPORTERS_OWN:
         return reject(STAGE, record, "reporter_status_from_an_agency")
-    unit_problem = unit_fields_problem(parsed)
-    if unit_problem is not None:
-        return reject(STAGE, record, unit_problem)
+    problem = agency_fields_problem(parsed)  # a channel, a rule_id, the unit fields
+    if problem is not None:
+        return reject(STAGE, record, problem)
     return _passed(StatusEvent(**_fields(parsed), agency_id=agency), "agency_id", agency)
 
 
@@ -105,6 +115,18 @@ def _admin(record: Record) -> Outcome:
             or _names_a_unit(parsed)):
         return reject(STAGE, record, "not_an_assignment")
     return _passed(StatusEvent(**_fields(parsed)), "source", "national_admin")
+
+
+def _automatic(record: Record) -> Outcome:
+    parsed = parse_or_reject(STAGE, AutoDisposition, record, "invalid_status")
+    if isinstance(parsed, Outcome):
+        return parsed
+    if (parsed.status is not Status.disposed or parsed.agency_id is None
+            or parsed.unit_id is None or parsed.rule_id is None or parsed.unit_name is not None
+            or parsed.target_agency_id is not None or parsed.channel is not None):
+        return reject(STAGE, record, "not_an_automatic_disposition")
+    return _passed(StatusEvent(**_fields(parsed), agency_id=parsed.agency_id),
+                   "agency_id", parsed.agency_id)
 
 
 def _names_a_unit(parsed: StatusEvent) -> bool:

@@ -7,9 +7,9 @@ its input topic and its reporters' statuses, and reads the replies meant for it 
 agency reads its own complaints topic, writes its own status topic and uses consumer groups
 under its own prefix. complaints.status.v1 is written by the router alone, the one judge of
 statuses: it reads the claims the status gate writes, each from a topic only its speaker may
-write (agencies', reporters', the SLA monitor's closures, and admin-status.v1, where the
-national admin and the operations page, for a signed-in national operator, write their
-`assigned`); the admin also publishes rules versions and watches the escalation and
+write (agencies', reporters', the SLA monitor's closures, the disposition stage's automatic
+dispositions on disposition.auto.v1, and admin-status.v1, where the national admin and the
+operations page, for a signed-in national operator, write their `assigned`); the admin also publishes rules versions and watches the escalation and
 compliance streams. The operator's `lapor-admin` is
 a super user and needs no grant. The bridge reads every agency's complaints and writes
 their statuses on behalf of agencies that use HTTP instead of Kafka (services/bridge); the
@@ -31,7 +31,8 @@ from enum import StrEnum
 from schemas import Channel
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    ACCEPTED, ADMIN_STATUS, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, BRIDGE_CONTROL, BRIDGE_DELIVERIES,
+    ACCEPTED, ADMIN_STATUS, AGENCY_STATUS_TOPIC, AGENCY_TOPIC, AUTO_DISPOSITIONS, BRIDGE_CONTROL,
+    BRIDGE_DELIVERIES,
     BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED, CLAIMS, CLOSURES, OPEN311_REQUESTS, COMPLIANCE,
     STAFF_SIGNED_OUT, DRAFTS,
     ESCALATIONS, NOTIFICATION_TOPICS,
@@ -101,7 +102,7 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ops_view": ((ACCEPTED, ROUTED, STATUS, ESCALATIONS, REJECTED, COMPLIANCE, TICKS,
                   BRIDGE_DELIVERIES, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT),
                  (ADMIN_STATUS, STAFF_SIGNED_OUT)),
-    "status_gate": ((CLOSURES, ADMIN_STATUS, *REPORTER_STATUS_TOPICS), (CLAIMS,)),
+    "status_gate": ((CLOSURES, ADMIN_STATUS, AUTO_DISPOSITIONS, *REPORTER_STATUS_TOPICS), (CLAIMS,)),
     "ticker": ((), (TICKS,)),
     # It follows its own shared memory (filed requests, accepted calls) and operators' commands.
     "bridge": ((OPEN311_REQUESTS, BRIDGE_SEEN_CALLS, BRIDGE_CONTROL),
@@ -109,9 +110,10 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Units' drafts waiting for approval are the desk's alone: no public page can read them.
     "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT, UNITS, DRAFTS),
              (STAFF_SIGNED_OUT, DRAFTS)),
-    # It dispositions an agency's new complaints to the agency's units by the agency's own
-    # rules (agency.units.v1), writing `disposed` on the agency's status topic (below).
-    "disposition": ((UNITS,), ()),
+    # It dispositions an agency's new complaints (every agency's topic: below) to the agency's
+    # units by the agency's own rules (agency.units.v1), on its own topic: never an agency's
+    # status topic, so only the topic marks a disposition as automatic.
+    "disposition": ((UNITS,), (AUTO_DISPOSITIONS,)),
     # The public tracking page faces the internet: it reads what it shows (routings and judged
     # statuses: no identity, never accepted or dead-lettered records) and writes nothing.
     "lacak": ((ROUTED, STATUS), ()),
@@ -165,15 +167,17 @@ def service(settings: Settings, name: str) -> Principal:
         grants.append(Grant(Resource.topic, Pattern.prefixed,
                             settings.topic(head_of(AGENCY_STATUS_TOPIC)), Operation.read))
     if name in ("bridge", "desk", "disposition"):
-        # The bridge carries agencies' complaints to their systems and, once it has verified an
-        # agency's signature (or polled its Open311 server with its api_key), writes that
-        # agency's statuses as the agency itself would; the desk shows agency staff their
-        # agency's complaints and writes the statuses they choose, once the provider has
-        # signed them in with that agency's role. The status gate still judges them all.
-        grants += [Grant(Resource.topic, Pattern.prefixed, settings.topic(head_of(AGENCY_TOPIC)),
-                         Operation.read),
-                   Grant(Resource.topic, Pattern.prefixed,
-                         settings.topic(head_of(AGENCY_STATUS_TOPIC)), Operation.write)]
+        # Each reads every agency's complaints: the bridge carries them to agencies' systems,
+        # the desk shows them to agency staff, the disposition stage applies the agency's rules.
+        grants.append(Grant(Resource.topic, Pattern.prefixed, settings.topic(head_of(AGENCY_TOPIC)),
+                            Operation.read))
+    if name in ("bridge", "desk"):
+        # The bridge, once it has verified an agency's signature (or polled its Open311 server
+        # with its api_key), writes that agency's statuses as the agency itself would; the desk
+        # writes the statuses agency staff choose, once the provider has signed them in with
+        # that agency's role. The status gate still judges them all.
+        grants.append(Grant(Resource.topic, Pattern.prefixed,
+                            settings.topic(head_of(AGENCY_STATUS_TOPIC)), Operation.write))
     return Principal(service_user(settings, name), Role.service, tuple(sorted(set(grants))))
 
 

@@ -18,8 +18,8 @@ from confluent_kafka.admin import (
 from services.runtime.kafka_client import librdkafka_config
 from services.runtime.settings import Settings
 from services.runtime.topics import (
-    ADMIN_STATUS, CLAIMS, CLOSURES, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
-    notifications_topic_name, reporter_status_topic_name,
+    ADMIN_STATUS, AUTO_DISPOSITIONS, CLAIMS, CLOSURES, STATUS, SUBMITTED, agency_status_topic_name,
+    agency_topic_name, notifications_topic_name, reporter_status_topic_name,
 )
 from services.tools.access import AccessError, check, provision
 from services.tools.access_plan import agency_user, channel_user, national_admin_user, service_user
@@ -60,7 +60,8 @@ async def test_an_agency_reads_and_writes_only_its_own_topics(deployment: Settin
     await produce(pln, agency_status_topic_name("pln"), [status("pln")])  # its own: allowed
     with pytest.raises(TopicAuthorizationFailedError):  # another agency's status topic
         await produce(pln, agency_status_topic_name("bpjs-kesehatan"), [status("bpjs-kesehatan")])
-    for judged_only in (STATUS, CLAIMS, ADMIN_STATUS):  # the statuses topic, the gate's, the admin's
+    # the statuses topic, the gate's, the admin's, the disposition stage's (rule_id is its mark)
+    for judged_only in (STATUS, CLAIMS, ADMIN_STATUS, AUTO_DISPOSITIONS):
         with pytest.raises(TopicAuthorizationFailedError):
             await produce(pln, judged_only, [status("pln")])
     assert [r.value for r in await consume(admin, STATUS, timeout_s=5, quiet_s=1)] == []

@@ -1,8 +1,9 @@
 """The disposition stage on the broker, as its own principal, with the router and the status
-gate: a roads complaint in Kota Bandung ends on complaints.status.v1 as `disposed` to its
-Dinas PUPR (the judge's unit name, the rule's explanation in the note), and a complaint of an
-agency whose published units have no rules gets no disposition at all (proved once the stage
-has committed past it). The published set is on agency.units.v1 before the stage starts: it
+gate: a roads complaint in Kota Bandung is written by svc-disposition on its own topic
+(disposition.auto.v1, never the agency's status topic, which it may not write), read by the
+status gate and ends on complaints.status.v1 as `disposed` to its Dinas PUPR (the judge's
+unit name, the rule's explanation in the note), and a complaint of an agency whose published
+units have no rules gets no disposition at all (proved once the stage has committed past it). The published set is on agency.units.v1 before the stage starts: it
 is read to its end before the first complaint, so it replaces the starting set."""
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import TopicAuthorizationFailedError
 
 from schemas import StatusEvent, Unit, UnitSet
 from services.runtime.kafka_client import aiokafka_options
@@ -21,11 +24,12 @@ from services.runtime.settings import Settings
 from services.runtime.topic_read import partitions_of
 from services.tools.broker import free_port
 from services.runtime.topics import (
-    ACCEPTED, STATUS, UNITS, agency_status_topic_name, agency_topic_name,
+    ACCEPTED, AUTO_DISPOSITIONS, STATUS, UNITS, agency_status_topic_name, agency_topic_name,
 )
 from tests.integration.test_metrics_endpoint import http_status
 from tests.integration.test_router import accepted
-from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
+from services.tools.access_plan import service_user
+from tests.kafka_helpers import as_principal, consume, create_contract_topics, isolated, produce
 from tests.workers import WorkerProcess, logged_events, running
 
 ROADS, BANSOS = "LPR-AAAAAAAAAAA1", "LPR-BBBBBBBBBBB2"
@@ -108,6 +112,17 @@ async def test_a_bandung_roads_complaint_is_disposed_to_dinas_pupr_and_an_opted_
     assert status.note == "Disposisi otomatis (aturan jalan-air): Jalan, jembatan, drainase, air: Dinas PUPR"
     assert status.event_id.startswith("disp-")
     assert await written(settings, agency_status_topic_name("kemensos")) == 0
+    # Its one disposition is on its own topic (read by the gate: it reached the judge), and
+    # nothing on the agency's own status topic, which svc-disposition may not even write.
+    [auto] = [StatusEvent.model_validate_json(r.value)
+              for r in await consume(settings, AUTO_DISPOSITIONS, expected=1, quiet_s=0.5)]
+    assert (auto.event_id, auto.agency_id, auto.unit_id, auto.rule_id, auto.unit_name) == (
+        status.event_id, BANDUNG, "dinas-pupr", "jalan-air", None)
+    assert status.rule_id == "jalan-air"  # the claim the gate passed kept the stage's mark
+    assert await written(settings, agency_status_topic_name(BANDUNG)) == 0
+    stage = as_principal(settings, service_user(settings, "disposition"))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(stage, agency_status_topic_name(BANDUNG), [(ROADS.encode(), auto.to_bytes())])
     # The published set was read before the first poll.
     assert events.index("units_applied") < events.index("worker_ready")
     assert {"disposed", "not_disposed", "worker_stopped"} <= set(events)

@@ -7,7 +7,7 @@ from services.domain.registry import load_registry
 from services.runtime.settings import Settings
 from schemas import Channel
 from services.runtime.topics import (
-    ADMIN_STATUS, CLAIMS, CLOSURES, DRAFTS, SMS, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
+    ADMIN_STATUS, AUTO_DISPOSITIONS, CLAIMS, CLOSURES, DRAFTS, SMS, STATUS, SUBMITTED, agency_status_topic_name, agency_topic_name,
     notifications_topic_name, reporter_status_topic_name,
 )
 from services.tools.access_plan import (
@@ -55,16 +55,24 @@ def test_an_agency_reads_its_own_topic_and_writes_its_own_statuses_only() -> Non
 
 
 def test_only_the_router_writes_agency_topics_and_only_the_gate_reads_their_statuses() -> None:
-    # Besides the agency itself, only the bridge (which carries agencies that use HTTP), the
-    # desk (agency staff signed in on its pages) and the disposition stage (the agency's own
-    # rules to its units) read an agency's complaints and write its statuses.
+    # Besides the agency itself, only the bridge (which carries agencies that use HTTP) and
+    # the desk (agency staff signed in on its pages) read an agency's complaints and write its
+    # statuses; the disposition stage (the agency's own rules to its units) reads them and
+    # writes its own topic alone.
     for a in AGENCIES:
         assert who(Operation.write, agency_topic_name(a)) == {"prod.svc-router"}
         assert who(Operation.read, agency_topic_name(a)) == {f"prod.agency-{a}", "prod.svc-bridge",
                                                              "prod.svc-desk", "prod.svc-disposition"}
         assert who(Operation.read, agency_status_topic_name(a)) == {"prod.svc-status-gate"}
         assert who(Operation.write, agency_status_topic_name(a)) == {f"prod.agency-{a}", "prod.svc-bridge",
-                                                                     "prod.svc-desk", "prod.svc-disposition"}
+                                                                     "prod.svc-desk"}
+
+
+def test_only_the_disposition_stage_writes_automatic_dispositions_and_only_the_gate_reads_them() -> None:
+    # The topic is the signature: an automatic disposition (rule_id) comes from svc-disposition
+    # alone, and no agency can write one.
+    assert who(Operation.write, AUTO_DISPOSITIONS) == {"prod.svc-disposition"}
+    assert who(Operation.read, AUTO_DISPOSITIONS) == {"prod.svc-status-gate"}
 
 
 def test_statuses_reach_complaints_status_only_through_the_gate_and_the_judge() -> None:

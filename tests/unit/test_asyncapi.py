@@ -157,8 +157,9 @@ def test_publishers_and_subscribers_are_the_access_plans(doc: dict[str, Any]) ->
     assert "national-admin" not in who("receive", REJECTED)  # dead letters keep raw input
     assert who("receive", TRIAGE) == ["national-admin"]
     assert who("receive", "complaints.notifications.{channel}.v1") == ["channel-{channel}"]
-    assert who("send", "agency-status.{agency_id}.v1") == ["agency-{agency_id}", "svc-bridge", "svc-desk",
-                                                           "svc-disposition"]
+    assert who("send", "agency-status.{agency_id}.v1") == ["agency-{agency_id}", "svc-bridge", "svc-desk"]
+    assert who("send", "disposition.auto.v1") == ["svc-disposition"]
+    assert who("receive", "disposition.auto.v1") == ["svc-status-gate"]
     assert who("receive", "agency.{agency_id}.complaints.v1") == [
         "agency-{agency_id}", "svc-bridge", "svc-desk", "svc-disposition"]
     assert who("send", "agency.{agency_id}.complaints.v1") == ["svc-router"]

@@ -168,7 +168,8 @@ def test_inbound_statuses_pass_only_signed_fresh_once_and_for_their_agency(tmp_p
 
 def test_a_status_call_naming_a_unit_wrongly_is_refused_at_the_door(tmp_path: Path) -> None:
     """The gate would dead-letter these after the bridge answered 202: the agency must hear
-    the refusal (the judge names units; a unit only on a disposition inside the agency)."""
+    the refusal (the judge names units; a unit only on a disposition inside the agency; the
+    rule is the disposition stage's, the channel the reporter's)."""
     config = parse_config(config_text(tmp_path), "b", AGENCIES, tmp_path)
     seen = SeenSignatures(300)
     disposed = {"event_id": "pln-disp-1", "complaint_id": CID, "status": "disposed",
@@ -181,6 +182,9 @@ def test_a_status_call_naming_a_unit_wrongly_is_refused_at_the_door(tmp_path: Pa
     assert reason({**disposed, "unit_name": "Kantor Pusat"}) == "400 unit_name_is_the_judges"
     assert reason({**disposed, "status": "acknowledged"}) == "400 unit_only_on_disposed"
     assert reason({**disposed, "target_agency_id": "kemensos"}) == "400 disposed_names_no_agency"
+    # The disposition stage's mark and the reporter's side: never an agency's to send.
+    assert reason({**disposed, "rule_id": "jalan-air"}) == "400 rule_id_is_the_stages"
+    assert reason({**disposed, "channel": "sms"}) == "400 reporter_status_from_an_agency"
     assert reason(disposed) == "accepted"  # to one of its units: the judge decides which exist
     assert reason({**disposed, "event_id": "pln-disp-2", "unit_id": None}) == "accepted"  # to its admin
 

@@ -1,6 +1,6 @@
 """The disposition stage (services/disposition/): an agency's own rules in force give its new
-complaints to its units, as the `disposed` status its admin would have written (then judged
-like any other). The rules' matching itself: test_disposition.py."""
+complaints to its units, as the `disposed` status its admin would have written, marked with
+its rule, on the stage's own topic disposition.auto.v1 (then judged like any other). The rules' matching itself: test_disposition.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas import AgencyStatus, DispositionRule, RejectedEvent, Status, Unit, UnitSet
+from schemas import AutoDisposition, DispositionRule, RejectedEvent, Status, Unit, UnitSet
 from services.disposition.compose import build, starting_book
 from services.disposition.handlers import NOTE, follow_units
 from services.domain.ids import deterministic_id
@@ -16,7 +16,9 @@ from services.domain.units import UnitsBook
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
 from services.runtime.stage import Outcome, Record, StagedStores
-from services.runtime.topics import REJECTED, agency_status_topic_name, agency_topic_name
+from services.runtime.topics import (
+    AUTO_DISPOSITIONS, REJECTED, agency_status_topic_name, agency_topic_name,
+)
 
 CID = "LPR-7XK2M9QH4TBC"
 BANDUNG = "pemda-32-73"
@@ -46,14 +48,15 @@ def decide(body: dict[str, Any] | bytes, book: UnitsBook | None = None, agency: 
     return stage.handle(record(body, agency, timestamp), StagedStores({}))
 
 
-def statuses(outcome: Outcome) -> list[AgencyStatus]:
-    return [AgencyStatus.model_validate_json(o.value) for o in outcome.outputs]
+def statuses(outcome: Outcome) -> list[AutoDisposition]:
+    return [AutoDisposition.model_validate_json(o.value) for o in outcome.outputs]
 
 
 def test_a_roads_complaint_of_bandung_goes_to_its_dinas_pupr_by_the_rule_with_its_reason() -> None:
     outcome = decide(complaint())
     [output] = outcome.outputs
-    assert output.topic == agency_status_topic_name(BANDUNG) and output.key == CID.encode()
+    # Its own topic, never the agency's: the topic, not a field, says "automatic".
+    assert output.topic == AUTO_DISPOSITIONS and output.key == CID.encode()
     [status] = statuses(outcome)
     assert (status.status, status.agency_id, status.unit_id) == (Status.disposed, BANDUNG, "dinas-pupr")
     assert status.note == "Disposisi otomatis (aturan jalan-air): Jalan, jembatan, drainase, air: Dinas PUPR"
@@ -150,7 +153,7 @@ def test_the_stage_reads_every_agencys_complaint_topic() -> None:
     topics.publish(agency_topic_name("pemda-32-04"), CID.encode(),
                    json.dumps(complaint("pemda-32-04", category="education")).encode())
     run_until_idle([MemoryWorker(build(Settings(partitions=2)), topics)])
-    assert [AgencyStatus.model_validate_json(r.value or b"").unit_id
-            for r in topics.read(agency_status_topic_name(BANDUNG))] == ["dinas-pupr"]
-    assert [AgencyStatus.model_validate_json(r.value or b"").unit_id
-            for r in topics.read(agency_status_topic_name("pemda-32-04"))] == ["dinas-pendidikan"]
+    assert sorted((s.agency_id, s.unit_id) for s in (
+        AutoDisposition.model_validate_json(r.value or b"") for r in topics.read(AUTO_DISPOSITIONS))) == [
+        ("pemda-32-04", "dinas-pendidikan"), (BANDUNG, "dinas-pupr")]
+    assert topics.read(agency_status_topic_name(BANDUNG)) == []  # nothing on the agency's own

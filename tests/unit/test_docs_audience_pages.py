@@ -83,7 +83,7 @@ def refusals_in_code() -> set[tuple[int, str]]:
     for module in (signing, inbound):
         for status, reason in re.findall(r'Unverified\((\d{3}),\s*f?"([a-z_]+)', inspect.getsource(module)):
             found.add((int(status), reason))
-    # The unit fields' rules, which the door shares with the status gate.
+    # An agency's fields' rules (channel, rule_id, units), which the door shares with the gate.
     found |= {(400, reason) for reason in unit_rule_reasons()}
     door = inspect.getsource(web)
     found |= {(int(s), r) for r, s in re.findall(r'"error": "([^"]+)"\}, status=(\d{3})', door)}

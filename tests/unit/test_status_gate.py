@@ -8,7 +8,9 @@ import json
 from schemas import RejectedEvent, StatusEvent
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
 from services.runtime.settings import Settings
-from services.runtime.topics import ADMIN_STATUS, CLAIMS, REJECTED, agency_status_topic_name
+from services.runtime.topics import (
+    ADMIN_STATUS, AUTO_DISPOSITIONS, CLAIMS, REJECTED, agency_status_topic_name,
+)
 from services.status_gate.compose import build
 
 CID = "LPR-7XK2M9QH4TBC"
@@ -105,14 +107,38 @@ def test_nobody_but_an_agency_names_a_unit() -> None:
     assert passed == [] and [r.reason for r in refused] == ["reporter_status_naming_an_agency"]
 
 
-def test_a_rule_is_named_only_on_a_disposition_to_a_unit() -> None:
+def test_an_agency_never_names_a_rule_nor_a_channel() -> None:
+    # rule_id marks the disposition stage's own (not a first response, refused once the
+    # agency spoke): an agency sending it would pass its own word off as its rules'.
     passed, refused = run(
         agency_status_topic_name("pemda-32-73"),
         body(event_id="d-1", status="disposed", unit_id="dinas-pupr", rule_id="jalan-air"),
-        body(event_id="d-2", status="disposed", rule_id="jalan-air"),
-        body(event_id="d-3", status="acknowledged", rule_id="jalan-air"))
-    assert [(s.event_id, s.rule_id) for s in passed] == [("d-1", "jalan-air")]
-    assert [r.reason for r in refused] == ["rule_only_on_a_disposition_to_a_unit"] * 2
+        body(event_id="d-2", status="acknowledged", rule_id="jalan-air"),
+        body(event_id="d-3", status="acknowledged", channel="sms"))
+    assert passed == []
+    assert [r.reason for r in refused] == ["rule_id_is_the_stages"] * 2 + ["reporter_status_from_an_agency"]
     passed, refused = run(ADMIN_STATUS, body(event_id="a-2", status="assigned", target_agency_id="pln",
                                              rule_id="x"))
     assert passed == [] and [r.reason for r in refused] == ["not_an_assignment"]
+
+
+def automatic(**fields: object) -> dict[str, object]:
+    return body(**{"event_id": "disp-1", "status": "disposed", "agency_id": "pemda-32-73",
+                   "unit_id": "dinas-pupr", "rule_id": "jalan-air", **fields})
+
+
+def test_an_automatic_disposition_is_passed_on_as_its_agencys_claim() -> None:
+    passed, refused = run(AUTO_DISPOSITIONS, automatic(note="Disposisi otomatis (aturan jalan-air)"))
+    assert refused == []
+    assert [(s.event_id, s.status.value, s.agency_id, s.unit_id, s.rule_id, s.channel) for s in passed] == [
+        ("disp-1", "disposed", "pemda-32-73", "dinas-pupr", "jalan-air", None)]
+    assert passed[0].note == "Disposisi otomatis (aturan jalan-air)"
+
+
+def test_the_automatic_topic_carries_a_disposition_to_a_unit_by_a_rule_and_nothing_else() -> None:
+    wrong = [automatic(status="responded"), automatic(agency_id=None), automatic(unit_id=None),
+             automatic(rule_id=None), automatic(unit_name="Inspektorat"),
+             automatic(target_agency_id="pln"), automatic(channel="sms")]
+    passed, refused = run(AUTO_DISPOSITIONS, *wrong, b"{not json")
+    assert passed == []
+    assert [r.reason for r in refused] == ["not_an_automatic_disposition"] * len(wrong) + ["invalid_status"]
