@@ -97,3 +97,22 @@ def test_stack_up_checks_the_configuration_before_it_starts_any_container() -> N
     assert start is not None
     steps = [line.strip() for line in start[1].splitlines() if not line.strip().startswith("local")]
     assert steps[0] == "check_config"
+
+
+def test_scripts_stack_adds_the_deployments_own_compose_overrides_last(tmp_path: Path) -> None:
+    # The deployment's routing rules (LAPOR_ROUTES_FILE) reach the router through an override
+    # of its own, named on every command; a name that is no file stops the command.
+    override = tmp_path / "compose.routes.yml"
+    override.write_text("services:\n  router:\n    environment:\n"
+                        "      LAPOR_ROUTES_FILE: /etc/lapor/routes.yaml\n", encoding="utf-8")
+    env = {**os.environ, "LAPOR_STACK_OVERRIDES": override.name}
+    done = subprocess.run(["bash", str(ROOT / "scripts/stack"), "config"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    assert services["router"]["environment"]["LAPOR_ROUTES_FILE"] == "/etc/lapor/routes.yaml"
+    assert services["router"]["environment"]["LAPOR_AGENCIES_FILE"] == FILE  # the shipped env kept
+    missing = subprocess.run(["bash", str(ROOT / "scripts/stack"), "config"], cwd=tmp_path,
+                             env={**env, "LAPOR_STACK_OVERRIDES": "nope.yml"},
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no file nope.yml" in missing.stderr
