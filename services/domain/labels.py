@@ -54,6 +54,13 @@ def disposition_text(unit_name: str | None) -> str:
     return _table()["dispositions"]["to_admin"]
 
 
+def retired_unit_note(unit_name: str) -> str:
+    """The note of the `disposed` that returns a retired unit's open complaint to the
+    agency's admin: "Unit Dinas PUPR Kota Bandung tidak aktif lagi: aduan kembali ke admin
+    instansi"."""
+    return _table()["dispositions"]["unit_retired"].format(unit=unit_name)
+
+
 def region_name(code: object) -> str:
     """`73.71` -> "Kota Makassar"; a district or village with the places it lies in (not the
     province); a code the Kemendagri list does not know, as given."""

@@ -29,15 +29,18 @@ def follow_pattern(settings: Settings, exact: Sequence[str], families: Sequence[
 
 
 async def follow(settings: Settings, pattern: str, on_record: Callable[[TopicRecord], None],
-                 stopping: asyncio.Event) -> None:
+                 stopping: asyncio.Event, caught_up: asyncio.Event | None = None) -> None:
     """Call `on_record` for every record of the matching topics, oldest first per partition,
-    until `stopping` is set. `on_record` must not raise (it is the view's, and pure)."""
+    until `stopping` is set. `on_record` must not raise (it is the view's, and pure).
+    `caught_up`, if given, is set once every partition first matched has been read up to its
+    end offset as of that first match (a topic made later is not waited for)."""
     consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 metadata_max_age_ms=METADATA_MAX_AGE_MS)
     consumer.subscribe(pattern=pattern)
     await consumer.start()
     strip = len(settings.topic_prefix)
+    ends: dict[TopicPartition, int] | None = None
     try:
         while not stopping.is_set():
             batches = await consumer.getmany(timeout_ms=500, max_records=2000)
@@ -45,6 +48,18 @@ async def follow(settings: Settings, pattern: str, on_record: Callable[[TopicRec
                 for r in records:
                     on_record(TopicRecord(tp.topic[strip:], tp.partition, r.offset, r.timestamp,
                                           r.key, r.value))
+            if caught_up is None or caught_up.is_set():
+                continue
+            if ends is None:  # the subscription's first match (no group: every partition of it)
+                first = list(consumer.assignment())
+                if not first:
+                    continue
+                ends = await consumer.end_offsets(first)
+            assigned = set(consumer.assignment())  # (a topic deleted since is not waited for)
+            # Positions, not offsets: compaction leaves gaps.
+            at = {tp: await consumer.position(tp) for tp in ends if tp in assigned}
+            if all(at[tp] >= ends[tp] for tp in at):
+                caught_up.set()
     finally:
         await consumer.stop()
 
