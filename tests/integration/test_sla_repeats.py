@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import Escalation
+from schemas import Escalation, EscalationTarget
 from services.runtime.topics import ACCEPTED, CLOSURES, ESCALATIONS, ROUTED, STATUS, notifications_topic_name
 from tests.harness import Records, harness
 from tests.sla_scenario import Step, accepted, routed, run_in_memory, status, tick
@@ -45,8 +45,12 @@ async def test_statuses_delivered_twice_count_once(
     expected_escalations = sorted(o.event.to_bytes() for o in single if isinstance(o.event, Escalation))
     web = notifications_topic_name("web")
     expected_notices = sorted(o.event.to_bytes() for o in single if o.topic == web)
-    # A's first_response warning, B's follow_up ladder; A's answer, B's request, B's levels 2 and 3
-    assert len(expected_escalations) == 1 + 4 and len(expected_notices) == 2 + 2
+    # A's first_response warning, B's follow_up ladder; A's answer, B's request, B's levels 2 and 3;
+    # and, PLN having units, each complaint's lapse of its admin's verification (internal).
+    internal = [o for o in single if isinstance(o.event, Escalation)
+                and o.event.target is EscalationTarget.agency_admin]
+    assert len(expected_escalations) == 1 + 4 + len(internal) and len(internal) == 2
+    assert len(expected_notices) == 2 + 2
     assert not [o for o in single if o.topic == CLOSURES]
 
     async with harness(request, runtime, ["sla_monitor"], tmp_path) as h:

@@ -365,9 +365,13 @@ def test_lacak_through_the_proxy_believes_no_x_forwarded_for_a_client_writes(
 
     first = until("lacak through the proxy", ready)
     assert first in (400, 404)
+    started = time.monotonic()
     answers = [lookup(f"198.51.100.{i}") for i in range(2, 40)]
+    refilled = (time.monotonic() - started) * 30 / 60  # the budget refills half a lookup a second
     assert 429 in answers, answers  # its own budget spent, whatever it claimed to be
-    assert answers.index(429) <= 30  # no fresh budget for a forged address
+    # No fresh budget for a forged address: the 30 of the minute and what refilled meanwhile
+    # (a loaded machine is slow to ask), never another 30.
+    assert answers.index(429) <= 30 + refilled, (answers.index(429), refilled)
 
 
 async def test_staff_sign_in_with_the_compose_provider(stack: dict[str, float]) -> None:
