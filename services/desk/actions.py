@@ -76,6 +76,8 @@ def available(view: DeskView, facts: Facts, agency_id: str, unit_id: str | None 
         return []
     delivery = facts.deliveries[agency_id]
     own = [s["status"] for s in view.own_statuses(facts, agency_id)]
+    # A disposition is no answer to the reporter: the first response is still to give.
+    answered = [s for s in own if s != Status.disposed.value]
     paused = view.is_paused(facts, agency_id)
     # A unit's answer waiting for the admin's approval (services/desk/drafts.py): not a second one.
     draft = view.pending_draft(agency_id, delivery["complaint_id"]) if unit_id is not None else None
@@ -83,7 +85,7 @@ def available(view: DeskView, facts: Facts, agency_id: str, unit_id: str | None 
     out = []
     for action in ACTIONS.values():
         s = action.status
-        if s is Status.acknowledged and own:
+        if s is Status.acknowledged and answered:
             continue
         if s is Status.info_requested and paused or s is Status.info_received and not paused:
             continue

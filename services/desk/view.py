@@ -392,7 +392,8 @@ class DeskView:
         tz = self.registry.timezone(agency_id)
         own = self.own_statuses(facts, agency_id)
         done = {s["status"] for s in own}
-        stops = {ClockName.first_response.value: bool(own),
+        # A disposition (inside the agency) answers nobody: as the SLA monitor, it stops no clock.
+        stops = {ClockName.first_response.value: bool(done - {Status.disposed.value}),
                  ClockName.follow_up.value: bool(done & {"responded", "resolved"}),
                  ClockName.resolution.value: "resolved" in done}
         pause_days, paused = self._pauses(own, tz)

@@ -86,10 +86,11 @@ def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Poli
     if not responsible:
         state.flagged_statuses += 1
         return "flagged_non_responsible"
-    # An automatic disposition (`rule_id`: the agency's rules, at its routing) is no response
-    # of the agency: the first word of the agency itself, its admin's disposition among them, is.
+    # A disposition is the agency's business inside it (its rules', its admin's, a retired
+    # unit's return), no answer to the reporter: it stops no contract clock, first_response
+    # included; the agency's first word to the reporter (`acknowledged`, …) does.
     if (not state.first_response_done and s.status is not Status.reporter_replied
-            and s.rule_id is None):
+            and s.status is not Status.disposed):
         _stop(state, at, ClockName.first_response)
         state.first_response_done = True
     limits = policy.limits(state.agency_id)
@@ -115,9 +116,7 @@ def on_status(state: ComplaintClocks, s: StatusEvent, at: datetime, policy: Poli
                                               list(clock.pauses)))
             follow_work_limit(state)
         case Status.disposed:
-            # Inside the holder: moves the internal clocks only (and, as its first status,
-            # first_response above, like any status of the responsible agency, unless the
-            # agency's rules made it).
+            # Inside the holder: moves the internal clocks only.
             on_disposed(state, s, at, terms)
         case Status.responded:
             _stop(state, at, ClockName.follow_up)

@@ -357,3 +357,20 @@ async def test_the_admin_sees_every_unit_filters_and_dispositions(desk: Any) -> 
     for s in sent:  # judged, read back: both are PUPR's now
         apply_record(v, STATUS, StatusEvent(**s.model_dump()).to_bytes())
     assert sorted(r.complaint_id for r in v.queue(BDG, PUPR)) == sorted([A, B, C])
+
+
+def test_a_disposition_is_no_first_response_on_the_desk_either() -> None:
+    # As in the SLA monitor: a complaint dispositioned (by the rules or the admin) is still to
+    # be answered, so the first response stays offered and its clock keeps running.
+    v = bandung()
+    v.status(disposed(A, PUPR, MON + timedelta(hours=1), rule_id="jalan-air"))
+    assert "acknowledged" in offered(v, A, PUPR) and "acknowledged" in offered(v, A, None)
+    facts, _ = v.holding(BDG, A) or (None, None)
+    assert facts is not None
+    [first] = [c for c in v.clocks(facts, BDG) if c.name == "first_response"]
+    assert first.state == "running"
+    v.status(StatusEvent.model_validate({"event_id": "ack-1", "complaint_id": A, "status": "acknowledged",
+                                         "agency_id": BDG, "at": (MON + timedelta(hours=2)).isoformat()}))
+    assert "acknowledged" not in offered(v, A, PUPR)
+    [first] = [c for c in v.clocks(facts, BDG) if c.name == "first_response"]
+    assert first.state == "stopped"

@@ -50,10 +50,11 @@ FAR = [tick("2026-06-30T00:00:00+07:00")]
 def test_a_unit_deadline_is_the_agencys_less_one_working_day() -> None:
     # Bandung, routed Mon 2 March; follow_up due 10 March 00:00 (3, 4, 5, 6, 9 March). The
     # admin dispositions to Dinas PUPR on Tue 3 March (its verification, due 6 March, stops;
-    # as the first status it stops first_response). The unit's: 4 working days, 7 March 00:00.
+    # first_response does not: a disposition is no answer to the reporter, so it lapses on
+    # 6 March 00:00). The unit's: 4 working days, 7 March 00:00.
     out = run_in_memory(opened(BDG, wib(2, "09:00")) + [disposed(BDG, wib(3), "dinas-pupr")] + FAR)
     assert internal(out) == [("unit_response", "dinas-pupr", "2026-03-07T00:00:00+07:00", "agency_admin")]
-    assert [c for c in contract(out) if c[0] == "first_response"] == []
+    assert ("first_response", 1, "2026-03-06T00:00:00+07:00") in contract(out)
     assert ("follow_up", 1, "2026-03-10T00:00:00+07:00") in contract(out)
     lapse = next(e for e in escalations(out) if e.clock.value == "unit_response")
     assert lapse.kind.value == "breach" and lapse.level == 1 and lapse.agency_id == BDG
@@ -173,6 +174,7 @@ def test_internal_lapses_go_to_the_admin_and_nobody_beyond() -> None:
 
 def test_each_unit_has_its_share_of_compliance() -> None:
     out = run_in_memory(opened(BDG, wib(2, "09:00")) + [disposed(BDG, wib(3), "dinas-pupr"),
+                                                         status(CID, "acknowledged", BDG, wib(3)),
                                                          tick(wib(9, "00:00"))])
     stats = {(s.unit_id, s.day.isoformat()): s for s in (o.event for o in out) if isinstance(s, ComplianceStats)}
     got = stats[("dinas-pupr", "2026-03-03")]
@@ -229,7 +231,7 @@ def test_a_policy_version_moves_a_units_deadline_with_the_agencys() -> None:
 def test_an_automatic_disposition_is_no_first_response_of_the_agency() -> None:
     # The agency's rules disposition at the routing (rule_id): the unit's deadline starts, but
     # the agency has said nothing to the reporter yet, so first_response runs on and lapses
-    # (3 working days from acceptance on Mon 2 March: 6 March 00:00).
+    # (3 working days from acceptance on Mon 2 March: 6 March 00:00), as after any disposition.
     topic, key, value = disposed(BDG, wib(2, "09:00"), "dinas-pupr")
     automatic = (topic, key, {**value, "rule_id": "jalan-air"})
     out = run_in_memory(opened(BDG, wib(2, "09:00")) + [automatic] + FAR)
