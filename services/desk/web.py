@@ -184,17 +184,28 @@ class DeskSite:
                                     lambda u: self.unit_name(agency, u))
         return html(page, status=400 if error else 200)
 
-    async def act(self, request: web.Request) -> web.StreamResponse:
+    async def signed_form(self, request: web.Request) -> dict[str, str] | web.Response:
+        """A posted form of a signed-in member of this desk, with this site's CSRF token; or
+        the 403 to answer."""
         staff = await self.signin.staff(request)
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         if staff is None or not await self.signin.action_allowed(request, staff, form.get("csrf")):
             return web.json_response({"error": "not signed in, or the form is not this site's"}, status=403)
-        staff, agency, unit = await self.desk_of(request)
+        return form
+
+    def event_time(self) -> datetime:
+        """The wall clock, or the ticks' when they run ahead of it (the demo's accelerated
+        week); never before the moment the desk already shows."""
+        return max(datetime.now(UTC), self.view.now or datetime.now(UTC))
+
+    async def act(self, request: web.Request) -> web.StreamResponse:
+        form = await self.signed_form(request)
+        if isinstance(form, web.Response):
+            return form
+        _, agency, unit = await self.desk_of(request)
         facts, _, cid = self.holding(agency, request.match_info["cid"], unit)
         try:
-            # Event time: the wall clock, or the ticks' when they run ahead of it (the demo's
-            # accelerated week); never before the moment the desk already shows.
-            at = max(datetime.now(UTC), self.view.now or datetime.now(UTC))
+            at = self.event_time()
             event = status_from_form(self.view, facts, agency, cid, form, at, unit)
             draft = draft_from(event, unit) if unit is not None and needs_approval(
                 self.view, agency, unit, event.status) else None
@@ -214,14 +225,13 @@ class DeskSite:
     async def decide(self, request: web.Request) -> web.StreamResponse:
         """The admin's decision on a unit's draft: approve (the agency's status, then the
         draft marked approved) or send it back with a note."""
-        staff = await self.signin.staff(request)
-        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-        if staff is None or not await self.signin.action_allowed(request, staff, form.get("csrf")):
-            return web.json_response({"error": "not signed in, or the form is not this site's"}, status=403)
-        staff, agency, unit = await self.desk_of(request)
+        form = await self.signed_form(request)
+        if isinstance(form, web.Response):
+            return form
+        _, agency, unit = await self.desk_of(request)
         facts, _, cid = self.holding(agency, request.match_info["cid"], unit)
         try:
-            at = max(datetime.now(UTC), self.view.now or datetime.now(UTC))
+            at = self.event_time()
             event, decided = review(self.view, facts, agency, form, at)
             if self.publish_draft is None:
                 raise ActionRefused("meja ini tidak menerima draf: hubungi operator")
