@@ -39,7 +39,10 @@ def draft_from(event: AgencyStatus, unit_id: str) -> StatusDraft:
     if event.note is None:
         raise ActionRefused("draf tanggapan memerlukan catatan: teks yang akan diterima pelapor")
     assert event.agency_id is not None
-    return StatusDraft(draft_id=f"draft-{_digest(f'draft|{event.event_id}')}", agency_id=event.agency_id,
+    # The text is in the id: the same form resent with another text (browser back, edited) is
+    # another draft, so an approval names the text the admin was shown, never a swapped one.
+    return StatusDraft(draft_id=f"draft-{_digest(f'draft|{event.event_id}|{event.note}')}",
+                       agency_id=event.agency_id,
                        complaint_id=event.complaint_id, unit_id=unit_id, status=event.status,
                        note=event.note, drafted_at=event.at)
 

@@ -207,11 +207,13 @@ class DeskView:
     def draft(self, draft: StatusDraft) -> None:
         """A unit's draft: the latest record of its key is the complaint's draft. A pending
         record of a draft already decided (a resent form written after the decision) changes
-        nothing: a decided draft is never open for approval again."""
+        nothing: a decided draft is never open for approval again. An approved one stays
+        approved (its status was written), whatever a worker that had not read the approval
+        decided after it."""
         key = (draft.agency_id, draft.complaint_id)
         held = self.drafts.get(key)
-        if held is not None and held.draft_id == draft.draft_id and held.state != "pending" \
-                and draft.state == "pending":
+        if held is not None and held.draft_id == draft.draft_id and (
+                held.state != "pending" and draft.state == "pending" or held.state == "approved"):
             return
         self.drafts[key] = draft
 

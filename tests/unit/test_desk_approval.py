@@ -237,3 +237,42 @@ def test_the_view_keeps_a_keys_latest_draft_and_checks_its_key() -> None:
     assert read_draft(v, draft) is None and v.pending_draft(BDG, A) == draft
     assert apply_record(v, DRAFTS, None, f"{BDG}|{A}".encode()) is None  # a tombstone
     assert v.draft_of(BDG, A) is None
+
+
+async def test_an_approval_is_of_the_text_the_admin_was_shown(desk: Desk) -> None:
+    """The unit's form resent with another text (browser back, edited, before its draft was
+    read back): another draft, so an approval of the first (the page the admin saw) is
+    refused once the second is read, never written out with a text nobody approved."""
+    with_approval(desk.view)
+    draft = await drafted(desk)
+    pupr = desk.clients[0]
+    desk.view.drafts.clear()  # this worker has not read its draft back yet
+    edited = await post(pupr, f"{UNIT}/status", form_id="f" * 24, status="responded", note=ANSWER + " Edit.")
+    assert edited.status == 303
+    swapped = desk.drafts[-1]
+    assert swapped.draft_id != draft.draft_id
+    assert read_draft(desk.view, swapped) is None
+    admin = await desk.client(ADMIN)
+    stale = await post(admin, f"{ADMIN_PAGE}/draft", draft_id=draft.draft_id, decision="approve")
+    assert stale.status == 400 and "diganti" in await stale.text() and desk.sent == []
+
+
+def test_an_approved_draft_stays_approved_whatever_a_lagging_worker_decides_later() -> None:
+    """Approved (its status written) on one worker, sent back on another that had not read the
+    approval: the reporter has the answer, so the desk keeps showing it approved."""
+    v = bandung()
+    draft = StatusDraft(draft_id="draft-" + "a" * 32, agency_id=BDG, complaint_id=A, unit_id=PUPR,
+                        status=Status.responded, note=ANSWER, drafted_at=MON)
+    approved = StatusDraft.model_validate({**draft.model_dump(), "state": "approved", "reviewed_at": MON})
+    rejected = StatusDraft.model_validate({**draft.model_dump(), "state": "rejected",
+                                           "review_note": "lagi", "reviewed_at": MON})
+    for record in (draft, approved, rejected, draft):
+        assert read_draft(v, record) is None
+    held = v.draft_of(BDG, A)
+    assert held is not None and held.state == "approved"
+    # Sent back first, approved later (on a worker that still had it pending): the status went out.
+    v2 = bandung()
+    for record in (draft, rejected, approved):
+        assert read_draft(v2, record) is None
+    held = v2.draft_of(BDG, A)
+    assert held is not None and held.state == "approved"
