@@ -225,9 +225,16 @@ class DeskView:
         return self.drafts.get((agency_id, complaint_id))
 
     def pending_draft(self, agency_id: str, complaint_id: str) -> StatusDraft | None:
-        """The complaint's draft while it waits for the admin's approval."""
+        """The complaint's draft while it waits for the admin's approval: one drafted in the
+        agency's current routing (a draft left waiting when the complaint was passed on
+        answers nothing of a later routing back: nobody approves it into that one)."""
         draft = self.drafts.get((agency_id, complaint_id))
-        return draft if draft is not None and draft.state == "pending" else None
+        if draft is None or draft.state != "pending":
+            return None
+        facts = self.facts.get(complaint_id)
+        if facts is not None and agency_id in facts.deliveries and draft.drafted_at < self.since(facts, agency_id):
+            return None
+        return draft
 
     def delivered_later(self, agency_id: str, complaint_id: str) -> None:
         """A tombstone: the agency's system took the complaint after all (an operator's

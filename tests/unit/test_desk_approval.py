@@ -20,7 +20,7 @@ from services.desk.drafts import approved_status_id
 from services.desk.view import KEY_MISMATCH, DeskView, apply_record
 from services.desk.web import DeskSite
 from services.runtime.topics import DRAFTS, STATUS, UNITS
-from tests.unit.test_desk import A, B, FORM, MON
+from tests.unit.test_desk import A, B, FORM, MON, delivered
 from tests.unit.test_desk_units import ADMIN, BDG, DINKES, PUPR, PUPR_STAFF, FakeSignIn, bandung, disposed
 
 ANSWER = "Lubang di Jl. Soekarno-Hatta sudah ditambal pada 7 Oktober."
@@ -276,3 +276,22 @@ def test_an_approved_draft_stays_approved_whatever_a_lagging_worker_decides_late
         assert read_draft(v2, record) is None
     held = v2.draft_of(BDG, A)
     assert held is not None and held.state == "approved"
+
+
+async def test_a_draft_of_an_earlier_routing_is_no_ones_to_approve(desk: Desk) -> None:
+    """The complaint passed on while a unit's draft waited, and routed back later: that draft
+    answers nothing of the new routing (the admin cannot approve it into it, the unit is not
+    held back from answering, the queue shows nothing waiting)."""
+    with_approval(desk.view)
+    draft = await drafted(desk)
+    assert desk.view.pending_draft(BDG, A) == draft
+    back = draft.drafted_at + timedelta(hours=1)  # (drafted at the wall clock)
+    desk.view.delivered(delivered(A, BDG, attempt=3, routed_at=back))
+    desk.view.status(disposed(A, PUPR, back + timedelta(hours=1)))
+    assert desk.view.pending_draft(BDG, A) is None
+    assert not [r for r in desk.view.queue(BDG) if r.complaint_id == A][0].awaiting_approval
+    admin = await desk.client(ADMIN)
+    stale = await post(admin, f"{ADMIN_PAGE}/draft", draft_id=draft.draft_id, decision="approve")
+    assert stale.status == 400 and desk.sent == []
+    facts, _ = desk.view.holding(BDG, A) or (None, None)
+    assert facts is not None and "responded" in {a.name for a in available(desk.view, facts, BDG, PUPR)}
