@@ -101,6 +101,9 @@ DEFAULT_STATUS_MAP: dict[str, Status | None] = {
 }
 # Statuses an agency may send (the national admin's and reporters' are not theirs).
 AGENCY_STATUSES = frozenset(Status) - {Status.assigned, Status.reporter_replied}
+# What an Open311 server's states may become: a disposition names a unit, which a GeoReport
+# state never does (a `disposed` without one would hand the complaint back at every poll).
+OPEN311_STATUSES = AGENCY_STATUSES - {Status.disposed}
 
 
 class Open311Agency(_Agency):
@@ -132,9 +135,10 @@ class Open311Agency(_Agency):
     @field_validator("status_map")
     @classmethod
     def _agency_statuses(cls, mapping: dict[str, Status | None]) -> dict[str, Status | None]:
-        wrong = sorted(k for k, v in mapping.items() if v is not None and v not in AGENCY_STATUSES)
+        wrong = sorted(k for k, v in mapping.items() if v is not None and v not in OPEN311_STATUSES)
         if wrong:
-            raise ValueError(f"{wrong} map to a status an agency may not send")
+            raise ValueError(f"{wrong} map to a status an agency may not send from Open311 "
+                             "(assigned, reporter_replied, disposed)")
         return mapping
 
     def service_code(self, category: Category) -> str:

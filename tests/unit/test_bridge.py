@@ -95,6 +95,10 @@ def test_unknown_agencies_loose_secrets_and_missing_service_codes_are_refused(tm
     data["agencies"]["pemda-32-73"]["status_map"] = {"FIXED": "assigned"}
     with pytest.raises(BridgeConfigError, match="status an agency may not send"):
         parse_config(json.dumps(data), "b", AGENCIES, tmp_path)
+    # A GeoReport state names no unit: a disposed would hand the complaint back at every poll.
+    data["agencies"]["pemda-32-73"]["status_map"] = {"REFERRED": "disposed"}
+    with pytest.raises(BridgeConfigError, match="status an agency may not send from Open311"):
+        parse_config(json.dumps(data), "b", AGENCIES, tmp_path)
     with pytest.raises(BridgeConfigError, match="not valid YAML"):
         parse_config("agencies: [", "b", AGENCIES, tmp_path)
 
