@@ -56,8 +56,10 @@ class Prerequisite:
     def __init__(self) -> None:
         self.caught_up = asyncio.Event()
         self.fail = asyncio.Event()
+        self.reading = asyncio.Event()  # the positive marker: the worker started to read it
 
     async def run(self, stopping: asyncio.Event) -> None:
+        self.reading.set()
         while not stopping.is_set():
             if self.fail.is_set():
                 raise ConnectionError("units topic gone")
@@ -131,9 +133,9 @@ async def test_a_prerequisite_that_fails_before_or_after_its_end_stops_the_worke
 
 
 async def test_stopped_while_reading_the_prerequisite_it_ends_without_polling() -> None:
-    stopping = asyncio.Event()
-    serving = asyncio.create_task(worker(Prerequisite(), free_port()).serve(stopping))
-    await asyncio.sleep(0)
+    stopping, prerequisite = asyncio.Event(), Prerequisite()
+    serving = asyncio.create_task(worker(prerequisite, free_port()).serve(stopping))
+    await asyncio.wait_for(prerequisite.reading.wait(), 10)  # it is reading the prerequisite
     stopping.set()
     await asyncio.wait_for(serving, 10)
     assert FakeConsumer.started == []
