@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, time as day_start
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -582,34 +582,34 @@ def apply_record(view: DeskView, topic: str, value: bytes | None, key: bytes | N
 
 def _undelivered_record(view: DeskView, key: bytes | None, value: bytes | None) -> str | None:
     """A bridge mark, or its tombstone, by its key (what compaction keeps and ends)."""
-    named = undelivered_key(key)
-    if named is None:
-        return "invalid"
-    if value is None:
-        view.delivered_later(*named)
-        return None
-    try:
-        mark = BridgeUndelivered.model_validate_json(value)
-    except ValidationError:
-        return "invalid"
-    if (mark.agency_id, mark.complaint_id) != named:
-        return KEY_MISMATCH
-    return view.undelivered(mark)
+    return _keyed_record(key, value, BridgeUndelivered, view.delivered_later, view.undelivered)
 
 
 def _draft_record(view: DeskView, key: bytes | None, value: bytes | None) -> str | None:
     """A unit's draft, or its tombstone, by its key (what compaction keeps and ends)."""
-    named = undelivered_key(key)  # the same key: <agency_id>|<complaint_id>
+    def kept(draft: StatusDraft) -> None:
+        view.draft(draft)
+    return _keyed_record(key, value, StatusDraft, view.draft_withdrawn, kept)
+
+
+Keyed = TypeVar("Keyed", BridgeUndelivered, StatusDraft)
+
+
+def _keyed_record(key: bytes | None, value: bytes | None, model: type[Keyed],
+                  ended: Callable[[str, str], None],
+                  kept: Callable[[Keyed], str | None]) -> str | None:
+    """A record of a compacted topic keyed `<agency_id>|<complaint_id>`: its tombstone ends
+    what the key names; its body must name the same agency and complaint."""
+    named = undelivered_key(key)
     if named is None:
         return "invalid"
     if value is None:
-        view.draft_withdrawn(*named)
+        ended(*named)
         return None
     try:
-        draft = StatusDraft.model_validate_json(value)
+        record = model.model_validate_json(value)
     except ValidationError:
         return "invalid"
-    if (draft.agency_id, draft.complaint_id) != named:
+    if (record.agency_id, record.complaint_id) != named:
         return KEY_MISMATCH
-    view.draft(draft)
-    return None
+    return kept(record)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from aiohttp import web
@@ -46,6 +46,16 @@ NOTICES = {"sent": "Terkirim. Gerbang status memeriksanya; status tampil di riwa
 
 def html(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+
+
+class Posted(NamedTuple):
+    """A form posted on one complaint: the desk it came from and the complaint it names."""
+
+    form: dict[str, str]
+    agency: str
+    unit: str | None
+    facts: Any
+    cid: str
 
 
 class DeskSite:
@@ -198,12 +208,21 @@ class DeskSite:
         week); never before the moment the desk already shows."""
         return max(datetime.now(UTC), self.view.now or datetime.now(UTC))
 
-    async def act(self, request: web.Request) -> web.StreamResponse:
+    async def posted(self, request: web.Request) -> Posted | web.Response:
+        """A form posted on one complaint by a signed-in member of this desk (its CSRF token
+        this site's), with the complaint it names; or the answer to give instead."""
         form = await self.signed_form(request)
         if isinstance(form, web.Response):
             return form
         _, agency, unit = await self.desk_of(request)
         facts, _, cid = self.holding(agency, request.match_info["cid"], unit)
+        return Posted(form, agency, unit, facts, cid)
+
+    async def act(self, request: web.Request) -> web.StreamResponse:
+        posted = await self.posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        form, agency, unit, facts, cid = posted
         try:
             at = self.event_time()
             event = status_from_form(self.view, facts, agency, cid, form, at, unit)
@@ -225,11 +244,10 @@ class DeskSite:
     async def decide(self, request: web.Request) -> web.StreamResponse:
         """The admin's decision on a unit's draft: approve (the agency's status, then the
         draft marked approved) or send it back with a note."""
-        form = await self.signed_form(request)
-        if isinstance(form, web.Response):
-            return form
-        _, agency, unit = await self.desk_of(request)
-        facts, _, cid = self.holding(agency, request.match_info["cid"], unit)
+        posted = await self.posted(request)
+        if isinstance(posted, web.Response):
+            return posted
+        form, agency, unit, facts, cid = posted
         try:
             at = self.event_time()
             event, decided = review(self.view, facts, agency, form, at)
