@@ -47,6 +47,7 @@ from schemas.events import (
     Submission,
     SubmittedLocation,
     Tick,
+    UnitDisposition,
     ValidationErrorItem,
 )
 
@@ -59,5 +60,5 @@ __all__ = [
     "ClockName", "ComplaintType", "ComplianceStats", "Escalation", "EscalationKind",
     "EscalationTarget", "FieldDecision", "FieldWarning", "Location", "NoticeKind", "Notification", "Privacy", "RejectedEvent", "Reporter", "ReporterStatus",
     "Role", "RoutedEvent", "RoutingInfo", "RulesVersion", "SlaTier", "SmsMessage", "Status", "StatusClaim", "StatusEvent",
-    "Submission", "SubmittedLocation", "Tick", "ValidationErrorItem", "WireModel", "WirePart",
+    "Submission", "SubmittedLocation", "Tick", "UnitDisposition", "ValidationErrorItem", "WireModel", "WirePart",
 ]

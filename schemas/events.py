@@ -188,6 +188,17 @@ class RoutingInfo(WirePart):
     reason: str | None = None
 
 
+class UnitDisposition(WirePart):
+    """On a disposition's copy of a complaint: which unit of the agency has it now."""
+
+    # The judged `disposed` status this copy follows (complaints.status.v1).
+    status_event_id: EventId
+    # The unit, as the judge named it (absent: handed back to the agency's admin).
+    unit_id: UnitId | None = None
+    unit_name: UnitName | None = None
+    disposed_at: Timestamp
+
+
 class AgencyComplaint(_ComplaintFields):
     """agency.<agency_id>.complaints.v1, key complaint_id: what an agency receives."""
 
@@ -204,6 +215,13 @@ class AgencyComplaint(_ComplaintFields):
     routing: RoutingInfo
     deadlines: dict[ClockName, Timestamp] = Field(default_factory=dict)
     confidential: StrictBool = False
+    # v1 addition: set on a disposition's copy. When the judge passes the holder's
+    # `disposed`, the router writes the complaint again on the agency's topic, with an
+    # event id of its own and this part, so that the agency's systems (and the bridge, which
+    # keeps no complaint bodies, for a unit's own endpoint) have the complaint when a unit
+    # gets it. Absent: the complaint as routed. A reader that wants each complaint once
+    # passes over the records that carry it.
+    disposition: UnitDisposition | None = None
 
 
 class RoutedEvent(WireModel):

@@ -156,7 +156,11 @@ class DeskView:
         the agency received it, and cheaper than serialising the model again)."""
         facts = self.facts.setdefault(complaint.complaint_id, Facts())
         held = facts.deliveries.get(complaint.agency_id)
-        if held is None or held["routing"]["attempt"] <= complaint.routing.attempt:
+        # A disposition's copy (the router's, once a disposition passed) never replaces the
+        # delivery kept of its routing: the desk shows the complaint as the agency received
+        # it, and the `disposed` status already says which unit has it.
+        if held is None or held["routing"]["attempt"] < complaint.routing.attempt or (
+                held["routing"]["attempt"] == complaint.routing.attempt and complaint.disposition is None):
             facts.deliveries[complaint.agency_id] = as_delivered if as_delivered is not None else \
                 complaint.model_dump(mode="json", exclude_none=True)
             self.held.setdefault(complaint.agency_id, set()).add(complaint.complaint_id)

@@ -17,6 +17,9 @@ as soon as the complaint reaches the agency, and the admin keeps the rest:
   new complaint to disposition;
 - no rule matches, or the agency has none (its opt-out): nothing; its admin dispositions
   from the desk;
+- a disposition's copy (the router writes the complaint again, with `disposition`, once a
+  disposition passed): nothing, whoever made it; the admin's or a unit's word stands, and
+  the stage never answers its own disposition;
 - a copy (tembusan): nothing. A copy agency answers for nothing, and the judge refuses any
   status of it;
 - bytes that are not an agency complaint, or a body naming another agency than its topic:
@@ -74,6 +77,8 @@ def decide(record: Record, book: UnitsBook) -> Outcome:
                            "attempt": parsed.routing.attempt}
     if parsed.routing.role is not Role.primary:
         return Outcome().note("not_disposed", level="debug", reason="copy", **ids)
+    if parsed.disposition is not None:  # the router's copy after a disposition: decided already
+        return Outcome().note("not_disposed", level="debug", reason="disposition_copy", **ids)
     units = book.of(agency)
     chosen = dispose(facts(parsed), units)
     if chosen is None:

@@ -20,9 +20,10 @@ from typing import Any
 
 from schemas import (
     AcceptedComplaint, Channel, NoticeKind, Notification, Role, Status, StatusClaim, StatusEvent,
-    Tick, UnitSet, ValidationErrorItem,
+    Tick, UnitDisposition, UnitSet, ValidationErrorItem,
 )
 from services.domain.calendar import DEFAULT_TZ, WorkingCalendar
+from services.domain.ids import deterministic_id
 from services.domain.notices import ReplyAddress, load_notice_texts, notice
 from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
@@ -108,7 +109,7 @@ class RouterHandlers:
         # reporter's identity stays out of the holdings table and its changelog.
         stores.put(HOLDINGS, c.complaint_id,
                    {**holding.to_dict(), "complaint": for_agency(c).to_bytes().decode(),
-                    "channel": c.channel.value})
+                    "channel": c.channel.value, **holder_routing(deliveries)})
         return self._deliver(c, deliveries)
 
     def claim(self, record: Record, stores: StagedStores) -> Outcome:
@@ -147,8 +148,11 @@ class RouterHandlers:
                             self.max_refusals)
         out.note("status_passed", complaint_id=s.complaint_id, event_id=s.event_id,
                  status=s.status.value, agency_id=s.agency_id, outcome=outcome.note)
+        if s.status is Status.disposed and s.agency_id is not None and s.agency_id == stored["holder"]:
+            out.outputs.append(self._disposition_copy(stored, s.agency_id, passed))
         if outcome.deliveries:
-            stores.put(HOLDINGS, s.complaint_id, {**stored, **outcome.holding.to_dict()})
+            stores.put(HOLDINGS, s.complaint_id, {**stored, **outcome.holding.to_dict(),
+                                                  **holder_routing(outcome.deliveries)})
             delivered = self._deliver(held_complaint(stored["complaint"]), outcome.deliveries,
                                       previous_holder=stored["holder"])
             out.outputs += delivered.outputs
@@ -156,6 +160,25 @@ class RouterHandlers:
         elif s.status in (Status.closed, Status.archived):
             self._close(stores, record.partition, s.complaint_id, stored, at)
         return out
+
+    def _disposition_copy(self, stored: dict[str, Any], holder: str, disposed: StatusEvent) -> Output:
+        """The complaint again on its holder's topic, naming the unit that has it now: the
+        agency's systems (and the bridge, for a unit's own endpoint) get the complaint when
+        a unit does, and none of them keeps complaint bodies for that. Built from the
+        holding (the agency view the router keeps) as the holder's routing delivered it,
+        with the deadlines of the policy in force; its id follows the status it comes from,
+        so a replay writes the same record."""
+        routing = stored.get("holder_routing", UNRECORDED_ROUTING)
+        d = Delivery(holder, Role.primary, routing["rule_id"], routing["reason"], stored["attempt"],
+                     datetime.fromisoformat(stored["routed_at"]))
+        c = held_complaint(stored["complaint"])
+        message = agency_message(c, d, self.registry, self.calendar, self.policy).model_copy(update={
+            "event_id": deterministic_id("disposition-copy", c.complaint_id, holder,
+                                         disposed.event_id),
+            "disposition": UnitDisposition(status_event_id=disposed.event_id,
+                                           unit_id=disposed.unit_id, unit_name=disposed.unit_name,
+                                           disposed_at=disposed.at)})
+        return Output(agency_topic_name(holder), c.complaint_id.encode(), message.to_bytes())
 
     def _close(self, stores: StagedStores, partition: int, cid: str, stored: dict[str, Any],
                at: datetime) -> None:
@@ -195,6 +218,19 @@ class RouterHandlers:
             days=self.policy.limits(d.agency_id).first_response)
         return notice(kind, ReplyAddress(c.channel, c.submission_id), d.routed_at, d.attempt,
                       complaint_id=c.complaint_id, agency_id=d.agency_id, text=text)
+
+
+# A holding written before the holder's routing was kept: its disposition copies say so.
+UNRECORDED_ROUTING = {"rule_id": "unrecorded", "reason": None}
+
+
+def holder_routing(deliveries: list[Delivery]) -> dict[str, Any]:
+    """What a disposition's copy needs of the holder's routing that the holding does not
+    keep (the rule and its reason); nothing when the complaint went to triage."""
+    for d in deliveries:
+        if d.agency_id is not None and d.role is Role.primary:
+            return {"holder_routing": {"rule_id": d.rule_id, "reason": d.reason}}
+    return {}
 
 
 def units_key(partition: int, agency_id: str) -> str:

@@ -374,3 +374,22 @@ def test_a_disposition_is_no_first_response_on_the_desk_either() -> None:
     assert "acknowledged" not in offered(v, A, PUPR)
     [first] = [c for c in v.clocks(facts, BDG) if c.name == "first_response"]
     assert first.state == "stopped"
+
+
+def test_a_dispositions_copy_never_replaces_the_delivery_the_desk_keeps() -> None:
+    # The router writes the complaint again on the agency's topic once a disposition passed
+    # (for the agency's systems and the bridge); the desk keeps what the agency received.
+    v = bandung()
+    copy = delivered(A, BDG, event_id="copy-A", deadlines={}, disposition={
+        "status_event_id": "admin-1", "unit_id": PUPR, "unit_name": PUPR_NAME,
+        "disposed_at": (MON + timedelta(hours=1)).isoformat()})
+    assert apply_record(v, "agency.pemda-32-73.complaints.v1", copy.to_bytes()) is None
+    facts, _ = v.holding(BDG, A) or (None, None)
+    assert facts is not None
+    kept = facts.deliveries[BDG]
+    assert kept["event_id"] == f"d-{A}-{BDG}-1" and "disposition" not in kept
+    assert kept["deadlines"]  # the delivery's own deadlines, not the copy's
+    # A later routing's record is still taken (the rule is about the copy alone).
+    v.delivered(delivered(A, BDG, attempt=2))
+    assert v.holding(BDG, A) is not None
+    assert facts.deliveries[BDG]["routing"]["attempt"] == 2

@@ -90,6 +90,20 @@ def test_a_copy_is_not_dispositioned() -> None:
     assert [(n.event, n.fields["reason"]) for n in outcome.notes] == [("not_disposed", "copy")]
 
 
+def test_a_dispositions_copy_is_never_dispositioned_again() -> None:
+    # The router writes the complaint again once a disposition passed (here the admin's, to
+    # another unit than the rule would choose): the stage must not answer it with its rule.
+    copy = complaint(event_id="copy-1", disposition={
+        "status_event_id": "admin-1", "unit_id": "dinas-kesehatan", "unit_name": "Dinas Kesehatan",
+        "disposed_at": "2026-03-02T10:00:00+07:00"})
+    outcome = decide(copy)
+    assert outcome.outputs == []
+    assert [(n.event, n.fields["reason"]) for n in outcome.notes] == [
+        ("not_disposed", "disposition_copy")]
+    # The same complaint without the part is dispositioned: the part alone decides.
+    assert len(decide(complaint()).outputs) == 1
+
+
 def test_a_complaint_no_rule_matches_is_left_to_the_agencys_admin() -> None:
     unmatched = complaint(category="other", location=None, body="Mohon informasi", title=None)
     outcome = decide(unmatched)

@@ -5,9 +5,10 @@ partition and applied once; a passed `disposed` carries the unit's name, written
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
-from schemas import RejectedEvent, StatusEvent, Unit, UnitSet
+from schemas import AgencyComplaint, RejectedEvent, StatusEvent, Unit, UnitDisposition, UnitSet
 from services.domain.unit_catalogue import STARTING_AT
 from services.router.compose import build as build_router
 from services.runtime.memory import MemoryTopics, MemoryWorker, run_until_idle
@@ -115,3 +116,54 @@ def test_an_automatic_disposition_after_the_agencys_own_word_is_refused() -> Non
     # A repeat of the first automatic one is still a repeat, not a refusal.
     publish(topics, worker, "status.claims.v1", disposed("disp-1", "dinas-pupr", rule_id="jalan-air"))
     assert refused(topics) == ["agency_spoke_first"] and len(passed(topics)) == 2
+
+
+# --- a disposition's copy on the holder's topic (for its systems and the bridge) ----------
+
+AGENCY_TOPIC = f"agency.{PEMDA}.complaints.v1"
+
+
+def agency_records(topics: MemoryTopics) -> list[AgencyComplaint]:
+    return [AgencyComplaint.model_validate_json(r.value or b"") for r in topics.read(AGENCY_TOPIC)]
+
+
+def test_a_passed_disposition_writes_the_complaint_again_naming_the_unit() -> None:
+    topics, worker = router()
+    publish(topics, worker, "status.claims.v1", disposed("d-1", "dinas-pupr"))
+    publish(topics, worker, "status.claims.v1", disposed("d-2", None, at="2026-03-03T10:00:00+07:00"))
+    original, to_pupr, back = agency_records(topics)
+    assert original.disposition is None
+    assert to_pupr.disposition == UnitDisposition(
+        status_event_id="d-1", unit_id="dinas-pupr", unit_name=PUPR,  # the judge's name
+        disposed_at=datetime.fromisoformat(STATUS_AT))
+    assert back.disposition is not None and (back.disposition.status_event_id,
+                                             back.disposition.unit_id) == ("d-2", None)
+    # The same complaint as the agency received it: only the id and the part differ (the
+    # holder's routing, its rule and reason included, is kept for it).
+    for copy in (to_pupr, back):
+        assert copy.event_id not in (original.event_id, to_pupr.event_id if copy is back else "")
+        assert copy.model_dump(exclude={"event_id", "disposition"}) == original.model_dump(
+            exclude={"event_id", "disposition"})
+    assert original.routing.rule_id != "unrecorded"
+    assert all(r.key == CID.encode() for r in topics.read(AGENCY_TOPIC))
+
+
+def test_no_copy_for_a_refused_disposition_a_repeat_or_another_status() -> None:
+    topics, worker = router()
+    publish(topics, worker, "status.claims.v1", disposed("d-1", "no-such-unit"))  # refused
+    publish(topics, worker, "status.claims.v1", disposed("d-2", "dinas-pupr"))
+    publish(topics, worker, "status.claims.v1", disposed("d-2", "dinas-pupr"))  # a repeat
+    publish(topics, worker, "status.claims.v1", json.dumps({
+        "event_id": "a-1", "complaint_id": CID, "status": "acknowledged", "agency_id": PEMDA,
+        "at": STATUS_AT}).encode())
+    assert [r.disposition.status_event_id for r in agency_records(topics) if r.disposition] == ["d-2"]
+
+
+def test_a_replayed_disposition_writes_the_same_copy() -> None:
+    # Two routers given the same records (a replay after a crash) write the same bytes.
+    copies = []
+    for _ in range(2):
+        topics, worker = router()
+        publish(topics, worker, "status.claims.v1", disposed("d-1", "dinas-pupr"))
+        copies.append([r.value for r in topics.read(AGENCY_TOPIC)][-1])
+    assert copies[0] == copies[1]
