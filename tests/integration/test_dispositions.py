@@ -3,7 +3,8 @@ in memory and on the broker (the agency writes as its own principal): a `dispose
 active unit of the holder's units in force reaches complaints.status.v1 with the unit's
 name written in by the judge; one to a unit the agency does not have (or has retired) is
 dead-lettered `unknown_unit`. The units in force are the starting set until a newer version
-is announced on the router's ticks partitions."""
+is announced on the router's ticks partitions. Each passed disposition writes the complaint
+again on the agency's topic with its `disposition` part."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from schemas import RejectedEvent, RoutedEvent, StatusEvent, Unit, UnitSet
+from schemas import AgencyComplaint, RejectedEvent, RoutedEvent, StatusEvent, Unit, UnitSet
 from services.domain.unit_catalogue import STARTING_AT
-from services.runtime.topics import CLAIMS, REJECTED, ROUTED, STATUS, TICKS, agency_status_topic_name
+from services.runtime.topics import (
+    CLAIMS, REJECTED, ROUTED, STATUS, TICKS, agency_status_topic_name, agency_topic_name,
+)
 from tests.harness import Harness, MemoryHarness, harness
 from tests.integration.test_router import STATUS_AT, T, accepted
 from tests.kafka_helpers import produce
@@ -78,3 +81,13 @@ async def test_a_disposition_names_an_active_unit_of_the_holder_or_is_dead_lette
         refused = [RejectedEvent.model_validate_json(v) for _, v in await h.read(REJECTED, 2)]
         assert [r.reason for r in refused] == ["unknown_unit", "unknown_unit"]
         assert json.loads(refused[1].raw)["event_id"] == "d-4"
+
+        # Each passed disposition wrote the complaint again on the agency's topic, after the
+        # complaint itself, naming the unit (or none: back to the admin); a refused one none.
+        records = [AgencyComplaint.model_validate_json(v) for _, v in
+                   await h.read(agency_topic_name(PEMDA), 4)]
+        assert [(r.disposition.status_event_id, r.disposition.unit_id, r.disposition.unit_name)
+                if r.disposition else None for r in records] == [
+            None, ("d-1", "dinas-pupr", PUPR), ("d-3", None, None),
+            ("d-5", "dinas-bima", "Dinas Bina Marga Kota Bandung")]
+        assert {r.complaint_id for r in records} == {CID} and len({r.event_id for r in records}) == 4
