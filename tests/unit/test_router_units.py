@@ -167,3 +167,21 @@ def test_a_replayed_disposition_writes_the_same_copy() -> None:
         publish(topics, worker, "status.claims.v1", disposed("d-1", "dinas-pupr"))
         copies.append([r.value for r in topics.read(AGENCY_TOPIC)][-1])
     assert copies[0] == copies[1]
+
+
+def test_an_anonymous_complaints_copy_carries_no_identity_either() -> None:
+    # The copy is built from the holding's agency view: the reporter stays out of it too.
+    topics = MemoryTopics(partitions=1)
+    worker = MemoryWorker(build_router(Settings(partitions=1)), topics)
+    secrets = ["Budi Santoso", "3273011201900001", "081234567890", "budi@mail.id"]
+    publish(topics, worker, "complaints.accepted.v1", json.dumps(accepted(
+        CID, "Jalan berlubang di depan rumah saya (NIK 3273011201900001, hp 081234567890, "
+        "budi@mail.id), mohon diperbaiki", "32.73.02", privacy="anonymous",
+        reporter={"name": "Budi Santoso", "phone": "+6281234567890", "email": "budi@mail.id"},
+    )).encode())
+    publish(topics, worker, "status.claims.v1", disposed("d-1", "dinas-pupr"))
+    original, copy = [r.value or b"" for r in topics.read(AGENCY_TOPIC)]
+    assert AgencyComplaint.model_validate_json(copy).disposition is not None
+    for value in (original, copy):
+        assert AgencyComplaint.model_validate_json(value).reporter is None
+        assert not [s for s in secrets if s.encode() in value]
