@@ -71,6 +71,11 @@ def review(view: DeskView, facts: Facts, agency_id: str, form: dict[str, str],
             raise ActionRefused(f"catatan lebih dari {NOTE_MAX} karakter")
         return None, StatusDraft.model_validate({**draft.model_dump(), "state": "rejected",
                                                  "review_note": note, "reviewed_at": at})
+    # A unit's answer is its own: once the complaint was moved or handed back, the unit that
+    # wrote it no longer answers for the complaint, and the admin may only send it back.
+    holding = view.current_unit(facts, agency_id)
+    if holding is None or holding.unit_id != draft.unit_id:
+        raise ActionRefused("unit penulis draf ini tidak lagi memegang aduan: kembalikan drafnya")
     if ACTIONS[draft.status.value] not in available(view, facts, agency_id):
         raise ActionRefused("aduan ini tidak bisa ditanggapi lagi (sudah selesai atau diteruskan): "
                             "kembalikan drafnya")

@@ -295,3 +295,22 @@ async def test_a_draft_of_an_earlier_routing_is_no_ones_to_approve(desk: Desk) -
     assert stale.status == 400 and desk.sent == []
     facts, _ = desk.view.holding(BDG, A) or (None, None)
     assert facts is not None and "responded" in {a.name for a in available(desk.view, facts, BDG, PUPR)}
+
+
+async def test_a_draft_of_a_unit_that_no_longer_holds_the_complaint_is_only_sent_back(desk: Desk) -> None:
+    """PUPR drafted, then the admin moved the complaint to Dinkes (or PUPR handed it back):
+    PUPR's answer is no longer the answer of the unit that has it, so the admin cannot
+    approve it (sending it back stays open to them, as for any draft)."""
+    with_approval(desk.view)
+    draft = await drafted(desk)
+    admin = await desk.client(ADMIN)
+    for moved_to, n in ((DINKES, 1), (None, 2)):
+        desk.view.status(disposed(A, moved_to, MON + timedelta(hours=1 + n), n=n))
+        assert desk.view.pending_draft(BDG, A) == draft  # still waiting, still shown
+        stale = await post(admin, f"{ADMIN_PAGE}/draft", draft_id=draft.draft_id, decision="approve")
+        assert stale.status == 400 and "tidak lagi memegang" in await stale.text()
+        assert desk.sent == []
+    # Given back to PUPR, its draft is the answer of the unit that has it again.
+    desk.view.status(disposed(A, PUPR, MON + timedelta(hours=5), n=3))
+    approved = await post(admin, f"{ADMIN_PAGE}/draft", draft_id=draft.draft_id, decision="approve")
+    assert approved.status == 303 and [s.event_id for s in desk.sent] == [approved_status_id(draft)]
