@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from schemas.common import AgencyId, ComplaintId, Timestamp, WireModel
+from schemas.units import UnitId
 
 
 class Open311Request(WireModel):
@@ -97,7 +98,7 @@ class BridgeSeenCall(WireModel):
 
 class BridgeUndelivered(WireModel):
     """bridge.undelivered.v1, key `<agency_id>|<complaint_id>`, compacted: a complaint the
-    bridge could not put into the agency's own system (refused for good, given up after
+    bridge could not put into the agency's own system, or a unit's (refused for good, given up after
     `give_up_after_s`, or skipped by an operator). The agency's desk shows it so its staff
     work it there, and the operations page counts it; the complaint itself is dead-lettered
     too. A later delivery (an operator's redelivery) ends it with a tombstone."""
@@ -110,3 +111,6 @@ class BridgeUndelivered(WireModel):
     reason: Literal["bridge_refused", "bridge_gave_up", "bridge_skipped"]
     at: Timestamp
     http_status: int | None = None  # the endpoint's last answer (None: no answer)
+    # v1 optional addition: the unit whose own endpoint (the bridge file's `units:`) did not
+    # take a disposition's copy of the complaint; None: the agency's own endpoint or server.
+    unit_id: UnitId | None = None
