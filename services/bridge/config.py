@@ -13,6 +13,10 @@ a message naming the agency and field instead of failing on the first complaint.
         endpoint: https://open311.bandung.example/georeport/v2/
         api_key_file: /run/secrets/bridge-pemda-32-73
         service_codes: {roads_infrastructure: "JALAN", default: "UMUM"}
+        units:                        # optional, for webhook and open311 agencies alike
+          dinas-pupr:                 # a unit's own system: a signed webhook of its own
+            endpoint: https://sipupr.bandung.example/lapor
+            secret_file: /run/secrets/bridge-pemda-32-73-dinas-pupr
 """
 
 from __future__ import annotations
@@ -29,14 +33,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas import AgencyId, Category, Status
-from services.bridge.signing import webhook_key
+from schemas.units import UnitId
+from services.bridge.signing import SECRET_PREFIX, webhook_key
 
 
 class BridgeConfigError(ValueError):
     """The bridge file cannot be used; the message says which agency and field, and why."""
 
 
-class _Agency(BaseModel):
+class Endpoint(BaseModel):
+    """What every endpoint the bridge calls has: an agency's own, or one of its units'."""
+
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a default
 
     endpoint: str = Field(description="Where complaints go: the webhook URL, or the "
@@ -62,6 +69,22 @@ class _Agency(BaseModel):
         if parts.scheme == "http" and not _loopback(parts.hostname):
             raise ValueError("must be https (plain http only to this machine)")
         return url
+
+
+class UnitEndpoint(Endpoint):
+    """A unit's own system (a dinas's, a directorate general's): a signed webhook, whichever
+    way its agency is served. It gets the complaints dispositioned to the unit."""
+
+    secret_file: Path = Field(description="The unit's own `whsec_` secret (Standard Webhooks); "
+                              "a second line while rotating. Used for calls out only: a unit "
+                              "posts no statuses to the bridge.")
+
+
+class _Agency(Endpoint):
+    # A unit id of the agency -> its own endpoint. The ids are the agency's units (agency.units.v1);
+    # one the judge never names simply gets nothing.
+    units: dict[UnitId, UnitEndpoint] = Field(default_factory=dict, description="Units of the "
+                                              "agency with an endpoint of their own.")
 
 
 def _loopback(host: str) -> bool:
@@ -171,6 +194,25 @@ class BridgeFile(BaseModel):
 
 
 @dataclass(frozen=True)
+class Target:
+    """A signed webhook the bridge delivers to: an agency's own endpoint (`unit_id` None) or
+    one of its units'. Its settings (rate, timeout, give_up_after_s), keys and secret are its
+    own: a unit's calls are never signed with its agency's keys, nor the other way round."""
+
+    agency_id: str
+    unit_id: str | None
+    settings: Endpoint
+    # Never in a repr (a log line, a traceback's locals): the keys and the secret line.
+    keys: tuple[bytes, ...] = field(repr=False)  # one per active secret (two while rotating)
+    secret: bytes = field(repr=False)  # the file's first line as written (deprecated X-Lapor)
+
+    @property
+    def name(self) -> str:
+        """`pln`, or `pemda-32-73/dinas-pupr`: its rate bucket's and health part's name."""
+        return self.agency_id if self.unit_id is None else f"{self.agency_id}/{self.unit_id}"
+
+
+@dataclass(frozen=True)
 class BridgeConfig:
     """The checked file with each agency's secret read: what the bridge runs with."""
 
@@ -178,6 +220,8 @@ class BridgeConfig:
     secrets: dict[str, bytes]  # agency id -> the file's first line: api_key (open311) or secret
     # A webhook agency's HMAC keys (Standard Webhooks), one per active secret (two while rotating).
     keys: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
+    # (agency id, unit id) -> the unit's own endpoint, keys and secret, read at start.
+    units: dict[tuple[str, str], Target] = field(default_factory=dict)
 
     @property
     def agencies(self) -> dict[str, WebhookAgency | Open311Agency]:
@@ -188,6 +232,21 @@ class BridgeConfig:
             return self.file.agencies[agency_id]
         except KeyError:
             raise BridgeConfigError(f"agency {agency_id!r} is not in the bridge file") from None
+
+    def webhook_target(self, agency_id: str) -> Target:
+        """A webhook agency's own endpoint (an Open311 agency has no webhook of its own)."""
+        agency = self.agency(agency_id)
+        if not isinstance(agency, WebhookAgency):
+            raise BridgeConfigError(f"agency {agency_id!r} is served by Open311, not a webhook")
+        return Target(agency_id, None, agency, self.keys[agency_id], self.secrets[agency_id])
+
+    def unit_target(self, agency_id: str, unit_id: str | None) -> Target | None:
+        """The unit's own endpoint, if its agency configured one (None: it has none)."""
+        return None if unit_id is None else self.units.get((agency_id, unit_id))
+
+    def unit_targets(self, agency_id: str) -> list[Target]:
+        """The agency's units' endpoints, in the file's order."""
+        return [self.units[(agency_id, u)] for u in self.agency(agency_id).units]
 
 
 def parse_config(text: str, source: str, known_agencies: Iterable[str],
@@ -216,9 +275,34 @@ def parse_config(text: str, source: str, known_agencies: Iterable[str],
         if problem:
             problems.append(f"agencies.{agency_id}: {problem}")
         secrets[agency_id] = lines[0].encode("utf-8") if lines else b""
+    units: dict[tuple[str, str], Target] = {}
+    for agency_id, agency in parsed.agencies.items():
+        for unit_id, unit in agency.units.items():
+            target, problem = _unit_target(agency_id, unit_id, unit, base_dir)
+            if problem:
+                problems.append(f"agencies.{agency_id}.units.{unit_id}: {problem}")
+            else:
+                units[(agency_id, unit_id)] = target
     if problems:
         raise BridgeConfigError(f"{source}: " + "; ".join(problems))
-    return BridgeConfig(parsed, secrets, keys)
+    return BridgeConfig(parsed, secrets, keys, units)
+
+
+def _unit_target(agency_id: str, unit_id: str, unit: UnitEndpoint,
+                 base_dir: Path) -> tuple[Target, str | None]:
+    """A unit's endpoint with its secret read and checked as an agency's is. Only `whsec_`
+    secrets: a unit's endpoint is new, so it never had the deprecated form to keep."""
+    path = unit.secret_file if unit.secret_file.is_absolute() else base_dir / unit.secret_file
+    lines, problem = _read_secret(path)
+    keys: tuple[bytes, ...] = ()
+    if not problem:
+        plain = [n for n, line in enumerate(lines, 1) if not line.startswith(SECRET_PREFIX)]
+        if plain:
+            problem = f"secret file {path}: line {plain[0]} is not a {SECRET_PREFIX} secret"
+        else:
+            keys, problem = _webhook_keys(path, lines)
+    secret = lines[0].encode("utf-8") if lines and not problem else b""
+    return Target(agency_id, unit_id, unit, keys, secret), problem
 
 
 def _read_secret(path: Path) -> tuple[list[str], str | None]:
