@@ -1,11 +1,38 @@
-"""How a delivery attempt's result decides what happens next and how long to wait before the
-next try. Pure: time comes in as numbers. (Each agency's request budget is a
-services.web.rate_limit.TokenBucket.)"""
+"""Where a complaint goes, how a delivery attempt's result decides what happens next and how
+long to wait before the next try. Pure: time comes in as numbers. (Each endpoint's request
+budget is a services.web.rate_limit.TokenBucket.)"""
 
 from __future__ import annotations
 
 import random
 from enum import StrEnum
+
+from schemas import AgencyComplaint
+from services.bridge.config import BridgeConfig, Open311Agency, Target
+
+
+class NotSent(StrEnum):
+    """A record the bridge sends nowhere, and why (it is done all the same)."""
+
+    # A disposition's copy for an Open311 agency, to a unit with no endpoint of its own:
+    # GeoReport v2 has no disposition, and the agency's server filed the request already.
+    open311_disposition = "open311_disposition"
+
+
+def destination(config: BridgeConfig, agency_id: str,
+                complaint: AgencyComplaint) -> Target | Open311Agency | NotSent:
+    """Where a record of the agency's topic goes. As routed (no `disposition`): the agency's
+    own endpoint or Open311 server. A disposition's copy: the unit's own endpoint when the
+    agency configured one, else the agency's own webhook (its system learns which unit has
+    it, or that it came back to the admin), else nowhere (an Open311 agency)."""
+    agency = config.agency(agency_id)
+    if complaint.disposition is not None:
+        unit = config.unit_target(agency_id, complaint.disposition.unit_id)
+        if unit is not None:
+            return unit
+    if isinstance(agency, Open311Agency):
+        return agency if complaint.disposition is None else NotSent.open311_disposition
+    return config.webhook_target(agency_id)
 
 
 class Verdict(StrEnum):

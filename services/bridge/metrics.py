@@ -26,6 +26,10 @@ class BridgeMetrics:
         self.skipped = prom.Counter("lapor_bridge_skipped", "Complaints an operator skipped "
                                     "(lapor bridge skip; dead-lettered bridge_skipped, the desk "
                                     "has them)", ["agency"], registry=r)
+        self.not_sent = prom.Counter("lapor_bridge_not_sent", "Records sent nowhere: a "
+                                     "disposition's copy for an Open311 agency, to a unit with no "
+                                     "endpoint of its own (GeoReport v2 has no disposition)",
+                                     ["agency"], registry=r)
         self.polling = prom.Gauge("lapor_bridge_polling", "1 while this worker polls the "
                                   "agency's Open311 server (the one holding partition 0 of its "
                                   "topic: each request is polled by one worker)", ["agency"],

@@ -1,6 +1,8 @@
 """Delivering one complaint to its agency's endpoint: signed webhook or Open311 service
-request, tried until the endpoint takes it or refuses it for good. Runs in the agency's lane
-(services.runtime.lane_runtime), so a retry waits only for this agency's next complaints."""
+request, tried until the endpoint takes it or refuses it for good. A disposition's copy goes
+to the unit's own endpoint when the agency configured one (delivery.destination). Runs in the
+agency's lane (services.runtime.lane_runtime), so a retry waits only for this agency's next
+complaints (a unit's endpoint shares its agency's lane)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from pydantic import ValidationError
 from schemas import AgencyComplaint
 from schemas.bridge import BridgeUndelivered, Open311Request
 from schemas.events import ValidationErrorItem
-from services.bridge.config import BridgeConfig, Open311Agency, WebhookAgency
-from services.bridge.delivery import Verdict, backoff_s
+from services.bridge.config import BridgeConfig, Endpoint, Open311Agency, Target
+from services.bridge.delivery import NotSent, Verdict, backoff_s, destination
 from services.web.rate_limit import TokenBucket
 from services.bridge.http import ANSWER_KEPT, Answer, call
 from services.bridge.metrics import BridgeMetrics
@@ -82,6 +84,10 @@ class Outbound:
     holds: Callable[[str], bool] = lambda lane: True  # the lane's record is still this worker's
     clears_undelivered: bool = False  # an operator's redelivery: a delivery ends the mark
     _wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+    # A redelivery's complaints (state_key) that one of its records did not get in: a later
+    # record of the same complaint taken (a disposition's copy, by a unit's endpoint) must not
+    # end the mark the one not taken keeps.
+    _not_taken: set[str] = field(default_factory=set)
 
     def wake(self, agency_id: str) -> None:
         """Cut short the agency's lane's wait (an operator's command came, or a rebalance)."""
@@ -102,28 +108,39 @@ class Outbound:
             self.log.warning("rejected", agency_id=agency_id, reason="not_an_agency_complaint",
                              topic=record.topic, partition=record.partition, offset=record.offset)
             return _dead(record, "not_an_agency_complaint", validation_items(exc))
-        agency = self.config.agency(agency_id)
-        if isinstance(agency, WebhookAgency):
-            return await self._webhook(agency_id, agency, record, complaint)
-        return await self._open311(agency_id, agency, record, complaint)
+        where = destination(self.config, agency_id, complaint)
+        try:
+            if isinstance(where, NotSent):
+                self.metrics.not_sent.labels(agency_id).inc()
+                self.log.info("delivery_not_sent", reason=where.value, **_ids(agency_id, complaint),
+                              event_id=complaint.event_id)
+                return []
+            if isinstance(where, Target):
+                return await self._webhook(where, record, complaint)
+            return await self._open311(agency_id, where, record, complaint)
+        except NotSettled:  # an operator's redelivery: this record is not in
+            self._not_taken.add(state_key(complaint.agency_id, complaint.complaint_id))
+            raise
 
-    async def _webhook(self, agency_id: str, agency: WebhookAgency, record: Record,
+    async def _webhook(self, target: Target, record: Record,
                        complaint: AgencyComplaint) -> list[Outgoing]:
-        body, secret = record.value or b"", self.config.secrets[agency_id]
-        keys = self.config.keys[agency_id]
+        """POST to an agency's own endpoint or a unit's, signed with that target's keys."""
+        body, endpoint = record.value or b"", target.settings
 
         def attempt() -> Awaitable[Answer]:
             # Signed afresh on each try: the timestamp must be recent when it arrives.
-            headers = signed_headers(keys, secret, int(self.clock()), body, complaint.event_id)
-            return call(self.session, "POST", agency.endpoint, agency.timeout_s, data=body,
+            headers = signed_headers(target.keys, target.secret, int(self.clock()), body,
+                                     complaint.event_id)
+            return call(self.session, "POST", endpoint.endpoint, endpoint.timeout_s, data=body,
                         headers=headers)
 
-        answer = await self._until_settled(agency_id, agency, record, complaint, attempt)
+        answer = await self._until_settled(target.agency_id, endpoint, record, complaint, attempt,
+                                           target.name)
         if isinstance(answer, (GaveUp, Skipped)):
-            return self._undelivered(record, complaint, answer)
+            return self._undelivered(record, complaint, answer, unit_id=target.unit_id)
         if answer.status is not None and answer.verdict() is Verdict.delivered:
             return self._delivered(complaint)
-        return self._undelivered(record, complaint, answer)
+        return self._undelivered(record, complaint, answer, unit_id=target.unit_id)
 
     async def _open311(self, agency_id: str, agency: Open311Agency, record: Record,
                        complaint: AgencyComplaint) -> list[Outgoing]:
@@ -195,16 +212,19 @@ class Outbound:
     def _delivered(self, complaint: AgencyComplaint) -> list[Outgoing]:
         """Nothing to send, unless an operator's redelivery put in a complaint the agency's
         system had not taken before: its desk mark ends."""
-        if not self.clears_undelivered:
+        key = state_key(complaint.agency_id, complaint.complaint_id)
+        if not self.clears_undelivered or key in self._not_taken:
             return []
-        return [Outgoing(BRIDGE_UNDELIVERED, state_key(complaint.agency_id, complaint.complaint_id).encode(), None)]
+        return [Outgoing(BRIDGE_UNDELIVERED, key.encode(), None)]
 
     def _undelivered(self, record: Record, complaint: AgencyComplaint,
                      outcome: Answer | GaveUp | Skipped, dead_reason: str | None = None,
-                     dead_items: list[ValidationErrorItem] | None = None) -> list[Outgoing]:
+                     dead_items: list[ValidationErrorItem] | None = None,
+                     unit_id: str | None = None) -> list[Outgoing]:
         """Dead-lettered with the reason, and marked for the agency's desk and the operations
         page (bridge.undelivered.v1): its staff work it there instead. An answer the bridge
-        could not read is marked as a refusal (the agency's system may hold it: its staff say)."""
+        could not read is marked as a refusal (the agency's system may hold it: its staff say).
+        `unit_id`: the unit whose own endpoint did not take it (None: the agency's)."""
         if isinstance(outcome, Skipped):
             reason, answer = "bridge_skipped", None
             items = [ValidationErrorItem(loc="answer", msg="skipped by an operator (lapor bridge skip)")]
@@ -216,7 +236,10 @@ class Outbound:
         mark = BridgeUndelivered(agency_id=complaint.agency_id, complaint_id=complaint.complaint_id,
                                  event_id=complaint.event_id, reason=reason,
                                  at=datetime.fromtimestamp(self.clock(), UTC),
-                                 http_status=answer.status if answer is not None else None)
+                                 http_status=answer.status if answer is not None else None,
+                                 unit_id=unit_id)
+        if self.clears_undelivered:  # a redelivery's (the worker ends no mark: it keeps none)
+            self._not_taken.add(state_key(complaint.agency_id, complaint.complaint_id))
         key = state_key(complaint.agency_id, complaint.complaint_id).encode()
         return [*_dead(record, dead_reason or reason, dead_items or items),
                 Outgoing(BRIDGE_UNDELIVERED, key, mark.to_bytes())]
@@ -232,16 +255,20 @@ class Outbound:
         url = agency.endpoint.rstrip("/") + "/requests.json"
         return await call(self.session, "GET", url, agency.timeout_s, params=params)
 
-    async def _until_settled(self, agency_id: str, agency: WebhookAgency | Open311Agency,
-                             record: Record, complaint: AgencyComplaint,
-                             attempt: Attempt) -> Answer | GaveUp | Skipped:
+    async def _until_settled(self, agency_id: str, agency: Endpoint, record: Record,
+                             complaint: AgencyComplaint, attempt: Attempt,
+                             target: str | None = None) -> Answer | GaveUp | Skipped:
         """Try until the endpoint takes the complaint or refuses it for good, or until the
         complaint has waited `give_up_after_s` since it reached the agency's topic (after one
         try at least: a bridge that was down itself gives every complaint its chance); waits
         between tries grow (with jitter) up to the cap, every try within the rate limit. Before
         each try: a complaint an operator skipped goes no further, and a record whose partition
-        went to another worker is abandoned (that worker delivers it)."""
-        bucket = self.buckets.setdefault(agency_id, TokenBucket(agency.rate_per_s, agency.burst))
+        went to another worker is abandoned (that worker delivers it). `agency`: the endpoint's
+        settings (a unit's own, for its endpoint); `target`: its name (Target.name), whose
+        rate bucket it uses (the agency id when None)."""
+        target = target or agency_id
+        ids = _ids(agency_id, complaint)
+        bucket = self.buckets.setdefault(target, TokenBucket(agency.rate_per_s, agency.burst))
         failures = 0
         while True:
             while (wait := bucket.wait(time.monotonic())) > 0:
@@ -252,8 +279,7 @@ class Outbound:
             enable_mark = self.control.enable_mark(agency_id)
             if self.control.skipped(agency_id, complaint.complaint_id):
                 self.metrics.retrying.labels(agency_id).set(0)
-                self.log.warning("delivery_skipped", agency_id=agency_id,
-                                 complaint_id=complaint.complaint_id, event_id=complaint.event_id)
+                self.log.warning("delivery_skipped", **ids, event_id=complaint.event_id)
                 return Skipped()
             if not self.holds(agency_id):
                 raise Abandoned(agency_id)
@@ -261,15 +287,14 @@ class Outbound:
             outcome = answer.verdict()
             if outcome is Verdict.gone:
                 if self.max_tries is not None:  # an operator's redelivery: say so, hold nothing
-                    raise NotSettled(f"{agency_id}: the endpoint answered 410 Gone")
-                await self._hold_while_gone(agency_id, complaint, enable_mark)
+                    raise NotSettled(f"{target}: the endpoint answered 410 Gone")
+                await self._hold_while_gone(agency_id, complaint, enable_mark, target)
                 continue  # enabled again (or skipped, or no longer ours): see above
             if outcome is not Verdict.retry:
                 self.metrics.retrying.labels(agency_id).set(0)
                 counter = self.metrics.delivered if outcome is Verdict.delivered else self.metrics.refused
                 counter.labels(agency_id).inc()
-                self.log.info(f"delivery_{outcome.value}", agency_id=agency_id,
-                              complaint_id=complaint.complaint_id, event_id=complaint.event_id,
+                self.log.info(f"delivery_{outcome.value}", **ids, event_id=complaint.event_id,
                               http_status=answer.status, tries=failures + 1)
                 return answer
             failures += 1
@@ -277,41 +302,47 @@ class Outbound:
             if self.gives_up and waited_s >= agency.give_up_after_s:
                 self.metrics.retrying.labels(agency_id).set(0)
                 self.metrics.gave_up.labels(agency_id).inc()
-                self.log.warning("delivery_gave_up", agency_id=agency_id,
-                                 complaint_id=complaint.complaint_id, event_id=complaint.event_id,
+                self.log.warning("delivery_gave_up", **ids, event_id=complaint.event_id,
                                  http_status=answer.status, error=answer.error, tries=failures,
                                  waited_s=round(waited_s))
                 return GaveUp(answer)
             if self.max_tries is not None and failures >= self.max_tries:
-                raise NotSettled(f"{agency_id}: {answer.status or answer.error} after {failures} tries")
+                raise NotSettled(f"{target}: {answer.status or answer.error} after {failures} tries")
             self.metrics.failed_tries.labels(agency_id).inc()
             self.metrics.retrying.labels(agency_id).set(1)
             wait = backoff_s(failures, self.config.file.retry_base_s, self.config.file.retry_cap_s)
-            self.log.warning("delivery_retry", agency_id=agency_id,
-                             complaint_id=complaint.complaint_id, http_status=answer.status,
+            self.log.warning("delivery_retry", **ids, http_status=answer.status,
                              error=answer.error, tries=failures, wait_s=round(wait, 2))
             await self._pause(agency_id, wait)
 
-    async def _hold_while_gone(self, agency_id: str, complaint: AgencyComplaint, mark: int) -> None:
-        """410 Gone: the agency's endpoint is disabled. Its complaint is held (not done, not
-        dead-lettered) and so are the ones behind it on its lane, until an operator enables it
-        again (`lapor bridge enable`, once the agency says it is back), skips the complaint,
-        or restarts the bridge; no call goes there meanwhile, and health and
-        `lapor_bridge_disabled` say so. `mark`: the enables as they stood before the call that
-        was answered 410 (an enable that came during it counts)."""
+    async def _hold_while_gone(self, agency_id: str, complaint: AgencyComplaint, mark: int,
+                               target: str) -> None:
+        """410 Gone: the agency's endpoint (or the unit's: `target`) is disabled. Its complaint
+        is held (not done, not dead-lettered) and so are the ones behind it on its agency's
+        lane, until an operator enables the agency again (`lapor bridge enable`, once the agency
+        says it is back), skips the complaint, or restarts the bridge; no call goes there
+        meanwhile, and health and `lapor_bridge_disabled` say so. `mark`: the enables as they
+        stood before the call that was answered 410 (an enable that came during it counts)."""
         self.metrics.retrying.labels(agency_id).set(0)
         self.metrics.disabled.labels(agency_id).set(1)
-        self.health.failed(f"endpoint:{agency_id}", EndpointGone(agency_id))
-        self.log.error("endpoint_gone", agency_id=agency_id, complaint_id=complaint.complaint_id,
-                       http_status=410)
+        self.health.failed(f"endpoint:{target}", EndpointGone(target))
+        self.log.error("endpoint_gone", **_ids(agency_id, complaint), http_status=410)
         while (self.control.enable_mark(agency_id) == mark and self.holds(agency_id)
                and not self.control.skipped(agency_id, complaint.complaint_id)):
             await self._pause(agency_id, 3600.0)
             self._wakeups[agency_id].clear()
         self.metrics.disabled.labels(agency_id).set(0)
-        self.health.recovered(f"endpoint:{agency_id}")
+        self.health.recovered(f"endpoint:{target}")
         if self.control.enable_mark(agency_id) != mark:
             self.log.info("endpoint_enabled", agency_id=agency_id)
+
+
+def _ids(agency_id: str, complaint: AgencyComplaint) -> dict[str, str | None]:
+    """What a delivery's log lines name: ids only, and the unit of a disposition's copy."""
+    ids: dict[str, str | None] = {"agency_id": agency_id, "complaint_id": complaint.complaint_id}
+    if complaint.disposition is not None:
+        ids["unit_id"] = complaint.disposition.unit_id
+    return ids
 
 
 def _answer_item(answer: Answer) -> ValidationErrorItem:
