@@ -3,7 +3,8 @@ CLI through the `lapor.commands` entry point (the CLI never imports the bridge).
 
 - `check AGENCY`: the agency's configuration is valid and its endpoint answers: a signed
   ping for a webhook (the receiver verifies it like a delivery), GET services.json for
-  Open311 (and every configured service_code is among its services).
+  Open311 (and every configured service_code is among its services); then a signed ping to
+  each of its units' own endpoints (the bridge file's `units:`), with the unit's keys.
 - `redeliver AGENCY --since TIME`: the agency's complaints written since TIME are delivered
   again, with their original idempotency keys (a webhook receiver drops what it has); for an
   Open311 agency, those without a service request yet (refused before, say) are filed. One
@@ -32,7 +33,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas.bridge import BridgeCommand, WebhookPing
 from services.bridge.app import bridge_config, load_memory
-from services.bridge.config import BridgeConfig, Open311Agency, WebhookAgency
+from services.bridge.config import BridgeConfig, Open311Agency, Target, WebhookAgency
 from services.bridge.delivery import Verdict, verdict
 from services.bridge.http import call, client_session
 from services.bridge.metrics import BridgeMetrics
@@ -50,21 +51,32 @@ REDELIVER_TRIES = 3
 
 
 async def check(config: BridgeConfig, agency_id: str) -> tuple[bool, str]:
+    """The agency's own endpoint, then each of its units' (a line each): ready when all are."""
     agency = config.agency(agency_id)
     async with client_session() as session:
-        started = time.monotonic()
         if isinstance(agency, WebhookAgency):
-            ping = WebhookPing(agency_id=agency_id, sent_at=datetime.now(UTC)).to_bytes()
-            headers = signed_headers(config.keys[agency_id], config.secrets[agency_id], int(time.time()), ping,
-                                     f"ping-{int(time.time())}", event="ping")
-            answer = await call(session, "POST", agency.endpoint, agency.timeout_s, data=ping,
-                                headers=headers)
-            took = f"{(time.monotonic() - started) * 1000:.0f} ms"
-            if answer.status is not None and verdict(answer.status) is Verdict.delivered:
-                return True, f"{agency_id}: webhook {agency.endpoint} took a signed ping ({answer.status}, {took})"
-            return False, (f"{agency_id}: webhook {agency.endpoint} answered "
-                           f"{answer.status or answer.error}: {answer.text[:300]}")
-        return await _check_open311(session, config, agency_id, agency, started)
+            results = [await _ping(session, config.webhook_target(agency_id))]
+        else:
+            results = [await _check_open311(session, config, agency_id, agency, time.monotonic())]
+        for unit in config.unit_targets(agency_id):
+            results.append(await _ping(session, unit))
+    return all(ok for ok, _ in results), "\n".join(line for _, line in results)
+
+
+async def _ping(session: Any, target: Target) -> tuple[bool, str]:
+    """A signed ping, with the target's own keys (a unit's endpoint verifies with its own)."""
+    started = time.monotonic()
+    ping = WebhookPing(agency_id=target.agency_id, sent_at=datetime.now(UTC)).to_bytes()
+    headers = signed_headers(target.keys, target.secret, int(time.time()), ping,
+                             f"ping-{int(time.time())}", event="ping")
+    endpoint = target.settings
+    answer = await call(session, "POST", endpoint.endpoint, endpoint.timeout_s, data=ping,
+                        headers=headers)
+    took = f"{(time.monotonic() - started) * 1000:.0f} ms"
+    if answer.status is not None and verdict(answer.status) is Verdict.delivered:
+        return True, f"{target.name}: webhook {endpoint.endpoint} took a signed ping ({answer.status}, {took})"
+    return False, (f"{target.name}: webhook {endpoint.endpoint} answered "
+                   f"{answer.status or answer.error}: {answer.text[:300]}")
 
 
 async def _check_open311(session: Any, config: BridgeConfig, agency_id: str, agency: Open311Agency,
