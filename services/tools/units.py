@@ -27,7 +27,7 @@ from services.domain.unit_catalogue import starting_units
 from services.domain.units import AgencyUnits, UnitsBook, problems
 from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
-from services.runtime.topic_read import read_to_end
+from services.runtime.topic_read import TopicRecord, read_to_end
 from services.runtime.topics import TICKS, UNITS
 
 # What a units file may hold. `version` and `published_at` (as `show --json` writes them)
@@ -44,6 +44,27 @@ MAX_SET_BYTES = 512 * 1024
 
 class UnitsFileError(ValueError):
     """A units file that may not be published; the message names the file and the entry."""
+
+
+class UnitsPublishedMeanwhile(RuntimeError):
+    """Another publication of the agency took the same version first: this one is not in
+    force (the other is put back as the agency's latest record), and nothing was announced."""
+
+
+def first_of_version(records: list[TopicRecord], agency_id: str, version: int) -> TopicRecord | None:
+    """The first record of agency.units.v1 holding `version` of the agency: the one every
+    reader keeps (each applies a version once, the first it reads, and one partition holds an
+    agency's records in one order), so the one a publication must be to be in force."""
+    key = agency_id.encode()
+    for record in records:
+        if record.key != key or record.value is None:
+            continue
+        try:
+            if UnitSet.model_validate_json(record.value).version == version:
+                return record
+        except ValidationError:
+            continue  # not a unit set: no reader keeps it either
+    return None
 
 
 async def published_sets(settings: Settings) -> list[UnitSet]:
@@ -131,8 +152,19 @@ async def publish(settings: Settings, path: Path, note: str | None = None) -> Un
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(settings.topic(UNITS), unit_set.to_bytes(),
-                                     key=unit_set.agency_id.encode())
+        written = await producer.send_and_wait(settings.topic(UNITS), unit_set.to_bytes(),
+                                               key=unit_set.agency_id.encode())
+        # Two operators publishing the agency at once both chose this version. Readers keep
+        # the first record of a version, so only that one may be announced; the later one
+        # writes the first again, so that compaction (which keeps the key's last record)
+        # leaves the version every reader and router has.
+        first = first_of_version(await read_to_end(settings, UNITS), unit_set.agency_id, unit_set.version)
+        if first is not None and (first.partition, first.offset) != (written.partition, written.offset):
+            await producer.send_and_wait(settings.topic(UNITS), first.value, key=first.key)
+            raise UnitsPublishedMeanwhile(
+                f"{path}: version {unit_set.version} of {unit_set.agency_id} was published by "
+                "someone else a moment earlier; yours is not in force. See `lapor units show "
+                f"{unit_set.agency_id}`, then publish again")
         name = settings.topic(TICKS)
         for p in sorted(await producer.partitions_for(name)):
             as_of = ticks.get(p, unit_set.published_at)  # moves no clock: readers skip it as time
@@ -228,6 +260,9 @@ def _units(args: argparse.Namespace, settings: Settings) -> int:
         except UnitsFileError as exc:
             print(f"refused: {exc}")
             return 2
+        except UnitsPublishedMeanwhile as exc:
+            print(f"not published: {exc}")
+            return 1
         print(f"published units version {unit_set.version} of {unit_set.agency_id}: "
               f"{len(unit_set.units)} units, {len(unit_set.rules)} rules")
         return 0

@@ -11,12 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from schemas import Tick, UnitSet
 from services.domain.registry import load_registry
 from services.domain.unit_catalogue import starting_units
+from services.domain.units import UnitsBook
 from services.runtime.settings import Settings
+from services.tools import units
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import TICKS, UNITS
 from tests.kafka_helpers import create_contract_topics, isolated, produce
@@ -115,3 +118,31 @@ async def test_publish_show_explain_and_refusals(broker_settings: Settings, tmp_
     dropped = {**good, "units": [u for u in good["units"] if u["unit_id"] != "dpmd"]}
     gone = lapor(settings, "units", "publish", str(write(tmp_path / "gone.yaml", dropped)))
     assert gone.returncode == 2 and "units: dpmd was in version 2: retire it" in gone.stdout
+
+
+async def test_two_publications_at_once_leave_one_version_in_force_everywhere(
+        broker_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two operators publish the agency at the same moment: both read version 0 in force
+    and write version 1. The first record of version 1 is what every reader keeps, so the
+    later publication is not in force: it is told so, announces nothing, and writes the
+    first again so that compaction keeps it."""
+    settings = isolated(broker_settings)
+    await create_contract_topics(settings)
+    stale = await units.units_book(settings, load_registry())  # what both operators read
+
+    async def read_before_the_other_wrote(*_: object) -> UnitsBook:
+        return stale
+    monkeypatch.setattr(units, "units_book", read_before_the_other_wrote)
+
+    ours = version_one()
+    theirs = {**ours, "note": "the other operator's"}
+    first = await units.publish(settings, write(tmp_path / "first.yaml", ours), "first")
+    with pytest.raises(units.UnitsPublishedMeanwhile, match="version 1 of pemda-32-73 was published"):
+        await units.publish(settings, write(tmp_path / "second.yaml", theirs), "second")
+
+    records = await read_to_end(settings, UNITS)
+    notes = [UnitSet.model_validate_json(r.value or b"").note for r in records]
+    assert notes == ["first", "second", "first"]  # the last record (what compaction keeps): the first
+    assert records[-1].value == records[0].value == first.to_bytes()
+    announced = [Tick.model_validate_json(r.value or b"").units for r in await read_to_end(settings, TICKS)]
+    assert [u.note if u else None for u in announced] == ["first"] * settings.partitions
