@@ -284,3 +284,28 @@ async def test_a_redelivery_ends_no_mark_a_record_of_the_complaint_still_keeps(t
     finally:
         await pln.stop()
         await jabar.stop()
+
+
+async def test_a_unit_endpoint_that_stays_down_is_given_up_after_the_units_own_time(tmp_path: Path) -> None:
+    """UID Jawa Barat's give_up_after_s is 10 minutes (PLN's, a day): a copy its endpoint
+    never takes is marked given up, with the unit, after 10 minutes of its agency's lane."""
+    pln = await WebhookReceiver(whsec("pln")).start()
+    jabar = await WebhookReceiver(whsec("uid-jabar"), mode="down").start()
+    copy = record(complaint(unit="uid-jabar"))
+    clock = [copy.timestamp]  # when it reached PLN's topic
+
+    async def ten_minutes_pass(_: float) -> None:
+        clock[0] += 600
+
+    try:
+        config = parse_config(file_text(tmp_path, pln=pln.url, jabar={"endpoint": jabar.url}),
+                              "bridge.yaml", AGENCIES, tmp_path)
+        async with client_session() as session:
+            outbound = Outbound(config, session, BridgeMetrics(config.agencies), {}, Log(),
+                                sleep=ten_minutes_pass, clock=lambda: clock[0])
+            outputs = await outbound.deliver("pln", copy)
+    finally:
+        await pln.stop()
+        await jabar.stop()
+    assert [(m.reason, m.http_status, m.unit_id) for m in marks(outputs)] == [("bridge_gave_up", 503, "uid-jabar")]
+    assert len(jabar.calls) == 2 and pln.calls == []  # a try, 10 minutes, a try: given up
