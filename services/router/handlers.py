@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas import (
-    AcceptedComplaint, Channel, NoticeKind, Notification, Role, Status, StatusClaim, StatusEvent,
+    AcceptedComplaint, Channel, ClockName, NoticeKind, Notification, Role, Status, StatusClaim, StatusEvent,
     Tick, UnitDisposition, UnitSet, ValidationErrorItem,
 )
 from services.domain.calendar import DEFAULT_TZ, WorkingCalendar
@@ -28,7 +28,7 @@ from services.domain.notices import ReplyAddress, load_notice_texts, notice
 from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
 from services.domain.units import STARTING_VERSION, AgencyUnits, StartingUnits, UnitsBook
-from services.router.deliver import agency_message, routed_event
+from services.router.deliver import agency_message, delivery_deadlines, routed_event
 from services.router.engine import Router
 from services.router.holdings import Delivery, Holding, first_route, on_status
 from services.router.judge import Standing, UnitsOf, fingerprint, judge, passed_key
@@ -109,7 +109,7 @@ class RouterHandlers:
         # reporter's identity stays out of the holdings table and its changelog.
         stores.put(HOLDINGS, c.complaint_id,
                    {**holding.to_dict(), "complaint": for_agency(c).to_bytes().decode(),
-                    "channel": c.channel.value, **holder_routing(deliveries)})
+                    "channel": c.channel.value, **self._holder_routing(c, deliveries)})
         return self._deliver(c, deliveries)
 
     def claim(self, record: Record, stores: StagedStores) -> Outcome:
@@ -151,10 +151,10 @@ class RouterHandlers:
         if s.status is Status.disposed and s.agency_id is not None and s.agency_id == stored["holder"]:
             out.outputs.append(self._disposition_copy(stored, s.agency_id, passed))
         if outcome.deliveries:
+            held = held_complaint(stored["complaint"])
             stores.put(HOLDINGS, s.complaint_id, {**stored, **outcome.holding.to_dict(),
-                                                  **holder_routing(outcome.deliveries)})
-            delivered = self._deliver(held_complaint(stored["complaint"]), outcome.deliveries,
-                                      previous_holder=stored["holder"])
+                                                  **self._holder_routing(held, outcome.deliveries)})
+            delivered = self._deliver(held, outcome.deliveries, previous_holder=stored["holder"])
             out.outputs += delivered.outputs
             out.notes += delivered.notes
         elif s.status in (Status.closed, Status.archived):
@@ -165,20 +165,35 @@ class RouterHandlers:
         """The complaint again on its holder's topic, naming the unit that has it now: the
         agency's systems (and the bridge, for a unit's own endpoint) get the complaint when
         a unit does, and none of them keeps complaint bodies for that. Built from the
-        holding (the agency view the router keeps) as the holder's routing delivered it,
-        with the deadlines of the policy in force; its id follows the status it comes from,
-        so a replay writes the same record."""
+        holding (the agency view the router keeps) as the holder's routing delivered it, its
+        deadlines included (kept with the routing: a policy or calendar changed since must not
+        make the copy differ from the delivery, nor a replay write other bytes under its id);
+        its id follows the status it comes from, so a replay writes the same record."""
         routing = stored.get("holder_routing", UNRECORDED_ROUTING)
         d = Delivery(holder, Role.primary, routing["rule_id"], routing["reason"], stored["attempt"],
                      datetime.fromisoformat(stored["routed_at"]))
         c = held_complaint(stored["complaint"])
-        message = agency_message(c, d, self.registry, self.calendar, self.policy).model_copy(update={
+        update: dict[str, Any] = {
             "event_id": deterministic_id("disposition-copy", c.complaint_id, holder,
                                          disposed.event_id),
             "disposition": UnitDisposition(status_event_id=disposed.event_id,
                                            unit_id=disposed.unit_id, unit_name=disposed.unit_name,
-                                           disposed_at=disposed.at)})
+                                           disposed_at=disposed.at)}
+        if "deadlines" in routing:  # (a holding kept before they were: the policy in force)
+            update["deadlines"] = {ClockName(k): datetime.fromisoformat(v)
+                                   for k, v in routing["deadlines"].items()}
+        message = agency_message(c, d, self.registry, self.calendar, self.policy).model_copy(update=update)
         return Output(agency_topic_name(holder), c.complaint_id.encode(), message.to_bytes())
+
+    def _holder_routing(self, c: AcceptedComplaint, deliveries: list[Delivery]) -> dict[str, Any]:
+        """What a disposition's copy needs of the holder's delivery that the holding does not
+        keep (the rule, its reason, the deadlines delivered); nothing when it went to triage."""
+        for d in deliveries:
+            if d.agency_id is not None and d.role is Role.primary:
+                deadlines = delivery_deadlines(c, d, self.registry, self.calendar, self.policy)
+                return {"holder_routing": {"rule_id": d.rule_id, "reason": d.reason, "deadlines": {
+                    clock.value: due.isoformat() for clock, due in deadlines.items()}}}
+        return {}
 
     def _close(self, stores: StagedStores, partition: int, cid: str, stored: dict[str, Any],
                at: datetime) -> None:
@@ -224,13 +239,6 @@ class RouterHandlers:
 UNRECORDED_ROUTING = {"rule_id": "unrecorded", "reason": None}
 
 
-def holder_routing(deliveries: list[Delivery]) -> dict[str, Any]:
-    """What a disposition's copy needs of the holder's routing that the holding does not
-    keep (the rule and its reason); nothing when the complaint went to triage."""
-    for d in deliveries:
-        if d.agency_id is not None and d.role is Role.primary:
-            return {"holder_routing": {"rule_id": d.rule_id, "reason": d.reason}}
-    return {}
 
 
 def units_key(partition: int, agency_id: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from schemas import AgencyComplaint, RejectedEvent, StatusEvent, Unit, UnitDisposition, UnitSet
@@ -185,3 +186,16 @@ def test_an_anonymous_complaints_copy_carries_no_identity_either() -> None:
     for value in (original, copy):
         assert AgencyComplaint.model_validate_json(value).reporter is None
         assert not [s for s in secrets if s.encode() in value]
+
+
+def test_a_copy_keeps_the_deadlines_delivered_when_the_policy_changed_since(tmp_path: Path) -> None:
+    # An operator changes the SLA policy between the routing and the disposition (a new
+    # file, a restart): the copy still says what the delivery said, and its replay after
+    # another restart writes the same bytes under the same id.
+    topics, worker = router()
+    policy = tmp_path / "sla.yaml"
+    policy.write_text("default: {first_response: 5}\n")
+    worker.stage = build_router(Settings(partitions=1, sla_policy_file=policy))
+    publish(topics, worker, "status.claims.v1", disposed("d-1", "dinas-pupr"))
+    original, copy = agency_records(topics)
+    assert copy.disposition is not None and copy.deadlines == original.deadlines
