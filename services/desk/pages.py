@@ -88,7 +88,8 @@ def undelivered_text(mark: Undelivered, tz: str) -> str:
         why += f" ({answer})" if mark.reason == "bridge_refused" else f" (jawaban terakhir {answer})"
     elif mark.reason == "bridge_gave_up":
         why += " (tanpa jawaban)"
-    return f"Tidak masuk ke sistem instansi Anda: {why}, {_when(mark.at, tz)} — tangani di sini"
+    system = "instansi Anda" if mark.unit_id is None else f"unit {mark.unit_id}"
+    return f"Tidak masuk ke sistem {system}: {why}, {_when(mark.at, tz)} — tangani di sini"
 
 
 def undelivered_mark(mark: Undelivered | None, tz: str, tag: str = "span") -> str:

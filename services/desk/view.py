@@ -79,6 +79,7 @@ class Undelivered:
     reason: str  # bridge_refused | bridge_gave_up | bridge_skipped
     at: datetime
     http_status: int | None  # the endpoint's last answer (None: none)
+    unit_id: str | None = None  # a disposition's copy a unit's own endpoint did not take
 
 
 @dataclass
@@ -90,6 +91,9 @@ class Facts:
     escalations: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> escalation
     # agency -> the bridge's mark: not put into that agency's own system (bridge.undelivered.v1)
     undelivered: dict[str, Undelivered] = field(default_factory=dict)
+    # agency -> ids of the disposition copies of its kept delivery (the same routing attempt):
+    # the bridge's mark on one of them is a mark on that delivery too.
+    copies: dict[str, list[str]] = field(default_factory=dict)
     finished_at: datetime | None = None
 
 
@@ -161,9 +165,16 @@ class DeskView:
         # it, and the `disposed` status already says which unit has it.
         if held is None or held["routing"]["attempt"] < complaint.routing.attempt or (
                 held["routing"]["attempt"] == complaint.routing.attempt and complaint.disposition is None):
+            if held is not None and held["routing"]["attempt"] < complaint.routing.attempt:
+                facts.copies.pop(complaint.agency_id, None)  # an earlier delivery's copies
             facts.deliveries[complaint.agency_id] = as_delivered if as_delivered is not None else \
                 complaint.model_dump(mode="json", exclude_none=True)
             self.held.setdefault(complaint.agency_id, set()).add(complaint.complaint_id)
+        elif held["routing"]["attempt"] == complaint.routing.attempt:  # a copy of the kept one
+            copies = facts.copies.setdefault(complaint.agency_id, [])
+            if complaint.event_id not in copies:
+                copies.append(complaint.event_id)
+                del copies[:-STATUSES_KEPT]
         for item in self.parked.pop(complaint.complaint_id, []):
             self.parked_count -= 1
             if isinstance(item, Escalation):
@@ -200,7 +211,8 @@ class DeskView:
         facts = self.facts.get(mark.complaint_id)
         if facts is None:
             return self._park(mark.complaint_id, mark)
-        facts.undelivered[mark.agency_id] = Undelivered(mark.event_id, mark.reason, mark.at, mark.http_status)
+        facts.undelivered[mark.agency_id] = Undelivered(mark.event_id, mark.reason, mark.at,
+                                                        mark.http_status, mark.unit_id)
         return None
 
     def unit_set(self, unit_set: UnitSet) -> None:
@@ -260,10 +272,14 @@ class DeskView:
     def undelivered_mark(self, facts: Facts, agency_id: str) -> Undelivered | None:
         """The bridge's mark on the agency's delivery as the desk holds it: none of another
         agency's, and none left from an earlier delivery (a complaint passed on and back again
-        is a new delivery, which the agency's system may well have taken)."""
+        is a new delivery, which the agency's system may well have taken). A mark on one of the
+        delivery's disposition copies counts: a unit's own endpoint (or the agency's) did not
+        take it, so the staff work it here."""
         mark = facts.undelivered.get(agency_id)
         delivery = facts.deliveries.get(agency_id)
-        if mark is None or delivery is None or delivery.get("event_id") != mark.event_id:
+        if mark is None or delivery is None:
+            return None
+        if delivery.get("event_id") != mark.event_id and mark.event_id not in facts.copies.get(agency_id, ()):
             return None
         return mark
 

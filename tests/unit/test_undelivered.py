@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp.test_utils import make_mocked_request
 
 from schemas import BridgeUndelivered
-from services.desk.pages import complaint_page, queue_page
+from services.desk.pages import complaint_page, queue_page, undelivered_text
 from services.desk.view import KEY_MISMATCH, DeskView, Facts, apply_record, undelivered_only
 from services.desk.web import only_undelivered, undelivered_json
 from services.domain.registry import load_registry
@@ -292,3 +292,25 @@ def test_the_ops_page_forgets_a_mark_compliance_days_after_it_and_not_a_newer_on
     assert undelivered(v) == {"pln": (1, {"bridge_refused": 1})}
     v.tick("2026-03-19T12:00:00+07:00")
     assert undelivered(v) == {}
+
+
+def test_a_mark_on_a_dispositions_copy_marks_the_delivery_and_names_the_unit() -> None:
+    # The router writes the complaint again once a disposition passed; a unit's own endpoint
+    # (or the agency's) that does not take that copy is marked under the same key. The desk
+    # shows it on the complaint it keeps, naming the unit, and a copy of an earlier routing
+    # marks nothing.
+    v = view()
+    v.delivered(delivered(A, "pln"))
+    copy_of = delivered(A, "pln", event_id="copy-A", disposition={
+        "status_event_id": "admin-1", "unit_id": "uid-jabar", "unit_name": "PLN UID Jawa Barat",
+        "disposed_at": AT.isoformat()})
+    v.delivered(copy_of)
+    feed(v, mark(A, "pln", "bridge_refused", http_status=400).model_copy(
+        update={"event_id": "copy-A", "unit_id": "uid-jabar"}))
+    assert marked(v, "pln") == {A: "bridge_refused"}
+    [row] = v.queue("pln")
+    assert row.undelivered is not None
+    assert undelivered_text(row.undelivered, "Asia/Jakarta").startswith(
+        "Tidak masuk ke sistem unit uid-jabar: ditolak (HTTP 400)")
+    v.delivered(delivered(A, "pln", attempt=2))  # passed on and back: a new delivery
+    assert marked(v, "pln") == {}
