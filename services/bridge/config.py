@@ -283,9 +283,25 @@ def parse_config(text: str, source: str, known_agencies: Iterable[str],
                 problems.append(f"agencies.{agency_id}.units.{unit_id}: {problem}")
             else:
                 units[(agency_id, unit_id)] = target
+    problems += _shared_unit_keys(keys, units)
     if problems:
         raise BridgeConfigError(f"{source}: " + "; ".join(problems))
     return BridgeConfig(parsed, secrets, keys, units)
+
+
+def _shared_unit_keys(agency_keys: dict[str, tuple[bytes, ...]],
+                      units: dict[tuple[str, str], Target]) -> list[str]:
+    """A unit whose secret is an agency's, or another unit's: the agency's key accepts status
+    calls, so the unit's system could speak as the agency. Each unit has a secret of its own."""
+    holder = {key: f"agencies.{a}" for a, found in agency_keys.items() for key in found}
+    problems = []
+    for (agency_id, unit_id), target in units.items():
+        here = f"agencies.{agency_id}.units.{unit_id}"
+        shared = {holder.setdefault(key, here) for key in target.keys} - {here}
+        if shared:
+            problems.append(f"{here}: its secret is also {min(shared)}'s (a unit's secret is its own: "
+                            "whoever holds an agency's could post statuses as that agency)")
+    return problems
 
 
 def _unit_target(agency_id: str, unit_id: str, unit: UnitEndpoint,

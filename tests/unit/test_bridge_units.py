@@ -8,6 +8,7 @@ still keeps."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -117,6 +118,11 @@ def test_a_unit_may_rotate_its_secret_and_may_reach_this_machine_over_http(tmp_p
      "agencies.pln.units.uid-jabar: secret file {tmp}/three.secret holds 3 secrets"),
     ({"jabar": {"secret_file": "short.secret"}},
      "agencies.pln.units.uid-jabar: secret file {tmp}/short.secret: a whsec_ secret's key must be at least 24 bytes"),
+    # A unit holding its agency's secret (or another unit's) could post statuses as the agency.
+    ({"jabar": {"secret_file": "pln.secret"}},
+     "agencies.pln.units.uid-jabar: its secret is also agencies.pln's"),
+    ({"uid-jatim": {"endpoint": "https://x.example/", "secret_file": "uid-jabar.secret"}},
+     "agencies.pln.units.uid-jatim: its secret is also agencies.pln.units.uid-jabar's"),
 ])
 def test_every_mistake_in_a_unit_is_named_with_its_path(tmp_path: Path, change: dict[str, Any],
                                                        message: str) -> None:
@@ -279,8 +285,16 @@ async def test_a_redelivery_ends_no_mark_a_record_of_the_complaint_still_keeps(t
             # Once PLN takes it, a redelivery ends the mark as before.
             pln.refuse = set()
             fixed = redelivery()
-            assert await fixed.deliver("pln", record(complaint(copy=False, event_id="ag-1"))) == [
-                Outgoing(BRIDGE_UNDELIVERED, f"pln|{CID}".encode(), None)]
+            assert await fixed.deliver("pln", record(complaint(copy=False, event_id="ag-1"))) == []
+            assert fixed.ended_marks() == [Outgoing(BRIDGE_UNDELIVERED, f"pln|{CID}".encode(), None)]
+            # Taken first, then a later copy refused by its unit: the mark stays (it is the
+            # copy's now), whatever the order of the records.
+            jabar.refuse = {"ag-disp-1"}
+            then_refused = redelivery()
+            assert await then_refused.deliver("pln", record(complaint(copy=False, event_id="ag-1"))) == []
+            refused = await then_refused.deliver("pln", record(complaint(unit="uid-jabar"), offset=8))
+            assert [(m.reason, m.unit_id) for m in marks(refused)] == [("bridge_refused", "uid-jabar")]
+            assert then_refused.ended_marks() == []
     finally:
         await pln.stop()
         await jabar.stop()
@@ -309,3 +323,25 @@ async def test_a_unit_endpoint_that_stays_down_is_given_up_after_the_units_own_t
         await jabar.stop()
     assert [(m.reason, m.http_status, m.unit_id) for m in marks(outputs)] == [("bridge_gave_up", 503, "uid-jabar")]
     assert len(jabar.calls) == 2 and pln.calls == []  # a try, 10 minutes, a try: given up
+
+
+async def test_a_units_endpoint_gone_is_a_refusal_that_holds_nothing_of_its_agency(tmp_path: Path) -> None:
+    """410 from UID Jawa Barat's endpoint: its copy is marked for PLN's desk (refused, 410,
+    the unit named) and PLN's lane goes on, no endpoint disabled; PLN's own 410 still holds."""
+    pln = await WebhookReceiver(whsec("pln")).start()
+    jabar = await WebhookReceiver(whsec("uid-jabar"), mode="gone").start()
+    try:
+        config = parse_config(file_text(tmp_path, pln=pln.url, jabar={"endpoint": jabar.url}),
+                              "bridge.yaml", AGENCIES, tmp_path)
+        metrics = BridgeMetrics(config.agencies)
+        async with client_session() as session:
+            outbound = Outbound(config, session, metrics, {}, Log())
+            outputs = await asyncio.wait_for(outbound.deliver("pln", record(complaint(unit="uid-jabar"))), 30)
+            assert [(m.reason, m.http_status, m.unit_id) for m in marks(outputs)] == [
+                ("bridge_refused", 410, "uid-jabar")]
+            assert await outbound.deliver("pln", record(complaint(copy=False, event_id="ag-1"))) == []
+            assert pln.ids() == ["ag-1"] and len(jabar.calls) == 1
+            assert metrics.total("disabled", "pln") == 0 and outbound.health.failing == {}
+    finally:
+        await pln.stop()
+        await jabar.stop()
