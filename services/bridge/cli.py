@@ -127,6 +127,8 @@ async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
                 for o in outputs:
                     await producer.send_and_wait(settings.topic(o.topic), o.value, key=o.key)
                 counts["settled"] += 1
+            for o in outbound.ended_marks():
+                await producer.send_and_wait(settings.topic(o.topic), o.value, key=o.key)
     finally:
         await producer.stop()
     return counts
@@ -178,7 +180,7 @@ def _bridge(args: argparse.Namespace, settings: Settings) -> int:
     since = datetime.fromisoformat(args.since)
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
     counts = asyncio.run(redeliver(settings, config, args.agency, since))
-    print(f"{args.agency}: {counts['read']} complaints since {since.isoformat()}, "
+    print(f"{args.agency}: {counts['read']} records since {since.isoformat()}, "
           f"{counts['settled']} delivered or dead-lettered, {counts['not_settled']} still failing "
           "(the bridge keeps trying those)")
     return 0 if counts["not_settled"] == 0 else 1

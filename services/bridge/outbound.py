@@ -84,10 +84,11 @@ class Outbound:
     holds: Callable[[str], bool] = lambda lane: True  # the lane's record is still this worker's
     clears_undelivered: bool = False  # an operator's redelivery: a delivery ends the mark
     _wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
-    # A redelivery's complaints (state_key) that one of its records did not get in: a later
-    # record of the same complaint taken (a disposition's copy, by a unit's endpoint) must not
-    # end the mark the one not taken keeps.
+    # A redelivery's complaints (state_key) that one of its records did not get in: another
+    # record of the same complaint taken (the delivery, or a disposition's copy by a unit's
+    # endpoint), before it or after, must not end the mark the one not taken keeps.
     _not_taken: set[str] = field(default_factory=set)
+    _taken: set[str] = field(default_factory=set)  # ... and those one of its records got in
 
     def wake(self, agency_id: str) -> None:
         """Cut short the agency's lane's wait (an operator's command came, or a rebalance)."""
@@ -210,12 +211,18 @@ class Outbound:
         return [Outgoing(OPEN311_REQUESTS, key.encode(), state.to_bytes()), *self._delivered(complaint)]
 
     def _delivered(self, complaint: AgencyComplaint) -> list[Outgoing]:
-        """Nothing to send, unless an operator's redelivery put in a complaint the agency's
-        system had not taken before: its desk mark ends."""
-        key = state_key(complaint.agency_id, complaint.complaint_id)
-        if not self.clears_undelivered or key in self._not_taken:
-            return []
-        return [Outgoing(BRIDGE_UNDELIVERED, key.encode(), None)]
+        """Nothing to send. An operator's redelivery remembers the complaint: its desk mark
+        may end once every record is done (`ended_marks`)."""
+        if self.clears_undelivered:
+            self._taken.add(state_key(complaint.agency_id, complaint.complaint_id))
+        return []
+
+    def ended_marks(self) -> list[Outgoing]:
+        """A redelivery's last word: the desk marks of the complaints whose every record it
+        got in end (a tombstone each). Not before the last record: the complaint taken now
+        and a later copy of it refused, or not settled, keep their mark."""
+        return [Outgoing(BRIDGE_UNDELIVERED, key.encode(), None)
+                for key in sorted(self._taken - self._not_taken)]
 
     def _undelivered(self, record: Record, complaint: AgencyComplaint,
                      outcome: Answer | GaveUp | Skipped, dead_reason: str | None = None,
@@ -285,6 +292,11 @@ class Outbound:
                 raise Abandoned(agency_id)
             answer = await attempt()
             outcome = answer.verdict()
+            if outcome is Verdict.gone and target != agency_id:
+                # A unit's endpoint gone holds nothing: the agency's lane (its own deliveries,
+                # its other units') goes on, and each copy for that unit is marked for the
+                # desk (refused, 410) until the agency's file names another endpoint.
+                outcome = Verdict.refused
             if outcome is Verdict.gone:
                 if self.max_tries is not None:  # an operator's redelivery: say so, hold nothing
                     raise NotSettled(f"{target}: the endpoint answered 410 Gone")
@@ -317,7 +329,7 @@ class Outbound:
 
     async def _hold_while_gone(self, agency_id: str, complaint: AgencyComplaint, mark: int,
                                target: str) -> None:
-        """410 Gone: the agency's endpoint (or the unit's: `target`) is disabled. Its complaint
+        """410 Gone: the agency's own endpoint (`target`) is disabled. Its complaint
         is held (not done, not dead-lettered) and so are the ones behind it on its agency's
         lane, until an operator enables the agency again (`lapor bridge enable`, once the agency
         says it is back), skips the complaint, or restarts the bridge; no call goes there

@@ -145,7 +145,7 @@ async def test_a_stalled_agency_holds_up_no_other_and_resumes_in_order(
         calls = len(receivers["pln"].calls)
         again = await lapor(operator, "bridge", "redeliver", "pln", "--since", started.isoformat())
         assert again.returncode == 0, again.stderr
-        assert "pln: 3 complaints since" in again.stdout and "3 delivered" in again.stdout
+        assert "pln: 3 records since" in again.stdout and "3 delivered" in again.stdout
         assert len(receivers["pln"].calls) == calls + 3
         assert receivers["pln"].ids() == ["pln-1", "pln-2", "pln-3"]  # the receiver dropped the repeats
         unknown = await lapor(operator, "bridge", "check", "kemendagri-dukcapil")

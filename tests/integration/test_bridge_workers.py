@@ -210,7 +210,7 @@ async def test_an_operator_skips_a_stuck_complaint_and_enables_a_disabled_endpoi
         since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         again = await lapor(settings, "bridge", "redeliver", "pln", "--since", since)
         assert again.returncode == 0, again.stdout + again.stderr
-        assert "2 complaints" in again.stdout
+        assert "2 records" in again.stdout
     finally:
         bridge.stop()
         await pln.stop()

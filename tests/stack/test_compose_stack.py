@@ -612,7 +612,7 @@ def test_a_deployments_own_agency_and_the_bridge_commands_on_the_stack(
     again = sh(*in_bridge, "redeliver", "pln", "--since", since, check=False, timeout=300)
     # As svc-bridge: PLN's topic and the bridge's memory read (the skips hold), both
     # complaints dead-lettered and marked again (written).
-    counts = re.search(r"pln: (\d+) complaints since \S+, (\d+) delivered or dead-lettered, "
+    counts = re.search(r"pln: (\d+) records since \S+, (\d+) delivered or dead-lettered, "
                        r"0 still failing", again.stdout)
     assert again.returncode == 0 and counts is not None, again
     assert int(counts[1]) == int(counts[2]) >= 2, again.stdout
