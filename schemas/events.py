@@ -221,7 +221,10 @@ class AgencyComplaint(_ComplaintFields):
     # keeps no complaint bodies, for a unit's own endpoint) have the complaint when a unit
     # gets it. Absent: the complaint as routed. A reader that wants each complaint once
     # passes over the records that carry it.
-    disposition: UnitDisposition | None = None
+    disposition: UnitDisposition | None = Field(None, description=(
+        "Only on a disposition's copy: the complaint again (already delivered with the same "
+        "complaint_id) after a disposition passed, naming the unit that has it now. A system "
+        "that wants each complaint once passes over records that carry it."))
 
 
 class RoutedEvent(WireModel):
