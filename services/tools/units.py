@@ -51,20 +51,21 @@ class UnitsPublishedMeanwhile(RuntimeError):
     force (the other is put back as the agency's latest record), and nothing was announced."""
 
 
-def first_of_version(records: list[TopicRecord], agency_id: str, version: int) -> TopicRecord | None:
-    """The first record of agency.units.v1 holding `version` of the agency: the one every
-    reader keeps (each applies a version once, the first it reads, and one partition holds an
-    agency's records in one order), so the one a publication must be to be in force."""
-    key = agency_id.encode()
+def in_force_record(records: list[TopicRecord], agency_id: str) -> TopicRecord | None:
+    """The record of agency.units.v1 every reader keeps in force for the agency: the first
+    record of its highest version (each reader applies a version once, the first it reads,
+    and never an older one; one partition holds an agency's records in one order)."""
+    key, found, highest = agency_id.encode(), None, -1
     for record in records:
         if record.key != key or record.value is None:
             continue
         try:
-            if UnitSet.model_validate_json(record.value).version == version:
-                return record
+            version = UnitSet.model_validate_json(record.value).version
         except ValidationError:
             continue  # not a unit set: no reader keeps it either
-    return None
+        if version > highest:
+            found, highest = record, version
+    return found
 
 
 async def published_sets(settings: Settings) -> list[UnitSet]:
@@ -146,25 +147,28 @@ async def publish(settings: Settings, path: Path, note: str | None = None) -> Un
     agency_id = _agency_of(path)
     if agency_id not in registry:
         raise UnitsFileError(f"{path}: agency_id: {agency_id!r} is not a registered agency")
-    in_force = book.of(agency_id).unit_set
-    unit_set = read_units_file(path, in_force.version + 1, datetime.now(UTC), in_force, registry, note)
+    current = book.of(agency_id).unit_set
+    unit_set = read_units_file(path, current.version + 1, datetime.now(UTC), current, registry, note)
     ticks = await latest_ticks(settings)
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
         written = await producer.send_and_wait(settings.topic(UNITS), unit_set.to_bytes(),
                                                key=unit_set.agency_id.encode())
-        # Two operators publishing the agency at once both chose this version. Readers keep
-        # the first record of a version, so only that one may be announced; the later one
-        # writes the first again, so that compaction (which keeps the key's last record)
-        # leaves the version every reader and router has.
-        first = first_of_version(await read_to_end(settings, UNITS), unit_set.agency_id, unit_set.version)
-        if first is not None and (first.partition, first.offset) != (written.partition, written.offset):
-            await producer.send_and_wait(settings.topic(UNITS), first.value, key=first.key)
+        # Another operator published the agency meanwhile: this version was written first by
+        # them, or a later one (this one read before theirs landed). Readers keep the first
+        # record of the highest version, so only that one may be announced; this publication
+        # writes it again, so that compaction (which keeps an agency's last record) leaves
+        # the version every reader and router has. (A publication stopped between the two
+        # writes leaves its own last: the agency's next publication writes after it.)
+        kept = in_force_record(await read_to_end(settings, UNITS), agency_id)
+        if kept is not None and (kept.partition, kept.offset) != (written.partition, written.offset):
+            await producer.send_and_wait(settings.topic(UNITS), kept.value, key=kept.key)
+            version = UnitSet.model_validate_json(kept.value or b"").version
             raise UnitsPublishedMeanwhile(
                 f"{path}: version {unit_set.version} of {unit_set.agency_id} was published by "
-                "someone else a moment earlier; yours is not in force. See `lapor units show "
-                f"{unit_set.agency_id}`, then publish again")
+                f"someone else a moment earlier; yours is not in force (version {version} is). "
+                f"See `lapor units show {unit_set.agency_id}`, then publish again")
         name = settings.topic(TICKS)
         for p in sorted(await producer.partitions_for(name)):
             as_of = ticks.get(p, unit_set.published_at)  # moves no clock: readers skip it as time

@@ -146,3 +146,29 @@ async def test_two_publications_at_once_leave_one_version_in_force_everywhere(
     assert records[-1].value == records[0].value == first.to_bytes()
     announced = [Tick.model_validate_json(r.value or b"").units for r in await read_to_end(settings, TICKS)]
     assert [u.note if u else None for u in announced] == ["first"] * settings.partitions
+
+
+async def test_a_publication_that_read_before_two_others_puts_back_the_highest_version(
+        broker_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One operator reads version 0 in force, then two others publish versions 1 and 2 before
+    its own version 1 lands. It is not in force, and the record it writes again is version 2
+    (every live reader's): compaction keeps what is in force, not its rival of the same number."""
+    settings = isolated(broker_settings)
+    await create_contract_topics(settings)
+    stale = await units.units_book(settings, load_registry())
+    first = await units.publish(settings, write(tmp_path / "first.yaml", version_one()), "first")
+    second = await units.publish(settings, write(tmp_path / "second.yaml", version_one()), "second")
+    assert (first.version, second.version) == (1, 2)
+
+    async def read_before_both_wrote(*_: object) -> UnitsBook:
+        return stale
+    monkeypatch.setattr(units, "units_book", read_before_both_wrote)
+    with pytest.raises(units.UnitsPublishedMeanwhile, match=r"yours is not in force \(version 2 is\)"):
+        await units.publish(settings, write(tmp_path / "late.yaml", version_one()), "late")
+
+    records = await read_to_end(settings, UNITS)
+    assert [UnitSet.model_validate_json(r.value or b"").note for r in records] == [
+        "first", "second", "late", "second"]
+    assert records[-1].value == second.to_bytes()
+    announced = [Tick.model_validate_json(r.value or b"").units for r in await read_to_end(settings, TICKS)]
+    assert "late" not in [u.note for u in announced if u]
