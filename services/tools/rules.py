@@ -18,9 +18,21 @@ from aiokafka import AIOKafkaProducer
 from schemas import RulesVersion, Tick
 from services.domain.rules import SHIPPED, in_force, new_version, shipped_version
 from services.runtime.settings import Settings
-from services.runtime.topic_read import read_to_end
+from services.runtime.topic_read import TopicRecord, read_to_end
 from services.runtime.topics import RULES, TICKS
 from services.runtime.kafka_client import aiokafka_options
+
+
+class RulesPublishedMeanwhile(RuntimeError):
+    """Another operator published the same version number a moment earlier: theirs is in
+    force (written again as the number's latest record), and nothing was announced."""
+
+
+def first_of_number(records: list[TopicRecord], number: int) -> TopicRecord | None:
+    """The first record of sla.rules.v1 of version `number` (keyed by it): every reader keeps
+    that one (`published_versions`, the SLA monitor's first on each partition)."""
+    key = str(number).encode()
+    return next((r for r in records if r.key == key and r.value is not None), None)
 
 
 async def published_versions(settings: Settings) -> list[RulesVersion]:
@@ -53,8 +65,18 @@ async def publish(settings: Settings, path: Path, effective_from: datetime,
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(settings.topic(RULES), version.to_bytes(),
-                                     key=str(version.version).encode())
+        written = await producer.send_and_wait(settings.topic(RULES), version.to_bytes(),
+                                               key=str(version.version).encode())
+        # Two operators publishing at once both chose this number. Readers keep its first
+        # record, so only that one may be announced (each SLA partition would otherwise keep
+        # whichever it met first); the later one writes the first again, so that compaction
+        # (which keeps the number's last record) leaves the version every reader has.
+        first = first_of_number(await read_to_end(settings, RULES), version.version)
+        if first is not None and (first.partition, first.offset) != (written.partition, written.offset):
+            await producer.send_and_wait(settings.topic(RULES), first.value, key=first.key)
+            raise RulesPublishedMeanwhile(
+                f"{path}: rules version {version.version} was published by someone else a moment "
+                "earlier; yours is not in force. See `lapor rules show`, then publish again")
         name = settings.topic(TICKS)
         for p in sorted(await producer.partitions_for(name)):
             as_of = ticks.get(p, version.published_at)  # moves no clock: the SLA skips it as time
@@ -93,6 +115,9 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError as exc:
             print(f"refused: {exc}")
             return 2
+        except RulesPublishedMeanwhile as exc:
+            print(f"not published: {exc}")
+            return 1
         for w in warnings:
             print(f"warning: {w}")
         print(f"published rules version {version.version}, in force from "

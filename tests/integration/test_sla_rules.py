@@ -11,11 +11,15 @@ from datetime import datetime
 from collections.abc import Callable
 from pathlib import Path
 
-from schemas import Escalation
+import pytest
+
+from schemas import Escalation, RulesVersion, Tick
 from services.runtime.memory import partition_for
 from services.runtime.settings import Settings
 from services.runtime.topic_read import read_to_end
 from services.runtime.topics import ACCEPTED, ESCALATIONS, ROUTED, TICKS
+from services.runtime.topics import RULES as RULES_TOPIC
+from services.tools import rules
 from services.tools.rules import publish
 from tests.integration.test_sla_monitor import play, publish_in_bulk
 from tests.kafka_helpers import consume, create_contract_topics, isolated, produce
@@ -131,3 +135,28 @@ async def test_a_version_published_while_complaints_are_open(
         await asyncio.sleep(5)
         await copy_log(settings, fresh)
         assert await escalations(fresh, len(expected)) == expected
+
+
+async def test_two_publications_of_one_number_leave_the_first_in_force_and_announce_it_alone(
+    broker_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two operators publish at the same moment: both read version 1 as the latest and write
+    version 2. Readers keep the number's first record, so the later publication is told it
+    is not in force, announces nothing, and writes the first again for compaction to keep."""
+    settings = isolated(broker_settings)
+    await create_contract_topics(settings)
+    stale = await rules.published_versions(settings)  # what both operators read
+
+    async def read_before_the_other_wrote(*_: object) -> list[RulesVersion]:
+        return stale
+    monkeypatch.setattr(rules, "published_versions", read_before_the_other_wrote)
+    (tmp_path / "rules.yaml").write_text(RULES)
+    first, _ = await rules.publish(settings, tmp_path / "rules.yaml", datetime.fromisoformat(EFFECTIVE), "first")
+    with pytest.raises(rules.RulesPublishedMeanwhile, match="rules version 2 was published by someone else"):
+        await rules.publish(settings, tmp_path / "rules.yaml", datetime.fromisoformat(EFFECTIVE), "second")
+
+    records = await read_to_end(settings, RULES_TOPIC)
+    assert [RulesVersion.model_validate_json(r.value or b"").note for r in records] == ["first", "second", "first"]
+    assert records[-1].value == records[0].value == first.to_bytes()
+    announced = [Tick.model_validate_json(r.value or b"").rules for r in await read_to_end(settings, TICKS)]
+    assert [v.note if v else None for v in announced] == ["first"] * settings.partitions
