@@ -8,6 +8,7 @@ Usage: .venv/bin/python bench/profile_stages.py [N]      (default 20000)
 from __future__ import annotations
 
 import cProfile
+import os
 import pstats
 import sys
 import time
@@ -22,6 +23,10 @@ from services.runtime.settings import Settings  # noqa: E402
 from services.runtime.topics import SUBMITTED  # noqa: E402
 from services.sla_monitor.compose import build as build_sla  # noqa: E402
 from services.tools.generator import web_submission  # noqa: E402
+from tests.ids import key_file  # noqa: E402
+
+# Intake keys complaint ids with the deployment's secret: the bench uses the tests' key.
+os.environ.setdefault("LAPOR_COMPLAINT_ID_KEY_FILE", str(key_file()))
 
 
 def main() -> None:
