@@ -24,14 +24,15 @@ import argparse
 import asyncio
 import getpass
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
 
-from schemas.bridge import BridgeCommand, WebhookPing
+from schemas.bridge import BridgeCommand, BridgeUndelivered, WebhookPing
 from services.bridge.app import bridge_config, load_memory
 from services.bridge.config import BridgeConfig, Open311Agency, Target, WebhookAgency
 from services.bridge.delivery import Verdict, verdict
@@ -44,8 +45,8 @@ from services.runtime.kafka_client import aiokafka_options
 from services.runtime.lane_runtime import Outgoing
 from services.runtime.settings import Settings
 from services.runtime.stage import Record
-from services.runtime.topic_read import read_since
-from services.runtime.topics import BRIDGE_CONTROL, agency_topic_name
+from services.runtime.topic_read import TopicRecord, read_since, read_to_end
+from services.runtime.topics import BRIDGE_CONTROL, BRIDGE_UNDELIVERED, agency_topic_name
 
 REDELIVER_TRIES = 3
 
@@ -98,11 +99,28 @@ async def _check_open311(session: Any, config: BridgeConfig, agency_id: str, age
                   f"{len(set(agency.service_codes.values()))} service codes offered")
 
 
+def standing_marks(records: Iterable[TopicRecord]) -> dict[str, str]:
+    """bridge.undelivered.v1 as it stands: each key's latest mark (key -> the event id it
+    names); a tombstone ended it, and a record that is not a mark is passed over."""
+    standing: dict[str, str] = {}
+    for r in records:
+        key = r.key.decode("utf-8", "replace") if r.key else ""
+        if r.value is None:
+            standing.pop(key, None)
+            continue
+        try:
+            standing[key] = BridgeUndelivered.model_validate_json(r.value).event_id
+        except ValidationError:
+            continue
+    return standing
+
+
 async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
                     since: datetime) -> dict[str, int]:
     config.agency(agency_id)
     records = await read_since(settings, agency_topic_name(agency_id), int(since.timestamp() * 1000))
     memory = await load_memory(settings, config)
+    standing = standing_marks(await read_to_end(settings, BRIDGE_UNDELIVERED))
     states = memory.states
     counts = {"read": len(records), "settled": 0, "not_settled": 0}
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
@@ -127,7 +145,7 @@ async def redeliver(settings: Settings, config: BridgeConfig, agency_id: str,
                 for o in outputs:
                     await producer.send_and_wait(settings.topic(o.topic), o.value, key=o.key)
                 counts["settled"] += 1
-            for o in outbound.ended_marks():
+            for o in outbound.ended_marks(standing):
                 await producer.send_and_wait(settings.topic(o.topic), o.value, key=o.key)
     finally:
         await producer.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,7 +88,9 @@ class Outbound:
     # record of the same complaint taken (the delivery, or a disposition's copy by a unit's
     # endpoint), before it or after, must not end the mark the one not taken keeps.
     _not_taken: set[str] = field(default_factory=set)
-    _taken: set[str] = field(default_factory=set)  # ... and those one of its records got in
+    # ... and, per complaint, the event ids of its records that got in (the original delivery,
+    # a copy): a mark ends only if the record it names is one of them.
+    _taken: dict[str, set[str]] = field(default_factory=dict)
 
     def wake(self, agency_id: str) -> None:
         """Cut short the agency's lane's wait (an operator's command came, or a rebalance)."""
@@ -214,15 +216,19 @@ class Outbound:
         """Nothing to send. An operator's redelivery remembers the complaint: its desk mark
         may end once every record is done (`ended_marks`)."""
         if self.clears_undelivered:
-            self._taken.add(state_key(complaint.agency_id, complaint.complaint_id))
+            key = state_key(complaint.agency_id, complaint.complaint_id)
+            self._taken.setdefault(key, set()).add(complaint.event_id)
         return []
 
-    def ended_marks(self) -> list[Outgoing]:
-        """A redelivery's last word: the desk marks of the complaints whose every record it
-        got in end (a tombstone each). Not before the last record: the complaint taken now
-        and a later copy of it refused, or not settled, keep their mark."""
-        return [Outgoing(BRIDGE_UNDELIVERED, key.encode(), None)
-                for key in sorted(self._taken - self._not_taken)]
+    def ended_marks(self, standing: Mapping[str, str]) -> list[Outgoing]:
+        """A redelivery's last word: a tombstone for each desk mark (`standing`: key -> the
+        event id the mark names, as bridge.undelivered.v1 stood before) whose record it got in,
+        when no record of that complaint was refused or left unsettled. Not before the last
+        record (the complaint taken now, a later copy of it refused, keeps its mark), and not
+        for another record taken (a unit's endpoint taking its copy puts nothing into the
+        agency's own system, whose refusal the mark may be)."""
+        return [Outgoing(BRIDGE_UNDELIVERED, key.encode(), None) for key, event_id in sorted(standing.items())
+                if key not in self._not_taken and event_id in self._taken.get(key, ())]
 
     def _undelivered(self, record: Record, complaint: AgencyComplaint,
                      outcome: Answer | GaveUp | Skipped, dead_reason: str | None = None,

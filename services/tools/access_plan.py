@@ -105,7 +105,8 @@ SERVICE_TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "status_gate": ((CLOSURES, ADMIN_STATUS, AUTO_DISPOSITIONS, *REPORTER_STATUS_TOPICS), (CLAIMS,)),
     "ticker": ((), (TICKS,)),
     # It follows its own shared memory (filed requests, accepted calls) and operators' commands.
-    "bridge": ((OPEN311_REQUESTS, BRIDGE_SEEN_CALLS, BRIDGE_CONTROL),
+    # (and, for an operator's redelivery, the desk marks it may end)
+    "bridge": ((OPEN311_REQUESTS, BRIDGE_SEEN_CALLS, BRIDGE_CONTROL, BRIDGE_UNDELIVERED),
                (OPEN311_REQUESTS, BRIDGE_DELIVERIES, BRIDGE_SEEN_CALLS, BRIDGE_UNDELIVERED)),
     # Units' drafts waiting for approval are the desk's alone: no public page can read them.
     "desk": ((STATUS, ESCALATIONS, TICKS, BRIDGE_UNDELIVERED, STAFF_SIGNED_OUT, UNITS, DRAFTS),

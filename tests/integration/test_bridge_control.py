@@ -177,7 +177,8 @@ async def test_a_refusal_and_a_give_up_are_marked_and_a_redelivery_ends_the_mark
         redelivery = Outbound(config, session, BridgeMetrics(config.agencies), {}, get_logger(),
                               max_tries=3, gives_up=False, clears_undelivered=True)
         assert await redelivery.deliver("pln", record()) == []
-        assert redelivery.ended_marks() == [Outgoing(BRIDGE_UNDELIVERED, KEY, None)]
+        marked = {KEY.decode(): json.loads(BODY)["event_id"]}
+        assert redelivery.ended_marks(marked) == [Outgoing(BRIDGE_UNDELIVERED, KEY, None)]
 
 
 class AssignedConsumer:

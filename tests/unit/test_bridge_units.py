@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from schemas import AgencyComplaint, UnitDisposition
 from schemas.bridge import BridgeUndelivered
 from services.bridge.config import BridgeConfig, BridgeConfigError, Open311Agency, parse_config
+from services.bridge.cli import standing_marks
 from services.bridge.delivery import NotSent, destination
 from services.bridge.http import client_session
 from services.bridge.metrics import BridgeMetrics
@@ -26,6 +28,7 @@ from services.bridge.outbound import Outbound
 from services.bridge.signing import webhook_key
 from services.runtime.lane_runtime import Outgoing
 from services.runtime.stage import Record
+from services.runtime.topic_read import TopicRecord
 from services.runtime.topics import BRIDGE_UNDELIVERED, REJECTED, agency_topic_name
 from tests.agency_peers import WebhookReceiver, whsec
 from tests.examples import CID, T, VALID
@@ -286,7 +289,9 @@ async def test_a_redelivery_ends_no_mark_a_record_of_the_complaint_still_keeps(t
             pln.refuse = set()
             fixed = redelivery()
             assert await fixed.deliver("pln", record(complaint(copy=False, event_id="ag-1"))) == []
-            assert fixed.ended_marks() == [Outgoing(BRIDGE_UNDELIVERED, f"pln|{CID}".encode(), None)]
+            on_pln = {f"pln|{CID}": "ag-1"}  # the mark as it stands: PLN's refusal of ag-1
+            assert fixed.ended_marks(on_pln) == [Outgoing(BRIDGE_UNDELIVERED, f"pln|{CID}".encode(), None)]
+            assert fixed.ended_marks({}) == []  # no mark stands: nothing to end
             # Taken first, then a later copy refused by its unit: the mark stays (it is the
             # copy's now), whatever the order of the records.
             jabar.refuse = {"ag-disp-1"}
@@ -294,7 +299,15 @@ async def test_a_redelivery_ends_no_mark_a_record_of_the_complaint_still_keeps(t
             assert await then_refused.deliver("pln", record(complaint(copy=False, event_id="ag-1"))) == []
             refused = await then_refused.deliver("pln", record(complaint(unit="uid-jabar"), offset=8))
             assert [(m.reason, m.unit_id) for m in marks(refused)] == [("bridge_refused", "uid-jabar")]
-            assert then_refused.ended_marks() == []
+            assert then_refused.ended_marks(on_pln) == []
+            # A redelivery of the unit's copy alone, taken: PLN's own system still lacks the
+            # complaint, and its mark stays.
+            jabar.refuse = set()
+            copy_only = redelivery()
+            assert await copy_only.deliver("pln", record(complaint(unit="uid-jabar"), offset=8)) == []
+            assert copy_only.ended_marks(on_pln) == []
+            assert copy_only.ended_marks({f"pln|{CID}": "ag-disp-1"}) == [
+                Outgoing(BRIDGE_UNDELIVERED, f"pln|{CID}".encode(), None)]  # the copy's own mark ends
     finally:
         await pln.stop()
         await jabar.stop()
@@ -345,3 +358,16 @@ async def test_a_units_endpoint_gone_is_a_refusal_that_holds_nothing_of_its_agen
     finally:
         await pln.stop()
         await jabar.stop()
+
+
+def test_the_marks_standing_are_each_keys_latest_and_a_tombstone_ends_one() -> None:
+    def mark_record(key: str, event_id: str | None, offset: int) -> TopicRecord:
+        value = None if event_id is None else BridgeUndelivered(
+            agency_id="pln", complaint_id=CID, event_id=event_id, reason="bridge_refused",
+            at=datetime.fromisoformat(T), http_status=422).to_bytes()
+        return TopicRecord(BRIDGE_UNDELIVERED, 0, offset, 0, key.encode(), value)
+
+    records = [mark_record(f"pln|{CID}", "ag-1", 0), mark_record("pln|LPR-OTHER", "x-1", 1),
+               mark_record(f"pln|{CID}", "ag-disp-1", 2), mark_record("pln|LPR-OTHER", None, 3),
+               TopicRecord(BRIDGE_UNDELIVERED, 0, 4, 0, b"pln|LPR-BAD", b"not a mark")]
+    assert standing_marks(records) == {f"pln|{CID}": "ag-disp-1"}
