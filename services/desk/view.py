@@ -93,7 +93,8 @@ class Facts:
     undelivered: dict[str, Undelivered] = field(default_factory=dict)
     # agency -> ids of the disposition copies of its kept delivery (the same routing attempt):
     # the bridge's mark on one of them is a mark on that delivery too.
-    copies: dict[str, list[str]] = field(default_factory=dict)
+    # (None until a complaint has one: most never do, and the view holds a year of complaints)
+    copies: dict[str, list[str]] | None = None
     finished_at: datetime | None = None
 
 
@@ -165,12 +166,13 @@ class DeskView:
         # it, and the `disposed` status already says which unit has it.
         if held is None or held["routing"]["attempt"] < complaint.routing.attempt or (
                 held["routing"]["attempt"] == complaint.routing.attempt and complaint.disposition is None):
-            if held is not None and held["routing"]["attempt"] < complaint.routing.attempt:
+            if facts.copies and held is not None and held["routing"]["attempt"] < complaint.routing.attempt:
                 facts.copies.pop(complaint.agency_id, None)  # an earlier delivery's copies
             facts.deliveries[complaint.agency_id] = as_delivered if as_delivered is not None else \
                 complaint.model_dump(mode="json", exclude_none=True)
             self.held.setdefault(complaint.agency_id, set()).add(complaint.complaint_id)
         elif held["routing"]["attempt"] == complaint.routing.attempt:  # a copy of the kept one
+            facts.copies = facts.copies if facts.copies is not None else {}
             copies = facts.copies.setdefault(complaint.agency_id, [])
             if complaint.event_id not in copies:
                 copies.append(complaint.event_id)
@@ -279,7 +281,7 @@ class DeskView:
         delivery = facts.deliveries.get(agency_id)
         if mark is None or delivery is None:
             return None
-        if delivery.get("event_id") != mark.event_id and mark.event_id not in facts.copies.get(agency_id, ()):
+        if delivery.get("event_id") != mark.event_id and mark.event_id not in (facts.copies or {}).get(agency_id, ()):
             return None
         return mark
 

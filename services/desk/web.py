@@ -309,7 +309,10 @@ def undelivered_json(mark: Undelivered | None) -> dict[str, Any] | None:
     """The bridge's mark with the contract's codes (bridge.undelivered.v1), or None."""
     if mark is None:
         return None
-    return {"reason": mark.reason, "at": mark.at.isoformat(), "http_status": mark.http_status}
+    out = {"reason": mark.reason, "at": mark.at.isoformat(), "http_status": mark.http_status}
+    if mark.unit_id is not None:  # a disposition's copy the unit's own endpoint did not take
+        out["unit_id"] = mark.unit_id
+    return out
 
 
 def clock_json(c: Any) -> dict[str, Any]:

@@ -312,5 +312,7 @@ def test_a_mark_on_a_dispositions_copy_marks_the_delivery_and_names_the_unit() -
     assert row.undelivered is not None
     assert undelivered_text(row.undelivered, "Asia/Jakarta").startswith(
         "Tidak masuk ke sistem unit uid-jabar: ditolak (HTTP 400)")
+    assert undelivered_json(row.undelivered) == {"reason": "bridge_refused", "at": AT.isoformat(),
+                                                 "http_status": 400, "unit_id": "uid-jabar"}
     v.delivered(delivered(A, "pln", attempt=2))  # passed on and back: a new delivery
     assert marked(v, "pln") == {}
