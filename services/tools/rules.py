@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
 
 from schemas import RulesVersion, Tick
 from services.domain.rules import SHIPPED, in_force, new_version, shipped_version
@@ -28,21 +29,36 @@ class RulesPublishedMeanwhile(RuntimeError):
     force (written again as the number's latest record), and nothing was announced."""
 
 
+def _version(record: TopicRecord) -> RulesVersion | None:
+    """A record of sla.rules.v1 as a version; None for a tombstone or a stray write, which
+    every reader passes over."""
+    if record.value is None:
+        return None
+    try:
+        return RulesVersion.model_validate_json(record.value)
+    except ValidationError:
+        return None
+
+
 def first_of_number(records: list[TopicRecord], number: int) -> TopicRecord | None:
-    """The first record of sla.rules.v1 of version `number` (keyed by it): every reader keeps
-    that one (`published_versions`, the SLA monitor's first on each partition)."""
-    key = str(number).encode()
-    return next((r for r in records if r.key == key and r.value is not None), None)
+    """The first record of sla.rules.v1 of version `number`: every reader keeps that one
+    (`published_versions`, the SLA monitor's first on each partition)."""
+    return next((r for r in records if (v := _version(r)) is not None and v.version == number), None)
+
+
+def versions_of(records: list[TopicRecord], shipped: RulesVersion) -> list[RulesVersion]:
+    """Version 1 (the shipped files) and every version among the records, by number."""
+    found = {SHIPPED: shipped}
+    for r in records:
+        if (v := _version(r)) is not None:
+            found.setdefault(v.version, v)  # a number published twice: the first one counts
+    return [found[n] for n in sorted(found)]
 
 
 async def published_versions(settings: Settings) -> list[RulesVersion]:
     """Version 1 (the shipped files) and every version on sla.rules.v1, by number."""
-    found = {SHIPPED: shipped_version(settings.calendar_file, settings.sla_policy_file)}
-    for r in await read_to_end(settings, RULES):
-        if r.value:
-            v = RulesVersion.model_validate_json(r.value)
-            found.setdefault(v.version, v)  # a number published twice: the first one counts
-    return [found[n] for n in sorted(found)]
+    return versions_of(await read_to_end(settings, RULES),
+                       shipped_version(settings.calendar_file, settings.sla_policy_file))
 
 
 async def latest_ticks(settings: Settings) -> dict[int, datetime]:
@@ -65,14 +81,15 @@ async def publish(settings: Settings, path: Path, effective_from: datetime,
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
-        written = await producer.send_and_wait(settings.topic(RULES), version.to_bytes(),
-                                               key=str(version.version).encode())
+        ours = version.to_bytes()  # unique: published_at is this publication's own moment
+        await producer.send_and_wait(settings.topic(RULES), ours, key=str(version.version).encode())
         # Two operators publishing at once both chose this number. Readers keep its first
         # record, so only that one may be announced (each SLA partition would otherwise keep
         # whichever it met first); the later one writes the first again, so that compaction
         # (which keeps the number's last record) leaves the version every reader has.
         first = first_of_number(await read_to_end(settings, RULES), version.version)
-        if first is not None and (first.partition, first.offset) != (written.partition, written.offset):
+        # (Compared by content: a producer's retry may have written ours twice.)
+        if first is not None and first.value != ours:
             await producer.send_and_wait(settings.topic(RULES), first.value, key=first.key)
             raise RulesPublishedMeanwhile(
                 f"{path}: rules version {version.version} was published by someone else a moment "

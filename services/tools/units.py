@@ -68,9 +68,23 @@ def in_force_record(records: list[TopicRecord], agency_id: str) -> TopicRecord |
     return found
 
 
+def unit_sets(records: list[TopicRecord]) -> list[UnitSet]:
+    """The unit sets among agency.units.v1's records, in offset order; a record that is not
+    one (a tombstone, a stray write) is passed over, as every reader does."""
+    found = []
+    for record in records:
+        if record.value is None:
+            continue
+        try:
+            found.append(UnitSet.model_validate_json(record.value))
+        except ValidationError:
+            continue
+    return found
+
+
 async def published_sets(settings: Settings) -> list[UnitSet]:
     """Every version on agency.units.v1 as it is now, in offset order."""
-    return [UnitSet.model_validate_json(r.value) for r in await read_to_end(settings, UNITS) if r.value]
+    return unit_sets(await read_to_end(settings, UNITS))
 
 
 async def units_book(settings: Settings, registry: Registry) -> UnitsBook:
@@ -153,8 +167,8 @@ async def publish(settings: Settings, path: Path, note: str | None = None) -> Un
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
     await producer.start()
     try:
-        written = await producer.send_and_wait(settings.topic(UNITS), unit_set.to_bytes(),
-                                               key=unit_set.agency_id.encode())
+        ours = unit_set.to_bytes()  # unique: published_at is this publication's own moment
+        await producer.send_and_wait(settings.topic(UNITS), ours, key=unit_set.agency_id.encode())
         # Another operator published the agency meanwhile: this version was written first by
         # them, or a later one (this one read before theirs landed). Readers keep the first
         # record of the highest version, so only that one may be announced; this publication
@@ -162,7 +176,8 @@ async def publish(settings: Settings, path: Path, note: str | None = None) -> Un
         # the version every reader and router has. (A publication stopped between the two
         # writes leaves its own last: the agency's next publication writes after it.)
         kept = in_force_record(await read_to_end(settings, UNITS), agency_id)
-        if kept is not None and (kept.partition, kept.offset) != (written.partition, written.offset):
+        # (Compared by content: a producer's retry may have written ours twice.)
+        if kept is not None and kept.value != ours:
             await producer.send_and_wait(settings.topic(UNITS), kept.value, key=kept.key)
             version = UnitSet.model_validate_json(kept.value or b"").version
             raise UnitsPublishedMeanwhile(
