@@ -21,7 +21,7 @@ from services.tools.broker import free_port
 from tests.agency_peers import WebhookReceiver, until, whsec
 from tests.examples import T, VALID
 from tests.ids import make_complaint_id
-from tests.integration.test_bridge_delivery import lapor
+from tests.integration.test_bridge_delivery import lapor, secret
 from tests.kafka_helpers import create_contract_topics, isolated, produce
 from tests.web_sites import served
 from tests.workers import WorkerProcess, as_service
@@ -36,13 +36,6 @@ def record(event_id: str, unit_id: str | None = None, copy: bool = True) -> tupl
         body["disposition"] = {"status_event_id": f"s-{event_id}", "unit_id": unit_id,
                                "unit_name": "Unit" if unit_id else None, "disposed_at": T}
     return CID.encode(), json.dumps(body).encode()
-
-
-def secret(tmp_path: Path, name: str) -> str:
-    path = tmp_path / f"{name}.whsec"
-    path.write_text(whsec(name) + "\n")
-    path.chmod(0o600)
-    return path.name
 
 
 def refusing_app(calls: list[str]) -> web.Application:
