@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas import (
-    AcceptedComplaint, Channel, ClockName, NoticeKind, Notification, Role, Status, StatusClaim, StatusEvent,
+    AcceptedComplaint, AgencyComplaint, Channel, ClockName, NoticeKind, Notification, Role, Status, StatusClaim, StatusEvent,
     Tick, UnitDisposition, UnitSet, ValidationErrorItem,
 )
 from services.domain.calendar import DEFAULT_TZ, WorkingCalendar
@@ -28,7 +28,7 @@ from services.domain.notices import ReplyAddress, load_notice_texts, notice
 from services.domain.registry import Registry
 from services.domain.sla_policy import Policy
 from services.domain.units import STARTING_VERSION, AgencyUnits, StartingUnits, UnitsBook
-from services.router.deliver import agency_message, delivery_deadlines, routed_event
+from services.router.deliver import agency_message, routed_event
 from services.router.engine import Router
 from services.router.holdings import Delivery, Holding, first_route, on_status
 from services.router.judge import Standing, UnitsOf, fingerprint, judge, passed_key
@@ -105,12 +105,13 @@ class RouterHandlers:
         if stores.get(HOLDINGS, c.complaint_id) is not None:
             return Outcome().note("duplicate_accepted", complaint_id=c.complaint_id)
         holding, deliveries = first_route(c, self.router)
+        messages = self._messages(c, deliveries)
         # Re-routing needs the complaint as an agency may see it, never more: an anonymous
         # reporter's identity stays out of the holdings table and its changelog.
         stores.put(HOLDINGS, c.complaint_id,
                    {**holding.to_dict(), "complaint": for_agency(c).to_bytes().decode(),
-                    "channel": c.channel.value, **self._holder_routing(c, deliveries)})
-        return self._deliver(c, deliveries)
+                    "channel": c.channel.value, **holder_routing(messages)})
+        return self._deliver(c, deliveries, messages)
 
     def claim(self, record: Record, stores: StagedStores) -> Outcome:
         """A status claim judged (`judge`): passed on to complaints.status.v1 and applied to
@@ -152,9 +153,10 @@ class RouterHandlers:
             out.outputs.append(self._disposition_copy(stored, s.agency_id, passed))
         if outcome.deliveries:
             held = held_complaint(stored["complaint"])
+            messages = self._messages(held, outcome.deliveries)
             stores.put(HOLDINGS, s.complaint_id, {**stored, **outcome.holding.to_dict(),
-                                                  **self._holder_routing(held, outcome.deliveries)})
-            delivered = self._deliver(held, outcome.deliveries, previous_holder=stored["holder"])
+                                                  **holder_routing(messages)})
+            delivered = self._deliver(held, outcome.deliveries, messages, previous_holder=stored["holder"])
             out.outputs += delivered.outputs
             out.notes += delivered.notes
         elif s.status in (Status.closed, Status.archived):
@@ -185,15 +187,11 @@ class RouterHandlers:
         message = agency_message(c, d, self.registry, self.calendar, self.policy).model_copy(update=update)
         return Output(agency_topic_name(holder), c.complaint_id.encode(), message.to_bytes())
 
-    def _holder_routing(self, c: AcceptedComplaint, deliveries: list[Delivery]) -> dict[str, Any]:
-        """What a disposition's copy needs of the holder's delivery that the holding does not
-        keep (the rule, its reason, the deadlines delivered); nothing when it went to triage."""
-        for d in deliveries:
-            if d.agency_id is not None and d.role is Role.primary:
-                deadlines = delivery_deadlines(c, d, self.registry, self.calendar, self.policy)
-                return {"holder_routing": {"rule_id": d.rule_id, "reason": d.reason, "deadlines": {
-                    clock.value: due.isoformat() for clock, due in deadlines.items()}}}
-        return {}
+    def _messages(self, c: AcceptedComplaint, deliveries: list[Delivery]) -> list[AgencyComplaint | None]:
+        """What each delivery writes on its agency's topic (None: triage), built once for the
+        topic and for what the holding keeps of it."""
+        return [None if d.agency_id is None else
+                agency_message(c, d, self.registry, self.calendar, self.policy) for d in deliveries]
 
     def _close(self, stores: StagedStores, partition: int, cid: str, stored: dict[str, Any],
                at: datetime) -> None:
@@ -204,16 +202,15 @@ class RouterHandlers:
         list_for_expiry(stores, HOLDINGS, partition, cid, day_of(ends_at.timestamp()))
 
     def _deliver(self, c: AcceptedComplaint, deliveries: list[Delivery],
-                 previous_holder: str | None = None) -> Outcome:
+                 messages: list[AgencyComplaint | None], previous_holder: str | None = None) -> Outcome:
         """Each delivery: the (redacted) complaint to its agency's topic or triage, then the
         routed decision. Sent in this order, so an agency has the complaint first. The
         reporter hears of a new responsible agency (not of copies, nor of triage)."""
         key, out = c.complaint_id.encode(), Outcome()
-        for d in deliveries:
-            if d.agency_id is None:
+        for d, message in zip(deliveries, messages, strict=True):
+            if d.agency_id is None or message is None:
                 out.outputs.append(Output(TRIAGE, key, for_agency(c).to_bytes()))
             else:
-                message = agency_message(c, d, self.registry, self.calendar, self.policy)
                 out.outputs.append(Output(agency_topic_name(d.agency_id), key, message.to_bytes()))
             event = routed_event(c.complaint_id, d, self.registry)
             out.outputs.append(Output(ROUTED, key, event.to_bytes()))
@@ -237,6 +234,17 @@ class RouterHandlers:
 
 # A holding written before the holder's routing was kept: its disposition copies say so.
 UNRECORDED_ROUTING = {"rule_id": "unrecorded", "reason": None}
+
+
+def holder_routing(messages: list[AgencyComplaint | None]) -> dict[str, Any]:
+    """What a disposition's copy needs of the holder's delivery that the holding does not
+    keep (the rule, its reason, the deadlines delivered); nothing when it went to triage."""
+    for m in messages:
+        if m is not None and m.routing.role is Role.primary:
+            return {"holder_routing": {"rule_id": m.routing.rule_id, "reason": m.routing.reason,
+                                       "deadlines": {clock.value: due.isoformat()
+                                                     for clock, due in m.deadlines.items()}}}
+    return {}
 
 
 
