@@ -44,7 +44,7 @@ class BridgeFilesError(ValueError):
 
 @dataclass(frozen=True)
 class AgencyFiles:
-    agency_id: str
+    agency_id: str  # or `<agency>/<unit>` for a unit's own endpoint
     mode: str
     endpoint: str
     secret: Path  # as the file names it (relative to the file's folder, or absolute)
@@ -91,19 +91,37 @@ def _within(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
+def _units(agency: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The agency's units with an endpoint of their own (`units:`), as far as they parse."""
+    units = agency.get("units")
+    if not isinstance(units, dict):
+        return {}
+    return {str(u): v for u, v in units.items() if isinstance(v, dict)}
+
+
+def _unit_secret_path(unit: dict[str, Any]) -> Path | None:
+    name = unit.get("secret_file")
+    return Path(name) if isinstance(name, str) and name else None
+
+
 def make_webhook_secrets(text: str, folder: Path, known: Iterable[str]) -> list[str]:
-    """A fresh secret for each registered webhook agency of `text` whose secret file is
+    """A fresh secret for each registered webhook agency of `text`, and each unit with an
+    endpoint of its own (any agency's: a unit's is always a webhook), whose secret file is
     missing, if that file is in `folder` (a secret elsewhere is the operator's to place: this
-    step mounts only its folder). Returns the agencies given one."""
+    step mounts only its folder). Returns those given one (`pln`, `pemda-32-73/dinas-pupr`)."""
     registered, made = set(known), []
     for agency_id, agency in _agencies(text).items():
-        name = _secret_path(agency)
-        if agency.get("mode") != "webhook" or agency_id not in registered or name is None:
+        if agency_id not in registered:
             continue  # a misspelt agency gets no secret: the check refuses the file
-        path = name if name.is_absolute() else folder / name
-        if not path.exists() and _within(path, folder):
-            write_secret(path, new_webhook_secret())  # 0600, whole, its folder 0700
-            made.append(agency_id)
+        wanted = [(agency_id, _secret_path(agency))] if agency.get("mode") == "webhook" else []
+        wanted += [(f"{agency_id}/{u}", _unit_secret_path(unit)) for u, unit in _units(agency).items()]
+        for name, secret in wanted:
+            if secret is None:
+                continue
+            path = secret if secret.is_absolute() else folder / secret
+            if not path.exists() and _within(path, folder):
+                write_secret(path, new_webhook_secret())  # 0600, whole, its folder 0700
+                made.append(name)
     return made
 
 
@@ -137,6 +155,12 @@ def prepare(file: Path, known: Iterable[str], check: Check, install: str | None 
         path = name if name.is_absolute() else folder / name
         files.append(AgencyFiles(agency_id, str(agency["mode"]), str(agency["endpoint"]), name,
                                  secret_fingerprint(path), agency_id in made))
+        for unit_id, unit in _units(agency).items():  # each a webhook of its own (checked above)
+            unit_secret = _unit_secret_path(unit)
+            assert unit_secret is not None
+            unit_path = unit_secret if unit_secret.is_absolute() else folder / unit_secret
+            files.append(AgencyFiles(f"{agency_id}/{unit_id}", "webhook", str(unit["endpoint"]), unit_secret,
+                                     secret_fingerprint(unit_path), f"{agency_id}/{unit_id}" in made))
     return files
 
 
@@ -169,7 +193,7 @@ def _bridge_files(args: argparse.Namespace, settings: Settings) -> int:
           f"{len(files)} agenc{'y' if len(files) == 1 else 'ies'}; the bridge reads it when it (re)starts")
     for f in files:
         what = "secret" if f.mode == "webhook" else "api key"
-        state = "made now: hand it to the agency" if f.made else "kept"
+        state = f"made now: hand it to the {'unit' if '/' in f.agency_id else 'agency'}" if f.made else "kept"
         print(f"  {f.agency_id}: {f.mode} {f.endpoint}; {what} {f.secret} "
               f"(sha256 {f.fingerprint}; {state})")
     return 0

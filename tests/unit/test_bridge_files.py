@@ -136,3 +136,29 @@ def test_the_command_never_prints_a_secret(tmp_path: Path, capsys: pytest.Captur
     printed = out.out + out.err + out2.out + out2.err
     for made in (secret, secret_of(tmp_path / "secrets" / "kemensos.whsec")):
         assert made not in printed and made.removeprefix("whsec_") not in printed
+
+
+def test_a_units_own_endpoint_gets_its_own_secret_made_once(tmp_path: Path) -> None:
+    # A unit's endpoint (`units:`) is a signed webhook of its own, under an Open311 agency too:
+    # the step makes its secret like an agency's, never its agency's, and keeps it after.
+    file = tmp_path / "bridge.yaml"
+    prepare(file, KNOWN, CHECK)
+    (tmp_path / "secrets" / "pemda.key").write_text("pemda-api-key\n")
+    (tmp_path / "secrets" / "pemda.key").chmod(0o600)
+    text = bridge_file(
+        pln={**webhook("https://crm.pln.example/lapor", "secrets/pln.whsec"),
+             "units": {"uid-jabar": {"endpoint": "https://crm.uid-jabar.example/in",
+                                     "secret_file": "secrets/pln-uid-jabar.whsec"}}},
+        **{"pemda-32-73": {"mode": "open311", "endpoint": "https://open311.bandung.example/v2/",
+                           "api_key_file": "secrets/pemda.key", "service_codes": {"default": "UMUM"},
+                           "units": {"dinas-pupr": {"endpoint": "https://sipupr.bandung.example/lapor",
+                                                    "secret_file": "secrets/pemda-32-73-dinas-pupr.whsec"}}}})
+    files = {f.agency_id: f.made for f in prepare(file, KNOWN, CHECK, install=text)}
+    assert files == {"pln": False, "pln/uid-jabar": True, "pemda-32-73": False,
+                     "pemda-32-73/dinas-pupr": True}
+    unit = secret_of(tmp_path / "secrets" / "pln-uid-jabar.whsec")
+    assert unit.startswith("whsec_") and unit != secret_of(tmp_path / "secrets" / "pln.whsec")
+    config = load_config(file, KNOWN)
+    assert {t.name for t in config.units.values()} == {"pln/uid-jabar", "pemda-32-73/dinas-pupr"}
+    again = {f.agency_id: f.made for f in prepare(file, KNOWN, CHECK)}
+    assert again["pln/uid-jabar"] is False and secret_of(tmp_path / "secrets" / "pln-uid-jabar.whsec") == unit
