@@ -170,3 +170,26 @@ def test_anonymous_complaint_loses_reporter_and_identity_in_text() -> None:
     assert visible.title is not None and "081234567890" not in visible.title
     public = complaint("Nomor saya 081234567890", reporter={"name": "Budi"})
     assert for_agency(public) == public
+
+
+@pytest.mark.parametrize("text", [
+    "hp ++6281234567890 ya",  # a stray plus before +62
+    "hp ０８１２３４５６７８９０ ya",  # full-width digits
+    "hp 0 8 1 2 3 4 5 6 7 8 9 0 ya",  # digit by digit
+    "hp 6 2 8 1 2 3 4 5 6 7 8 9 0",
+    "NIK ３２７３０１１２０１９００００１",
+    "NIK 3 2 7 3 0 1 1 2 0 1 9 0 0 0 0 1",
+    "surel budi(at)mail.id", "surel budi [at] mail [dot] id", "surel BUDI {AT} MAIL.ID",
+    "surel budi＠mail.id",
+])
+def test_identity_written_to_slip_past_the_masks_is_masked_too(text: str) -> None:
+    masked = mask_identity(text)
+    digits = [ch for ch in masked.translate({cp: cp - 0xFEE0 for cp in range(0xFF10, 0xFF1A)}) if ch.isdigit()]
+    assert len(digits) < 8, masked  # no number of a phone's or a NIK's length is left
+    assert "budi" not in masked.lower(), masked
+    assert mask_identity(masked) == masked  # masking again changes nothing (a copy equals its original)
+
+
+def test_dates_sums_and_short_numbers_stay_readable() -> None:
+    text = "Rp 150.000 pada 12-03-2026 jam 10.30 di RT 05 RW 0 2, rumah no 1 2, (at) pasar"
+    assert mask_identity(text) == text
