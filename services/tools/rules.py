@@ -13,15 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from schemas import RulesVersion, Tick
 from services.domain.rules import SHIPPED, in_force, new_version, shipped_version
 from services.runtime.settings import Settings
 from services.runtime.topic_read import TopicRecord, read_to_end
-from services.runtime.topics import RULES, TICKS
-from services.runtime.kafka_client import aiokafka_options
+from services.runtime.topics import RULES
+from services.tools.versioned_publish import latest_ticks, publish_version
 
 
 class RulesPublishedMeanwhile(RuntimeError):
@@ -61,12 +60,6 @@ async def published_versions(settings: Settings) -> list[RulesVersion]:
                        shipped_version(settings.calendar_file, settings.sla_policy_file))
 
 
-async def latest_ticks(settings: Settings) -> dict[int, datetime]:
-    """The as_of of the last record on each ticks partition (an announcement repeats it)."""
-    return {r.partition: Tick.model_validate_json(r.value).as_of
-            for r in await read_to_end(settings, TICKS, last_only=True) if r.value}
-
-
 async def publish(settings: Settings, path: Path, effective_from: datetime,
                   note: str | None = None) -> tuple[RulesVersion, list[str]]:
     """Validate and publish the next version; returns it and warnings for the operator."""
@@ -78,28 +71,14 @@ async def publish(settings: Settings, path: Path, effective_from: datetime,
         warnings.append(f"effective {effective_from.isoformat()} is not after the latest tick "
                         f"({max(ticks.values()).isoformat()}): it applies from the next tick; "
                         "escalations already emitted stay")
-    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
-    await producer.start()
-    try:
-        ours = version.to_bytes()  # unique: published_at is this publication's own moment
-        await producer.send_and_wait(settings.topic(RULES), ours, key=str(version.version).encode())
-        # Two operators publishing at once both chose this number. Readers keep its first
-        # record, so only that one may be announced (each SLA partition would otherwise keep
-        # whichever it met first); the later one writes the first again, so that compaction
-        # (which keeps the number's last record) leaves the version every reader has.
-        first = first_of_number(await read_to_end(settings, RULES), version.version)
-        # (Compared by content: a producer's retry may have written ours twice.)
-        if first is not None and first.value != ours:
-            await producer.send_and_wait(settings.topic(RULES), first.value, key=first.key)
-            raise RulesPublishedMeanwhile(
-                f"{path}: rules version {version.version} was published by someone else a moment "
-                "earlier; yours is not in force. See `lapor rules show`, then publish again")
-        name = settings.topic(TICKS)
-        for p in sorted(await producer.partitions_for(name)):
-            as_of = ticks.get(p, version.published_at)  # moves no clock: the SLA skips it as time
-            await producer.send_and_wait(name, Tick(as_of=as_of, rules=version).to_bytes(), partition=p)
-    finally:
-        await producer.stop()
+    lost = await publish_version(
+        settings, RULES, str(version.version).encode(), version.to_bytes(),
+        lambda records: first_of_number(records, version.version),
+        lambda as_of: Tick(as_of=as_of, rules=version), ticks, version.published_at)
+    if lost is not None:
+        raise RulesPublishedMeanwhile(
+            f"{path}: rules version {version.version} was published by someone else a moment "
+            "earlier; yours is not in force. See `lapor rules show`, then publish again")
     return version, warnings
 
 

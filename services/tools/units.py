@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
 from schemas import Category, LaporCategory, Tick, UnitSet
@@ -25,10 +24,10 @@ from services.domain.disposition import ComplaintFacts, Disposition, dispose
 from services.domain.registry import Registry, load_registry
 from services.domain.unit_catalogue import starting_units
 from services.domain.units import AgencyUnits, UnitsBook, problems
-from services.runtime.kafka_client import aiokafka_options
 from services.runtime.settings import Settings
 from services.runtime.topic_read import TopicRecord, read_to_end
-from services.runtime.topics import TICKS, UNITS
+from services.runtime.topics import UNITS
+from services.tools.versioned_publish import latest_ticks, publish_version
 
 # What a units file may hold. `version` and `published_at` (as `show --json` writes them)
 # are ignored: the version is always the agency's next one, the time the publication's.
@@ -51,35 +50,32 @@ class UnitsPublishedMeanwhile(RuntimeError):
     force (the other is put back as the agency's latest record), and nothing was announced."""
 
 
+def _unit_set(record: TopicRecord) -> UnitSet | None:
+    """A record of agency.units.v1 as a unit set; None for a tombstone or a stray write,
+    which every reader passes over."""
+    if record.value is None:
+        return None
+    try:
+        return UnitSet.model_validate_json(record.value)
+    except ValidationError:
+        return None
+
+
 def in_force_record(records: list[TopicRecord], agency_id: str) -> TopicRecord | None:
     """The record of agency.units.v1 every reader keeps in force for the agency: the first
     record of its highest version (each reader applies a version once, the first it reads,
     and never an older one; one partition holds an agency's records in one order)."""
     key, found, highest = agency_id.encode(), None, -1
     for record in records:
-        if record.key != key or record.value is None:
-            continue
-        try:
-            version = UnitSet.model_validate_json(record.value).version
-        except ValidationError:
-            continue  # not a unit set: no reader keeps it either
-        if version > highest:
-            found, highest = record, version
+        unit_set = _unit_set(record) if record.key == key else None
+        if unit_set is not None and unit_set.version > highest:
+            found, highest = record, unit_set.version
     return found
 
 
 def unit_sets(records: list[TopicRecord]) -> list[UnitSet]:
-    """The unit sets among agency.units.v1's records, in offset order; a record that is not
-    one (a tombstone, a stray write) is passed over, as every reader does."""
-    found = []
-    for record in records:
-        if record.value is None:
-            continue
-        try:
-            found.append(UnitSet.model_validate_json(record.value))
-        except ValidationError:
-            continue
-    return found
+    """The unit sets among agency.units.v1's records, in offset order."""
+    return [s for s in map(_unit_set, records) if s is not None]
 
 
 async def published_sets(settings: Settings) -> list[UnitSet]:
@@ -147,12 +143,6 @@ def read_units_file(path: Path, version: int, published_at: datetime, previous: 
     return unit_set
 
 
-async def latest_ticks(settings: Settings) -> dict[int, datetime]:
-    """The as_of of the last record on each ticks partition (an announcement repeats it)."""
-    return {r.partition: Tick.model_validate_json(r.value).as_of
-            for r in await read_to_end(settings, TICKS, last_only=True) if r.value}
-
-
 async def publish(settings: Settings, path: Path, note: str | None = None) -> UnitSet:
     """Check `path` and publish it as its agency's next version; nothing is written when
     it is refused (UnitsFileError)."""
@@ -164,32 +154,19 @@ async def publish(settings: Settings, path: Path, note: str | None = None) -> Un
     current = book.of(agency_id).unit_set
     unit_set = read_units_file(path, current.version + 1, datetime.now(UTC), current, registry, note)
     ticks = await latest_ticks(settings)
-    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all")
-    await producer.start()
-    try:
-        ours = unit_set.to_bytes()  # unique: published_at is this publication's own moment
-        await producer.send_and_wait(settings.topic(UNITS), ours, key=unit_set.agency_id.encode())
-        # Another operator published the agency meanwhile: this version was written first by
-        # them, or a later one (this one read before theirs landed). Readers keep the first
-        # record of the highest version, so only that one may be announced; this publication
-        # writes it again, so that compaction (which keeps an agency's last record) leaves
-        # the version every reader and router has. (A publication stopped between the two
-        # writes leaves its own last: the agency's next publication writes after it.)
-        kept = in_force_record(await read_to_end(settings, UNITS), agency_id)
-        # (Compared by content: a producer's retry may have written ours twice.)
-        if kept is not None and kept.value != ours:
-            await producer.send_and_wait(settings.topic(UNITS), kept.value, key=kept.key)
-            version = UnitSet.model_validate_json(kept.value or b"").version
-            raise UnitsPublishedMeanwhile(
-                f"{path}: version {unit_set.version} of {unit_set.agency_id} was published by "
-                f"someone else a moment earlier; yours is not in force (version {version} is). "
-                f"See `lapor units show {unit_set.agency_id}`, then publish again")
-        name = settings.topic(TICKS)
-        for p in sorted(await producer.partitions_for(name)):
-            as_of = ticks.get(p, unit_set.published_at)  # moves no clock: readers skip it as time
-            await producer.send_and_wait(name, Tick(as_of=as_of, units=unit_set).to_bytes(), partition=p)
-    finally:
-        await producer.stop()
+    # Another operator may have published the agency meanwhile: this version first, or a
+    # later one (this publication read before theirs landed). Then theirs stays in force.
+    lost = await publish_version(
+        settings, UNITS, agency_id.encode(), unit_set.to_bytes(),
+        lambda records: in_force_record(records, agency_id),
+        lambda as_of: Tick(as_of=as_of, units=unit_set), ticks, unit_set.published_at)
+    if lost is not None:
+        kept = _unit_set(lost)
+        assert kept is not None  # in_force_record finds unit sets only
+        raise UnitsPublishedMeanwhile(
+            f"{path}: version {unit_set.version} of {agency_id} was published by someone else a "
+            f"moment earlier; yours is not in force (version {kept.version} is). "
+            f"See `lapor units show {agency_id}`, then publish again")
     return unit_set
 
 
