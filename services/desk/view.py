@@ -281,7 +281,8 @@ class DeskView:
         delivery = facts.deliveries.get(agency_id)
         if mark is None or delivery is None:
             return None
-        if delivery.get("event_id") != mark.event_id and mark.event_id not in (facts.copies or {}).get(agency_id, ()):
+        copies = (facts.copies or {}).get(agency_id, ())
+        if delivery.get("event_id") != mark.event_id and mark.event_id not in copies:
             return None
         return mark
 

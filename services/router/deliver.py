@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from schemas import AcceptedComplaint, AgencyComplaint, ClockName, Privacy, RoutedEvent
+from schemas import AcceptedComplaint, AgencyComplaint, Privacy, RoutedEvent
 from schemas.events import RoutingInfo
 from services.domain.calendar import WorkingCalendar
 from services.domain.ids import deterministic_id
@@ -29,21 +27,14 @@ _CARRIED = tuple(name for name in AcceptedComplaint.model_fields
                                  "schema_version"})
 
 
-def delivery_deadlines(c: AcceptedComplaint, d: Delivery, registry: Registry,
-                       calendar: WorkingCalendar, policy: Policy) -> dict[ClockName, datetime]:
-    """The deadlines a delivery carries, as known when it is routed."""
-    assert d.agency_id is not None
-    # A re-route starts the new agency's clocks afresh, first response included.
-    first_start = c.accepted_at if d.attempt == 1 else d.routed_at
-    return routing_deadlines(calendar, policy.limits(d.agency_id), registry.timezone(d.agency_id),
-                             c.sla_tier, c.field_inspection, first_start, d.routed_at)
-
-
 def agency_message(c: AcceptedComplaint, d: Delivery, registry: Registry,
                    calendar: WorkingCalendar, policy: Policy) -> AgencyComplaint:
     assert d.agency_id is not None
     visible = for_agency(c)
-    deadlines = delivery_deadlines(c, d, registry, calendar, policy)
+    # A re-route starts the new agency's clocks afresh, first response included.
+    first_start = c.accepted_at if d.attempt == 1 else d.routed_at
+    deadlines = routing_deadlines(calendar, policy.limits(d.agency_id), registry.timezone(d.agency_id),
+                                  c.sla_tier, c.field_inspection, first_start, d.routed_at)
     # The complaint's own fields as they are (already validated models): dumping them to
     # dicts and validating them again cost a third of the router's time. (model_construct
     # measured no faster: pydantic builds it field by field in Python.)

@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from schemas import (
-    AcceptedComplaint, AgencyComplaint, Channel, ClockName, NoticeKind, Notification, Role, Status, StatusClaim, StatusEvent,
-    Tick, UnitDisposition, UnitSet, ValidationErrorItem,
+    AcceptedComplaint, AgencyComplaint, Channel, ClockName, NoticeKind, Notification, Role, Status,
+    StatusClaim, StatusEvent, Tick, UnitDisposition, UnitSet, ValidationErrorItem,
 )
 from services.domain.calendar import DEFAULT_TZ, WorkingCalendar
 from services.domain.ids import deterministic_id
@@ -245,8 +245,6 @@ def holder_routing(messages: list[AgencyComplaint | None]) -> dict[str, Any]:
                                        "deadlines": {clock.value: due.isoformat()
                                                      for clock, due in m.deadlines.items()}}}
     return {}
-
-
 
 
 def units_key(partition: int, agency_id: str) -> str:
